@@ -1,0 +1,8 @@
+module github.com/cefiot/cefiot/services/bridge
+
+go 1.26.0
+
+replace (
+	github.com/cefiot/cefiot/proto => ../../proto
+	github.com/cefiot/cefiot/libs => ../../libs
+)
