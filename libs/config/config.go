@@ -1,0 +1,105 @@
+// Package config parses a service's flags with environment fallbacks and
+// reports invalid values with the key that holds them.
+//
+// Every flag "some-key" can also be set through the environment variable
+// CEFIOT_SOME_KEY; a flag given on the command line wins over the
+// environment. Validation errors are *KeyError values, so a service that
+// refuses to start names the key, where it came from and the reason.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// EnvPrefix is prepended to every environment variable name.
+const EnvPrefix = "CEFIOT_"
+
+// EnvName returns the environment variable that backs the flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// KeyError is an invalid configuration value.
+type KeyError struct {
+	Key    string // flag name
+	Value  string
+	Reason string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("config key %q (flag -%s or env %s) = %q: %s", e.Key, e.Key, EnvName(e.Key), e.Value, e.Reason)
+}
+
+// Invalid returns a *KeyError.
+func Invalid(key, value, reason string) error {
+	return &KeyError{Key: key, Value: value, Reason: reason}
+}
+
+// Parse parses args into fs, then fills every flag that was not given on the
+// command line from the environment (lookupEnv is usually os.LookupEnv).
+func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
+	fs.SetOutput(new(strings.Builder)) // usage is reported through the returned error
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || lookupEnv == nil {
+			return
+		}
+		v, ok := lookupEnv(EnvName(f.Name))
+		if !ok {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, Invalid(f.Name, v, err.Error()))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Usage returns the flag defaults of fs as text, for -help.
+func Usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+// Checker collects validation errors.
+type Checker struct{ errs []error }
+
+// NotEmpty records an error when value is empty.
+func (c *Checker) NotEmpty(key, value string) {
+	if strings.TrimSpace(value) == "" {
+		c.errs = append(c.errs, Invalid(key, value, "must not be empty"))
+	}
+}
+
+// Check records an error with reason when ok is false.
+func (c *Checker) Check(ok bool, key, value, reason string) {
+	if !ok {
+		c.errs = append(c.errs, Invalid(key, value, reason))
+	}
+}
+
+// Add records err as is when it is not nil.
+func (c *Checker) Add(err error) {
+	if err != nil {
+		c.errs = append(c.errs, err)
+	}
+}
+
+// Err returns the collected errors joined, or nil.
+func (c *Checker) Err() error { return errors.Join(c.errs...) }

@@ -1,0 +1,151 @@
+// Package kafkax holds the Kafka plumbing the services share: client
+// configuration, topic creation, header helpers and a reachability check.
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Topic names used inside a site.
+const (
+	TopicFramesRaw      = "frames.raw"
+	TopicFramesEnriched = "frames.enriched"
+)
+
+// CloudTopic is the name a site's topic gets in the cloud cluster.
+func CloudTopic(site, topic string) string { return "edge-" + site + "." + topic }
+
+// Config builds a librdkafka configuration from the bootstrap servers and
+// the given overrides.
+func Config(bootstrap string, kv map[string]any) *kafka.ConfigMap {
+	cm := kafka.ConfigMap{
+		"bootstrap.servers":       bootstrap,
+		"client.dns.lookup":       "use_all_dns_ips",
+		"socket.keepalive.enable": true,
+		"log.connection.close":    false,
+	}
+	for k, v := range kv {
+		cm[k] = v
+	}
+	return &cm
+}
+
+// WaitReachable returns nil once the cluster at bootstrap answers a metadata
+// request, or an error naming the servers when it does not before ctx ends.
+func WaitReachable(ctx context.Context, bootstrap string) error {
+	admin, err := kafka.NewAdminClient(Config(bootstrap, nil))
+	if err != nil {
+		return fmt.Errorf("kafka admin client for %s: %w", bootstrap, err)
+	}
+	defer admin.Close()
+	var lastErr error
+	for {
+		md, err := admin.GetMetadata(nil, false, 2000)
+		if err == nil && len(md.Brokers) > 0 {
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka at %s does not answer: %w (last error: %v)", bootstrap, ctx.Err(), lastErr)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// TopicSpec describes a topic to create.
+type TopicSpec struct {
+	Name              string
+	Partitions        int
+	ReplicationFactor int // 0 or less: the broker default
+	Configs           map[string]string
+}
+
+// EnsureTopic creates the topic unless it exists, and returns its partition
+// count (the existing one when it was already there).
+func EnsureTopic(ctx context.Context, bootstrap string, spec TopicSpec) (int, error) {
+	admin, err := kafka.NewAdminClient(Config(bootstrap, nil))
+	if err != nil {
+		return 0, fmt.Errorf("kafka admin client for %s: %w", bootstrap, err)
+	}
+	defer admin.Close()
+	return EnsureTopicWith(ctx, admin, spec)
+}
+
+// EnsureTopicWith is EnsureTopic with an existing admin client.
+func EnsureTopicWith(ctx context.Context, admin *kafka.AdminClient, spec TopicSpec) (int, error) {
+	if n, err := PartitionCount(admin, spec.Name); err == nil {
+		return n, nil
+	}
+	rf := spec.ReplicationFactor
+	if rf <= 0 {
+		rf = -1
+	}
+	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{
+		Topic: spec.Name, NumPartitions: spec.Partitions, ReplicationFactor: rf, Config: spec.Configs,
+	}})
+	if err != nil {
+		return 0, fmt.Errorf("create topic %s: %w", spec.Name, err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError && r.Error.Code() != kafka.ErrTopicAlreadyExists {
+			return 0, fmt.Errorf("create topic %s: %w", spec.Name, r.Error)
+		}
+	}
+	// Metadata can lag the creation by a moment; wait until it shows.
+	for {
+		n, err := PartitionCount(admin, spec.Name)
+		if err == nil {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("topic %s created but not visible: %w", spec.Name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ErrNoTopic means the topic does not exist.
+var ErrNoTopic = errors.New("topic does not exist")
+
+// PartitionCount returns the number of partitions of topic.
+func PartitionCount(admin *kafka.AdminClient, topic string) (int, error) {
+	md, err := admin.GetMetadata(&topic, false, 5000)
+	if err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	if !ok || t.Error.Code() == kafka.ErrUnknownTopicOrPart || t.Error.Code() == kafka.ErrUnknownTopic || len(t.Partitions) == 0 {
+		return 0, fmt.Errorf("%s: %w", topic, ErrNoTopic)
+	}
+	if t.Error.Code() != kafka.ErrNoError {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, t.Error)
+	}
+	return len(t.Partitions), nil
+}
+
+// Header returns the value of the first header named key.
+func Header(m *kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// Where formats a record's position for logs and errors.
+func Where(m *kafka.Message) string {
+	tp := m.TopicPartition
+	topic := ""
+	if tp.Topic != nil {
+		topic = *tp.Topic
+	}
+	return fmt.Sprintf("%s/%d@%d", topic, tp.Partition, tp.Offset)
+}

@@ -1,0 +1,60 @@
+// Package placement holds the control-plane model every site shares: where
+// workers, workloads and assignments live in the site's etcd, the pipeline
+// spec that declares workloads, and the pure placement decision.
+//
+// Layout under /cefiot/v1/sites/<site>/:
+//
+//	workers/<worker id>       Worker, attached to the worker's lease
+//	workloads/<name>          Workload, written by applying a spec
+//	assignments/<name>        Assignment (worker, node, epoch)
+//	election/                 scheduler leader election
+package placement
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Keys builds the etcd keys of one site.
+type Keys struct{ site string }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// ValidName reports whether s may be used as a site, worker or workload name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// NewKeys returns the keys of site.
+func NewKeys(site string) (Keys, error) {
+	if !ValidName(site) || strings.Contains(site, ":") {
+		return Keys{}, fmt.Errorf("site name %q: must match %s without ':'", site, nameRE)
+	}
+	return Keys{site: site}, nil
+}
+
+// Site is the site name.
+func (k Keys) Site() string { return k.site }
+
+// Prefix is the root of the site.
+func (k Keys) Prefix() string { return "/cefiot/v1/sites/" + k.site + "/" }
+
+// Workers is the prefix of worker registrations.
+func (k Keys) Workers() string { return k.Prefix() + "workers/" }
+
+// Worker is the registration key of one worker.
+func (k Keys) Worker(id string) string { return k.Workers() + id }
+
+// Workloads is the prefix of declared workloads.
+func (k Keys) Workloads() string { return k.Prefix() + "workloads/" }
+
+// Workload is the key of one declared workload.
+func (k Keys) Workload(name string) string { return k.Workloads() + name }
+
+// Assignments is the prefix of assignments.
+func (k Keys) Assignments() string { return k.Prefix() + "assignments/" }
+
+// Assignment is the assignment key of one workload.
+func (k Keys) Assignment(workload string) string { return k.Assignments() + workload }
+
+// Election is the prefix of the scheduler election.
+func (k Keys) Election() string { return k.Prefix() + "election/" }

@@ -1,0 +1,108 @@
+package placement
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// Kinds are the workload kinds cefiot knows.
+var Kinds = []string{"capture", "enrich", "bridge", "sink"}
+
+// Spec is a site's pipeline spec: the workloads the scheduler places.
+//
+//	site: edge
+//	workloads:
+//	  - name: capture:cam-1
+//	    kind: capture
+//	    params: {camera: cam-1, source: /videos/door.avi}
+//	    nodeSelector: {camera: cam-1}
+//	  - name: enrich
+//	    kind: enrich
+type Spec struct {
+	Site      string         `yaml:"site"`
+	Workloads []WorkloadSpec `yaml:"workloads"`
+}
+
+// WorkloadSpec declares one workload.
+type WorkloadSpec struct {
+	Name         string            `yaml:"name"`
+	Kind         string            `yaml:"kind"`
+	Params       map[string]string `yaml:"params"`
+	NodeSelector map[string]string `yaml:"nodeSelector"`
+}
+
+// LoadSpec reads and validates a spec file.
+func LoadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec parses YAML strictly (unknown keys are errors) and validates it.
+func ParseSpec(b []byte) (*Spec, error) {
+	var s Spec
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Validate checks names, kinds and duplicates; errors name the field.
+func (s *Spec) Validate() error {
+	var errs []error
+	if _, err := NewKeys(s.Site); err != nil {
+		errs = append(errs, fmt.Errorf("site: %w", err))
+	}
+	seen := map[string]bool{}
+	for i, w := range s.Workloads {
+		field := fmt.Sprintf("workloads[%d]", i)
+		if !ValidName(w.Name) {
+			errs = append(errs, fmt.Errorf("%s.name %q: must match %s", field, w.Name, nameRE))
+		}
+		if seen[w.Name] {
+			errs = append(errs, fmt.Errorf("%s.name %q: declared twice", field, w.Name))
+		}
+		seen[w.Name] = true
+		known := false
+		for _, k := range Kinds {
+			known = known || k == w.Kind
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", field, w.Kind, Kinds))
+		}
+		if w.Kind == "capture" && (w.Params["camera"] == "" || w.Params["source"] == "") {
+			errs = append(errs, fmt.Errorf("%s.params: a capture workload needs camera and source", field))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Proto returns the workloads as API messages, sorted by name.
+func (s *Spec) Proto() []*cefiotv1.Workload {
+	out := make([]*cefiotv1.Workload, 0, len(s.Workloads))
+	for _, w := range s.Workloads {
+		out = append(out, &cefiotv1.Workload{
+			Name: w.Name, Kind: w.Kind, Params: w.Params, NodeSelector: w.NodeSelector,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}

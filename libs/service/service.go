@@ -1,0 +1,187 @@
+// Package service is the process skeleton every cefiot data-plane service
+// shares: the common flags (site, node, etcd, admin addresses, logging), the
+// admin server, the connection to the site's etcd and the worker that runs
+// the workloads the scheduler assigns.
+//
+// A service's main parses its own config (which embeds Common), builds its
+// workload runner and admin API, and calls Run.
+package service
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cefiot/cefiot/libs/admin"
+	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/etcdx"
+	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/worker"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// Common is the configuration every data-plane service takes.
+type Common struct {
+	Site          string
+	Node          string
+	WorkerID      string
+	EtcdEndpoints string
+	LeaseTTL      time.Duration
+	Labels        string
+	GRPCAddr      string
+	HTTPAddr      string
+	LogLevel      string
+	LogFormat     string
+}
+
+// Register adds the common flags to fs with the service's default ports.
+func (c *Common) Register(fs *flag.FlagSet, defaultGRPC, defaultHTTP string) {
+	host, _ := os.Hostname()
+	fs.StringVar(&c.Site, "site", "edge", "site this worker belongs to")
+	fs.StringVar(&c.Node, "node", host, "node (machine) name this worker runs on")
+	fs.StringVar(&c.WorkerID, "worker-id", "", "worker id, unique in the site (default <service>-<node>)")
+	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "127.0.0.1:2379", "comma-separated etcd endpoints of the site")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 3*time.Second, "worker lease TTL in etcd (failover detection time)")
+	fs.StringVar(&c.Labels, "labels", "", "node labels as k=v,k=v, matched against workload node selectors")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPC, "admin gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTP, "admin HTTP (REST, /metrics) listen address")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+}
+
+// Validate checks the common keys and fills defaults that depend on others.
+func (c *Common) Validate(service string, ch *config.Checker) {
+	ch.NotEmpty("site", c.Site)
+	if c.Site != "" {
+		if _, err := placement.NewKeys(c.Site); err != nil {
+			ch.Add(config.Invalid("site", c.Site, err.Error()))
+		}
+	}
+	ch.NotEmpty("node", c.Node)
+	if c.WorkerID == "" && c.Node != "" {
+		c.WorkerID = service + "-" + c.Node
+	}
+	ch.Check(placement.ValidName(c.WorkerID), "worker-id", c.WorkerID, "must be letters, digits, '.', '_', ':' or '-'")
+	ch.NotEmpty("etcd-endpoints", c.EtcdEndpoints)
+	ch.Check(c.LeaseTTL >= time.Second, "lease-ttl", c.LeaseTTL.String(), "must be at least 1s")
+	if _, err := ParseLabels(c.Labels); err != nil {
+		ch.Add(config.Invalid("labels", c.Labels, err.Error()))
+	}
+	ch.NotEmpty("grpc-addr", c.GRPCAddr)
+	ch.NotEmpty("http-addr", c.HTTPAddr)
+	if _, err := logging.New(os.Stderr, c.LogLevel, "text"); err != nil {
+		ch.Add(config.Invalid("log-level", c.LogLevel, err.Error()))
+	}
+	if _, err := logging.New(os.Stderr, "info", c.LogFormat); err != nil {
+		ch.Add(config.Invalid("log-format", c.LogFormat, err.Error()))
+	}
+}
+
+// Logger builds the logger the config asks for.
+func (c *Common) Logger(service string) *slog.Logger {
+	l, err := logging.New(os.Stderr, c.LogLevel, c.LogFormat)
+	if err != nil {
+		l = slog.Default()
+	}
+	return l.With("service", service, "site", c.Site, "node", c.Node)
+}
+
+// ParseLabels parses "k=v,k=v".
+func ParseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: want key=value", part)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Process is a running service process.
+type Process struct {
+	Name     string
+	Common   Common
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Admin    *admin.Server
+	worker   *worker.Worker
+}
+
+// New listens on the admin addresses. Register admin services on
+// p.Admin before calling Run.
+func New(name string, c Common, logger *slog.Logger) (*Process, error) {
+	reg := prometheus.NewRegistry()
+	adm, err := admin.New(admin.Config{GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr}, reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Process{Name: name, Common: c, Logger: logger, Registry: reg, Admin: adm}, nil
+}
+
+// Status returns the worker part of the service status.
+func (p *Process) Status(counters map[string]int64) *cefiotv1.WorkerStatus {
+	st := &cefiotv1.WorkerStatus{
+		Service: p.Name, WorkerId: p.Common.WorkerID, Node: p.Common.Node, Site: p.Common.Site, Counters: counters,
+	}
+	if p.worker != nil {
+		st.Registered, st.Workloads = p.worker.Status()
+	}
+	return st
+}
+
+// Run connects to the site's etcd, registers the worker for kinds and runs
+// the admin server and the assigned workloads until ctx ends.
+func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) error {
+	keys, err := placement.NewKeys(p.Common.Site)
+	if err != nil {
+		return err
+	}
+	labels, err := ParseLabels(p.Common.Labels)
+	if err != nil {
+		return err
+	}
+	cli, err := etcdx.Connect(ctx, strings.Split(p.Common.EtcdEndpoints, ","))
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Name, err)
+	}
+	defer cli.Close()
+	w, err := worker.New(cli, worker.Config{
+		Keys: keys, ID: p.Common.WorkerID, Node: p.Common.Node, Kinds: kinds, Labels: labels,
+		LeaseTTL: p.Common.LeaseTTL, AdminGRPC: p.Admin.GRPCAddr(), AdminHTTP: p.Admin.HTTPAddr(),
+	}, run, p.Logger)
+	if err != nil {
+		return err
+	}
+	p.worker = w
+	p.Admin.SetServing("", true)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Admin.Run(gctx) })
+	g.Go(func() error { return w.Run(gctx) })
+	return g.Wait()
+}
+
+// Main runs realMain with a context that ends on SIGINT or SIGTERM and exits
+// with status 1 and the error on failure.
+func Main(name string, realMain func(ctx context.Context) error) {
+	ctx, stop := signalContext()
+	defer stop()
+	if err := realMain(ctx); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		stop()
+		os.Exit(1)
+	}
+}

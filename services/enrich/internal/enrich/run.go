@@ -1,0 +1,184 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/service"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// Run runs the enrich service until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	logger := cfg.Common.Logger("enrich")
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.KafkaWait)
+	err := kafkax.WaitReachable(waitCtx, cfg.KafkaBootstrap)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("config key kafka-bootstrap: %w", err)
+	}
+	proc, err := service.New("enrich", cfg.Common, logger)
+	if err != nil {
+		return err
+	}
+	m := newMetrics(proc.Registry)
+	e := &enricher{cfg: cfg, logger: logger, metrics: m}
+	srv := &adminServer{proc: proc, metrics: m}
+	cefiotv1.RegisterEnrichServiceServer(proc.Admin.GRPC(), srv)
+	proc.Admin.AddGateway(cefiotv1.RegisterEnrichServiceHandlerFromEndpoint)
+	return proc.Run(ctx, []string{"enrich"}, e.run)
+}
+
+type metrics struct {
+	in, out, bad prometheus.Counter
+	txns         prometheus.Counter
+	aborts       prometheus.Counter
+	commit       prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		in:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_in_total", Help: "Records read from the input topic."}),
+		out:    prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_out_total", Help: "Enriched records committed."}),
+		bad:    prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_bad_records_total", Help: "Input records that could not be decoded (skipped, logged with their offset)."}),
+		txns:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transactions_total", Help: "Committed transactions."}),
+		aborts: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transaction_aborts_total", Help: "Aborted transactions."}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_enrich_commit_seconds", Help: "Transaction commit latency.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+	}
+	reg.MustRegister(m.in, m.out, m.bad, m.txns, m.aborts, m.commit)
+	return m
+}
+
+type enricher struct {
+	cfg     Config
+	logger  *slog.Logger
+	metrics *metrics
+}
+
+// run is the enrich workload: one consumer in the site's enrich group and a
+// transactional producer whose id is derived from the workload, so a stale
+// owner of the workload is fenced by the broker.
+func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
+	logger := e.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
+	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.InputTopic, Partitions: e.cfg.Partitions}); err != nil {
+		return err
+	}
+	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.OutputTopic, Partitions: e.cfg.Partitions}); err != nil {
+		return err
+	}
+	group := "cefiot-enrich-" + e.cfg.Site
+	consumer, err := kafka.NewConsumer(kafkax.Config(e.cfg.KafkaBootstrap, map[string]any{
+		"group.id":             group,
+		"enable.auto.commit":   false,
+		"auto.offset.reset":    "earliest",
+		"isolation.level":      "read_committed",
+		"enable.partition.eof": false,
+	}))
+	if err != nil {
+		return fmt.Errorf("enrich consumer: %w", err)
+	}
+	defer consumer.Close()
+	producer, err := kafka.NewProducer(kafkax.Config(e.cfg.KafkaBootstrap, map[string]any{
+		"transactional.id":    fmt.Sprintf("cefiot-enrich-%s-%s", e.cfg.Site, wl.GetName()),
+		"enable.idempotence":  true,
+		"linger.ms":           5,
+		"message.max.bytes":   16 << 20,
+		"go.delivery.reports": false,
+	}))
+	if err != nil {
+		return fmt.Errorf("enrich producer: %w", err)
+	}
+	defer producer.Close()
+	if err := producer.InitTransactions(ctx); err != nil {
+		return fmt.Errorf("init transactions: %w", err)
+	}
+	if err := consumer.Subscribe(e.cfg.InputTopic, nil); err != nil {
+		return fmt.Errorf("subscribe %s: %w", e.cfg.InputTopic, err)
+	}
+	logger.Info("enrich running", "input", e.cfg.InputTopic, "output", e.cfg.OutputTopic, "group", group)
+	tr := Transformer{Site: e.cfg.Site, Node: e.cfg.Node}
+	for ctx.Err() == nil {
+		batch, err := kafkax.ReadBatch(ctx, consumer, e.cfg.BatchSize, e.cfg.BatchWait)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if err := e.commitBatch(ctx, logger, tr, consumer, producer, batch); err != nil {
+			e.metrics.aborts.Inc()
+			abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = producer.AbortTransaction(abortCtx)
+			cancel()
+			// Restarting the workload rewinds to the committed offsets.
+			return fmt.Errorf("transaction of %d records: %w", len(batch), err)
+		}
+	}
+	return nil
+}
+
+func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Transformer, consumer *kafka.Consumer, producer *kafka.Producer, batch []*kafka.Message) error {
+	if err := producer.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	next := map[partitionKey]kafka.TopicPartition{}
+	produced := 0
+	for _, msg := range batch {
+		e.metrics.in.Inc()
+		tp := msg.TopicPartition
+		next[partitionKey{*tp.Topic, tp.Partition}] = kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition, Offset: tp.Offset + 1}
+		value, ef, err := tr.Enrich(msg.Value)
+		if errors.Is(err, ErrBadRecord) {
+			e.metrics.bad.Inc()
+			logger.Error("skipping record that is not a frame", "at", kafkax.Where(msg), "err", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		out := &kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &e.cfg.OutputTopic, Partition: kafka.PartitionAny},
+			Key:            []byte(ef.GetFrame().GetCameraId()),
+			Value:          value,
+			Timestamp:      ef.GetFrame().GetCaptureTime().AsTime(),
+			Headers: append(msg.Headers,
+				kafka.Header{Key: "cefiot-frame-id", Value: []byte(ef.GetFrame().GetFrameId())},
+				kafka.Header{Key: "cefiot-site", Value: []byte(e.cfg.Site)}),
+		}
+		if err := kafkax.Produce(ctx, producer, out); err != nil {
+			return err
+		}
+		produced++
+	}
+	offsets := make([]kafka.TopicPartition, 0, len(next))
+	for _, tp := range next {
+		offsets = append(offsets, tp)
+	}
+	meta, err := consumer.GetConsumerGroupMetadata()
+	if err != nil {
+		return fmt.Errorf("group metadata: %w", err)
+	}
+	if err := producer.SendOffsetsToTransaction(ctx, offsets, meta); err != nil {
+		return fmt.Errorf("send offsets: %w", err)
+	}
+	start := time.Now()
+	if err := producer.CommitTransaction(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	e.metrics.commit.Observe(time.Since(start).Seconds())
+	e.metrics.txns.Inc()
+	e.metrics.out.Add(float64(produced))
+	return nil
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}

@@ -1,0 +1,22 @@
+// Command scheduler is the control plane of one site: it embeds or joins the
+// site's etcd, elects a leader among its replicas and assigns every declared
+// workload to one live worker that fits it.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/services/scheduler/internal/scheduler"
+)
+
+func main() { service.Main("scheduler", realMain) }
+
+func realMain(ctx context.Context) error {
+	cfg, err := scheduler.ParseConfig(os.Args[1:], os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	return scheduler.Run(ctx, cfg)
+}
