@@ -125,6 +125,13 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, msg *kafka.
 	meta := metaFromProto(&ef, msg)
 	meta.StoredTime = time.Now()
 	stored, err := s.store.Put(ctx, meta, ef.GetFrame().GetJpeg())
+	if errors.Is(err, store.ErrInvalidID) || errors.Is(err, store.ErrInvalidFrame) {
+		// A record the store refuses would be refused forever: count and
+		// log it with its position instead of blocking the partition.
+		s.metrics.bad.Inc()
+		logger.Error("skipping frame the store refuses", "at", kafkax.Where(msg), "frame", meta.FrameID, "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)
 	}

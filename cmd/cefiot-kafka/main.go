@@ -1,0 +1,197 @@
+// Command cefiot-kafka runs a local Apache Kafka cluster in KRaft mode (real
+// brokers, one JVM per combined controller+broker node) until interrupted,
+// using package kafkalocal.
+//
+// Usage:
+//
+//	cefiot-kafka up [flags]
+//
+// For example
+//
+//	scripts/fetch-kafka.sh
+//	cefiot-kafka up --name edge --brokers 1 --dir ./run/kafka/edge --port 19092
+//
+// prints the bootstrap servers once the cluster answers and runs until
+// Ctrl-C (SIGINT) or SIGTERM, then stops every broker cleanly. Running it
+// again with the same --dir keeps the cluster's data. The Kafka jars are
+// found as kafkalocal.FindLibs does (CEFIOT_KAFKA_LIBS, else the repository's
+// .cache/kafka/<version>/libs) unless --libs names them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/kafkalocal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "cefiot-kafka:", err)
+		}
+		stop()
+		os.Exit(2)
+	}
+}
+
+const usage = `Usage: cefiot-kafka up [flags]
+
+Runs a local Kafka KRaft cluster until interrupted. Flags of up:
+`
+
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		newUpFlags(stderr, &upOptions{}).PrintDefaults()
+		if len(args) == 0 {
+			return errors.New("missing command")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "up":
+		return up(ctx, args[1:], stdout, stderr)
+	default:
+		return fmt.Errorf("unknown command %q (want up)", args[0])
+	}
+}
+
+type upOptions struct {
+	name        string
+	brokers     int
+	dir         string
+	port        int
+	host        string
+	libs        string
+	readyFile   string
+	verbose     bool
+	stopTimeout time.Duration
+	props       propsFlag
+}
+
+func newUpFlags(out io.Writer, o *upOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.name, "name", "kafka", "cluster `name`, used in logs and the default --dir")
+	fs.IntVar(&o.brokers, "brokers", 1, "number of combined controller+broker nodes")
+	fs.StringVar(&o.dir, "dir", "", "data `directory` (default ./run/kafka/<name>); reused when already formatted")
+	fs.IntVar(&o.port, "port", 0, "first client port: node i listens on port+2(i-1), its controller on the next port (0: free ports)")
+	fs.StringVar(&o.host, "host", kafkalocal.DefaultHost, "address to bind and advertise")
+	fs.StringVar(&o.libs, "libs", "", "Kafka jars `directory` (default: CEFIOT_KAFKA_LIBS or the repository cache)")
+	fs.StringVar(&o.readyFile, "ready-file", "", "write the bootstrap servers to this `file` once the cluster is ready")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	fs.DurationVar(&o.stopTimeout, "stop-timeout", kafkalocal.DefaultStopTimeout, "wait this long for a clean stop before SIGKILL")
+	fs.Var(&o.props, "set", "broker property `key=value` overriding the defaults (repeatable)")
+	return fs
+}
+
+func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o upOptions
+	fs := newUpFlags(stderr, &o)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if o.dir == "" {
+		o.dir = filepath.Join("run", "kafka", o.name)
+	}
+	if o.libs == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		root, rootErr := kafkalocal.FindRepoRoot(wd)
+		libs, err := kafkalocal.FindLibs(root)
+		if err != nil {
+			if rootErr != nil && os.Getenv(kafkalocal.EnvLibs) == "" {
+				return fmt.Errorf("up: %w; run from the repository or pass --libs", rootErr)
+			}
+			return fmt.Errorf("up: %w", err)
+		}
+		o.libs = libs
+	}
+
+	cluster, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
+		Name:        o.name,
+		Brokers:     o.brokers,
+		BaseDir:     o.dir,
+		LibsDir:     o.libs,
+		Host:        o.host,
+		BasePort:    o.port,
+		Properties:  o.props.m,
+		StopTimeout: o.stopTimeout,
+	}, logger)
+	if err != nil {
+		return err
+	}
+	// Stop on every path from here, with a context of its own: ctx is done
+	// by the time a Ctrl-C gets here.
+	stopCluster := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), o.stopTimeout+30*time.Second)
+		defer cancel()
+		return cluster.Stop(sctx)
+	}
+
+	bootstrap := cluster.BootstrapServers()
+	if o.readyFile != "" {
+		if err := os.WriteFile(o.readyFile, []byte(bootstrap+"\n"), 0o644); err != nil {
+			return errors.Join(fmt.Errorf("up: ready file: %w", err), stopCluster())
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d broker(s) ready, bootstrap.servers=%s (Ctrl-C to stop)\n", o.name, o.brokers, bootstrap)
+
+	<-ctx.Done()
+	logger.Info("stopping kafka cluster", "cluster", o.name)
+	err = stopCluster()
+	if o.readyFile != "" {
+		_ = os.Remove(o.readyFile)
+	}
+	return err
+}
+
+// propsFlag collects repeated key=value flags.
+type propsFlag struct{ m map[string]string }
+
+func (p *propsFlag) String() string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	for k, v := range p.m {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *propsFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	if p.m == nil {
+		p.m = map[string]string{}
+	}
+	p.m[k] = v
+	return nil
+}

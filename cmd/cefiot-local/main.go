@@ -1,0 +1,148 @@
+// Command cefiot-local runs the local default: an edge site and the cloud on
+// this machine (two Kafka clusters, two schedulers with embedded etcd and
+// the capture, enrich, bridge and sink workers), feeding a video through to
+// the frame store. Ctrl-C stops everything it started.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/videogen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "cefiot-local:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	fs := flag.NewFlagSet("cefiot-local", flag.ContinueOnError)
+	video := fs.String("video", "", "video file or image folder to feed (default: a generated sample video)")
+	runDir := fs.String("run-dir", "run", "directory for data and logs")
+	binDir := fs.String("bin-dir", "bin", "directory of the built service binaries")
+	fresh := fs.Bool("fresh", false, "delete the run directory's data first")
+	realtime := fs.Bool("realtime", false, "pace the video at its frame rate instead of as fast as it decodes")
+	exitAfter := fs.Int("exit-after", 0, "exit once this many frames are stored (0: run until Ctrl-C)")
+	if err := config.Parse(fs, os.Args[1:], os.LookupEnv); err != nil {
+		return err
+	}
+	logger, _ := logging.New(os.Stderr, "info", "text")
+	if *fresh {
+		if err := os.RemoveAll(*runDir); err != nil {
+			return fmt.Errorf("clean run dir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(*runDir, 0o755); err != nil {
+		return fmt.Errorf("run dir: %w", err)
+	}
+	if *video == "" {
+		*video = filepath.Join(*runDir, "sample.avi")
+		if _, err := os.Stat(*video); err != nil {
+			logger.Info("generating the sample video", "path", *video)
+			if err := videogen.Write(*video, videogen.DefaultSpec()); err != nil {
+				return fmt.Errorf("generate sample video: %w", err)
+			}
+		}
+	} else if _, err := os.Stat(*video); err != nil {
+		return fmt.Errorf("video %q: %w", *video, err)
+	}
+	root, err := kafkalocal.FindRepoRoot(".")
+	if err != nil {
+		return err
+	}
+	libs, err := kafkalocal.FindLibs(root)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	stack, err := localstack.Start(ctx, localstack.Config{
+		BinDir: *binDir, RunDir: *runDir, KafkaLibs: libs, Video: *video, Realtime: *realtime,
+		Ports: localstack.DefaultPorts(), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		logger.Info("stopping every process")
+		if err := stack.Stop(stopCtx); err != nil {
+			logger.Error("stop", "err", err)
+		}
+	}()
+	printWelcome(stack, logger, time.Since(start))
+	return watch(ctx, stack, logger, *exitAfter)
+}
+
+func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration) {
+	p := stack.Config().Ports
+	fmt.Printf(`
+cefiot local default is up (%s):
+  stored frames:    %s/v1/frames
+  one frame (JSON): %s/v1/frames/<frame_id>
+  one frame (JPEG): %s/v1/frames/<frame_id>/jpeg
+  sink status:      %s/v1/sink/status
+  edge scheduler:   http://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
+  cloud scheduler:  http://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
+  edge Kafka:       %s   cloud Kafka: %s
+  logs:             %s/logs
+Ctrl-C stops everything.
+
+`, took.Round(time.Millisecond), stack.SinkHTTP(), stack.SinkHTTP(), stack.SinkHTTP(), stack.SinkHTTP(),
+		p.EdgeSchedulerHTTP, p.EdgeSchedulerGRPC, p.CloudSchedulerHTTP, p.CloudSchedulerGRPC,
+		stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), stack.Config().RunDir)
+}
+
+// watch reports stored frames until ctx ends, a service dies, or exitAfter
+// frames are stored.
+func watch(ctx context.Context, stack *localstack.Stack, logger *slog.Logger, exitAfter int) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-stack.Exits():
+			errc <- err
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	var first time.Time
+	st, err := localstack.WaitSink(wctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+		return exitAfter > 0 && s.Stored >= int64(exitAfter)
+	}, func(s localstack.SinkStatus) {
+		if first.IsZero() && s.Stored > 0 {
+			first = time.Now()
+		}
+		logger.Info("sink", "stored", s.Stored, "duplicates_skipped", s.Duplicates)
+	})
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("done", "stored", st.Stored, "seconds_since_first_frame", time.Since(first).Seconds())
+	return nil
+}

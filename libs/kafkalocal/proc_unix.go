@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package kafkalocal
+
+import "syscall"
+
+// sysProcAttr puts a node in its own process group, so that it is signalled
+// as a group and does not get the terminal's Ctrl-C.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

@@ -1,0 +1,336 @@
+// Package localstack composes the real cefiot services on one machine: two
+// sites (edge and cloud), each with its own Kafka cluster (KRaft, local
+// processes), its own scheduler with embedded etcd, and its workers, all as
+// separate processes started from the built service binaries.
+//
+// It serves `make run` (through cmd/cefiot-local), the end-to-end tests and
+// the benchmarks, so all three exercise the same composition.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/procs"
+)
+
+// Config describes a local stack.
+type Config struct {
+	BinDir    string // directory with capture, enrich, bridge, sink, scheduler
+	RunDir    string // data and logs; reused across runs
+	KafkaLibs string // Kafka jars
+	Video     string // video file or image folder fed to the camera
+	Camera    string // camera id (default cam-1)
+	Site      string // edge site name (default edge)
+	Realtime  bool   // pace the video at its frame rate
+	Ports     Ports  // zero value: free ports
+	LeaseTTL  time.Duration
+	Logger    *slog.Logger
+}
+
+// Ports are the listening ports of the stack.
+type Ports struct {
+	EdgeKafka, CloudKafka                  int // first broker port (controller = +1)
+	EdgeEtcd, EdgeEtcdPeer                 int
+	CloudEtcd, CloudEtcdPeer               int
+	EdgeSchedulerGRPC, EdgeSchedulerHTTP   int
+	CloudSchedulerGRPC, CloudSchedulerHTTP int
+	CaptureGRPC, CaptureHTTP               int
+	EnrichGRPC, EnrichHTTP                 int
+	BridgeGRPC, BridgeHTTP                 int
+	SinkGRPC, SinkHTTP                     int
+}
+
+// DefaultPorts are the fixed ports of `make run`, as the README documents.
+func DefaultPorts() Ports {
+	return Ports{
+		EdgeKafka: 19092, CloudKafka: 29092,
+		EdgeEtcd: 2379, EdgeEtcdPeer: 2380, CloudEtcd: 2479, CloudEtcdPeer: 2480,
+		EdgeSchedulerGRPC: 9100, EdgeSchedulerHTTP: 8100,
+		CloudSchedulerGRPC: 9200, CloudSchedulerHTTP: 8200,
+		CaptureGRPC: 9101, CaptureHTTP: 8101,
+		EnrichGRPC: 9102, EnrichHTTP: 8102,
+		BridgeGRPC: 9103, BridgeHTTP: 8103,
+		SinkGRPC: 9104, SinkHTTP: 8104,
+	}
+}
+
+func (p *Ports) fillFree() error {
+	fields := []*int{
+		&p.EdgeEtcd, &p.EdgeEtcdPeer, &p.CloudEtcd, &p.CloudEtcdPeer,
+		&p.EdgeSchedulerGRPC, &p.EdgeSchedulerHTTP, &p.CloudSchedulerGRPC, &p.CloudSchedulerHTTP,
+		&p.CaptureGRPC, &p.CaptureHTTP, &p.EnrichGRPC, &p.EnrichHTTP,
+		&p.BridgeGRPC, &p.BridgeHTTP, &p.SinkGRPC, &p.SinkHTTP,
+	}
+	for _, f := range fields {
+		if *f != 0 {
+			continue
+		}
+		addr, err := netx.FreeAddr()
+		if err != nil {
+			return err
+		}
+		_, port, _ := splitHostPort(addr)
+		*f = port
+	}
+	return nil
+}
+
+// Services are the service processes in start order.
+var Services = []string{"scheduler-edge", "scheduler-cloud", "capture", "enrich", "bridge", "sink"}
+
+// Stack is a running local stack.
+type Stack struct {
+	cfg    Config
+	logger *slog.Logger
+	Edge   *kafkalocal.Cluster
+	Cloud  *kafkalocal.Cluster
+
+	mu    sync.Mutex
+	procs map[string]*procs.Proc
+	specs map[string]procs.Spec
+	exits chan error
+}
+
+// Start starts both Kafka clusters, both schedulers and the four workers.
+// On error everything started so far is stopped.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Camera == "" {
+		cfg.Camera = "cam-1"
+	}
+	if cfg.Site == "" {
+		cfg.Site = "edge"
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Video == "" {
+		return nil, errors.New("localstack: no video given")
+	}
+	if cfg.Video, err = filepath.Abs(cfg.Video); err != nil {
+		return nil, fmt.Errorf("localstack: video path: %w", err)
+	}
+	if _, err := os.Stat(cfg.Video); err != nil {
+		return nil, fmt.Errorf("localstack: video: %w", err)
+	}
+	for _, bin := range []string{"capture", "enrich", "bridge", "sink", "scheduler"} {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
+			return nil, fmt.Errorf("localstack: service binary %s missing in %s (run make build): %w", bin, cfg.BinDir, err)
+		}
+	}
+	if err := cfg.Ports.fillFree(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.RunDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("localstack: run dir: %w", err)
+	}
+	s := &Stack{cfg: cfg, logger: cfg.Logger, procs: map[string]*procs.Proc{}, specs: map[string]procs.Spec{}, exits: make(chan error, 16)}
+	defer func() {
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = s.Stop(stopCtx)
+		}
+	}()
+
+	// Both clusters start in parallel: each JVM takes seconds.
+	var wg sync.WaitGroup
+	var edgeErr, cloudErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.Edge, edgeErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
+			Name: "edge", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
+		}, cfg.Logger)
+	}()
+	go func() {
+		defer wg.Done()
+		s.Cloud, cloudErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
+			Name: "cloud", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-cloud"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.CloudKafka,
+		}, cfg.Logger)
+	}()
+	wg.Wait()
+	if err := errors.Join(edgeErr, cloudErr); err != nil {
+		return s, fmt.Errorf("localstack: kafka: %w", err)
+	}
+	if err := s.writeSpecs(); err != nil {
+		return s, err
+	}
+	for _, name := range Services {
+		if err := s.StartService(name); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Config returns the effective configuration (with the ports chosen).
+func (s *Stack) Config() Config { return s.cfg }
+
+// SinkHTTP is the sink's REST base URL.
+func (s *Stack) SinkHTTP() string { return "http://127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkHTTP) }
+
+// SinkGRPC is the sink's gRPC address.
+func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkGRPC) }
+
+// StoreDir is the sink's frame store.
+func (s *Stack) StoreDir() string { return filepath.Join(s.cfg.RunDir, "sink-store") }
+
+// Exits reports services that exit while the stack runs.
+func (s *Stack) Exits() <-chan error { return s.exits }
+
+func (s *Stack) writeSpecs() error {
+	edge := fmt.Sprintf(`site: %s
+workloads:
+  - name: capture:%s
+    kind: capture
+    params:
+      camera: %s
+      source: %q
+      realtime: "%t"
+  - name: enrich
+    kind: enrich
+  - name: bridge
+    kind: bridge
+`, s.cfg.Site, s.cfg.Camera, s.cfg.Camera, s.cfg.Video, s.cfg.Realtime)
+	cloud := "site: cloud\nworkloads:\n  - name: sink\n    kind: sink\n"
+	for name, body := range map[string]string{"edge": edge, "cloud": cloud} {
+		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "spec-"+name+".yaml"), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("localstack: write spec: %w", err)
+		}
+	}
+	return nil
+}
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// spec returns how to start a service process.
+func (s *Stack) spec(name string) (procs.Spec, error) {
+	p, c := s.cfg.Ports, s.cfg
+	edgeEtcd, cloudEtcd := addr(p.EdgeEtcd), addr(p.CloudEtcd)
+	common := func(site, etcd string, grpcPort, httpPort int) []string {
+		return []string{
+			"-site", site, "-node", "local", "-etcd-endpoints", etcd,
+			"-lease-ttl", c.LeaseTTL.String(),
+			"-grpc-addr", addr(grpcPort), "-http-addr", addr(httpPort),
+		}
+	}
+	var bin string
+	var args []string
+	switch name {
+	case "scheduler-edge", "scheduler-cloud":
+		site, etcd, peer, g, h := c.Site, p.EdgeEtcd, p.EdgeEtcdPeer, p.EdgeSchedulerGRPC, p.EdgeSchedulerHTTP
+		specFile := "spec-edge.yaml"
+		if name == "scheduler-cloud" {
+			site, etcd, peer, g, h = "cloud", p.CloudEtcd, p.CloudEtcdPeer, p.CloudSchedulerGRPC, p.CloudSchedulerHTTP
+			specFile = "spec-cloud.yaml"
+		}
+		bin = "scheduler"
+		args = []string{
+			"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
+			"-etcd-dir", filepath.Join(c.RunDir, "etcd-"+site), "-etcd-client-addr", addr(etcd), "-etcd-peer-addr", addr(peer),
+			"-session-ttl", c.LeaseTTL.String(),
+			"-grpc-addr", addr(g), "-http-addr", addr(h),
+		}
+	case "capture":
+		bin = "capture"
+		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())
+	case "enrich":
+		bin = "enrich"
+		args = append(common(c.Site, edgeEtcd, p.EnrichGRPC, p.EnrichHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())
+	case "bridge":
+		bin = "bridge"
+		args = append(common(c.Site, edgeEtcd, p.BridgeGRPC, p.BridgeHTTP),
+			"-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())
+	case "sink":
+		bin = "sink"
+		args = append(common("cloud", cloudEtcd, p.SinkGRPC, p.SinkHTTP),
+			"-kafka-bootstrap", s.Cloud.BootstrapServers(), "-store-dir", s.StoreDir())
+	default:
+		return procs.Spec{}, fmt.Errorf("localstack: unknown service %q", name)
+	}
+	return procs.Spec{
+		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,
+		LogPath: filepath.Join(c.RunDir, "logs", name+".log"),
+	}, nil
+}
+
+// StartService starts (or restarts) one service process.
+func (s *Stack) StartService(name string) error {
+	sp, err := s.spec(name)
+	if err != nil {
+		return err
+	}
+	p, err := procs.Start(sp)
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	s.mu.Lock()
+	s.procs[name] = p
+	s.mu.Unlock()
+	s.logger.Info("started", "service", name, "pid", p.PID(), "log", sp.LogPath)
+	go func() {
+		<-p.Done()
+		s.mu.Lock()
+		current := s.procs[name] == p
+		s.mu.Unlock()
+		if current {
+			select {
+			case s.exits <- p.ExitError():
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// StopService stops one service gracefully and forgets it.
+func (s *Stack) StopService(ctx context.Context, name string) {
+	s.mu.Lock()
+	p := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if p != nil {
+		p.Stop(ctx, 15*time.Second)
+	}
+}
+
+// KillService sends SIGKILL to one service and forgets it.
+func (s *Stack) KillService(name string) {
+	s.mu.Lock()
+	p := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if p != nil {
+		p.Kill()
+	}
+}
+
+// Stop stops every service (workers first, schedulers last) and both
+// clusters; nothing it started is left running.
+func (s *Stack) Stop(ctx context.Context) error {
+	for i := len(Services) - 1; i >= 0; i-- {
+		s.StopService(ctx, Services[i])
+	}
+	var errs []error
+	for _, c := range []*kafkalocal.Cluster{s.Edge, s.Cloud} {
+		if c != nil {
+			if err := c.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

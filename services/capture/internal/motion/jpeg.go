@@ -1,0 +1,32 @@
+package motion
+
+import (
+	"fmt"
+
+	"gocv.io/x/gocv"
+)
+
+// EncodeJPEG encodes an 8-bit grey or BGR image as a baseline JPEG of the
+// given quality (1..100) and returns the bytes in Go memory.
+func EncodeJPEG(m gocv.Mat, quality int) ([]byte, error) {
+	if quality < 1 || quality > 100 {
+		return nil, fmt.Errorf("motion: encode jpeg: quality must be in [1, 100], got %d", quality)
+	}
+	if m.Empty() {
+		return nil, fmt.Errorf("motion: encode jpeg: empty image")
+	}
+	if t := m.Type(); t != gocv.MatTypeCV8UC1 && t != gocv.MatTypeCV8UC3 {
+		return nil, fmt.Errorf("motion: encode jpeg: unsupported image type %v, want 8-bit grey or BGR", t)
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, quality})
+	if err != nil {
+		return nil, fmt.Errorf("motion: encode jpeg: %w", err)
+	}
+	defer buf.Close()
+	// gocv reports no encoder failure; an empty buffer is one.
+	if buf.Len() == 0 {
+		return nil, fmt.Errorf("motion: encode jpeg: OpenCV produced no data for a %dx%d image", m.Cols(), m.Rows())
+	}
+	// GetBytes aliases C memory freed by Close: copy it out.
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
