@@ -10,13 +10,13 @@ replace (
 require (
 	github.com/cefiot/cefiot/libs v0.0.0-00010101000000-000000000000
 	github.com/cefiot/cefiot/proto v0.0.0-00010101000000-000000000000
+	gocv.io/x/gocv v0.32.0
 	google.golang.org/grpc v1.85.0
 )
 
 require (
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
-	gocv.io/x/gocv v0.32.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect

@@ -91,14 +91,19 @@ fetch_set() {
 	# shellcheck disable=SC2064 # expand $tmp now: it is local to this call.
 	trap "rm -rf '$tmp'" EXIT
 
-	"$MVN" -q -B --no-transfer-progress -Dstyle.color=never \
+	local log="$kafka_dir/.$name.fetch.log"
+	if ! "$MVN" -B --no-transfer-progress -Dstyle.color=never \
 		-f "$pom" \
 		-P "$profile" \
 		-Dkafka.version="$KAFKA_VERSION" \
 		-Dmaven.repo.local="$m2_repo" \
 		dependency:copy-dependencies \
 		-DincludeScope=runtime \
-		-DoutputDirectory="$tmp" >&2
+		-DoutputDirectory="$tmp" >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		echo "fetch-kafka: Maven failed for $profile (full log: $log)" >&2
+		exit 1
+	fi
 
 	local jars
 	jars=$(find "$tmp" -maxdepth 1 -name '*.jar' | wc -l)
