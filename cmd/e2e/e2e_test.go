@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -132,6 +133,12 @@ func TestVideoToStore(t *testing.T) {
 	frames := listAll(ctx, t, sink)
 	checkFrames(ctx, t, stack, sink, frames, spec)
 
+	// Garbage on a topic is counted and skipped, never fatal and never stored.
+	produceGarbage(t, stack.Edge.BootstrapServers(), "frames.raw")
+	produceGarbage(t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched")
+	waitCounter(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/v1/enrich/status", stack.Config().Ports.EnrichHTTP), "bad_records", 1)
+	waitCounter(ctx, t, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
+
 	// Restart the whole pipeline over the same video: the same frame ids come
 	// again and the store keeps exactly one of each.
 	for i := len(localstack.Services) - 1; i >= 0; i-- {
@@ -164,6 +171,43 @@ func TestVideoToStore(t *testing.T) {
 	})
 	if files != want {
 		t.Fatalf("store holds %d JPEG files, want %d", files, want)
+	}
+}
+
+func produceGarbage(t *testing.T, bootstrap, topic string) {
+	t.Helper()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dr := make(chan kafka.Event, 1)
+	if err := p.Produce(&kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            []byte("cam-1"), Value: []byte{0xff, 0xfe, 0x00, 0x13, 0x37},
+	}, dr); err != nil {
+		t.Fatal(err)
+	}
+	if m := (<-dr).(*kafka.Message); m.TopicPartition.Error != nil {
+		t.Fatal(m.TopicPartition.Error)
+	}
+}
+
+func waitCounter(ctx context.Context, t *testing.T, url, name string, want int64) {
+	t.Helper()
+	for {
+		c, err := localstack.ReadCounters(ctx, url)
+		if err == nil && c[name] >= want {
+			if c[name] != want {
+				t.Fatalf("%s %s = %d, want %d", url, name, c[name], want)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never reached %s=%d: %v %v", url, name, want, c, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -46,7 +47,12 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("parse flags: %w", err)
+		if m := invalidValueRE.FindStringSubmatch(err.Error()); m != nil {
+			if f := fs.Lookup(m[2]); f != nil {
+				return Invalid(f.Name, m[1], describeSetError(f, err))
+			}
+		}
+		return fmt.Errorf("parse flags: %w (run with -h for the keys)", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
@@ -63,7 +69,7 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 			return
 		}
 		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, Invalid(f.Name, v, err.Error()))
+			errs = append(errs, Invalid(f.Name, v, describeSetError(f, err)))
 		}
 	})
 	return errors.Join(errs...)
@@ -103,3 +109,22 @@ func (c *Checker) Add(err error) {
 
 // Err returns the collected errors joined, or nil.
 func (c *Checker) Err() error { return errors.Join(c.errs...) }
+
+var invalidValueRE = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): `)
+
+// describeSetError turns the flag package's terse "parse error" into a
+// reason that says what was expected.
+func describeSetError(f *flag.Flag, err error) string {
+	want := map[string]string{
+		"*flag.durationValue": "invalid duration, want e.g. 500ms, 3s or 1m",
+		"*flag.intValue":      "invalid integer",
+		"*flag.int64Value":    "invalid integer",
+		"*flag.uintValue":     "invalid non-negative integer",
+		"*flag.float64Value":  "invalid number",
+		"*flag.boolValue":     "invalid boolean, want true or false",
+	}[fmt.Sprintf("%T", f.Value)]
+	if want == "" {
+		return err.Error()
+	}
+	return want
+}

@@ -64,3 +64,13 @@ func TestParseRejectsPositionalArgs(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+func TestParseBadFlagNamesKeyAndReason(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Duration("batch-wait", time.Second, "")
+	err := Parse(fs, []string{"-batch-wait", "soon"}, nil)
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Key != "batch-wait" || ke.Value != "soon" || !strings.Contains(err.Error(), "invalid duration") {
+		t.Fatalf("got %v", err)
+	}
+}

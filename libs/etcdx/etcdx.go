@@ -54,8 +54,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = cfg.Dir
-	ec.LogLevel = "error"
 	ec.Logger = "zap"
+	// etcd's own zap logs are noise next to the service's slog output,
+	// including errors it logs for its listeners on every clean shutdown.
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cu, err := url.Parse("http://" + cfg.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client address %q: %w", cfg.ClientAddr, err)

@@ -104,7 +104,7 @@ func StartConfigForTest(t testing.TB, cfg kafkalocal.ClusterConfig) *kafkalocal.
 // goroutines).
 func Logger(t testing.TB) *slog.Logger {
 	w := &tbWriter{t: t}
-	// Registered first, so it runs last among the cleanups.
+	// Registered before the cluster's Stop cleanup, so it runs after it.
 	t.Cleanup(w.close)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -416,3 +416,30 @@ func TestSessionEpochDir(t *testing.T) {
 		t.Fatalf("folder with a frame removed: %#x, %v; want != %#x", eb, err, ea)
 	}
 }
+
+// TestVideoFileCorrupt overwrites the middle of a video with garbage:
+// reading must go on or stop with io.EOF, never crash or hang.
+func TestVideoFileCorrupt(t *testing.T) {
+	spec := smallSpec()
+	data, err := os.ReadFile(writeVideo(t, spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(data) / 3; i < len(data)/3+20000; i++ {
+		data[i] = byte(i * 131)
+	}
+	path := filepath.Join(t.TempDir(), "corrupt.avi")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := OpenVideoFile(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	indexes, _ := readAll(t, v, spec.Width, spec.Height)
+	if len(indexes) == 0 || len(indexes) > spec.Frames {
+		t.Fatalf("read %d frames of %d", len(indexes), spec.Frames)
+	}
+	t.Logf("corrupt file: %d of %d frames", len(indexes), spec.Frames)
+}
