@@ -22,6 +22,7 @@ import (
 	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/worker"
@@ -184,4 +185,18 @@ func Main(name string, realMain func(ctx context.Context) error) {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// RequireKafka waits up to wait for each cluster (config key -> bootstrap
+// servers) to answer, and returns an error naming the key when one does not.
+func RequireKafka(ctx context.Context, wait time.Duration, clusters map[string]string) error {
+	for key, bootstrap := range clusters {
+		waitCtx, cancel := context.WithTimeout(ctx, wait)
+		err := kafkax.WaitReachable(waitCtx, bootstrap)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("config key %s: %w", key, err)
+		}
+	}
+	return nil
 }

@@ -19,13 +19,8 @@ import (
 // Run runs the bridge service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("bridge")
-	for key, bs := range map[string]string{"edge-bootstrap": cfg.EdgeBootstrap, "cloud-bootstrap": cfg.CloudBootstrap} {
-		waitCtx, cancel := context.WithTimeout(ctx, cfg.KafkaWait)
-		err := kafkax.WaitReachable(waitCtx, bs)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("config key %s: %w", key, err)
-		}
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"edge-bootstrap": cfg.EdgeBootstrap, "cloud-bootstrap": cfg.CloudBootstrap}); err != nil {
+		return err
 	}
 	proc, err := service.New("bridge", cfg.Common, logger)
 	if err != nil {

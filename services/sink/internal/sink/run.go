@@ -20,11 +20,8 @@ import (
 // Run runs the sink service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("sink")
-	waitCtx, cancel := context.WithTimeout(ctx, cfg.KafkaWait)
-	err := kafkax.WaitReachable(waitCtx, cfg.KafkaBootstrap)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("config key kafka-bootstrap: %w", err)
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, cfg.StoreDir, logger)
 	if err != nil {
