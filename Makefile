@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 BIN      := bin
 SERVICES := capture enrich bridge sink scheduler
-TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo
+TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images
 VIDEO    ?=
 GO       ?= go
 # Each package's test binary gets this long; the end-to-end tests are inside.
@@ -24,18 +24,29 @@ build: ## build the five services and the tools into bin/
 kafka: ## fetch Apache Kafka jars from Maven Central into .cache/
 	./scripts/fetch-kafka.sh
 
+.PHONY: versitygw
+versitygw: ## install versitygw (S3 server the sink's S3 store tests run against) into .cache/bin
+	./scripts/fetch-versitygw.sh >/dev/null
+
+# Container images (no container engine needed): one OCI layout per service.
+IMAGES_DIR ?= $(BIN)/images
+
+.PHONY: images
+images: ## build one OCI image per service into bin/images (linux/amd64 + linux/arm64, no Docker)
+	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR)
+
 .PHONY: run
 run: build kafka ## run the local default (edge + cloud); VIDEO=path for your own video
 	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO))
 
 .PHONY: test
-test: build kafka ## run every test, on real Kafka and etcd
-	CEFIOT_REQUIRE_KAFKA=1 CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 \
-		./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/...
+test: build kafka versitygw images ## run every test, on real Kafka and etcd (and the deploy checks)
+	CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 \
+		./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 
 .PHONY: test-short
 test-short: ## fast tests only
-	$(GO) test -short -count=1 ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/...
+	$(GO) test -short -count=1 ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 
 .PHONY: generate
 generate: ## regenerate proto/gen with buf and local plugins
@@ -43,14 +54,18 @@ generate: ## regenerate proto/gen with buf and local plugins
 
 .PHONY: check
 check: ## gofmt, go vet, generated code current, buf lint and breaking
-	@out=$$(gofmt -l proto libs services cmd); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/...
+	@out=$$(gofmt -l proto libs services cmd k8s); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 	./scripts/check-generated.sh
 	./scripts/buf-checks.sh
 
 .PHONY: bench
 bench: build kafka ## benchmarks (printed as tables)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./services/capture/... ./services/sink/...
+	$(GO) run ./cmd/cefiot-dataplane-bench -bin-dir $(BIN)
+	$(GO) run ./cmd/cefiot-failover-bench -bin-dir $(BIN) -trials 20
+	./scripts/fetch-kafka.sh --with-mm2 >/dev/null
+	$(GO) run ./cmd/cefiot-bench-bridge -bin-dir $(BIN)
 
 .PHONY: clean
 clean: ## remove build outputs and run data (keeps the download cache)

@@ -74,6 +74,9 @@ func realMain(ctx context.Context) error {
 	stack, err := localstack.Start(ctx, localstack.Config{
 		BinDir: *binDir, RunDir: *runDir, KafkaLibs: libs, Video: *video, Realtime: *realtime,
 		Ports: localstack.DefaultPorts(), Logger: logger,
+		// An idle enrich worker in the cloud, so that
+		// `cefiotctl move enrich -to-site cloud` has somewhere to go.
+		CloudEnrich: true,
 	})
 	if err != nil {
 		return err

@@ -132,12 +132,15 @@ func TestVideoToStore(t *testing.T) {
 	sink := cefiotv1.NewSinkServiceClient(conn)
 	frames := listAll(ctx, t, sink)
 	checkFrames(ctx, t, stack, sink, frames, spec)
+	checkEvents(ctx, t, stack, sink, want)
 
 	// Garbage on a topic is counted and skipped, never fatal and never stored.
 	produceGarbage(t, stack.Edge.BootstrapServers(), "frames.raw")
 	produceGarbage(t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched")
 	waitCounter(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/v1/enrich/status", stack.Config().Ports.EnrichHTTP), "bad_records", 1)
 	waitCounter(ctx, t, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
+	checkDeadLetter(ctx, t, stack.Edge.BootstrapServers(), "frames.deadletter", "enrich")
+	checkDeadLetter(ctx, t, stack.Cloud.BootstrapServers(), "sink.deadletter", "sink")
 
 	// Restart the whole pipeline over the same video: the same frame ids come
 	// again and the store keeps exactly one of each.
@@ -162,15 +165,18 @@ func TestVideoToStore(t *testing.T) {
 	if len(again) != want {
 		t.Fatalf("after replay the store lists %d frames, want %d", len(again), want)
 	}
-	files := 0
-	filepath.WalkDir(stack.StoreDir(), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Ext(p) == ".jpg" {
-			files++
+	// Frames under frames/, their thumbnails under thumbs/.
+	for _, top := range []string{"frames", "thumbs"} {
+		files := 0
+		filepath.WalkDir(filepath.Join(stack.StoreDir(), top), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && filepath.Ext(p) == ".jpg" {
+				files++
+			}
+			return nil
+		})
+		if files != want {
+			t.Fatalf("store holds %d JPEG files under %s/, want %d", files, top, want)
 		}
-		return nil
-	})
-	if files != want {
-		t.Fatalf("store holds %d JPEG files, want %d", files, want)
 	}
 }
 

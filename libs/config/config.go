@@ -45,7 +45,7 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 	fs.SetOutput(new(strings.Builder)) // usage is reported through the returned error
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return &HelpError{Usage: Usage(fs)}
 		}
 		if m := invalidValueRE.FindStringSubmatch(err.Error()); m != nil {
 			if f := fs.Lookup(m[2]); f != nil {
@@ -74,6 +74,15 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 	})
 	return errors.Join(errs...)
 }
+
+// HelpError is what Parse returns for -h or -help: it carries the flag
+// defaults to print and matches flag.ErrHelp with errors.Is.
+type HelpError struct{ Usage string }
+
+func (e *HelpError) Error() string { return flag.ErrHelp.Error() }
+
+// Unwrap makes errors.Is(err, flag.ErrHelp) hold.
+func (e *HelpError) Unwrap() error { return flag.ErrHelp }
 
 // Usage returns the flag defaults of fs as text, for -help.
 func Usage(fs *flag.FlagSet) string {

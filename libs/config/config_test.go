@@ -74,3 +74,13 @@ func TestParseBadFlagNamesKeyAndReason(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestParseHelpCarriesUsage(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Duration("batch-wait", time.Second, "longest wait")
+	err := Parse(fs, []string{"-h"}, nil)
+	var help *HelpError
+	if !errors.Is(err, flag.ErrHelp) || !errors.As(err, &help) || !strings.Contains(help.Usage, "-batch-wait duration") {
+		t.Fatalf("want HelpError with the flag defaults, got %v", err)
+	}
+}

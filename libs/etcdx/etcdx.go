@@ -12,6 +12,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Connect returns a client of the given cluster after checking that it
@@ -23,6 +25,13 @@ func Connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) 
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
+		// Reconnect within a second of etcd coming back (gRPC's default
+		// backoff grows to minutes): a worker must renew its lease within
+		// the lease TTL after an etcd restart, or lose its assignments.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
@@ -42,6 +51,10 @@ type EmbeddedConfig struct {
 	Dir        string
 	ClientAddr string // host:port for clients
 	PeerAddr   string // host:port for peers
+	// Heartbeat and ElectionTimeout tune raft (defaults 100ms and 1s).
+	// etcd's shortest lease TTL is 1.5 election timeouts rounded up to a
+	// second, so 50ms/500ms allows 1s worker leases.
+	Heartbeat, ElectionTimeout time.Duration
 }
 
 // Embedded is a running embedded etcd member.
@@ -72,6 +85,12 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec.AdvertisePeerUrls = []url.URL{*pu}
 	ec.InitialCluster = fmt.Sprintf("%s=%s", cfg.Name, pu.String())
 	ec.InitialClusterToken = "cefiot-" + cfg.Name
+	if cfg.Heartbeat > 0 {
+		ec.TickMs = uint(cfg.Heartbeat / time.Millisecond)
+	}
+	if cfg.ElectionTimeout > 0 {
+		ec.ElectionMs = uint(cfg.ElectionTimeout / time.Millisecond)
+	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)

@@ -5,6 +5,14 @@
 //
 // It serves `make run` (through cmd/cefiot-local), the end-to-end tests and
 // the benchmarks, so all three exercise the same composition.
+//
+// For fault tests and benchmarks it can also simulate several edge nodes
+// (Config.Nodes: each node's workers are separate processes with their own
+// -node and -labels, killable together with KillNode, and optionally cut
+// from etcd with PartitionNode) and several edge scheduler replicas
+// (Config.EdgeSchedulers); the edge etcd then runs in this process so any
+// replica can die. Config.CloudEnrich adds an idle enrich worker to the
+// cloud site, the target of cross-site moves.
 package localstack
 
 import (
@@ -18,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/netx"
 	"github.com/cefiot/cefiot/libs/procs"
@@ -35,6 +44,17 @@ type Config struct {
 	Ports     Ports  // zero value: free ports
 	LeaseTTL  time.Duration
 	Logger    *slog.Logger
+
+	// Cameras are the camera ids fed from Video (default: Camera).
+	Cameras []string
+	// Nodes simulates several edge nodes, each with its own worker
+	// processes, instead of one node "local" (see NodeSpec).
+	Nodes []NodeSpec
+	// EdgeSchedulers is the number of edge scheduler replicas (default 1).
+	EdgeSchedulers int
+	// CloudEnrich starts an enrich worker in the cloud site, idle until
+	// enrich is moved there (cefiotctl move enrich -to-site cloud).
+	CloudEnrich bool
 }
 
 // Ports are the listening ports of the stack.
@@ -71,16 +91,21 @@ func (p *Ports) fillFree() error {
 		&p.CaptureGRPC, &p.CaptureHTTP, &p.EnrichGRPC, &p.EnrichHTTP,
 		&p.BridgeGRPC, &p.BridgeHTTP, &p.SinkGRPC, &p.SinkHTTP,
 	}
+	taken := map[int]bool{}
+	for _, f := range fields {
+		taken[*f] = true
+	}
 	for _, f := range fields {
 		if *f != 0 {
 			continue
 		}
-		addr, err := netx.FreeAddr()
+		// Below the ephemeral range: an outgoing connection cannot grab
+		// the port before the service binds it.
+		port, err := netx.FreePortOutsideEphemeral(func(p int) bool { return taken[p] })
 		if err != nil {
 			return err
 		}
-		_, port, _ := splitHostPort(addr)
-		*f = port
+		*f, taken[port] = port, true
 	}
 	return nil
 }
@@ -99,6 +124,10 @@ type Stack struct {
 	procs map[string]*procs.Proc
 	specs map[string]procs.Spec
 	exits chan error
+
+	ports    map[string][2]int // admin ports of processes without fixed ones
+	edgeEtcd *etcdx.Embedded   // multi-node stacks only
+	proxies  map[string]*netx.Proxy
 }
 
 // Start starts both Kafka clusters, both schedulers and the four workers.
@@ -115,6 +144,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.EdgeSchedulers == 0 {
+		cfg.EdgeSchedulers = 1
 	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
@@ -136,7 +168,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := os.MkdirAll(filepath.Join(cfg.RunDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("localstack: run dir: %w", err)
 	}
-	s := &Stack{cfg: cfg, logger: cfg.Logger, procs: map[string]*procs.Proc{}, specs: map[string]procs.Spec{}, exits: make(chan error, 16)}
+	s := &Stack{cfg: cfg, logger: cfg.Logger, procs: map[string]*procs.Proc{}, specs: map[string]procs.Spec{}, exits: make(chan error, 16),
+		ports: map[string][2]int{}, proxies: map[string]*netx.Proxy{}}
 	defer func() {
 		if err != nil {
 			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -168,7 +201,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.writeSpecs(); err != nil {
 		return s, err
 	}
-	for _, name := range Services {
+	if cfg.multiNode() {
+		if err := s.startEdgeEtcd(ctx); err != nil {
+			return s, err
+		}
+	}
+	for _, name := range s.ServiceNames() {
 		if err := s.StartService(name); err != nil {
 			return s, err
 		}
@@ -192,19 +230,7 @@ func (s *Stack) StoreDir() string { return filepath.Join(s.cfg.RunDir, "sink-sto
 func (s *Stack) Exits() <-chan error { return s.exits }
 
 func (s *Stack) writeSpecs() error {
-	edge := fmt.Sprintf(`site: %s
-workloads:
-  - name: capture:%s
-    kind: capture
-    params:
-      camera: %s
-      source: %q
-      realtime: "%t"
-  - name: enrich
-    kind: enrich
-  - name: bridge
-    kind: bridge
-`, s.cfg.Site, s.cfg.Camera, s.cfg.Camera, s.cfg.Video, s.cfg.Realtime)
+	edge := fmt.Sprintf("site: %s\nworkloads:\n%s", s.cfg.Site, s.edgeWorkloads())
 	cloud := "site: cloud\nworkloads:\n  - name: sink\n    kind: sink\n"
 	for name, body := range map[string]string{"edge": edge, "cloud": cloud} {
 		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "spec-"+name+".yaml"), []byte(body), 0o644); err != nil {
@@ -244,6 +270,13 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			"-session-ttl", c.LeaseTTL.String(),
 			"-grpc-addr", addr(g), "-http-addr", addr(h),
 		}
+		if name == "scheduler-edge" && c.multiNode() {
+			args = []string{
+				"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
+				"-etcd-endpoints", addr(etcd), "-session-ttl", c.LeaseTTL.String(),
+				"-grpc-addr", addr(g), "-http-addr", addr(h),
+			}
+		}
 	case "capture":
 		bin = "capture"
 		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())
@@ -259,7 +292,10 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		args = append(common("cloud", cloudEtcd, p.SinkGRPC, p.SinkHTTP),
 			"-kafka-bootstrap", s.Cloud.BootstrapServers(), "-store-dir", s.StoreDir())
 	default:
-		return procs.Spec{}, fmt.Errorf("localstack: unknown service %q", name)
+		var err error
+		if bin, args, err = s.dynamicSpec(name); err != nil {
+			return procs.Spec{}, err
+		}
 	}
 	return procs.Spec{
 		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,
@@ -321,9 +357,21 @@ func (s *Stack) KillService(name string) {
 // Stop stops every service (workers first, schedulers last) and both
 // clusters; nothing it started is left running.
 func (s *Stack) Stop(ctx context.Context) error {
-	for i := len(Services) - 1; i >= 0; i-- {
-		s.StopService(ctx, Services[i])
+	names := s.ServiceNames()
+	for i := len(names) - 1; i >= 0; i-- {
+		s.StopService(ctx, names[i])
 	}
+	// Anything started by name outside the list (none normally).
+	s.mu.Lock()
+	rest := make([]string, 0, len(s.procs))
+	for name := range s.procs {
+		rest = append(rest, name)
+	}
+	s.mu.Unlock()
+	for _, name := range rest {
+		s.StopService(ctx, name)
+	}
+	s.stopEdgeEtcd()
 	var errs []error
 	for _, c := range []*kafkalocal.Cluster{s.Edge, s.Cloud} {
 		if c != nil {

@@ -6,7 +6,10 @@
 //
 //	workers/<worker id>       Worker, attached to the worker's lease
 //	workloads/<name>          Workload, written by applying a spec
-//	assignments/<name>        Assignment (worker, node, epoch)
+//	assignments/<name>        Assignment (worker, its lease, node, epoch)
+//	claims/<name>             Claim, written by the owner under its lease
+//	nodes/<node>              NodeState (cordoned, drained)
+//	spec-applied              hash of the last -spec file the leader applied
 //	election/                 scheduler leader election
 package placement
 
@@ -58,3 +61,19 @@ func (k Keys) Assignment(workload string) string { return k.Assignments() + work
 
 // Election is the prefix of the scheduler election.
 func (k Keys) Election() string { return k.Prefix() + "election/" }
+
+// Claims is the prefix of the owners' claims.
+func (k Keys) Claims() string { return k.Prefix() + "claims/" }
+
+// Claim is the claim key of one workload.
+func (k Keys) Claim(workload string) string { return k.Claims() + workload }
+
+// Nodes is the prefix of node states.
+func (k Keys) Nodes() string { return k.Prefix() + "nodes/" }
+
+// Node is the state key of one node.
+func (k Keys) Node(name string) string { return k.Nodes() + name }
+
+// SpecApplied holds the hash of the last spec file a leader applied, so a
+// leader change does not undo changes made through the admin API.
+func (k Keys) SpecApplied() string { return k.Prefix() + "spec-applied" }

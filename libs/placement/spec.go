@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 
 	"gopkg.in/yaml.v3"
 
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
+
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)
 
 // Kinds are the workload kinds cefiot knows.
 var Kinds = []string{"capture", "enrich", "bridge", "sink"}
@@ -25,6 +28,10 @@ var Kinds = []string{"capture", "enrich", "bridge", "sink"}
 //	    nodeSelector: {camera: cam-1}
 //	  - name: enrich
 //	    kind: enrich
+//	    spreadBy: node
+//
+// A workload runs in the spec's site; `cefiotctl move -to-site` moves it
+// to another site at run time, and applying the spec again keeps it there.
 type Spec struct {
 	Site      string         `yaml:"site"`
 	Workloads []WorkloadSpec `yaml:"workloads"`
@@ -36,6 +43,9 @@ type WorkloadSpec struct {
 	Kind         string            `yaml:"kind"`
 	Params       map[string]string `yaml:"params"`
 	NodeSelector map[string]string `yaml:"nodeSelector"`
+	// SpreadBy spreads workloads of the same kind over the values of this
+	// node label ("node": over nodes).
+	SpreadBy string `yaml:"spreadBy"`
 }
 
 // LoadSpec reads and validates a spec file.
@@ -88,6 +98,14 @@ func (s *Spec) Validate() error {
 		if !known {
 			errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", field, w.Kind, Kinds))
 		}
+		if w.SpreadBy != "" && !labelKeyRE.MatchString(w.SpreadBy) {
+			errs = append(errs, fmt.Errorf("%s.spreadBy %q: must be a label key (or \"node\")", field, w.SpreadBy))
+		}
+		for k := range w.NodeSelector {
+			if !labelKeyRE.MatchString(k) {
+				errs = append(errs, fmt.Errorf("%s.nodeSelector key %q: must match %s", field, k, labelKeyRE))
+			}
+		}
 		if w.Kind == "capture" && (w.Params["camera"] == "" || w.Params["source"] == "") {
 			errs = append(errs, fmt.Errorf("%s.params: a capture workload needs camera and source", field))
 		}
@@ -100,7 +118,7 @@ func (s *Spec) Proto() []*cefiotv1.Workload {
 	out := make([]*cefiotv1.Workload, 0, len(s.Workloads))
 	for _, w := range s.Workloads {
 		out = append(out, &cefiotv1.Workload{
-			Name: w.Name, Kind: w.Kind, Params: w.Params, NodeSelector: w.NodeSelector,
+			Name: w.Name, Kind: w.Kind, Params: w.Params, NodeSelector: w.NodeSelector, SpreadBy: w.SpreadBy,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })

@@ -9,6 +9,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -163,6 +164,13 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	w, err := worker.New(cli, worker.Config{
 		Keys: keys, ID: p.Common.WorkerID, Node: p.Common.Node, Kinds: kinds, Labels: labels,
 		LeaseTTL: p.Common.LeaseTTL, AdminGRPC: p.Admin.GRPCAddr(), AdminHTTP: p.Admin.HTTPAddr(),
+		Registerer: p.Registry,
+		// A worker that cannot show its workloads stopped before its lease
+		// could expire must not live on next to their new owner.
+		OnFenceOverrun: func(stuck []string) {
+			p.Logger.Error("exiting: workloads did not stop before the lease could expire", "workloads", stuck)
+			os.Exit(3)
+		},
 	}, run, p.Logger)
 	if err != nil {
 		return err
@@ -180,7 +188,13 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 func Main(name string, realMain func(ctx context.Context) error) {
 	ctx, stop := signalContext()
 	defer stop()
-	if err := realMain(ctx); err != nil && ctx.Err() == nil {
+	err := realMain(ctx)
+	var help *config.HelpError
+	if errors.As(err, &help) {
+		fmt.Fprintf(os.Stdout, "Usage of %s (every flag -some-key can also be set as the environment variable %sSOME_KEY):\n%s", name, config.EnvPrefix, help.Usage)
+		return
+	}
+	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		stop()
 		os.Exit(1)

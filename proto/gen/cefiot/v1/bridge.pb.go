@@ -9,7 +9,10 @@ package cefiotv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
+	sync "sync"
 	unsafe "unsafe"
 )
 
@@ -20,26 +23,1114 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LinkState is the state of the WAN link to the cloud cluster as the bridge
+// sees it.
+type LinkState int32
+
+const (
+	LinkState_LINK_STATE_UNSPECIFIED LinkState = 0
+	// The cloud cluster answers.
+	LinkState_LINK_STATE_UP LinkState = 1
+	// The cloud cluster does not answer; the edge buffers.
+	LinkState_LINK_STATE_DOWN LinkState = 2
+)
+
+// Enum value maps for LinkState.
+var (
+	LinkState_name = map[int32]string{
+		0: "LINK_STATE_UNSPECIFIED",
+		1: "LINK_STATE_UP",
+		2: "LINK_STATE_DOWN",
+	}
+	LinkState_value = map[string]int32{
+		"LINK_STATE_UNSPECIFIED": 0,
+		"LINK_STATE_UP":          1,
+		"LINK_STATE_DOWN":        2,
+	}
+)
+
+func (x LinkState) Enum() *LinkState {
+	p := new(LinkState)
+	*p = x
+	return p
+}
+
+func (x LinkState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LinkState) Descriptor() protoreflect.EnumDescriptor {
+	return file_cefiot_v1_bridge_proto_enumTypes[0].Descriptor()
+}
+
+func (LinkState) Type() protoreflect.EnumType {
+	return &file_cefiot_v1_bridge_proto_enumTypes[0]
+}
+
+func (x LinkState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LinkState.Descriptor instead.
+func (LinkState) EnumDescriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{0}
+}
+
+// GetBridgeStatusRequest asks for the forwarding state.
+type GetBridgeStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBridgeStatusRequest) Reset() {
+	*x = GetBridgeStatusRequest{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBridgeStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBridgeStatusRequest) ProtoMessage() {}
+
+func (x *GetBridgeStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBridgeStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetBridgeStatusRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{0}
+}
+
+// GetBridgeStatusResponse is the forwarding state of a bridge worker.
+type GetBridgeStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker part, as GetStatus returns it.
+	Status *WorkerStatus `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Link   LinkState     `protobuf:"varint,2,opt,name=link,proto3,enum=cefiot.v1.LinkState" json:"link,omitempty"`
+	// When the link entered its current state.
+	LinkSince *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=link_since,json=linkSince,proto3" json:"link_since,omitempty"`
+	// Why the link is down (empty while up).
+	LinkError string `protobuf:"bytes,4,opt,name=link_error,json=linkError,proto3" json:"link_error,omitempty"`
+	Paused    bool   `protobuf:"varint,5,opt,name=paused,proto3" json:"paused,omitempty"`
+	// 0 means no cap.
+	RateLimitBytesPerSecond int64 `protobuf:"varint,6,opt,name=rate_limit_bytes_per_second,json=rateLimitBytesPerSecond,proto3" json:"rate_limit_bytes_per_second,omitempty"`
+	// Bytes per second forwarded over the last seconds.
+	ThroughputBytesPerSecond float64 `protobuf:"fixed64,7,opt,name=throughput_bytes_per_second,json=throughputBytesPerSecond,proto3" json:"throughput_bytes_per_second,omitempty"`
+	// Records and bytes in the edge cluster not yet committed to the cloud,
+	// summed over the partitions. Bytes are estimated from the mean record
+	// size of each partition.
+	BacklogRecords int64 `protobuf:"varint,8,opt,name=backlog_records,json=backlogRecords,proto3" json:"backlog_records,omitempty"`
+	BacklogBytes   int64 `protobuf:"varint,9,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"`
+	// Estimated time to forward the backlog at drain_rate_bytes_per_second;
+	// unset when no rate is known yet.
+	DrainEstimate *durationpb.Duration `protobuf:"bytes,10,opt,name=drain_estimate,json=drainEstimate,proto3" json:"drain_estimate,omitempty"`
+	// The rate the estimate uses: the rate measured while the bridge last
+	// drained a backlog (before any drain, the highest throughput seen),
+	// capped by the rate limit.
+	DrainRateBytesPerSecond float64 `protobuf:"fixed64,11,opt,name=drain_rate_bytes_per_second,json=drainRateBytesPerSecond,proto3" json:"drain_rate_bytes_per_second,omitempty"`
+	// Offsets lost to edge retention before they were forwarded, summed over
+	// the partitions, and the number of such ranges.
+	GapOffsets int64 `protobuf:"varint,12,opt,name=gap_offsets,json=gapOffsets,proto3" json:"gap_offsets,omitempty"`
+	Gaps       int64 `protobuf:"varint,13,opt,name=gaps,proto3" json:"gaps,omitempty"`
+	// Transactional ids of the running forwarding workloads.
+	TransactionalIds []string                 `protobuf:"bytes,14,rep,name=transactional_ids,json=transactionalIds,proto3" json:"transactional_ids,omitempty"`
+	Partitions       []*BridgePartitionStatus `protobuf:"bytes,15,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	LastCommitTime   *timestamppb.Timestamp   `protobuf:"bytes,16,opt,name=last_commit_time,json=lastCommitTime,proto3" json:"last_commit_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetBridgeStatusResponse) Reset() {
+	*x = GetBridgeStatusResponse{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBridgeStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBridgeStatusResponse) ProtoMessage() {}
+
+func (x *GetBridgeStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBridgeStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetBridgeStatusResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetBridgeStatusResponse) GetStatus() *WorkerStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *GetBridgeStatusResponse) GetLink() LinkState {
+	if x != nil {
+		return x.Link
+	}
+	return LinkState_LINK_STATE_UNSPECIFIED
+}
+
+func (x *GetBridgeStatusResponse) GetLinkSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LinkSince
+	}
+	return nil
+}
+
+func (x *GetBridgeStatusResponse) GetLinkError() string {
+	if x != nil {
+		return x.LinkError
+	}
+	return ""
+}
+
+func (x *GetBridgeStatusResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *GetBridgeStatusResponse) GetRateLimitBytesPerSecond() int64 {
+	if x != nil {
+		return x.RateLimitBytesPerSecond
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetThroughputBytesPerSecond() float64 {
+	if x != nil {
+		return x.ThroughputBytesPerSecond
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetBacklogRecords() int64 {
+	if x != nil {
+		return x.BacklogRecords
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetDrainEstimate() *durationpb.Duration {
+	if x != nil {
+		return x.DrainEstimate
+	}
+	return nil
+}
+
+func (x *GetBridgeStatusResponse) GetDrainRateBytesPerSecond() float64 {
+	if x != nil {
+		return x.DrainRateBytesPerSecond
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetGapOffsets() int64 {
+	if x != nil {
+		return x.GapOffsets
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetGaps() int64 {
+	if x != nil {
+		return x.Gaps
+	}
+	return 0
+}
+
+func (x *GetBridgeStatusResponse) GetTransactionalIds() []string {
+	if x != nil {
+		return x.TransactionalIds
+	}
+	return nil
+}
+
+func (x *GetBridgeStatusResponse) GetPartitions() []*BridgePartitionStatus {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *GetBridgeStatusResponse) GetLastCommitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCommitTime
+	}
+	return nil
+}
+
+// BridgePartitionStatus is the state of one forwarded edge partition.
+type BridgePartitionStatus struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SourceTopic string                 `protobuf:"bytes,1,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
+	Partition   int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	CloudTopic  string                 `protobuf:"bytes,3,opt,name=cloud_topic,json=cloudTopic,proto3" json:"cloud_topic,omitempty"`
+	// The next source offset to forward: the last committed checkpoint.
+	CommittedOffset int64 `protobuf:"varint,4,opt,name=committed_offset,json=committedOffset,proto3" json:"committed_offset,omitempty"`
+	// The edge partition's log start and end offsets.
+	StartOffset    int64 `protobuf:"varint,5,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
+	EndOffset      int64 `protobuf:"varint,6,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	BacklogRecords int64 `protobuf:"varint,7,opt,name=backlog_records,json=backlogRecords,proto3" json:"backlog_records,omitempty"`
+	BacklogBytes   int64 `protobuf:"varint,8,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"`
+	// Offsets lost to edge retention on this partition (committed gap
+	// markers), and the number of ranges.
+	GapOffsets int64 `protobuf:"varint,9,opt,name=gap_offsets,json=gapOffsets,proto3" json:"gap_offsets,omitempty"`
+	Gaps       int64 `protobuf:"varint,10,opt,name=gaps,proto3" json:"gaps,omitempty"`
+	// Offsets below the edge log start that are not yet recorded as a gap:
+	// they will be when forwarding reaches them.
+	PendingGapOffsets int64                  `protobuf:"varint,11,opt,name=pending_gap_offsets,json=pendingGapOffsets,proto3" json:"pending_gap_offsets,omitempty"`
+	LastForwardTime   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_forward_time,json=lastForwardTime,proto3" json:"last_forward_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *BridgePartitionStatus) Reset() {
+	*x = BridgePartitionStatus{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BridgePartitionStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BridgePartitionStatus) ProtoMessage() {}
+
+func (x *BridgePartitionStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BridgePartitionStatus.ProtoReflect.Descriptor instead.
+func (*BridgePartitionStatus) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BridgePartitionStatus) GetSourceTopic() string {
+	if x != nil {
+		return x.SourceTopic
+	}
+	return ""
+}
+
+func (x *BridgePartitionStatus) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetCloudTopic() string {
+	if x != nil {
+		return x.CloudTopic
+	}
+	return ""
+}
+
+func (x *BridgePartitionStatus) GetCommittedOffset() int64 {
+	if x != nil {
+		return x.CommittedOffset
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetStartOffset() int64 {
+	if x != nil {
+		return x.StartOffset
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetEndOffset() int64 {
+	if x != nil {
+		return x.EndOffset
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetBacklogRecords() int64 {
+	if x != nil {
+		return x.BacklogRecords
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetGapOffsets() int64 {
+	if x != nil {
+		return x.GapOffsets
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetGaps() int64 {
+	if x != nil {
+		return x.Gaps
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetPendingGapOffsets() int64 {
+	if x != nil {
+		return x.PendingGapOffsets
+	}
+	return 0
+}
+
+func (x *BridgePartitionStatus) GetLastForwardTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastForwardTime
+	}
+	return nil
+}
+
+// PauseRequest pauses forwarding.
+type PauseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRequest) Reset() {
+	*x = PauseRequest{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRequest) ProtoMessage() {}
+
+func (x *PauseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
+func (*PauseRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{3}
+}
+
+// PauseResponse reports the new state.
+type PauseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Paused        bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseResponse) Reset() {
+	*x = PauseResponse{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseResponse) ProtoMessage() {}
+
+func (x *PauseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
+func (*PauseResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PauseResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+// ResumeRequest resumes forwarding.
+type ResumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRequest) Reset() {
+	*x = ResumeRequest{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRequest) ProtoMessage() {}
+
+func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
+func (*ResumeRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{5}
+}
+
+// ResumeResponse reports the new state.
+type ResumeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Paused        bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeResponse) Reset() {
+	*x = ResumeResponse{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeResponse) ProtoMessage() {}
+
+func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
+func (*ResumeResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ResumeResponse) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+// SetRateLimitRequest sets the forwarding rate cap.
+type SetRateLimitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes (keys and values) per second; 0 removes the cap.
+	BytesPerSecond int64 `protobuf:"varint,1,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetRateLimitRequest) Reset() {
+	*x = SetRateLimitRequest{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRateLimitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRateLimitRequest) ProtoMessage() {}
+
+func (x *SetRateLimitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRateLimitRequest.ProtoReflect.Descriptor instead.
+func (*SetRateLimitRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetRateLimitRequest) GetBytesPerSecond() int64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+// SetRateLimitResponse reports the cap in force.
+type SetRateLimitResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	BytesPerSecond int64                  `protobuf:"varint,1,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetRateLimitResponse) Reset() {
+	*x = SetRateLimitResponse{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRateLimitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRateLimitResponse) ProtoMessage() {}
+
+func (x *SetRateLimitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRateLimitResponse.ProtoReflect.Descriptor instead.
+func (*SetRateLimitResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetRateLimitResponse) GetBytesPerSecond() int64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+// ListTopicsRequest lists forwarded topics.
+type ListTopicsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsRequest) Reset() {
+	*x = ListTopicsRequest{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsRequest) ProtoMessage() {}
+
+func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
+func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{9}
+}
+
+// ListTopicsResponse lists forwarded topics, sorted by name.
+type ListTopicsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Topics []*BridgeTopic         `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	// The selection in force: a comma-separated list or a regular expression.
+	Selection     string `protobuf:"bytes,2,opt,name=selection,proto3" json:"selection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopicsResponse) Reset() {
+	*x = ListTopicsResponse{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopicsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopicsResponse) ProtoMessage() {}
+
+func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
+func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListTopicsResponse) GetTopics() []*BridgeTopic {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *ListTopicsResponse) GetSelection() string {
+	if x != nil {
+		return x.Selection
+	}
+	return ""
+}
+
+// BridgeTopic is one forwarded edge topic.
+type BridgeTopic struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SourceTopic    string                 `protobuf:"bytes,1,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
+	CloudTopic     string                 `protobuf:"bytes,2,opt,name=cloud_topic,json=cloudTopic,proto3" json:"cloud_topic,omitempty"`
+	Partitions     int32                  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	BacklogRecords int64                  `protobuf:"varint,4,opt,name=backlog_records,json=backlogRecords,proto3" json:"backlog_records,omitempty"`
+	GapOffsets     int64                  `protobuf:"varint,5,opt,name=gap_offsets,json=gapOffsets,proto3" json:"gap_offsets,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BridgeTopic) Reset() {
+	*x = BridgeTopic{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BridgeTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BridgeTopic) ProtoMessage() {}
+
+func (x *BridgeTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BridgeTopic.ProtoReflect.Descriptor instead.
+func (*BridgeTopic) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BridgeTopic) GetSourceTopic() string {
+	if x != nil {
+		return x.SourceTopic
+	}
+	return ""
+}
+
+func (x *BridgeTopic) GetCloudTopic() string {
+	if x != nil {
+		return x.CloudTopic
+	}
+	return ""
+}
+
+func (x *BridgeTopic) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *BridgeTopic) GetBacklogRecords() int64 {
+	if x != nil {
+		return x.BacklogRecords
+	}
+	return 0
+}
+
+func (x *BridgeTopic) GetGapOffsets() int64 {
+	if x != nil {
+		return x.GapOffsets
+	}
+	return 0
+}
+
+// GapMarker is written by the bridge to the cloud topic
+// edge-<site>._cefiot.gaps (key "<source topic>/<partition>"), in the same
+// transaction as the checkpoint that moves past the gap, when edge retention
+// removed records the bridge had not forwarded. Offsets [start_offset,
+// end_offset) of the source partition never reached the cloud.
+type GapMarker struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Site            string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	SourceTopic     string                 `protobuf:"bytes,2,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
+	SourcePartition int32                  `protobuf:"varint,3,opt,name=source_partition,json=sourcePartition,proto3" json:"source_partition,omitempty"`
+	// The cloud topic and partition the missing records belonged to.
+	CloudTopic string `protobuf:"bytes,4,opt,name=cloud_topic,json=cloudTopic,proto3" json:"cloud_topic,omitempty"`
+	// First missing source offset.
+	StartOffset int64 `protobuf:"varint,5,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
+	// First source offset after the gap (exclusive end).
+	EndOffset int64 `protobuf:"varint,6,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	// The transactional id of the bridge that recorded the gap.
+	Bridge       string                 `protobuf:"bytes,7,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	DetectedTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=detected_time,json=detectedTime,proto3" json:"detected_time,omitempty"`
+	// The edge partition's log start offset when the gap was found.
+	LogStartOffset int64 `protobuf:"varint,9,opt,name=log_start_offset,json=logStartOffset,proto3" json:"log_start_offset,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GapMarker) Reset() {
+	*x = GapMarker{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GapMarker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GapMarker) ProtoMessage() {}
+
+func (x *GapMarker) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GapMarker.ProtoReflect.Descriptor instead.
+func (*GapMarker) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GapMarker) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *GapMarker) GetSourceTopic() string {
+	if x != nil {
+		return x.SourceTopic
+	}
+	return ""
+}
+
+func (x *GapMarker) GetSourcePartition() int32 {
+	if x != nil {
+		return x.SourcePartition
+	}
+	return 0
+}
+
+func (x *GapMarker) GetCloudTopic() string {
+	if x != nil {
+		return x.CloudTopic
+	}
+	return ""
+}
+
+func (x *GapMarker) GetStartOffset() int64 {
+	if x != nil {
+		return x.StartOffset
+	}
+	return 0
+}
+
+func (x *GapMarker) GetEndOffset() int64 {
+	if x != nil {
+		return x.EndOffset
+	}
+	return 0
+}
+
+func (x *GapMarker) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *GapMarker) GetDetectedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DetectedTime
+	}
+	return nil
+}
+
+func (x *GapMarker) GetLogStartOffset() int64 {
+	if x != nil {
+		return x.LogStartOffset
+	}
+	return 0
+}
+
 var File_cefiot_v1_bridge_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_bridge_proto_rawDesc = "" +
 	"\n" +
-	"\x16cefiot/v1/bridge.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/status.proto2W\n" +
+	"\x16cefiot/v1/bridge.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/status.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
+	"\x16GetBridgeStatusRequest\"\x9b\x06\n" +
+	"\x17GetBridgeStatusResponse\x12/\n" +
+	"\x06status\x18\x01 \x01(\v2\x17.cefiot.v1.WorkerStatusR\x06status\x12(\n" +
+	"\x04link\x18\x02 \x01(\x0e2\x14.cefiot.v1.LinkStateR\x04link\x129\n" +
+	"\n" +
+	"link_since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlinkSince\x12\x1d\n" +
+	"\n" +
+	"link_error\x18\x04 \x01(\tR\tlinkError\x12\x16\n" +
+	"\x06paused\x18\x05 \x01(\bR\x06paused\x12<\n" +
+	"\x1brate_limit_bytes_per_second\x18\x06 \x01(\x03R\x17rateLimitBytesPerSecond\x12=\n" +
+	"\x1bthroughput_bytes_per_second\x18\a \x01(\x01R\x18throughputBytesPerSecond\x12'\n" +
+	"\x0fbacklog_records\x18\b \x01(\x03R\x0ebacklogRecords\x12#\n" +
+	"\rbacklog_bytes\x18\t \x01(\x03R\fbacklogBytes\x12@\n" +
+	"\x0edrain_estimate\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\rdrainEstimate\x12<\n" +
+	"\x1bdrain_rate_bytes_per_second\x18\v \x01(\x01R\x17drainRateBytesPerSecond\x12\x1f\n" +
+	"\vgap_offsets\x18\f \x01(\x03R\n" +
+	"gapOffsets\x12\x12\n" +
+	"\x04gaps\x18\r \x01(\x03R\x04gaps\x12+\n" +
+	"\x11transactional_ids\x18\x0e \x03(\tR\x10transactionalIds\x12@\n" +
+	"\n" +
+	"partitions\x18\x0f \x03(\v2 .cefiot.v1.BridgePartitionStatusR\n" +
+	"partitions\x12D\n" +
+	"\x10last_commit_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\"\xe1\x03\n" +
+	"\x15BridgePartitionStatus\x12!\n" +
+	"\fsource_topic\x18\x01 \x01(\tR\vsourceTopic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1f\n" +
+	"\vcloud_topic\x18\x03 \x01(\tR\n" +
+	"cloudTopic\x12)\n" +
+	"\x10committed_offset\x18\x04 \x01(\x03R\x0fcommittedOffset\x12!\n" +
+	"\fstart_offset\x18\x05 \x01(\x03R\vstartOffset\x12\x1d\n" +
+	"\n" +
+	"end_offset\x18\x06 \x01(\x03R\tendOffset\x12'\n" +
+	"\x0fbacklog_records\x18\a \x01(\x03R\x0ebacklogRecords\x12#\n" +
+	"\rbacklog_bytes\x18\b \x01(\x03R\fbacklogBytes\x12\x1f\n" +
+	"\vgap_offsets\x18\t \x01(\x03R\n" +
+	"gapOffsets\x12\x12\n" +
+	"\x04gaps\x18\n" +
+	" \x01(\x03R\x04gaps\x12.\n" +
+	"\x13pending_gap_offsets\x18\v \x01(\x03R\x11pendingGapOffsets\x12F\n" +
+	"\x11last_forward_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0flastForwardTime\"\x0e\n" +
+	"\fPauseRequest\"'\n" +
+	"\rPauseResponse\x12\x16\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\"\x0f\n" +
+	"\rResumeRequest\"(\n" +
+	"\x0eResumeResponse\x12\x16\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\"?\n" +
+	"\x13SetRateLimitRequest\x12(\n" +
+	"\x10bytes_per_second\x18\x01 \x01(\x03R\x0ebytesPerSecond\"@\n" +
+	"\x14SetRateLimitResponse\x12(\n" +
+	"\x10bytes_per_second\x18\x01 \x01(\x03R\x0ebytesPerSecond\"\x13\n" +
+	"\x11ListTopicsRequest\"b\n" +
+	"\x12ListTopicsResponse\x12.\n" +
+	"\x06topics\x18\x01 \x03(\v2\x16.cefiot.v1.BridgeTopicR\x06topics\x12\x1c\n" +
+	"\tselection\x18\x02 \x01(\tR\tselection\"\xbb\x01\n" +
+	"\vBridgeTopic\x12!\n" +
+	"\fsource_topic\x18\x01 \x01(\tR\vsourceTopic\x12\x1f\n" +
+	"\vcloud_topic\x18\x02 \x01(\tR\n" +
+	"cloudTopic\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x05R\n" +
+	"partitions\x12'\n" +
+	"\x0fbacklog_records\x18\x04 \x01(\x03R\x0ebacklogRecords\x12\x1f\n" +
+	"\vgap_offsets\x18\x05 \x01(\x03R\n" +
+	"gapOffsets\"\xd3\x02\n" +
+	"\tGapMarker\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12!\n" +
+	"\fsource_topic\x18\x02 \x01(\tR\vsourceTopic\x12)\n" +
+	"\x10source_partition\x18\x03 \x01(\x05R\x0fsourcePartition\x12\x1f\n" +
+	"\vcloud_topic\x18\x04 \x01(\tR\n" +
+	"cloudTopic\x12!\n" +
+	"\fstart_offset\x18\x05 \x01(\x03R\vstartOffset\x12\x1d\n" +
+	"\n" +
+	"end_offset\x18\x06 \x01(\x03R\tendOffset\x12\x16\n" +
+	"\x06bridge\x18\a \x01(\tR\x06bridge\x12?\n" +
+	"\rdetected_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fdetectedTime\x12(\n" +
+	"\x10log_start_offset\x18\t \x01(\x03R\x0elogStartOffset*O\n" +
+	"\tLinkState\x12\x1a\n" +
+	"\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rLINK_STATE_UP\x10\x01\x12\x13\n" +
+	"\x0fLINK_STATE_DOWN\x10\x022\xc8\x03\n" +
 	"\rBridgeService\x12F\n" +
-	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponse\x12X\n" +
+	"\x0fGetBridgeStatus\x12!.cefiot.v1.GetBridgeStatusRequest\x1a\".cefiot.v1.GetBridgeStatusResponse\x12:\n" +
+	"\x05Pause\x12\x17.cefiot.v1.PauseRequest\x1a\x18.cefiot.v1.PauseResponse\x12=\n" +
+	"\x06Resume\x12\x18.cefiot.v1.ResumeRequest\x1a\x19.cefiot.v1.ResumeResponse\x12O\n" +
+	"\fSetRateLimit\x12\x1e.cefiot.v1.SetRateLimitRequest\x1a\x1f.cefiot.v1.SetRateLimitResponse\x12I\n" +
+	"\n" +
+	"ListTopics\x12\x1c.cefiot.v1.ListTopicsRequest\x1a\x1d.cefiot.v1.ListTopicsResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
+var (
+	file_cefiot_v1_bridge_proto_rawDescOnce sync.Once
+	file_cefiot_v1_bridge_proto_rawDescData []byte
+)
+
+func file_cefiot_v1_bridge_proto_rawDescGZIP() []byte {
+	file_cefiot_v1_bridge_proto_rawDescOnce.Do(func() {
+		file_cefiot_v1_bridge_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_cefiot_v1_bridge_proto_rawDesc), len(file_cefiot_v1_bridge_proto_rawDesc)))
+	})
+	return file_cefiot_v1_bridge_proto_rawDescData
+}
+
+var file_cefiot_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cefiot_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cefiot_v1_bridge_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),  // 0: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil), // 1: cefiot.v1.GetStatusResponse
+	(LinkState)(0),                  // 0: cefiot.v1.LinkState
+	(*GetBridgeStatusRequest)(nil),  // 1: cefiot.v1.GetBridgeStatusRequest
+	(*GetBridgeStatusResponse)(nil), // 2: cefiot.v1.GetBridgeStatusResponse
+	(*BridgePartitionStatus)(nil),   // 3: cefiot.v1.BridgePartitionStatus
+	(*PauseRequest)(nil),            // 4: cefiot.v1.PauseRequest
+	(*PauseResponse)(nil),           // 5: cefiot.v1.PauseResponse
+	(*ResumeRequest)(nil),           // 6: cefiot.v1.ResumeRequest
+	(*ResumeResponse)(nil),          // 7: cefiot.v1.ResumeResponse
+	(*SetRateLimitRequest)(nil),     // 8: cefiot.v1.SetRateLimitRequest
+	(*SetRateLimitResponse)(nil),    // 9: cefiot.v1.SetRateLimitResponse
+	(*ListTopicsRequest)(nil),       // 10: cefiot.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),      // 11: cefiot.v1.ListTopicsResponse
+	(*BridgeTopic)(nil),             // 12: cefiot.v1.BridgeTopic
+	(*GapMarker)(nil),               // 13: cefiot.v1.GapMarker
+	(*WorkerStatus)(nil),            // 14: cefiot.v1.WorkerStatus
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 16: google.protobuf.Duration
+	(*GetStatusRequest)(nil),        // 17: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),       // 18: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_bridge_proto_depIdxs = []int32{
-	0, // 0: cefiot.v1.BridgeService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1, // 1: cefiot.v1.BridgeService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	14, // 0: cefiot.v1.GetBridgeStatusResponse.status:type_name -> cefiot.v1.WorkerStatus
+	0,  // 1: cefiot.v1.GetBridgeStatusResponse.link:type_name -> cefiot.v1.LinkState
+	15, // 2: cefiot.v1.GetBridgeStatusResponse.link_since:type_name -> google.protobuf.Timestamp
+	16, // 3: cefiot.v1.GetBridgeStatusResponse.drain_estimate:type_name -> google.protobuf.Duration
+	3,  // 4: cefiot.v1.GetBridgeStatusResponse.partitions:type_name -> cefiot.v1.BridgePartitionStatus
+	15, // 5: cefiot.v1.GetBridgeStatusResponse.last_commit_time:type_name -> google.protobuf.Timestamp
+	15, // 6: cefiot.v1.BridgePartitionStatus.last_forward_time:type_name -> google.protobuf.Timestamp
+	12, // 7: cefiot.v1.ListTopicsResponse.topics:type_name -> cefiot.v1.BridgeTopic
+	15, // 8: cefiot.v1.GapMarker.detected_time:type_name -> google.protobuf.Timestamp
+	17, // 9: cefiot.v1.BridgeService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	1,  // 10: cefiot.v1.BridgeService.GetBridgeStatus:input_type -> cefiot.v1.GetBridgeStatusRequest
+	4,  // 11: cefiot.v1.BridgeService.Pause:input_type -> cefiot.v1.PauseRequest
+	6,  // 12: cefiot.v1.BridgeService.Resume:input_type -> cefiot.v1.ResumeRequest
+	8,  // 13: cefiot.v1.BridgeService.SetRateLimit:input_type -> cefiot.v1.SetRateLimitRequest
+	10, // 14: cefiot.v1.BridgeService.ListTopics:input_type -> cefiot.v1.ListTopicsRequest
+	18, // 15: cefiot.v1.BridgeService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	2,  // 16: cefiot.v1.BridgeService.GetBridgeStatus:output_type -> cefiot.v1.GetBridgeStatusResponse
+	5,  // 17: cefiot.v1.BridgeService.Pause:output_type -> cefiot.v1.PauseResponse
+	7,  // 18: cefiot.v1.BridgeService.Resume:output_type -> cefiot.v1.ResumeResponse
+	9,  // 19: cefiot.v1.BridgeService.SetRateLimit:output_type -> cefiot.v1.SetRateLimitResponse
+	11, // 20: cefiot.v1.BridgeService.ListTopics:output_type -> cefiot.v1.ListTopicsResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_bridge_proto_init() }
@@ -53,13 +1144,15 @@ func file_cefiot_v1_bridge_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_bridge_proto_rawDesc), len(file_cefiot_v1_bridge_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   0,
+			NumEnums:      1,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cefiot_v1_bridge_proto_goTypes,
 		DependencyIndexes: file_cefiot_v1_bridge_proto_depIdxs,
+		EnumInfos:         file_cefiot_v1_bridge_proto_enumTypes,
+		MessageInfos:      file_cefiot_v1_bridge_proto_msgTypes,
 	}.Build()
 	File_cefiot_v1_bridge_proto = out.File
 	file_cefiot_v1_bridge_proto_goTypes = nil

@@ -19,7 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BridgeService_GetStatus_FullMethodName = "/cefiot.v1.BridgeService/GetStatus"
+	BridgeService_GetStatus_FullMethodName       = "/cefiot.v1.BridgeService/GetStatus"
+	BridgeService_GetBridgeStatus_FullMethodName = "/cefiot.v1.BridgeService/GetBridgeStatus"
+	BridgeService_Pause_FullMethodName           = "/cefiot.v1.BridgeService/Pause"
+	BridgeService_Resume_FullMethodName          = "/cefiot.v1.BridgeService/Resume"
+	BridgeService_SetRateLimit_FullMethodName    = "/cefiot.v1.BridgeService/SetRateLimit"
+	BridgeService_ListTopics_FullMethodName      = "/cefiot.v1.BridgeService/ListTopics"
 )
 
 // BridgeServiceClient is the client API for BridgeService service.
@@ -28,7 +33,22 @@ const (
 //
 // BridgeService is the admin API of a bridge worker.
 type BridgeServiceClient interface {
+	// GetStatus returns the worker part of the status (workloads, counters).
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// GetBridgeStatus returns the forwarding state: the WAN link, the backlog
+	// per edge partition, gaps and the estimated drain time.
+	GetBridgeStatus(ctx context.Context, in *GetBridgeStatusRequest, opts ...grpc.CallOption) (*GetBridgeStatusResponse, error)
+	// Pause stops forwarding after the current transaction; the edge keeps
+	// buffering. Pausing a paused bridge is no error.
+	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
+	// Resume forwards again after Pause.
+	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
+	// SetRateLimit caps the forwarded bytes per second, applied at once to the
+	// running transaction loop. 0 removes the cap.
+	SetRateLimit(ctx context.Context, in *SetRateLimitRequest, opts ...grpc.CallOption) (*SetRateLimitResponse, error)
+	// ListTopics lists the edge topics the bridge forwards and their cloud
+	// names.
+	ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error)
 }
 
 type bridgeServiceClient struct {
@@ -49,13 +69,78 @@ func (c *bridgeServiceClient) GetStatus(ctx context.Context, in *GetStatusReques
 	return out, nil
 }
 
+func (c *bridgeServiceClient) GetBridgeStatus(ctx context.Context, in *GetBridgeStatusRequest, opts ...grpc.CallOption) (*GetBridgeStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBridgeStatusResponse)
+	err := c.cc.Invoke(ctx, BridgeService_GetBridgeStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bridgeServiceClient) Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseResponse)
+	err := c.cc.Invoke(ctx, BridgeService_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bridgeServiceClient) Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeResponse)
+	err := c.cc.Invoke(ctx, BridgeService_Resume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bridgeServiceClient) SetRateLimit(ctx context.Context, in *SetRateLimitRequest, opts ...grpc.CallOption) (*SetRateLimitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRateLimitResponse)
+	err := c.cc.Invoke(ctx, BridgeService_SetRateLimit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bridgeServiceClient) ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTopicsResponse)
+	err := c.cc.Invoke(ctx, BridgeService_ListTopics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BridgeServiceServer is the server API for BridgeService service.
 // All implementations must embed UnimplementedBridgeServiceServer
 // for forward compatibility.
 //
 // BridgeService is the admin API of a bridge worker.
 type BridgeServiceServer interface {
+	// GetStatus returns the worker part of the status (workloads, counters).
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// GetBridgeStatus returns the forwarding state: the WAN link, the backlog
+	// per edge partition, gaps and the estimated drain time.
+	GetBridgeStatus(context.Context, *GetBridgeStatusRequest) (*GetBridgeStatusResponse, error)
+	// Pause stops forwarding after the current transaction; the edge keeps
+	// buffering. Pausing a paused bridge is no error.
+	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
+	// Resume forwards again after Pause.
+	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
+	// SetRateLimit caps the forwarded bytes per second, applied at once to the
+	// running transaction loop. 0 removes the cap.
+	SetRateLimit(context.Context, *SetRateLimitRequest) (*SetRateLimitResponse, error)
+	// ListTopics lists the edge topics the bridge forwards and their cloud
+	// names.
+	ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error)
 	mustEmbedUnimplementedBridgeServiceServer()
 }
 
@@ -68,6 +153,21 @@ type UnimplementedBridgeServiceServer struct{}
 
 func (UnimplementedBridgeServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedBridgeServiceServer) GetBridgeStatus(context.Context, *GetBridgeStatusRequest) (*GetBridgeStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetBridgeStatus not implemented")
+}
+func (UnimplementedBridgeServiceServer) Pause(context.Context, *PauseRequest) (*PauseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedBridgeServiceServer) Resume(context.Context, *ResumeRequest) (*ResumeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Resume not implemented")
+}
+func (UnimplementedBridgeServiceServer) SetRateLimit(context.Context, *SetRateLimitRequest) (*SetRateLimitResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetRateLimit not implemented")
+}
+func (UnimplementedBridgeServiceServer) ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListTopics not implemented")
 }
 func (UnimplementedBridgeServiceServer) mustEmbedUnimplementedBridgeServiceServer() {}
 func (UnimplementedBridgeServiceServer) testEmbeddedByValue()                       {}
@@ -108,6 +208,96 @@ func _BridgeService_GetStatus_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BridgeService_GetBridgeStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBridgeStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BridgeServiceServer).GetBridgeStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BridgeService_GetBridgeStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BridgeServiceServer).GetBridgeStatus(ctx, req.(*GetBridgeStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BridgeService_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BridgeServiceServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BridgeService_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BridgeServiceServer).Pause(ctx, req.(*PauseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BridgeService_Resume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BridgeServiceServer).Resume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BridgeService_Resume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BridgeServiceServer).Resume(ctx, req.(*ResumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BridgeService_SetRateLimit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRateLimitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BridgeServiceServer).SetRateLimit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BridgeService_SetRateLimit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BridgeServiceServer).SetRateLimit(ctx, req.(*SetRateLimitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BridgeService_ListTopics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTopicsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BridgeServiceServer).ListTopics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BridgeService_ListTopics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BridgeServiceServer).ListTopics(ctx, req.(*ListTopicsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BridgeService_ServiceDesc is the grpc.ServiceDesc for BridgeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -118,6 +308,26 @@ var BridgeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _BridgeService_GetStatus_Handler,
+		},
+		{
+			MethodName: "GetBridgeStatus",
+			Handler:    _BridgeService_GetBridgeStatus_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _BridgeService_Pause_Handler,
+		},
+		{
+			MethodName: "Resume",
+			Handler:    _BridgeService_Resume_Handler,
+		},
+		{
+			MethodName: "SetRateLimit",
+			Handler:    _BridgeService_SetRateLimit_Handler,
+		},
+		{
+			MethodName: "ListTopics",
+			Handler:    _BridgeService_ListTopics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -9,7 +9,10 @@ package cefiotv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
+	sync "sync"
 	unsafe "unsafe"
 )
 
@@ -20,26 +23,910 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Point is a pixel position in the full-resolution frame.
+type Point struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             int32                  `protobuf:"varint,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y             int32                  `protobuf:"varint,2,opt,name=y,proto3" json:"y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Point) Reset() {
+	*x = Point{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Point) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Point) ProtoMessage() {}
+
+func (x *Point) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Point.ProtoReflect.Descriptor instead.
+func (*Point) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Point) GetX() int32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *Point) GetY() int32 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+// Polygon is a closed polygon of at least 3 points.
+type Polygon struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*Point               `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Polygon) Reset() {
+	*x = Polygon{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Polygon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Polygon) ProtoMessage() {}
+
+func (x *Polygon) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Polygon.ProtoReflect.Descriptor instead.
+func (*Polygon) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Polygon) GetPoints() []*Point {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+// MaskZones are polygons the motion detector ignores.
+type MaskZones struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Zones         []*Polygon             `protobuf:"bytes,1,rep,name=zones,proto3" json:"zones,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MaskZones) Reset() {
+	*x = MaskZones{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MaskZones) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MaskZones) ProtoMessage() {}
+
+func (x *MaskZones) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MaskZones.ProtoReflect.Descriptor instead.
+func (*MaskZones) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MaskZones) GetZones() []*Polygon {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+// CameraSettings are one camera's settings. In an update, unset fields keep
+// their value; in a response every field is set.
+type CameraSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video file, image folder, rtsp:// or http(s):// URL, or /dev/videoN.
+	Source *string `protobuf:"bytes,1,opt,name=source,proto3,oneof" json:"source,omitempty"`
+	// Frames per second the detector looks at, at most (0: every frame).
+	Fps *float64 `protobuf:"fixed64,2,opt,name=fps,proto3,oneof" json:"fps,omitempty"`
+	// Pace files and folders at their frame rate.
+	Realtime *bool `protobuf:"varint,3,opt,name=realtime,proto3,oneof" json:"realtime,omitempty"`
+	// Width of the detection image in pixels (16..4096).
+	DetectWidth *int32 `protobuf:"varint,4,opt,name=detect_width,json=detectWidth,proto3,oneof" json:"detect_width,omitempty"`
+	// Grey-level difference that counts as a change (1..254).
+	Threshold *int32 `protobuf:"varint,5,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	// Fraction of unmasked detection pixels that must change (0..1].
+	MinArea *float64 `protobuf:"fixed64,6,opt,name=min_area,json=minArea,proto3,oneof" json:"min_area,omitempty"`
+	// Gaussian blur kernel size (0 or odd 3..31).
+	Blur *int32 `protobuf:"varint,7,opt,name=blur,proto3,oneof" json:"blur,omitempty"`
+	// Zones ignored by the detector; an empty list clears them.
+	Mask *MaskZones `protobuf:"bytes,8,opt,name=mask,proto3" json:"mask,omitempty"`
+	// Frames before the motion started that are published with the event.
+	PreCapture *int32 `protobuf:"varint,9,opt,name=pre_capture,json=preCapture,proto3,oneof" json:"pre_capture,omitempty"`
+	// Frames after the motion stopped that are published with the event.
+	PostCapture *int32 `protobuf:"varint,10,opt,name=post_capture,json=postCapture,proto3,oneof" json:"post_capture,omitempty"`
+	// Consecutive motion frames needed to start an event.
+	MinMotionFrames *int32 `protobuf:"varint,11,opt,name=min_motion_frames,json=minMotionFrames,proto3,oneof" json:"min_motion_frames,omitempty"`
+	// After an event ends, no new event starts for this long.
+	Cooldown *durationpb.Duration `protobuf:"bytes,12,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
+	// A frame where more than this fraction of pixels changed is a global
+	// change (light switch, exposure jump), not motion (0 disables the guard).
+	GlobalChange *float64 `protobuf:"fixed64,13,opt,name=global_change,json=globalChange,proto3,oneof" json:"global_change,omitempty"`
+	// For image folders: keep watching for new files instead of ending.
+	Watch         *bool `protobuf:"varint,14,opt,name=watch,proto3,oneof" json:"watch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CameraSettings) Reset() {
+	*x = CameraSettings{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CameraSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CameraSettings) ProtoMessage() {}
+
+func (x *CameraSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CameraSettings.ProtoReflect.Descriptor instead.
+func (*CameraSettings) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CameraSettings) GetSource() string {
+	if x != nil && x.Source != nil {
+		return *x.Source
+	}
+	return ""
+}
+
+func (x *CameraSettings) GetFps() float64 {
+	if x != nil && x.Fps != nil {
+		return *x.Fps
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetRealtime() bool {
+	if x != nil && x.Realtime != nil {
+		return *x.Realtime
+	}
+	return false
+}
+
+func (x *CameraSettings) GetDetectWidth() int32 {
+	if x != nil && x.DetectWidth != nil {
+		return *x.DetectWidth
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetThreshold() int32 {
+	if x != nil && x.Threshold != nil {
+		return *x.Threshold
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetMinArea() float64 {
+	if x != nil && x.MinArea != nil {
+		return *x.MinArea
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetBlur() int32 {
+	if x != nil && x.Blur != nil {
+		return *x.Blur
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetMask() *MaskZones {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *CameraSettings) GetPreCapture() int32 {
+	if x != nil && x.PreCapture != nil {
+		return *x.PreCapture
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetPostCapture() int32 {
+	if x != nil && x.PostCapture != nil {
+		return *x.PostCapture
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetMinMotionFrames() int32 {
+	if x != nil && x.MinMotionFrames != nil {
+		return *x.MinMotionFrames
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetCooldown() *durationpb.Duration {
+	if x != nil {
+		return x.Cooldown
+	}
+	return nil
+}
+
+func (x *CameraSettings) GetGlobalChange() float64 {
+	if x != nil && x.GlobalChange != nil {
+		return *x.GlobalChange
+	}
+	return 0
+}
+
+func (x *CameraSettings) GetWatch() bool {
+	if x != nil && x.Watch != nil {
+		return *x.Watch
+	}
+	return false
+}
+
+// CameraState is what a running camera reports.
+type CameraState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True while a workload of this camera runs on this worker.
+	Running bool `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	// True while the source delivers frames.
+	Online            bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	SourceDescription string                 `protobuf:"bytes,3,opt,name=source_description,json=sourceDescription,proto3" json:"source_description,omitempty"`
+	LastFrameTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_frame_time,json=lastFrameTime,proto3" json:"last_frame_time,omitempty"`
+	StatusChangedTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=status_changed_time,json=statusChangedTime,proto3" json:"status_changed_time,omitempty"`
+	Frames            int64                  `protobuf:"varint,6,opt,name=frames,proto3" json:"frames,omitempty"`
+	MotionFrames      int64                  `protobuf:"varint,7,opt,name=motion_frames,json=motionFrames,proto3" json:"motion_frames,omitempty"`
+	Events            int64                  `protobuf:"varint,8,opt,name=events,proto3" json:"events,omitempty"`
+	Reconnects        int64                  `protobuf:"varint,9,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	GlobalChanges     int64                  `protobuf:"varint,10,opt,name=global_changes,json=globalChanges,proto3" json:"global_changes,omitempty"`
+	LastError         string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CameraState) Reset() {
+	*x = CameraState{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CameraState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CameraState) ProtoMessage() {}
+
+func (x *CameraState) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CameraState.ProtoReflect.Descriptor instead.
+func (*CameraState) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CameraState) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *CameraState) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *CameraState) GetSourceDescription() string {
+	if x != nil {
+		return x.SourceDescription
+	}
+	return ""
+}
+
+func (x *CameraState) GetLastFrameTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFrameTime
+	}
+	return nil
+}
+
+func (x *CameraState) GetStatusChangedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusChangedTime
+	}
+	return nil
+}
+
+func (x *CameraState) GetFrames() int64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *CameraState) GetMotionFrames() int64 {
+	if x != nil {
+		return x.MotionFrames
+	}
+	return 0
+}
+
+func (x *CameraState) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *CameraState) GetReconnects() int64 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
+}
+
+func (x *CameraState) GetGlobalChanges() int64 {
+	if x != nil {
+		return x.GlobalChanges
+	}
+	return 0
+}
+
+func (x *CameraState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+// Camera is one camera with its effective settings and state.
+type Camera struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Settings      *CameraSettings        `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	State         *CameraState           `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Camera) Reset() {
+	*x = Camera{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Camera) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Camera) ProtoMessage() {}
+
+func (x *Camera) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Camera.ProtoReflect.Descriptor instead.
+func (*Camera) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Camera) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *Camera) GetSettings() *CameraSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *Camera) GetState() *CameraState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// ListCamerasRequest asks for every camera.
+type ListCamerasRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCamerasRequest) Reset() {
+	*x = ListCamerasRequest{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCamerasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCamerasRequest) ProtoMessage() {}
+
+func (x *ListCamerasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCamerasRequest.ProtoReflect.Descriptor instead.
+func (*ListCamerasRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{6}
+}
+
+// ListCamerasResponse lists cameras by id.
+type ListCamerasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cameras       []*Camera              `protobuf:"bytes,1,rep,name=cameras,proto3" json:"cameras,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCamerasResponse) Reset() {
+	*x = ListCamerasResponse{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCamerasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCamerasResponse) ProtoMessage() {}
+
+func (x *ListCamerasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCamerasResponse.ProtoReflect.Descriptor instead.
+func (*ListCamerasResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListCamerasResponse) GetCameras() []*Camera {
+	if x != nil {
+		return x.Cameras
+	}
+	return nil
+}
+
+// GetCameraRequest names a camera.
+type GetCameraRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCameraRequest) Reset() {
+	*x = GetCameraRequest{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCameraRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCameraRequest) ProtoMessage() {}
+
+func (x *GetCameraRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCameraRequest.ProtoReflect.Descriptor instead.
+func (*GetCameraRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetCameraRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+// GetCameraResponse holds one camera.
+type GetCameraResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Camera        *Camera                `protobuf:"bytes,1,opt,name=camera,proto3" json:"camera,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCameraResponse) Reset() {
+	*x = GetCameraResponse{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCameraResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCameraResponse) ProtoMessage() {}
+
+func (x *GetCameraResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCameraResponse.ProtoReflect.Descriptor instead.
+func (*GetCameraResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetCameraResponse) GetCamera() *Camera {
+	if x != nil {
+		return x.Camera
+	}
+	return nil
+}
+
+// UpdateCameraRequest changes a camera's settings.
+type UpdateCameraRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CameraId      string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Settings      *CameraSettings        `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCameraRequest) Reset() {
+	*x = UpdateCameraRequest{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCameraRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCameraRequest) ProtoMessage() {}
+
+func (x *UpdateCameraRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCameraRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCameraRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdateCameraRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *UpdateCameraRequest) GetSettings() *CameraSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// UpdateCameraResponse holds the camera after the update.
+type UpdateCameraResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Camera        *Camera                `protobuf:"bytes,1,opt,name=camera,proto3" json:"camera,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCameraResponse) Reset() {
+	*x = UpdateCameraResponse{}
+	mi := &file_cefiot_v1_capture_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCameraResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCameraResponse) ProtoMessage() {}
+
+func (x *UpdateCameraResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_capture_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCameraResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCameraResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_capture_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdateCameraResponse) GetCamera() *Camera {
+	if x != nil {
+		return x.Camera
+	}
+	return nil
+}
+
 var File_cefiot_v1_capture_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\n" +
-	"\x17cefiot/v1/capture.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/status.proto2X\n" +
+	"\x17cefiot/v1/capture.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/status.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n" +
+	"\x05Point\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x05R\x01y\"3\n" +
+	"\aPolygon\x12(\n" +
+	"\x06points\x18\x01 \x03(\v2\x10.cefiot.v1.PointR\x06points\"5\n" +
+	"\tMaskZones\x12(\n" +
+	"\x05zones\x18\x01 \x03(\v2\x12.cefiot.v1.PolygonR\x05zones\"\xb6\x05\n" +
+	"\x0eCameraSettings\x12\x1b\n" +
+	"\x06source\x18\x01 \x01(\tH\x00R\x06source\x88\x01\x01\x12\x15\n" +
+	"\x03fps\x18\x02 \x01(\x01H\x01R\x03fps\x88\x01\x01\x12\x1f\n" +
+	"\brealtime\x18\x03 \x01(\bH\x02R\brealtime\x88\x01\x01\x12&\n" +
+	"\fdetect_width\x18\x04 \x01(\x05H\x03R\vdetectWidth\x88\x01\x01\x12!\n" +
+	"\tthreshold\x18\x05 \x01(\x05H\x04R\tthreshold\x88\x01\x01\x12\x1e\n" +
+	"\bmin_area\x18\x06 \x01(\x01H\x05R\aminArea\x88\x01\x01\x12\x17\n" +
+	"\x04blur\x18\a \x01(\x05H\x06R\x04blur\x88\x01\x01\x12(\n" +
+	"\x04mask\x18\b \x01(\v2\x14.cefiot.v1.MaskZonesR\x04mask\x12$\n" +
+	"\vpre_capture\x18\t \x01(\x05H\aR\n" +
+	"preCapture\x88\x01\x01\x12&\n" +
+	"\fpost_capture\x18\n" +
+	" \x01(\x05H\bR\vpostCapture\x88\x01\x01\x12/\n" +
+	"\x11min_motion_frames\x18\v \x01(\x05H\tR\x0fminMotionFrames\x88\x01\x01\x125\n" +
+	"\bcooldown\x18\f \x01(\v2\x19.google.protobuf.DurationR\bcooldown\x12(\n" +
+	"\rglobal_change\x18\r \x01(\x01H\n" +
+	"R\fglobalChange\x88\x01\x01\x12\x19\n" +
+	"\x05watch\x18\x0e \x01(\bH\vR\x05watch\x88\x01\x01B\t\n" +
+	"\a_sourceB\x06\n" +
+	"\x04_fpsB\v\n" +
+	"\t_realtimeB\x0f\n" +
+	"\r_detect_widthB\f\n" +
+	"\n" +
+	"_thresholdB\v\n" +
+	"\t_min_areaB\a\n" +
+	"\x05_blurB\x0e\n" +
+	"\f_pre_captureB\x0f\n" +
+	"\r_post_captureB\x14\n" +
+	"\x12_min_motion_framesB\x10\n" +
+	"\x0e_global_changeB\b\n" +
+	"\x06_watch\"\xb9\x03\n" +
+	"\vCameraState\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12-\n" +
+	"\x12source_description\x18\x03 \x01(\tR\x11sourceDescription\x12B\n" +
+	"\x0flast_frame_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rlastFrameTime\x12J\n" +
+	"\x13status_changed_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x11statusChangedTime\x12\x16\n" +
+	"\x06frames\x18\x06 \x01(\x03R\x06frames\x12#\n" +
+	"\rmotion_frames\x18\a \x01(\x03R\fmotionFrames\x12\x16\n" +
+	"\x06events\x18\b \x01(\x03R\x06events\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\t \x01(\x03R\n" +
+	"reconnects\x12%\n" +
+	"\x0eglobal_changes\x18\n" +
+	" \x01(\x03R\rglobalChanges\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\v \x01(\tR\tlastError\"\x8a\x01\n" +
+	"\x06Camera\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x125\n" +
+	"\bsettings\x18\x02 \x01(\v2\x19.cefiot.v1.CameraSettingsR\bsettings\x12,\n" +
+	"\x05state\x18\x03 \x01(\v2\x16.cefiot.v1.CameraStateR\x05state\"\x14\n" +
+	"\x12ListCamerasRequest\"B\n" +
+	"\x13ListCamerasResponse\x12+\n" +
+	"\acameras\x18\x01 \x03(\v2\x11.cefiot.v1.CameraR\acameras\"/\n" +
+	"\x10GetCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\">\n" +
+	"\x11GetCameraResponse\x12)\n" +
+	"\x06camera\x18\x01 \x01(\v2\x11.cefiot.v1.CameraR\x06camera\"i\n" +
+	"\x13UpdateCameraRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x125\n" +
+	"\bsettings\x18\x02 \x01(\v2\x19.cefiot.v1.CameraSettingsR\bsettings\"A\n" +
+	"\x14UpdateCameraResponse\x12)\n" +
+	"\x06camera\x18\x01 \x01(\v2\x11.cefiot.v1.CameraR\x06camera2\xbf\x02\n" +
 	"\x0eCaptureService\x12F\n" +
-	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponse\x12L\n" +
+	"\vListCameras\x12\x1d.cefiot.v1.ListCamerasRequest\x1a\x1e.cefiot.v1.ListCamerasResponse\x12F\n" +
+	"\tGetCamera\x12\x1b.cefiot.v1.GetCameraRequest\x1a\x1c.cefiot.v1.GetCameraResponse\x12O\n" +
+	"\fUpdateCamera\x12\x1e.cefiot.v1.UpdateCameraRequest\x1a\x1f.cefiot.v1.UpdateCameraResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
+var (
+	file_cefiot_v1_capture_proto_rawDescOnce sync.Once
+	file_cefiot_v1_capture_proto_rawDescData []byte
+)
+
+func file_cefiot_v1_capture_proto_rawDescGZIP() []byte {
+	file_cefiot_v1_capture_proto_rawDescOnce.Do(func() {
+		file_cefiot_v1_capture_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_cefiot_v1_capture_proto_rawDesc), len(file_cefiot_v1_capture_proto_rawDesc)))
+	})
+	return file_cefiot_v1_capture_proto_rawDescData
+}
+
+var file_cefiot_v1_capture_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_cefiot_v1_capture_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),  // 0: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil), // 1: cefiot.v1.GetStatusResponse
+	(*Point)(nil),                 // 0: cefiot.v1.Point
+	(*Polygon)(nil),               // 1: cefiot.v1.Polygon
+	(*MaskZones)(nil),             // 2: cefiot.v1.MaskZones
+	(*CameraSettings)(nil),        // 3: cefiot.v1.CameraSettings
+	(*CameraState)(nil),           // 4: cefiot.v1.CameraState
+	(*Camera)(nil),                // 5: cefiot.v1.Camera
+	(*ListCamerasRequest)(nil),    // 6: cefiot.v1.ListCamerasRequest
+	(*ListCamerasResponse)(nil),   // 7: cefiot.v1.ListCamerasResponse
+	(*GetCameraRequest)(nil),      // 8: cefiot.v1.GetCameraRequest
+	(*GetCameraResponse)(nil),     // 9: cefiot.v1.GetCameraResponse
+	(*UpdateCameraRequest)(nil),   // 10: cefiot.v1.UpdateCameraRequest
+	(*UpdateCameraResponse)(nil),  // 11: cefiot.v1.UpdateCameraResponse
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*GetStatusRequest)(nil),      // 14: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 15: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_capture_proto_depIdxs = []int32{
-	0, // 0: cefiot.v1.CaptureService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1, // 1: cefiot.v1.CaptureService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: cefiot.v1.Polygon.points:type_name -> cefiot.v1.Point
+	1,  // 1: cefiot.v1.MaskZones.zones:type_name -> cefiot.v1.Polygon
+	2,  // 2: cefiot.v1.CameraSettings.mask:type_name -> cefiot.v1.MaskZones
+	12, // 3: cefiot.v1.CameraSettings.cooldown:type_name -> google.protobuf.Duration
+	13, // 4: cefiot.v1.CameraState.last_frame_time:type_name -> google.protobuf.Timestamp
+	13, // 5: cefiot.v1.CameraState.status_changed_time:type_name -> google.protobuf.Timestamp
+	3,  // 6: cefiot.v1.Camera.settings:type_name -> cefiot.v1.CameraSettings
+	4,  // 7: cefiot.v1.Camera.state:type_name -> cefiot.v1.CameraState
+	5,  // 8: cefiot.v1.ListCamerasResponse.cameras:type_name -> cefiot.v1.Camera
+	5,  // 9: cefiot.v1.GetCameraResponse.camera:type_name -> cefiot.v1.Camera
+	3,  // 10: cefiot.v1.UpdateCameraRequest.settings:type_name -> cefiot.v1.CameraSettings
+	5,  // 11: cefiot.v1.UpdateCameraResponse.camera:type_name -> cefiot.v1.Camera
+	14, // 12: cefiot.v1.CaptureService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	6,  // 13: cefiot.v1.CaptureService.ListCameras:input_type -> cefiot.v1.ListCamerasRequest
+	8,  // 14: cefiot.v1.CaptureService.GetCamera:input_type -> cefiot.v1.GetCameraRequest
+	10, // 15: cefiot.v1.CaptureService.UpdateCamera:input_type -> cefiot.v1.UpdateCameraRequest
+	15, // 16: cefiot.v1.CaptureService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	7,  // 17: cefiot.v1.CaptureService.ListCameras:output_type -> cefiot.v1.ListCamerasResponse
+	9,  // 18: cefiot.v1.CaptureService.GetCamera:output_type -> cefiot.v1.GetCameraResponse
+	11, // 19: cefiot.v1.CaptureService.UpdateCamera:output_type -> cefiot.v1.UpdateCameraResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_capture_proto_init() }
@@ -48,18 +935,20 @@ func file_cefiot_v1_capture_proto_init() {
 		return
 	}
 	file_cefiot_v1_status_proto_init()
+	file_cefiot_v1_capture_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_capture_proto_rawDesc), len(file_cefiot_v1_capture_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   0,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cefiot_v1_capture_proto_goTypes,
 		DependencyIndexes: file_cefiot_v1_capture_proto_depIdxs,
+		MessageInfos:      file_cefiot_v1_capture_proto_msgTypes,
 	}.Build()
 	File_cefiot_v1_capture_proto = out.File
 	file_cefiot_v1_capture_proto_goTypes = nil

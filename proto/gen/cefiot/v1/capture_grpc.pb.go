@@ -19,7 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CaptureService_GetStatus_FullMethodName = "/cefiot.v1.CaptureService/GetStatus"
+	CaptureService_GetStatus_FullMethodName    = "/cefiot.v1.CaptureService/GetStatus"
+	CaptureService_ListCameras_FullMethodName  = "/cefiot.v1.CaptureService/ListCameras"
+	CaptureService_GetCamera_FullMethodName    = "/cefiot.v1.CaptureService/GetCamera"
+	CaptureService_UpdateCamera_FullMethodName = "/cefiot.v1.CaptureService/UpdateCamera"
 )
 
 // CaptureServiceClient is the client API for CaptureService service.
@@ -29,6 +32,15 @@ const (
 // CaptureService is the admin API of a capture worker.
 type CaptureServiceClient interface {
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// ListCameras lists the cameras this worker knows: those in its camera
+	// settings file and those it runs.
+	ListCameras(ctx context.Context, in *ListCamerasRequest, opts ...grpc.CallOption) (*ListCamerasResponse, error)
+	// GetCamera returns one camera's effective settings and state.
+	GetCamera(ctx context.Context, in *GetCameraRequest, opts ...grpc.CallOption) (*GetCameraResponse, error)
+	// UpdateCamera changes the settings that are set in the request, writes
+	// them to the camera settings file and applies them to the running camera
+	// without a restart (a new source reconnects).
+	UpdateCamera(ctx context.Context, in *UpdateCameraRequest, opts ...grpc.CallOption) (*UpdateCameraResponse, error)
 }
 
 type captureServiceClient struct {
@@ -49,6 +61,36 @@ func (c *captureServiceClient) GetStatus(ctx context.Context, in *GetStatusReque
 	return out, nil
 }
 
+func (c *captureServiceClient) ListCameras(ctx context.Context, in *ListCamerasRequest, opts ...grpc.CallOption) (*ListCamerasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCamerasResponse)
+	err := c.cc.Invoke(ctx, CaptureService_ListCameras_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *captureServiceClient) GetCamera(ctx context.Context, in *GetCameraRequest, opts ...grpc.CallOption) (*GetCameraResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCameraResponse)
+	err := c.cc.Invoke(ctx, CaptureService_GetCamera_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *captureServiceClient) UpdateCamera(ctx context.Context, in *UpdateCameraRequest, opts ...grpc.CallOption) (*UpdateCameraResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCameraResponse)
+	err := c.cc.Invoke(ctx, CaptureService_UpdateCamera_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CaptureServiceServer is the server API for CaptureService service.
 // All implementations must embed UnimplementedCaptureServiceServer
 // for forward compatibility.
@@ -56,6 +98,15 @@ func (c *captureServiceClient) GetStatus(ctx context.Context, in *GetStatusReque
 // CaptureService is the admin API of a capture worker.
 type CaptureServiceServer interface {
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// ListCameras lists the cameras this worker knows: those in its camera
+	// settings file and those it runs.
+	ListCameras(context.Context, *ListCamerasRequest) (*ListCamerasResponse, error)
+	// GetCamera returns one camera's effective settings and state.
+	GetCamera(context.Context, *GetCameraRequest) (*GetCameraResponse, error)
+	// UpdateCamera changes the settings that are set in the request, writes
+	// them to the camera settings file and applies them to the running camera
+	// without a restart (a new source reconnects).
+	UpdateCamera(context.Context, *UpdateCameraRequest) (*UpdateCameraResponse, error)
 	mustEmbedUnimplementedCaptureServiceServer()
 }
 
@@ -68,6 +119,15 @@ type UnimplementedCaptureServiceServer struct{}
 
 func (UnimplementedCaptureServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedCaptureServiceServer) ListCameras(context.Context, *ListCamerasRequest) (*ListCamerasResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListCameras not implemented")
+}
+func (UnimplementedCaptureServiceServer) GetCamera(context.Context, *GetCameraRequest) (*GetCameraResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetCamera not implemented")
+}
+func (UnimplementedCaptureServiceServer) UpdateCamera(context.Context, *UpdateCameraRequest) (*UpdateCameraResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateCamera not implemented")
 }
 func (UnimplementedCaptureServiceServer) mustEmbedUnimplementedCaptureServiceServer() {}
 func (UnimplementedCaptureServiceServer) testEmbeddedByValue()                        {}
@@ -108,6 +168,60 @@ func _CaptureService_GetStatus_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CaptureService_ListCameras_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCamerasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaptureServiceServer).ListCameras(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaptureService_ListCameras_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaptureServiceServer).ListCameras(ctx, req.(*ListCamerasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaptureService_GetCamera_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCameraRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaptureServiceServer).GetCamera(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaptureService_GetCamera_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaptureServiceServer).GetCamera(ctx, req.(*GetCameraRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CaptureService_UpdateCamera_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCameraRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CaptureServiceServer).UpdateCamera(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CaptureService_UpdateCamera_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CaptureServiceServer).UpdateCamera(ctx, req.(*UpdateCameraRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CaptureService_ServiceDesc is the grpc.ServiceDesc for CaptureService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -118,6 +232,18 @@ var CaptureService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _CaptureService_GetStatus_Handler,
+		},
+		{
+			MethodName: "ListCameras",
+			Handler:    _CaptureService_ListCameras_Handler,
+		},
+		{
+			MethodName: "GetCamera",
+			Handler:    _CaptureService_GetCamera_Handler,
+		},
+		{
+			MethodName: "UpdateCamera",
+			Handler:    _CaptureService_UpdateCamera_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

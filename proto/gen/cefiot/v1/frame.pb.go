@@ -22,6 +22,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EventPhase is where a frame sits in its motion event.
+type EventPhase int32
+
+const (
+	EventPhase_EVENT_PHASE_UNSPECIFIED EventPhase = 0
+	EventPhase_EVENT_PHASE_START       EventPhase = 1
+	EventPhase_EVENT_PHASE_UPDATE      EventPhase = 2
+	EventPhase_EVENT_PHASE_END         EventPhase = 3
+)
+
+// Enum value maps for EventPhase.
+var (
+	EventPhase_name = map[int32]string{
+		0: "EVENT_PHASE_UNSPECIFIED",
+		1: "EVENT_PHASE_START",
+		2: "EVENT_PHASE_UPDATE",
+		3: "EVENT_PHASE_END",
+	}
+	EventPhase_value = map[string]int32{
+		"EVENT_PHASE_UNSPECIFIED": 0,
+		"EVENT_PHASE_START":       1,
+		"EVENT_PHASE_UPDATE":      2,
+		"EVENT_PHASE_END":         3,
+	}
+)
+
+func (x EventPhase) Enum() *EventPhase {
+	p := new(EventPhase)
+	*p = x
+	return p
+}
+
+func (x EventPhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventPhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_cefiot_v1_frame_proto_enumTypes[0].Descriptor()
+}
+
+func (EventPhase) Type() protoreflect.EnumType {
+	return &file_cefiot_v1_frame_proto_enumTypes[0]
+}
+
+func (x EventPhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventPhase.Descriptor instead.
+func (EventPhase) EnumDescriptor() ([]byte, []int) {
+	return file_cefiot_v1_frame_proto_rawDescGZIP(), []int{0}
+}
+
 // Box is an axis-aligned rectangle in full-resolution pixel coordinates.
 type Box struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -112,8 +165,20 @@ type Frame struct {
 	// Full-resolution JPEG.
 	Jpeg []byte `protobuf:"bytes,10,opt,name=jpeg,proto3" json:"jpeg,omitempty"`
 	// Where the frame came from (file path, device, URL without credentials).
-	Source        string `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
-	CaptureNode   string `protobuf:"bytes,12,opt,name=capture_node,json=captureNode,proto3" json:"capture_node,omitempty"`
+	Source      string `protobuf:"bytes,11,opt,name=source,proto3" json:"source,omitempty"`
+	CaptureNode string `protobuf:"bytes,12,opt,name=capture_node,json=captureNode,proto3" json:"capture_node,omitempty"`
+	// Motion event this frame belongs to: "<camera_id>_<session_epoch>_e<sequence
+	// of the event's first frame, 8 digits>". Every published frame belongs to
+	// exactly one event.
+	EventId string `protobuf:"bytes,13,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// START for the first frame of an event, END for its last (a one-frame
+	// event is END), UPDATE otherwise.
+	EventPhase EventPhase `protobuf:"varint,14,opt,name=event_phase,json=eventPhase,proto3,enum=cefiot.v1.EventPhase" json:"event_phase,omitempty"`
+	// Position of the frame in its event, starting at 0.
+	EventFrameIndex uint32 `protobuf:"varint,15,opt,name=event_frame_index,json=eventFrameIndex,proto3" json:"event_frame_index,omitempty"`
+	// True when the detector saw motion in this frame; false for pre- and
+	// post-capture frames published for context.
+	Motion        bool `protobuf:"varint,16,opt,name=motion,proto3" json:"motion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -232,6 +297,131 @@ func (x *Frame) GetCaptureNode() string {
 	return ""
 }
 
+func (x *Frame) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *Frame) GetEventPhase() EventPhase {
+	if x != nil {
+		return x.EventPhase
+	}
+	return EventPhase_EVENT_PHASE_UNSPECIFIED
+}
+
+func (x *Frame) GetEventFrameIndex() uint32 {
+	if x != nil {
+		return x.EventFrameIndex
+	}
+	return 0
+}
+
+func (x *Frame) GetMotion() bool {
+	if x != nil {
+		return x.Motion
+	}
+	return false
+}
+
+// CameraStatusChange is published by capture to cameras.status (key = camera
+// id) whenever a camera goes online or offline.
+type CameraStatusChange struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Online   bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// Why the camera went offline (empty when it came online).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The source without credentials.
+	Source      string `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	CaptureNode string `protobuf:"bytes,6,opt,name=capture_node,json=captureNode,proto3" json:"capture_node,omitempty"`
+	// Reconnect attempts of this camera since its workload started.
+	Reconnects    int64 `protobuf:"varint,7,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CameraStatusChange) Reset() {
+	*x = CameraStatusChange{}
+	mi := &file_cefiot_v1_frame_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CameraStatusChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CameraStatusChange) ProtoMessage() {}
+
+func (x *CameraStatusChange) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_frame_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CameraStatusChange.ProtoReflect.Descriptor instead.
+func (*CameraStatusChange) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_frame_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CameraStatusChange) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *CameraStatusChange) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *CameraStatusChange) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CameraStatusChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CameraStatusChange) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *CameraStatusChange) GetCaptureNode() string {
+	if x != nil {
+		return x.CaptureNode
+	}
+	return ""
+}
+
+func (x *CameraStatusChange) GetReconnects() int64 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
+}
+
 // EnrichedFrame is a Frame with the context added by enrich, published to
 // frames.enriched.
 type EnrichedFrame struct {
@@ -242,13 +432,17 @@ type EnrichedFrame struct {
 	EnrichTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enrich_time,json=enrichTime,proto3" json:"enrich_time,omitempty"`
 	// Hex SHA-256 of frame.jpeg.
 	ContentSha256 string `protobuf:"bytes,5,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Small JPEG of the frame for listings (empty if enrich could not make one).
+	ThumbnailJpeg   []byte `protobuf:"bytes,6,opt,name=thumbnail_jpeg,json=thumbnailJpeg,proto3" json:"thumbnail_jpeg,omitempty"`
+	ThumbnailWidth  int32  `protobuf:"varint,7,opt,name=thumbnail_width,json=thumbnailWidth,proto3" json:"thumbnail_width,omitempty"`
+	ThumbnailHeight int32  `protobuf:"varint,8,opt,name=thumbnail_height,json=thumbnailHeight,proto3" json:"thumbnail_height,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EnrichedFrame) Reset() {
 	*x = EnrichedFrame{}
-	mi := &file_cefiot_v1_frame_proto_msgTypes[2]
+	mi := &file_cefiot_v1_frame_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -260,7 +454,7 @@ func (x *EnrichedFrame) String() string {
 func (*EnrichedFrame) ProtoMessage() {}
 
 func (x *EnrichedFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_frame_proto_msgTypes[2]
+	mi := &file_cefiot_v1_frame_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -273,7 +467,7 @@ func (x *EnrichedFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichedFrame.ProtoReflect.Descriptor instead.
 func (*EnrichedFrame) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_frame_proto_rawDescGZIP(), []int{2}
+	return file_cefiot_v1_frame_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EnrichedFrame) GetFrame() *Frame {
@@ -311,6 +505,27 @@ func (x *EnrichedFrame) GetContentSha256() string {
 	return ""
 }
 
+func (x *EnrichedFrame) GetThumbnailJpeg() []byte {
+	if x != nil {
+		return x.ThumbnailJpeg
+	}
+	return nil
+}
+
+func (x *EnrichedFrame) GetThumbnailWidth() int32 {
+	if x != nil {
+		return x.ThumbnailWidth
+	}
+	return 0
+}
+
+func (x *EnrichedFrame) GetThumbnailHeight() int32 {
+	if x != nil {
+		return x.ThumbnailHeight
+	}
+	return 0
+}
+
 var File_cefiot_v1_frame_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_frame_proto_rawDesc = "" +
@@ -320,7 +535,7 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
 	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\"\x85\x03\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"\x9c\x04\n" +
 	"\x05Frame\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x12\x1b\n" +
 	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12#\n" +
@@ -334,7 +549,22 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\x04jpeg\x18\n" +
 	" \x01(\fR\x04jpeg\x12\x16\n" +
 	"\x06source\x18\v \x01(\tR\x06source\x12!\n" +
-	"\fcapture_node\x18\f \x01(\tR\vcaptureNode\"\xd0\x01\n" +
+	"\fcapture_node\x18\f \x01(\tR\vcaptureNode\x12\x19\n" +
+	"\bevent_id\x18\r \x01(\tR\aeventId\x126\n" +
+	"\vevent_phase\x18\x0e \x01(\x0e2\x15.cefiot.v1.EventPhaseR\n" +
+	"eventPhase\x12*\n" +
+	"\x11event_frame_index\x18\x0f \x01(\rR\x0feventFrameIndex\x12\x16\n" +
+	"\x06motion\x18\x10 \x01(\bR\x06motion\"\xec\x01\n" +
+	"\x12CameraStatusChange\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x12!\n" +
+	"\fcapture_node\x18\x06 \x01(\tR\vcaptureNode\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\a \x01(\x03R\n" +
+	"reconnects\"\xcb\x02\n" +
 	"\rEnrichedFrame\x12&\n" +
 	"\x05frame\x18\x01 \x01(\v2\x10.cefiot.v1.FrameR\x05frame\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1f\n" +
@@ -342,7 +572,16 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"enrichNode\x12;\n" +
 	"\venrich_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrichTime\x12%\n" +
-	"\x0econtent_sha256\x18\x05 \x01(\tR\rcontentSha256B7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\x0econtent_sha256\x18\x05 \x01(\tR\rcontentSha256\x12%\n" +
+	"\x0ethumbnail_jpeg\x18\x06 \x01(\fR\rthumbnailJpeg\x12'\n" +
+	"\x0fthumbnail_width\x18\a \x01(\x05R\x0ethumbnailWidth\x12)\n" +
+	"\x10thumbnail_height\x18\b \x01(\x05R\x0fthumbnailHeight*m\n" +
+	"\n" +
+	"EventPhase\x12\x1b\n" +
+	"\x17EVENT_PHASE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11EVENT_PHASE_START\x10\x01\x12\x16\n" +
+	"\x12EVENT_PHASE_UPDATE\x10\x02\x12\x13\n" +
+	"\x0fEVENT_PHASE_END\x10\x03B7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
 var (
 	file_cefiot_v1_frame_proto_rawDescOnce sync.Once
@@ -356,23 +595,28 @@ func file_cefiot_v1_frame_proto_rawDescGZIP() []byte {
 	return file_cefiot_v1_frame_proto_rawDescData
 }
 
-var file_cefiot_v1_frame_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_cefiot_v1_frame_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cefiot_v1_frame_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_cefiot_v1_frame_proto_goTypes = []any{
-	(*Box)(nil),                   // 0: cefiot.v1.Box
-	(*Frame)(nil),                 // 1: cefiot.v1.Frame
-	(*EnrichedFrame)(nil),         // 2: cefiot.v1.EnrichedFrame
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(EventPhase)(0),               // 0: cefiot.v1.EventPhase
+	(*Box)(nil),                   // 1: cefiot.v1.Box
+	(*Frame)(nil),                 // 2: cefiot.v1.Frame
+	(*CameraStatusChange)(nil),    // 3: cefiot.v1.CameraStatusChange
+	(*EnrichedFrame)(nil),         // 4: cefiot.v1.EnrichedFrame
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_cefiot_v1_frame_proto_depIdxs = []int32{
-	3, // 0: cefiot.v1.Frame.capture_time:type_name -> google.protobuf.Timestamp
-	0, // 1: cefiot.v1.Frame.boxes:type_name -> cefiot.v1.Box
-	1, // 2: cefiot.v1.EnrichedFrame.frame:type_name -> cefiot.v1.Frame
-	3, // 3: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 0: cefiot.v1.Frame.capture_time:type_name -> google.protobuf.Timestamp
+	1, // 1: cefiot.v1.Frame.boxes:type_name -> cefiot.v1.Box
+	0, // 2: cefiot.v1.Frame.event_phase:type_name -> cefiot.v1.EventPhase
+	5, // 3: cefiot.v1.CameraStatusChange.time:type_name -> google.protobuf.Timestamp
+	2, // 4: cefiot.v1.EnrichedFrame.frame:type_name -> cefiot.v1.Frame
+	5, // 5: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_frame_proto_init() }
@@ -385,13 +629,14 @@ func file_cefiot_v1_frame_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_frame_proto_rawDesc), len(file_cefiot_v1_frame_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cefiot_v1_frame_proto_goTypes,
 		DependencyIndexes: file_cefiot_v1_frame_proto_depIdxs,
+		EnumInfos:         file_cefiot_v1_frame_proto_enumTypes,
 		MessageInfos:      file_cefiot_v1_frame_proto_msgTypes,
 	}.Build()
 	File_cefiot_v1_frame_proto = out.File

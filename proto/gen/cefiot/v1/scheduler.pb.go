@@ -34,8 +34,10 @@ type Worker struct {
 	AdminHttpAddress string                 `protobuf:"bytes,6,opt,name=admin_http_address,json=adminHttpAddress,proto3" json:"admin_http_address,omitempty"`
 	LeaseId          int64                  `protobuf:"varint,7,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
 	RegisteredTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=registered_time,json=registeredTime,proto3" json:"registered_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Lease TTL in seconds as granted by etcd.
+	LeaseTtlSeconds int64 `protobuf:"varint,9,opt,name=lease_ttl_seconds,json=leaseTtlSeconds,proto3" json:"lease_ttl_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -124,6 +126,13 @@ func (x *Worker) GetRegisteredTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Worker) GetLeaseTtlSeconds() int64 {
+	if x != nil {
+		return x.LeaseTtlSeconds
+	}
+	return 0
+}
+
 // Workload is a unit of work the scheduler places on one worker.
 type Workload struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -132,7 +141,17 @@ type Workload struct {
 	Kind   string            `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Params map[string]string `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Labels a worker must carry to run this workload.
-	NodeSelector  map[string]string `protobuf:"bytes,4,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	NodeSelector map[string]string `protobuf:"bytes,4,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Site the workload runs in. Empty: the site that declares it. A
+	// workload whose site names another site is not placed here (it was
+	// moved there; see home_site on the other side).
+	Site string `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
+	// Spread: among fitting workers prefer the one whose value of this label
+	// ("node" for the node name) hosts the fewest workloads.
+	SpreadBy string `protobuf:"bytes,6,opt,name=spread_by,json=spreadBy,proto3" json:"spread_by,omitempty"`
+	// Set on a workload that another site moved here: the site that declares
+	// it.
+	HomeSite      string `protobuf:"bytes,7,opt,name=home_site,json=homeSite,proto3" json:"home_site,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,15 +214,46 @@ func (x *Workload) GetNodeSelector() map[string]string {
 	return nil
 }
 
-// Assignment binds a workload to a worker for one epoch.
+func (x *Workload) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *Workload) GetSpreadBy() string {
+	if x != nil {
+		return x.SpreadBy
+	}
+	return ""
+}
+
+func (x *Workload) GetHomeSite() string {
+	if x != nil {
+		return x.HomeSite
+	}
+	return ""
+}
+
+// Assignment binds a workload to a worker's lease for one epoch.
 type Assignment struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Workload string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
 	WorkerId string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	Node     string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
-	// Grows by one every time the workload is (re)assigned.
-	Epoch         int64                  `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	AssignedTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=assigned_time,json=assignedTime,proto3" json:"assigned_time,omitempty"`
+	// The etcd revision that wrote the assignment: it only grows, across
+	// moves, failovers and leader changes.
+	Epoch        int64                  `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	AssignedTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=assigned_time,json=assignedTime,proto3" json:"assigned_time,omitempty"`
+	// The lease of worker_id the assignment is bound to. When that lease
+	// ends the assignment is void, even if the worker registers again.
+	LeaseId int64 `protobuf:"varint,6,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// Why the leader wrote it (placed, worker gone, drained, moved).
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Parameters the placement adds to the workload's own, e.g. the extra
+	// topics a bridge forwards because a consumer of them runs in another
+	// site. The worker hands the runner the workload with these merged in.
+	Params        map[string]string `protobuf:"bytes,8,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -273,6 +323,299 @@ func (x *Assignment) GetAssignedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Assignment) GetLeaseId() int64 {
+	if x != nil {
+		return x.LeaseId
+	}
+	return 0
+}
+
+func (x *Assignment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Assignment) GetParams() map[string]string {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// Claim is written by a worker, under its lease, before it starts a
+// workload and deleted after the workload stopped. A new owner starts only
+// once no other worker holds the claim: this is what makes moves and
+// failovers hand over without two active owners.
+type Claim struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Workload    string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	WorkerId    string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Node        string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch       int64                  `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	LeaseId     int64                  `protobuf:"varint,5,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	ClaimedTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=claimed_time,json=claimedTime,proto3" json:"claimed_time,omitempty"`
+	// True once the workload returned successfully (e.g. a finite source was
+	// read to its end, or a handoff completed).
+	Finished      bool `protobuf:"varint,7,opt,name=finished,proto3" json:"finished,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Claim) Reset() {
+	*x = Claim{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Claim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Claim) ProtoMessage() {}
+
+func (x *Claim) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Claim.ProtoReflect.Descriptor instead.
+func (*Claim) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Claim) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *Claim) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *Claim) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Claim) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Claim) GetLeaseId() int64 {
+	if x != nil {
+		return x.LeaseId
+	}
+	return 0
+}
+
+func (x *Claim) GetClaimedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClaimedTime
+	}
+	return nil
+}
+
+func (x *Claim) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
+}
+
+// NodeState is the operator state of a node.
+type NodeState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// No new placements.
+	Cordoned bool `protobuf:"varint,2,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
+	// Cordoned, and its workloads are moved elsewhere when something fits.
+	Drained       bool                   `protobuf:"varint,3,opt,name=drained,proto3" json:"drained,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	UpdatedTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_time,json=updatedTime,proto3" json:"updated_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeState) Reset() {
+	*x = NodeState{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeState) ProtoMessage() {}
+
+func (x *NodeState) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
+func (*NodeState) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NodeState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NodeState) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
+}
+
+func (x *NodeState) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *NodeState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *NodeState) GetUpdatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedTime
+	}
+	return nil
+}
+
+// Node is a machine of the site as the control plane sees it.
+type Node struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Union of the labels of its live workers.
+	Labels    map[string]string `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	WorkerIds []string          `protobuf:"bytes,3,rep,name=worker_ids,json=workerIds,proto3" json:"worker_ids,omitempty"`
+	Cordoned  bool              `protobuf:"varint,4,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
+	Drained   bool              `protobuf:"varint,5,opt,name=drained,proto3" json:"drained,omitempty"`
+	Reason    string            `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Workloads assigned to its workers.
+	Workloads     []string `protobuf:"bytes,7,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Node) Reset() {
+	*x = Node{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Node) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Node) ProtoMessage() {}
+
+func (x *Node) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Node.ProtoReflect.Descriptor instead.
+func (*Node) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Node) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Node) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Node) GetWorkerIds() []string {
+	if x != nil {
+		return x.WorkerIds
+	}
+	return nil
+}
+
+func (x *Node) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
+}
+
+func (x *Node) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *Node) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Node) GetWorkloads() []string {
+	if x != nil {
+		return x.Workloads
+	}
+	return nil
+}
+
 // ListWorkersRequest lists live workers.
 type ListWorkersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -282,7 +625,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +637,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +650,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{3}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{6}
 }
 
 // ListWorkersResponse holds the live workers.
@@ -320,7 +663,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +675,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +688,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{4}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -364,7 +707,7 @@ type ListWorkloadsRequest struct {
 
 func (x *ListWorkloadsRequest) Reset() {
 	*x = ListWorkloadsRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +719,7 @@ func (x *ListWorkloadsRequest) String() string {
 func (*ListWorkloadsRequest) ProtoMessage() {}
 
 func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +732,7 @@ func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{5}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{8}
 }
 
 // ListWorkloadsResponse holds the declared workloads.
@@ -402,7 +745,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +757,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +770,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{6}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkloadsResponse) GetWorkloads() []*Workload {
@@ -446,7 +789,7 @@ type ListAssignmentsRequest struct {
 
 func (x *ListAssignmentsRequest) Reset() {
 	*x = ListAssignmentsRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +801,7 @@ func (x *ListAssignmentsRequest) String() string {
 func (*ListAssignmentsRequest) ProtoMessage() {}
 
 func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,20 +814,23 @@ func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{7}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{10}
 }
 
-// ListAssignmentsResponse holds the current assignments.
+// ListAssignmentsResponse holds the current assignments and claims.
 type ListAssignmentsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Assignments   []*Assignment          `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Assignments []*Assignment          `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	Claims      []*Claim               `protobuf:"bytes,2,rep,name=claims,proto3" json:"claims,omitempty"`
+	// The etcd revision the answer was read at.
+	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssignmentsResponse) Reset() {
 	*x = ListAssignmentsResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +842,7 @@ func (x *ListAssignmentsResponse) String() string {
 func (*ListAssignmentsResponse) ProtoMessage() {}
 
 func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +855,7 @@ func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{8}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAssignmentsResponse) GetAssignments() []*Assignment {
@@ -517,6 +863,20 @@ func (x *ListAssignmentsResponse) GetAssignments() []*Assignment {
 		return x.Assignments
 	}
 	return nil
+}
+
+func (x *ListAssignmentsResponse) GetClaims() []*Claim {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+func (x *ListAssignmentsResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // GetLeaderRequest asks which scheduler replica leads.
@@ -528,7 +888,7 @@ type GetLeaderRequest struct {
 
 func (x *GetLeaderRequest) Reset() {
 	*x = GetLeaderRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +900,7 @@ func (x *GetLeaderRequest) String() string {
 func (*GetLeaderRequest) ProtoMessage() {}
 
 func (x *GetLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +913,7 @@ func (x *GetLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaderRequest.ProtoReflect.Descriptor instead.
 func (*GetLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{9}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{12}
 }
 
 // GetLeaderResponse names the leader.
@@ -567,7 +927,7 @@ type GetLeaderResponse struct {
 
 func (x *GetLeaderResponse) Reset() {
 	*x = GetLeaderResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +939,7 @@ func (x *GetLeaderResponse) String() string {
 func (*GetLeaderResponse) ProtoMessage() {}
 
 func (x *GetLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +952,7 @@ func (x *GetLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaderResponse.ProtoReflect.Descriptor instead.
 func (*GetLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{10}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLeaderResponse) GetLeaderId() string {
@@ -609,11 +969,1026 @@ func (x *GetLeaderResponse) GetSite() string {
 	return ""
 }
 
+// ListNodesRequest lists nodes.
+type ListNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodesRequest) Reset() {
+	*x = ListNodesRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesRequest) ProtoMessage() {}
+
+func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
+func (*ListNodesRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{14}
+}
+
+// ListNodesResponse holds the nodes.
+type ListNodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodesResponse) Reset() {
+	*x = ListNodesResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesResponse) ProtoMessage() {}
+
+func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
+func (*ListNodesResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListNodesResponse) GetNodes() []*Node {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// WatchAssignmentsRequest starts a watch.
+type WatchAssignmentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAssignmentsRequest) Reset() {
+	*x = WatchAssignmentsRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAssignmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAssignmentsRequest) ProtoMessage() {}
+
+func (x *WatchAssignmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAssignmentsRequest.ProtoReflect.Descriptor instead.
+func (*WatchAssignmentsRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{16}
+}
+
+// WatchAssignmentsResponse is one change. The first message of a stream is
+// the snapshot (snapshot = true, every assignment and claim).
+type WatchAssignmentsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot bool                   `protobuf:"varint,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Revision int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Assignments written (snapshot: all of them).
+	Assignments []*Assignment `protobuf:"bytes,3,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	// Workloads whose assignment was deleted.
+	Unassigned []string `protobuf:"bytes,4,rep,name=unassigned,proto3" json:"unassigned,omitempty"`
+	// Claims written (snapshot: all of them).
+	Claims []*Claim `protobuf:"bytes,5,rep,name=claims,proto3" json:"claims,omitempty"`
+	// Workloads whose claim was released.
+	Released      []string `protobuf:"bytes,6,rep,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAssignmentsResponse) Reset() {
+	*x = WatchAssignmentsResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAssignmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAssignmentsResponse) ProtoMessage() {}
+
+func (x *WatchAssignmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAssignmentsResponse.ProtoReflect.Descriptor instead.
+func (*WatchAssignmentsResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchAssignmentsResponse) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *WatchAssignmentsResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *WatchAssignmentsResponse) GetAssignments() []*Assignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
+
+func (x *WatchAssignmentsResponse) GetUnassigned() []string {
+	if x != nil {
+		return x.Unassigned
+	}
+	return nil
+}
+
+func (x *WatchAssignmentsResponse) GetClaims() []*Claim {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+func (x *WatchAssignmentsResponse) GetReleased() []string {
+	if x != nil {
+		return x.Released
+	}
+	return nil
+}
+
+// CordonNodeRequest names the node.
+type CordonNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodeRequest) Reset() {
+	*x = CordonNodeRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodeRequest) ProtoMessage() {}
+
+func (x *CordonNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodeRequest.ProtoReflect.Descriptor instead.
+func (*CordonNodeRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CordonNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CordonNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CordonNodeResponse returns the node's new state.
+type CordonNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         *NodeState             `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodeResponse) Reset() {
+	*x = CordonNodeResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodeResponse) ProtoMessage() {}
+
+func (x *CordonNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodeResponse.ProtoReflect.Descriptor instead.
+func (*CordonNodeResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CordonNodeResponse) GetState() *NodeState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// UncordonNodeRequest names the node.
+type UncordonNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UncordonNodeRequest) Reset() {
+	*x = UncordonNodeRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UncordonNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UncordonNodeRequest) ProtoMessage() {}
+
+func (x *UncordonNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UncordonNodeRequest.ProtoReflect.Descriptor instead.
+func (*UncordonNodeRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UncordonNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+// UncordonNodeResponse returns the node's new state.
+type UncordonNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         *NodeState             `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UncordonNodeResponse) Reset() {
+	*x = UncordonNodeResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UncordonNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UncordonNodeResponse) ProtoMessage() {}
+
+func (x *UncordonNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UncordonNodeResponse.ProtoReflect.Descriptor instead.
+func (*UncordonNodeResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UncordonNodeResponse) GetState() *NodeState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+// DrainNodeRequest names the node.
+type DrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DrainNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DrainNodeResponse says what moved and what could not.
+type DrainNodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	State *NodeState             `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Moved []*Assignment          `protobuf:"bytes,2,rep,name=moved,proto3" json:"moved,omitempty"`
+	// Workloads that stay because no other live worker fits them, with the
+	// reason, e.g. "capture:cam-1: no other worker fits".
+	NotMoved      []string `protobuf:"bytes,3,rep,name=not_moved,json=notMoved,proto3" json:"not_moved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DrainNodeResponse) GetState() *NodeState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *DrainNodeResponse) GetMoved() []*Assignment {
+	if x != nil {
+		return x.Moved
+	}
+	return nil
+}
+
+func (x *DrainNodeResponse) GetNotMoved() []string {
+	if x != nil {
+		return x.NotMoved
+	}
+	return nil
+}
+
+// MoveWorkloadRequest names the workload and where to.
+type MoveWorkloadRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Workload string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	// Target node; the least loaded fitting worker there is chosen.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// Or an exact target worker.
+	WorkerId      string `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveWorkloadRequest) Reset() {
+	*x = MoveWorkloadRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveWorkloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveWorkloadRequest) ProtoMessage() {}
+
+func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveWorkloadRequest.ProtoReflect.Descriptor instead.
+func (*MoveWorkloadRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MoveWorkloadRequest) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *MoveWorkloadRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *MoveWorkloadRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+// MoveWorkloadResponse is the new assignment.
+type MoveWorkloadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assignment    *Assignment            `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveWorkloadResponse) Reset() {
+	*x = MoveWorkloadResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveWorkloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveWorkloadResponse) ProtoMessage() {}
+
+func (x *MoveWorkloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveWorkloadResponse.ProtoReflect.Descriptor instead.
+func (*MoveWorkloadResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MoveWorkloadResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+// ApplySpecRequest carries a pipeline spec.
+type ApplySpecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The spec as YAML (the format of the scheduler's -spec file).
+	SpecYaml      string `protobuf:"bytes,1,opt,name=spec_yaml,json=specYaml,proto3" json:"spec_yaml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplySpecRequest) Reset() {
+	*x = ApplySpecRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySpecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySpecRequest) ProtoMessage() {}
+
+func (x *ApplySpecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySpecRequest.ProtoReflect.Descriptor instead.
+func (*ApplySpecRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ApplySpecRequest) GetSpecYaml() string {
+	if x != nil {
+		return x.SpecYaml
+	}
+	return ""
+}
+
+// ApplySpecResponse says how many workload records changed.
+type ApplySpecResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changed       int32                  `protobuf:"varint,1,opt,name=changed,proto3" json:"changed,omitempty"`
+	Workloads     []*Workload            `protobuf:"bytes,2,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplySpecResponse) Reset() {
+	*x = ApplySpecResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySpecResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySpecResponse) ProtoMessage() {}
+
+func (x *ApplySpecResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySpecResponse.ProtoReflect.Descriptor instead.
+func (*ApplySpecResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ApplySpecResponse) GetChanged() int32 {
+	if x != nil {
+		return x.Changed
+	}
+	return 0
+}
+
+func (x *ApplySpecResponse) GetWorkloads() []*Workload {
+	if x != nil {
+		return x.Workloads
+	}
+	return nil
+}
+
+// GetWorkloadRequest names the workload.
+type GetWorkloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkloadRequest) Reset() {
+	*x = GetWorkloadRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkloadRequest) ProtoMessage() {}
+
+func (x *GetWorkloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkloadRequest.ProtoReflect.Descriptor instead.
+func (*GetWorkloadRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetWorkloadRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetWorkloadResponse holds the workload and, when assigned, its
+// assignment and claim.
+type GetWorkloadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      *Workload              `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	Assignment    *Assignment            `protobuf:"bytes,2,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	Claim         *Claim                 `protobuf:"bytes,3,opt,name=claim,proto3" json:"claim,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkloadResponse) Reset() {
+	*x = GetWorkloadResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkloadResponse) ProtoMessage() {}
+
+func (x *GetWorkloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkloadResponse.ProtoReflect.Descriptor instead.
+func (*GetWorkloadResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetWorkloadResponse) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+func (x *GetWorkloadResponse) GetAssignment() *Assignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+func (x *GetWorkloadResponse) GetClaim() *Claim {
+	if x != nil {
+		return x.Claim
+	}
+	return nil
+}
+
+// PutWorkloadRequest carries the workload.
+type PutWorkloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      *Workload              `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutWorkloadRequest) Reset() {
+	*x = PutWorkloadRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutWorkloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutWorkloadRequest) ProtoMessage() {}
+
+func (x *PutWorkloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutWorkloadRequest.ProtoReflect.Descriptor instead.
+func (*PutWorkloadRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PutWorkloadRequest) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+// PutWorkloadResponse returns what was stored.
+type PutWorkloadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      *Workload              `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	Changed       bool                   `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutWorkloadResponse) Reset() {
+	*x = PutWorkloadResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutWorkloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutWorkloadResponse) ProtoMessage() {}
+
+func (x *PutWorkloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutWorkloadResponse.ProtoReflect.Descriptor instead.
+func (*PutWorkloadResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PutWorkloadResponse) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+func (x *PutWorkloadResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
+// DeleteWorkloadRequest names the workload.
+type DeleteWorkloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWorkloadRequest) Reset() {
+	*x = DeleteWorkloadRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWorkloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWorkloadRequest) ProtoMessage() {}
+
+func (x *DeleteWorkloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWorkloadRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWorkloadRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DeleteWorkloadRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteWorkloadResponse says whether it existed.
+type DeleteWorkloadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       bool                   `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWorkloadResponse) Reset() {
+	*x = DeleteWorkloadResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWorkloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWorkloadResponse) ProtoMessage() {}
+
+func (x *DeleteWorkloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWorkloadResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWorkloadResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeleteWorkloadResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
 var File_cefiot_v1_scheduler_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\n" +
-	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x03\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -622,46 +1997,154 @@ const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\x12admin_grpc_address\x18\x05 \x01(\tR\x10adminGrpcAddress\x12,\n" +
 	"\x12admin_http_address\x18\x06 \x01(\tR\x10adminHttpAddress\x12\x19\n" +
 	"\blease_id\x18\a \x01(\x03R\aleaseId\x12C\n" +
-	"\x0fregistered_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eregisteredTime\x1a9\n" +
+	"\x0fregistered_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eregisteredTime\x12*\n" +
+	"\x11lease_ttl_seconds\x18\t \x01(\x03R\x0fleaseTtlSeconds\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x03\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x127\n" +
 	"\x06params\x18\x03 \x03(\v2\x1f.cefiot.v1.Workload.ParamsEntryR\x06params\x12J\n" +
-	"\rnode_selector\x18\x04 \x03(\v2%.cefiot.v1.Workload.NodeSelectorEntryR\fnodeSelector\x1a9\n" +
+	"\rnode_selector\x18\x04 \x03(\v2%.cefiot.v1.Workload.NodeSelectorEntryR\fnodeSelector\x12\x12\n" +
+	"\x04site\x18\x05 \x01(\tR\x04site\x12\x1b\n" +
+	"\tspread_by\x18\x06 \x01(\tR\bspreadBy\x12\x1b\n" +
+	"\thome_site\x18\a \x01(\tR\bhomeSite\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
 	"\x11NodeSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x02\n" +
 	"\n" +
 	"Assignment\x12\x1a\n" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x03R\x05epoch\x12?\n" +
-	"\rassigned_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fassignedTime\"\x14\n" +
+	"\rassigned_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fassignedTime\x12\x19\n" +
+	"\blease_id\x18\x06 \x01(\x03R\aleaseId\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x129\n" +
+	"\x06params\x18\b \x03(\v2!.cefiot.v1.Assignment.ParamsEntryR\x06params\x1a9\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x01\n" +
+	"\x05Claim\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x03R\x05epoch\x12\x19\n" +
+	"\blease_id\x18\x05 \x01(\x03R\aleaseId\x12=\n" +
+	"\fclaimed_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vclaimedTime\x12\x1a\n" +
+	"\bfinished\x18\a \x01(\bR\bfinished\"\xac\x01\n" +
+	"\tNodeState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bcordoned\x18\x02 \x01(\bR\bcordoned\x12\x18\n" +
+	"\adrained\x18\x03 \x01(\bR\adrained\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12=\n" +
+	"\fupdated_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vupdatedTime\"\x95\x02\n" +
+	"\x04Node\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x06labels\x18\x02 \x03(\v2\x1b.cefiot.v1.Node.LabelsEntryR\x06labels\x12\x1d\n" +
+	"\n" +
+	"worker_ids\x18\x03 \x03(\tR\tworkerIds\x12\x1a\n" +
+	"\bcordoned\x18\x04 \x01(\bR\bcordoned\x12\x18\n" +
+	"\adrained\x18\x05 \x01(\bR\adrained\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1c\n" +
+	"\tworkloads\x18\a \x03(\tR\tworkloads\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +
 	"\x12ListWorkersRequest\"B\n" +
 	"\x13ListWorkersResponse\x12+\n" +
 	"\aworkers\x18\x01 \x03(\v2\x11.cefiot.v1.WorkerR\aworkers\"\x16\n" +
 	"\x14ListWorkloadsRequest\"J\n" +
 	"\x15ListWorkloadsResponse\x121\n" +
 	"\tworkloads\x18\x01 \x03(\v2\x13.cefiot.v1.WorkloadR\tworkloads\"\x18\n" +
-	"\x16ListAssignmentsRequest\"R\n" +
+	"\x16ListAssignmentsRequest\"\x98\x01\n" +
 	"\x17ListAssignmentsResponse\x127\n" +
-	"\vassignments\x18\x01 \x03(\v2\x15.cefiot.v1.AssignmentR\vassignments\"\x12\n" +
+	"\vassignments\x18\x01 \x03(\v2\x15.cefiot.v1.AssignmentR\vassignments\x12(\n" +
+	"\x06claims\x18\x02 \x03(\v2\x10.cefiot.v1.ClaimR\x06claims\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"\x12\n" +
 	"\x10GetLeaderRequest\"D\n" +
 	"\x11GetLeaderResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x12\n" +
-	"\x04site\x18\x02 \x01(\tR\x04site2\xd6\x02\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\"\x12\n" +
+	"\x10ListNodesRequest\":\n" +
+	"\x11ListNodesResponse\x12%\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x0f.cefiot.v1.NodeR\x05nodes\"\x19\n" +
+	"\x17WatchAssignmentsRequest\"\xf1\x01\n" +
+	"\x18WatchAssignmentsResponse\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x127\n" +
+	"\vassignments\x18\x03 \x03(\v2\x15.cefiot.v1.AssignmentR\vassignments\x12\x1e\n" +
+	"\n" +
+	"unassigned\x18\x04 \x03(\tR\n" +
+	"unassigned\x12(\n" +
+	"\x06claims\x18\x05 \x03(\v2\x10.cefiot.v1.ClaimR\x06claims\x12\x1a\n" +
+	"\breleased\x18\x06 \x03(\tR\breleased\"?\n" +
+	"\x11CordonNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"@\n" +
+	"\x12CordonNodeResponse\x12*\n" +
+	"\x05state\x18\x01 \x01(\v2\x14.cefiot.v1.NodeStateR\x05state\")\n" +
+	"\x13UncordonNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"B\n" +
+	"\x14UncordonNodeResponse\x12*\n" +
+	"\x05state\x18\x01 \x01(\v2\x14.cefiot.v1.NodeStateR\x05state\">\n" +
+	"\x10DrainNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x89\x01\n" +
+	"\x11DrainNodeResponse\x12*\n" +
+	"\x05state\x18\x01 \x01(\v2\x14.cefiot.v1.NodeStateR\x05state\x12+\n" +
+	"\x05moved\x18\x02 \x03(\v2\x15.cefiot.v1.AssignmentR\x05moved\x12\x1b\n" +
+	"\tnot_moved\x18\x03 \x03(\tR\bnotMoved\"b\n" +
+	"\x13MoveWorkloadRequest\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"M\n" +
+	"\x14MoveWorkloadResponse\x125\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2\x15.cefiot.v1.AssignmentR\n" +
+	"assignment\"/\n" +
+	"\x10ApplySpecRequest\x12\x1b\n" +
+	"\tspec_yaml\x18\x01 \x01(\tR\bspecYaml\"`\n" +
+	"\x11ApplySpecResponse\x12\x18\n" +
+	"\achanged\x18\x01 \x01(\x05R\achanged\x121\n" +
+	"\tworkloads\x18\x02 \x03(\v2\x13.cefiot.v1.WorkloadR\tworkloads\"(\n" +
+	"\x12GetWorkloadRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xa5\x01\n" +
+	"\x13GetWorkloadResponse\x12/\n" +
+	"\bworkload\x18\x01 \x01(\v2\x13.cefiot.v1.WorkloadR\bworkload\x125\n" +
+	"\n" +
+	"assignment\x18\x02 \x01(\v2\x15.cefiot.v1.AssignmentR\n" +
+	"assignment\x12&\n" +
+	"\x05claim\x18\x03 \x01(\v2\x10.cefiot.v1.ClaimR\x05claim\"E\n" +
+	"\x12PutWorkloadRequest\x12/\n" +
+	"\bworkload\x18\x01 \x01(\v2\x13.cefiot.v1.WorkloadR\bworkload\"`\n" +
+	"\x13PutWorkloadResponse\x12/\n" +
+	"\bworkload\x18\x01 \x01(\v2\x13.cefiot.v1.WorkloadR\bworkload\x12\x18\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged\"+\n" +
+	"\x15DeleteWorkloadRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"2\n" +
+	"\x16DeleteWorkloadResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted2\xed\b\n" +
 	"\x10SchedulerService\x12L\n" +
 	"\vListWorkers\x12\x1d.cefiot.v1.ListWorkersRequest\x1a\x1e.cefiot.v1.ListWorkersResponse\x12R\n" +
 	"\rListWorkloads\x12\x1f.cefiot.v1.ListWorkloadsRequest\x1a .cefiot.v1.ListWorkloadsResponse\x12X\n" +
 	"\x0fListAssignments\x12!.cefiot.v1.ListAssignmentsRequest\x1a\".cefiot.v1.ListAssignmentsResponse\x12F\n" +
-	"\tGetLeader\x12\x1b.cefiot.v1.GetLeaderRequest\x1a\x1c.cefiot.v1.GetLeaderResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\tGetLeader\x12\x1b.cefiot.v1.GetLeaderRequest\x1a\x1c.cefiot.v1.GetLeaderResponse\x12F\n" +
+	"\tListNodes\x12\x1b.cefiot.v1.ListNodesRequest\x1a\x1c.cefiot.v1.ListNodesResponse\x12]\n" +
+	"\x10WatchAssignments\x12\".cefiot.v1.WatchAssignmentsRequest\x1a#.cefiot.v1.WatchAssignmentsResponse0\x01\x12I\n" +
+	"\n" +
+	"CordonNode\x12\x1c.cefiot.v1.CordonNodeRequest\x1a\x1d.cefiot.v1.CordonNodeResponse\x12O\n" +
+	"\fUncordonNode\x12\x1e.cefiot.v1.UncordonNodeRequest\x1a\x1f.cefiot.v1.UncordonNodeResponse\x12F\n" +
+	"\tDrainNode\x12\x1b.cefiot.v1.DrainNodeRequest\x1a\x1c.cefiot.v1.DrainNodeResponse\x12O\n" +
+	"\fMoveWorkload\x12\x1e.cefiot.v1.MoveWorkloadRequest\x1a\x1f.cefiot.v1.MoveWorkloadResponse\x12F\n" +
+	"\tApplySpec\x12\x1b.cefiot.v1.ApplySpecRequest\x1a\x1c.cefiot.v1.ApplySpecResponse\x12L\n" +
+	"\vGetWorkload\x12\x1d.cefiot.v1.GetWorkloadRequest\x1a\x1e.cefiot.v1.GetWorkloadResponse\x12L\n" +
+	"\vPutWorkload\x12\x1d.cefiot.v1.PutWorkloadRequest\x1a\x1e.cefiot.v1.PutWorkloadResponse\x12U\n" +
+	"\x0eDeleteWorkload\x12 .cefiot.v1.DeleteWorkloadRequest\x1a!.cefiot.v1.DeleteWorkloadResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
 var (
 	file_cefiot_v1_scheduler_proto_rawDescOnce sync.Once
@@ -675,46 +2158,110 @@ func file_cefiot_v1_scheduler_proto_rawDescGZIP() []byte {
 	return file_cefiot_v1_scheduler_proto_rawDescData
 }
 
-var file_cefiot_v1_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_cefiot_v1_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_cefiot_v1_scheduler_proto_goTypes = []any{
-	(*Worker)(nil),                  // 0: cefiot.v1.Worker
-	(*Workload)(nil),                // 1: cefiot.v1.Workload
-	(*Assignment)(nil),              // 2: cefiot.v1.Assignment
-	(*ListWorkersRequest)(nil),      // 3: cefiot.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),     // 4: cefiot.v1.ListWorkersResponse
-	(*ListWorkloadsRequest)(nil),    // 5: cefiot.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil),   // 6: cefiot.v1.ListWorkloadsResponse
-	(*ListAssignmentsRequest)(nil),  // 7: cefiot.v1.ListAssignmentsRequest
-	(*ListAssignmentsResponse)(nil), // 8: cefiot.v1.ListAssignmentsResponse
-	(*GetLeaderRequest)(nil),        // 9: cefiot.v1.GetLeaderRequest
-	(*GetLeaderResponse)(nil),       // 10: cefiot.v1.GetLeaderResponse
-	nil,                             // 11: cefiot.v1.Worker.LabelsEntry
-	nil,                             // 12: cefiot.v1.Workload.ParamsEntry
-	nil,                             // 13: cefiot.v1.Workload.NodeSelectorEntry
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*Worker)(nil),                   // 0: cefiot.v1.Worker
+	(*Workload)(nil),                 // 1: cefiot.v1.Workload
+	(*Assignment)(nil),               // 2: cefiot.v1.Assignment
+	(*Claim)(nil),                    // 3: cefiot.v1.Claim
+	(*NodeState)(nil),                // 4: cefiot.v1.NodeState
+	(*Node)(nil),                     // 5: cefiot.v1.Node
+	(*ListWorkersRequest)(nil),       // 6: cefiot.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),      // 7: cefiot.v1.ListWorkersResponse
+	(*ListWorkloadsRequest)(nil),     // 8: cefiot.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil),    // 9: cefiot.v1.ListWorkloadsResponse
+	(*ListAssignmentsRequest)(nil),   // 10: cefiot.v1.ListAssignmentsRequest
+	(*ListAssignmentsResponse)(nil),  // 11: cefiot.v1.ListAssignmentsResponse
+	(*GetLeaderRequest)(nil),         // 12: cefiot.v1.GetLeaderRequest
+	(*GetLeaderResponse)(nil),        // 13: cefiot.v1.GetLeaderResponse
+	(*ListNodesRequest)(nil),         // 14: cefiot.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),        // 15: cefiot.v1.ListNodesResponse
+	(*WatchAssignmentsRequest)(nil),  // 16: cefiot.v1.WatchAssignmentsRequest
+	(*WatchAssignmentsResponse)(nil), // 17: cefiot.v1.WatchAssignmentsResponse
+	(*CordonNodeRequest)(nil),        // 18: cefiot.v1.CordonNodeRequest
+	(*CordonNodeResponse)(nil),       // 19: cefiot.v1.CordonNodeResponse
+	(*UncordonNodeRequest)(nil),      // 20: cefiot.v1.UncordonNodeRequest
+	(*UncordonNodeResponse)(nil),     // 21: cefiot.v1.UncordonNodeResponse
+	(*DrainNodeRequest)(nil),         // 22: cefiot.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),        // 23: cefiot.v1.DrainNodeResponse
+	(*MoveWorkloadRequest)(nil),      // 24: cefiot.v1.MoveWorkloadRequest
+	(*MoveWorkloadResponse)(nil),     // 25: cefiot.v1.MoveWorkloadResponse
+	(*ApplySpecRequest)(nil),         // 26: cefiot.v1.ApplySpecRequest
+	(*ApplySpecResponse)(nil),        // 27: cefiot.v1.ApplySpecResponse
+	(*GetWorkloadRequest)(nil),       // 28: cefiot.v1.GetWorkloadRequest
+	(*GetWorkloadResponse)(nil),      // 29: cefiot.v1.GetWorkloadResponse
+	(*PutWorkloadRequest)(nil),       // 30: cefiot.v1.PutWorkloadRequest
+	(*PutWorkloadResponse)(nil),      // 31: cefiot.v1.PutWorkloadResponse
+	(*DeleteWorkloadRequest)(nil),    // 32: cefiot.v1.DeleteWorkloadRequest
+	(*DeleteWorkloadResponse)(nil),   // 33: cefiot.v1.DeleteWorkloadResponse
+	nil,                              // 34: cefiot.v1.Worker.LabelsEntry
+	nil,                              // 35: cefiot.v1.Workload.ParamsEntry
+	nil,                              // 36: cefiot.v1.Workload.NodeSelectorEntry
+	nil,                              // 37: cefiot.v1.Assignment.ParamsEntry
+	nil,                              // 38: cefiot.v1.Node.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 39: google.protobuf.Timestamp
 }
 var file_cefiot_v1_scheduler_proto_depIdxs = []int32{
-	11, // 0: cefiot.v1.Worker.labels:type_name -> cefiot.v1.Worker.LabelsEntry
-	14, // 1: cefiot.v1.Worker.registered_time:type_name -> google.protobuf.Timestamp
-	12, // 2: cefiot.v1.Workload.params:type_name -> cefiot.v1.Workload.ParamsEntry
-	13, // 3: cefiot.v1.Workload.node_selector:type_name -> cefiot.v1.Workload.NodeSelectorEntry
-	14, // 4: cefiot.v1.Assignment.assigned_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: cefiot.v1.ListWorkersResponse.workers:type_name -> cefiot.v1.Worker
-	1,  // 6: cefiot.v1.ListWorkloadsResponse.workloads:type_name -> cefiot.v1.Workload
-	2,  // 7: cefiot.v1.ListAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
-	3,  // 8: cefiot.v1.SchedulerService.ListWorkers:input_type -> cefiot.v1.ListWorkersRequest
-	5,  // 9: cefiot.v1.SchedulerService.ListWorkloads:input_type -> cefiot.v1.ListWorkloadsRequest
-	7,  // 10: cefiot.v1.SchedulerService.ListAssignments:input_type -> cefiot.v1.ListAssignmentsRequest
-	9,  // 11: cefiot.v1.SchedulerService.GetLeader:input_type -> cefiot.v1.GetLeaderRequest
-	4,  // 12: cefiot.v1.SchedulerService.ListWorkers:output_type -> cefiot.v1.ListWorkersResponse
-	6,  // 13: cefiot.v1.SchedulerService.ListWorkloads:output_type -> cefiot.v1.ListWorkloadsResponse
-	8,  // 14: cefiot.v1.SchedulerService.ListAssignments:output_type -> cefiot.v1.ListAssignmentsResponse
-	10, // 15: cefiot.v1.SchedulerService.GetLeader:output_type -> cefiot.v1.GetLeaderResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	34, // 0: cefiot.v1.Worker.labels:type_name -> cefiot.v1.Worker.LabelsEntry
+	39, // 1: cefiot.v1.Worker.registered_time:type_name -> google.protobuf.Timestamp
+	35, // 2: cefiot.v1.Workload.params:type_name -> cefiot.v1.Workload.ParamsEntry
+	36, // 3: cefiot.v1.Workload.node_selector:type_name -> cefiot.v1.Workload.NodeSelectorEntry
+	39, // 4: cefiot.v1.Assignment.assigned_time:type_name -> google.protobuf.Timestamp
+	37, // 5: cefiot.v1.Assignment.params:type_name -> cefiot.v1.Assignment.ParamsEntry
+	39, // 6: cefiot.v1.Claim.claimed_time:type_name -> google.protobuf.Timestamp
+	39, // 7: cefiot.v1.NodeState.updated_time:type_name -> google.protobuf.Timestamp
+	38, // 8: cefiot.v1.Node.labels:type_name -> cefiot.v1.Node.LabelsEntry
+	0,  // 9: cefiot.v1.ListWorkersResponse.workers:type_name -> cefiot.v1.Worker
+	1,  // 10: cefiot.v1.ListWorkloadsResponse.workloads:type_name -> cefiot.v1.Workload
+	2,  // 11: cefiot.v1.ListAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
+	3,  // 12: cefiot.v1.ListAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
+	5,  // 13: cefiot.v1.ListNodesResponse.nodes:type_name -> cefiot.v1.Node
+	2,  // 14: cefiot.v1.WatchAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
+	3,  // 15: cefiot.v1.WatchAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
+	4,  // 16: cefiot.v1.CordonNodeResponse.state:type_name -> cefiot.v1.NodeState
+	4,  // 17: cefiot.v1.UncordonNodeResponse.state:type_name -> cefiot.v1.NodeState
+	4,  // 18: cefiot.v1.DrainNodeResponse.state:type_name -> cefiot.v1.NodeState
+	2,  // 19: cefiot.v1.DrainNodeResponse.moved:type_name -> cefiot.v1.Assignment
+	2,  // 20: cefiot.v1.MoveWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
+	1,  // 21: cefiot.v1.ApplySpecResponse.workloads:type_name -> cefiot.v1.Workload
+	1,  // 22: cefiot.v1.GetWorkloadResponse.workload:type_name -> cefiot.v1.Workload
+	2,  // 23: cefiot.v1.GetWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
+	3,  // 24: cefiot.v1.GetWorkloadResponse.claim:type_name -> cefiot.v1.Claim
+	1,  // 25: cefiot.v1.PutWorkloadRequest.workload:type_name -> cefiot.v1.Workload
+	1,  // 26: cefiot.v1.PutWorkloadResponse.workload:type_name -> cefiot.v1.Workload
+	6,  // 27: cefiot.v1.SchedulerService.ListWorkers:input_type -> cefiot.v1.ListWorkersRequest
+	8,  // 28: cefiot.v1.SchedulerService.ListWorkloads:input_type -> cefiot.v1.ListWorkloadsRequest
+	10, // 29: cefiot.v1.SchedulerService.ListAssignments:input_type -> cefiot.v1.ListAssignmentsRequest
+	12, // 30: cefiot.v1.SchedulerService.GetLeader:input_type -> cefiot.v1.GetLeaderRequest
+	14, // 31: cefiot.v1.SchedulerService.ListNodes:input_type -> cefiot.v1.ListNodesRequest
+	16, // 32: cefiot.v1.SchedulerService.WatchAssignments:input_type -> cefiot.v1.WatchAssignmentsRequest
+	18, // 33: cefiot.v1.SchedulerService.CordonNode:input_type -> cefiot.v1.CordonNodeRequest
+	20, // 34: cefiot.v1.SchedulerService.UncordonNode:input_type -> cefiot.v1.UncordonNodeRequest
+	22, // 35: cefiot.v1.SchedulerService.DrainNode:input_type -> cefiot.v1.DrainNodeRequest
+	24, // 36: cefiot.v1.SchedulerService.MoveWorkload:input_type -> cefiot.v1.MoveWorkloadRequest
+	26, // 37: cefiot.v1.SchedulerService.ApplySpec:input_type -> cefiot.v1.ApplySpecRequest
+	28, // 38: cefiot.v1.SchedulerService.GetWorkload:input_type -> cefiot.v1.GetWorkloadRequest
+	30, // 39: cefiot.v1.SchedulerService.PutWorkload:input_type -> cefiot.v1.PutWorkloadRequest
+	32, // 40: cefiot.v1.SchedulerService.DeleteWorkload:input_type -> cefiot.v1.DeleteWorkloadRequest
+	7,  // 41: cefiot.v1.SchedulerService.ListWorkers:output_type -> cefiot.v1.ListWorkersResponse
+	9,  // 42: cefiot.v1.SchedulerService.ListWorkloads:output_type -> cefiot.v1.ListWorkloadsResponse
+	11, // 43: cefiot.v1.SchedulerService.ListAssignments:output_type -> cefiot.v1.ListAssignmentsResponse
+	13, // 44: cefiot.v1.SchedulerService.GetLeader:output_type -> cefiot.v1.GetLeaderResponse
+	15, // 45: cefiot.v1.SchedulerService.ListNodes:output_type -> cefiot.v1.ListNodesResponse
+	17, // 46: cefiot.v1.SchedulerService.WatchAssignments:output_type -> cefiot.v1.WatchAssignmentsResponse
+	19, // 47: cefiot.v1.SchedulerService.CordonNode:output_type -> cefiot.v1.CordonNodeResponse
+	21, // 48: cefiot.v1.SchedulerService.UncordonNode:output_type -> cefiot.v1.UncordonNodeResponse
+	23, // 49: cefiot.v1.SchedulerService.DrainNode:output_type -> cefiot.v1.DrainNodeResponse
+	25, // 50: cefiot.v1.SchedulerService.MoveWorkload:output_type -> cefiot.v1.MoveWorkloadResponse
+	27, // 51: cefiot.v1.SchedulerService.ApplySpec:output_type -> cefiot.v1.ApplySpecResponse
+	29, // 52: cefiot.v1.SchedulerService.GetWorkload:output_type -> cefiot.v1.GetWorkloadResponse
+	31, // 53: cefiot.v1.SchedulerService.PutWorkload:output_type -> cefiot.v1.PutWorkloadResponse
+	33, // 54: cefiot.v1.SchedulerService.DeleteWorkload:output_type -> cefiot.v1.DeleteWorkloadResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_scheduler_proto_init() }
@@ -728,7 +2275,7 @@ func file_cefiot_v1_scheduler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_scheduler_proto_rawDesc), len(file_cefiot_v1_scheduler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

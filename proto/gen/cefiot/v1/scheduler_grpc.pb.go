@@ -19,22 +19,59 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SchedulerService_ListWorkers_FullMethodName     = "/cefiot.v1.SchedulerService/ListWorkers"
-	SchedulerService_ListWorkloads_FullMethodName   = "/cefiot.v1.SchedulerService/ListWorkloads"
-	SchedulerService_ListAssignments_FullMethodName = "/cefiot.v1.SchedulerService/ListAssignments"
-	SchedulerService_GetLeader_FullMethodName       = "/cefiot.v1.SchedulerService/GetLeader"
+	SchedulerService_ListWorkers_FullMethodName      = "/cefiot.v1.SchedulerService/ListWorkers"
+	SchedulerService_ListWorkloads_FullMethodName    = "/cefiot.v1.SchedulerService/ListWorkloads"
+	SchedulerService_ListAssignments_FullMethodName  = "/cefiot.v1.SchedulerService/ListAssignments"
+	SchedulerService_GetLeader_FullMethodName        = "/cefiot.v1.SchedulerService/GetLeader"
+	SchedulerService_ListNodes_FullMethodName        = "/cefiot.v1.SchedulerService/ListNodes"
+	SchedulerService_WatchAssignments_FullMethodName = "/cefiot.v1.SchedulerService/WatchAssignments"
+	SchedulerService_CordonNode_FullMethodName       = "/cefiot.v1.SchedulerService/CordonNode"
+	SchedulerService_UncordonNode_FullMethodName     = "/cefiot.v1.SchedulerService/UncordonNode"
+	SchedulerService_DrainNode_FullMethodName        = "/cefiot.v1.SchedulerService/DrainNode"
+	SchedulerService_MoveWorkload_FullMethodName     = "/cefiot.v1.SchedulerService/MoveWorkload"
+	SchedulerService_ApplySpec_FullMethodName        = "/cefiot.v1.SchedulerService/ApplySpec"
+	SchedulerService_GetWorkload_FullMethodName      = "/cefiot.v1.SchedulerService/GetWorkload"
+	SchedulerService_PutWorkload_FullMethodName      = "/cefiot.v1.SchedulerService/PutWorkload"
+	SchedulerService_DeleteWorkload_FullMethodName   = "/cefiot.v1.SchedulerService/DeleteWorkload"
 )
 
 // SchedulerServiceClient is the client API for SchedulerService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// SchedulerService is the control plane API of one site.
+// SchedulerService is the control plane API of one site. Every replica
+// serves it; reads and writes go to the site's etcd, so the answer does not
+// depend on which replica leads.
 type SchedulerServiceClient interface {
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	ListWorkloads(ctx context.Context, in *ListWorkloadsRequest, opts ...grpc.CallOption) (*ListWorkloadsResponse, error)
 	ListAssignments(ctx context.Context, in *ListAssignmentsRequest, opts ...grpc.CallOption) (*ListAssignmentsResponse, error)
 	GetLeader(ctx context.Context, in *GetLeaderRequest, opts ...grpc.CallOption) (*GetLeaderResponse, error)
+	// ListNodes lists the nodes that run live workers or carry an operator
+	// state (cordoned, drained).
+	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// WatchAssignments streams the current assignments and claims, then every
+	// change to them.
+	WatchAssignments(ctx context.Context, in *WatchAssignmentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAssignmentsResponse], error)
+	// CordonNode stops new placements on a node; what runs there stays.
+	CordonNode(ctx context.Context, in *CordonNodeRequest, opts ...grpc.CallOption) (*CordonNodeResponse, error)
+	// UncordonNode allows placements on a node again (and ends a drain).
+	UncordonNode(ctx context.Context, in *UncordonNodeRequest, opts ...grpc.CallOption) (*UncordonNodeResponse, error)
+	// DrainNode cordons a node and moves every workload off it that another
+	// live worker can run.
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
+	// MoveWorkload assigns a workload to another worker of this site. The old
+	// owner stops and releases its claim before the new one starts.
+	MoveWorkload(ctx context.Context, in *MoveWorkloadRequest, opts ...grpc.CallOption) (*MoveWorkloadResponse, error)
+	// ApplySpec makes the declared workloads of the site exactly those of a
+	// pipeline spec (YAML). Idempotent.
+	ApplySpec(ctx context.Context, in *ApplySpecRequest, opts ...grpc.CallOption) (*ApplySpecResponse, error)
+	// GetWorkload returns one declared workload.
+	GetWorkload(ctx context.Context, in *GetWorkloadRequest, opts ...grpc.CallOption) (*GetWorkloadResponse, error)
+	// PutWorkload creates or replaces one workload (used by cross-site moves).
+	PutWorkload(ctx context.Context, in *PutWorkloadRequest, opts ...grpc.CallOption) (*PutWorkloadResponse, error)
+	// DeleteWorkload removes one workload; its owner stops it.
+	DeleteWorkload(ctx context.Context, in *DeleteWorkloadRequest, opts ...grpc.CallOption) (*DeleteWorkloadResponse, error)
 }
 
 type schedulerServiceClient struct {
@@ -85,16 +122,152 @@ func (c *schedulerServiceClient) GetLeader(ctx context.Context, in *GetLeaderReq
 	return out, nil
 }
 
+func (c *schedulerServiceClient) ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNodesResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) WatchAssignments(ctx context.Context, in *WatchAssignmentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAssignmentsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SchedulerService_ServiceDesc.Streams[0], SchedulerService_WatchAssignments_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAssignmentsRequest, WatchAssignmentsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SchedulerService_WatchAssignmentsClient = grpc.ServerStreamingClient[WatchAssignmentsResponse]
+
+func (c *schedulerServiceClient) CordonNode(ctx context.Context, in *CordonNodeRequest, opts ...grpc.CallOption) (*CordonNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CordonNodeResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_CordonNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) UncordonNode(ctx context.Context, in *UncordonNodeRequest, opts ...grpc.CallOption) (*UncordonNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UncordonNodeResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_UncordonNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) MoveWorkload(ctx context.Context, in *MoveWorkloadRequest, opts ...grpc.CallOption) (*MoveWorkloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MoveWorkloadResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_MoveWorkload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) ApplySpec(ctx context.Context, in *ApplySpecRequest, opts ...grpc.CallOption) (*ApplySpecResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplySpecResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_ApplySpec_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) GetWorkload(ctx context.Context, in *GetWorkloadRequest, opts ...grpc.CallOption) (*GetWorkloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWorkloadResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_GetWorkload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) PutWorkload(ctx context.Context, in *PutWorkloadRequest, opts ...grpc.CallOption) (*PutWorkloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutWorkloadResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_PutWorkload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schedulerServiceClient) DeleteWorkload(ctx context.Context, in *DeleteWorkloadRequest, opts ...grpc.CallOption) (*DeleteWorkloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteWorkloadResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_DeleteWorkload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServiceServer is the server API for SchedulerService service.
 // All implementations must embed UnimplementedSchedulerServiceServer
 // for forward compatibility.
 //
-// SchedulerService is the control plane API of one site.
+// SchedulerService is the control plane API of one site. Every replica
+// serves it; reads and writes go to the site's etcd, so the answer does not
+// depend on which replica leads.
 type SchedulerServiceServer interface {
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	ListWorkloads(context.Context, *ListWorkloadsRequest) (*ListWorkloadsResponse, error)
 	ListAssignments(context.Context, *ListAssignmentsRequest) (*ListAssignmentsResponse, error)
 	GetLeader(context.Context, *GetLeaderRequest) (*GetLeaderResponse, error)
+	// ListNodes lists the nodes that run live workers or carry an operator
+	// state (cordoned, drained).
+	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// WatchAssignments streams the current assignments and claims, then every
+	// change to them.
+	WatchAssignments(*WatchAssignmentsRequest, grpc.ServerStreamingServer[WatchAssignmentsResponse]) error
+	// CordonNode stops new placements on a node; what runs there stays.
+	CordonNode(context.Context, *CordonNodeRequest) (*CordonNodeResponse, error)
+	// UncordonNode allows placements on a node again (and ends a drain).
+	UncordonNode(context.Context, *UncordonNodeRequest) (*UncordonNodeResponse, error)
+	// DrainNode cordons a node and moves every workload off it that another
+	// live worker can run.
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
+	// MoveWorkload assigns a workload to another worker of this site. The old
+	// owner stops and releases its claim before the new one starts.
+	MoveWorkload(context.Context, *MoveWorkloadRequest) (*MoveWorkloadResponse, error)
+	// ApplySpec makes the declared workloads of the site exactly those of a
+	// pipeline spec (YAML). Idempotent.
+	ApplySpec(context.Context, *ApplySpecRequest) (*ApplySpecResponse, error)
+	// GetWorkload returns one declared workload.
+	GetWorkload(context.Context, *GetWorkloadRequest) (*GetWorkloadResponse, error)
+	// PutWorkload creates or replaces one workload (used by cross-site moves).
+	PutWorkload(context.Context, *PutWorkloadRequest) (*PutWorkloadResponse, error)
+	// DeleteWorkload removes one workload; its owner stops it.
+	DeleteWorkload(context.Context, *DeleteWorkloadRequest) (*DeleteWorkloadResponse, error)
 	mustEmbedUnimplementedSchedulerServiceServer()
 }
 
@@ -116,6 +289,36 @@ func (UnimplementedSchedulerServiceServer) ListAssignments(context.Context, *Lis
 }
 func (UnimplementedSchedulerServiceServer) GetLeader(context.Context, *GetLeaderRequest) (*GetLeaderResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetLeader not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedSchedulerServiceServer) WatchAssignments(*WatchAssignmentsRequest, grpc.ServerStreamingServer[WatchAssignmentsResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchAssignments not implemented")
+}
+func (UnimplementedSchedulerServiceServer) CordonNode(context.Context, *CordonNodeRequest) (*CordonNodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CordonNode not implemented")
+}
+func (UnimplementedSchedulerServiceServer) UncordonNode(context.Context, *UncordonNodeRequest) (*UncordonNodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UncordonNode not implemented")
+}
+func (UnimplementedSchedulerServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedSchedulerServiceServer) MoveWorkload(context.Context, *MoveWorkloadRequest) (*MoveWorkloadResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MoveWorkload not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ApplySpec(context.Context, *ApplySpecRequest) (*ApplySpecResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApplySpec not implemented")
+}
+func (UnimplementedSchedulerServiceServer) GetWorkload(context.Context, *GetWorkloadRequest) (*GetWorkloadResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetWorkload not implemented")
+}
+func (UnimplementedSchedulerServiceServer) PutWorkload(context.Context, *PutWorkloadRequest) (*PutWorkloadResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PutWorkload not implemented")
+}
+func (UnimplementedSchedulerServiceServer) DeleteWorkload(context.Context, *DeleteWorkloadRequest) (*DeleteWorkloadResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteWorkload not implemented")
 }
 func (UnimplementedSchedulerServiceServer) mustEmbedUnimplementedSchedulerServiceServer() {}
 func (UnimplementedSchedulerServiceServer) testEmbeddedByValue()                          {}
@@ -210,6 +413,179 @@ func _SchedulerService_GetLeader_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerService_ListNodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).ListNodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_ListNodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).ListNodes(ctx, req.(*ListNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_WatchAssignments_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAssignmentsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SchedulerServiceServer).WatchAssignments(m, &grpc.GenericServerStream[WatchAssignmentsRequest, WatchAssignmentsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SchedulerService_WatchAssignmentsServer = grpc.ServerStreamingServer[WatchAssignmentsResponse]
+
+func _SchedulerService_CordonNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CordonNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).CordonNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_CordonNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).CordonNode(ctx, req.(*CordonNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_UncordonNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UncordonNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).UncordonNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_UncordonNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).UncordonNode(ctx, req.(*UncordonNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_MoveWorkload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveWorkloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).MoveWorkload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_MoveWorkload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).MoveWorkload(ctx, req.(*MoveWorkloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_ApplySpec_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplySpecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).ApplySpec(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_ApplySpec_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).ApplySpec(ctx, req.(*ApplySpecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_GetWorkload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWorkloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).GetWorkload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_GetWorkload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).GetWorkload(ctx, req.(*GetWorkloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_PutWorkload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutWorkloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).PutWorkload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_PutWorkload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).PutWorkload(ctx, req.(*PutWorkloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchedulerService_DeleteWorkload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWorkloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).DeleteWorkload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_DeleteWorkload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).DeleteWorkload(ctx, req.(*DeleteWorkloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchedulerService_ServiceDesc is the grpc.ServiceDesc for SchedulerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -233,7 +609,49 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetLeader",
 			Handler:    _SchedulerService_GetLeader_Handler,
 		},
+		{
+			MethodName: "ListNodes",
+			Handler:    _SchedulerService_ListNodes_Handler,
+		},
+		{
+			MethodName: "CordonNode",
+			Handler:    _SchedulerService_CordonNode_Handler,
+		},
+		{
+			MethodName: "UncordonNode",
+			Handler:    _SchedulerService_UncordonNode_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _SchedulerService_DrainNode_Handler,
+		},
+		{
+			MethodName: "MoveWorkload",
+			Handler:    _SchedulerService_MoveWorkload_Handler,
+		},
+		{
+			MethodName: "ApplySpec",
+			Handler:    _SchedulerService_ApplySpec_Handler,
+		},
+		{
+			MethodName: "GetWorkload",
+			Handler:    _SchedulerService_GetWorkload_Handler,
+		},
+		{
+			MethodName: "PutWorkload",
+			Handler:    _SchedulerService_PutWorkload_Handler,
+		},
+		{
+			MethodName: "DeleteWorkload",
+			Handler:    _SchedulerService_DeleteWorkload_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchAssignments",
+			Handler:       _SchedulerService_WatchAssignments_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "cefiot/v1/scheduler.proto",
 }

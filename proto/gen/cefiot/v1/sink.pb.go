@@ -43,8 +43,14 @@ type StoredFrame struct {
 	SourceTopic     string                 `protobuf:"bytes,16,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
 	SourcePartition int32                  `protobuf:"varint,17,opt,name=source_partition,json=sourcePartition,proto3" json:"source_partition,omitempty"`
 	SourceOffset    int64                  `protobuf:"varint,18,opt,name=source_offset,json=sourceOffset,proto3" json:"source_offset,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	EventId         string                 `protobuf:"bytes,19,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	EventPhase      EventPhase             `protobuf:"varint,20,opt,name=event_phase,json=eventPhase,proto3,enum=cefiot.v1.EventPhase" json:"event_phase,omitempty"`
+	EventFrameIndex uint32                 `protobuf:"varint,21,opt,name=event_frame_index,json=eventFrameIndex,proto3" json:"event_frame_index,omitempty"`
+	// False for pre- and post-capture frames.
+	Motion             bool  `protobuf:"varint,22,opt,name=motion,proto3" json:"motion,omitempty"`
+	ThumbnailSizeBytes int64 `protobuf:"varint,23,opt,name=thumbnail_size_bytes,json=thumbnailSizeBytes,proto3" json:"thumbnail_size_bytes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StoredFrame) Reset() {
@@ -203,6 +209,41 @@ func (x *StoredFrame) GetSourceOffset() int64 {
 	return 0
 }
 
+func (x *StoredFrame) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *StoredFrame) GetEventPhase() EventPhase {
+	if x != nil {
+		return x.EventPhase
+	}
+	return EventPhase_EVENT_PHASE_UNSPECIFIED
+}
+
+func (x *StoredFrame) GetEventFrameIndex() uint32 {
+	if x != nil {
+		return x.EventFrameIndex
+	}
+	return 0
+}
+
+func (x *StoredFrame) GetMotion() bool {
+	if x != nil {
+		return x.Motion
+	}
+	return false
+}
+
+func (x *StoredFrame) GetThumbnailSizeBytes() int64 {
+	if x != nil {
+		return x.ThumbnailSizeBytes
+	}
+	return 0
+}
+
 // ListFramesRequest selects frames.
 type ListFramesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -215,7 +256,11 @@ type ListFramesRequest struct {
 	// 1..1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only frames with at least this motion score (0..1).
+	MinScore float64 `protobuf:"fixed64,6,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
+	// Only frames of this event (camera_id, if set, must be the event's).
+	EventId       string `protobuf:"bytes,7,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -281,6 +326,20 @@ func (x *ListFramesRequest) GetPageSize() int32 {
 func (x *ListFramesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListFramesRequest) GetMinScore() float64 {
+	if x != nil {
+		return x.MinScore
+	}
+	return 0
+}
+
+func (x *ListFramesRequest) GetEventId() string {
+	if x != nil {
+		return x.EventId
 	}
 	return ""
 }
@@ -437,11 +496,603 @@ func (x *GetFrameResponse) GetJpeg() []byte {
 	return nil
 }
 
+// StoredEvent is a motion event as the store knows it, built from its frames.
+type StoredEvent struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	EventId  string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Site     string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	CameraId string                 `protobuf:"bytes,3,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	// Capture time of its first and last stored frame.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// True once the event's END frame is stored.
+	Ended      bool    `protobuf:"varint,6,opt,name=ended,proto3" json:"ended,omitempty"`
+	FrameCount int64   `protobuf:"varint,7,opt,name=frame_count,json=frameCount,proto3" json:"frame_count,omitempty"`
+	PeakScore  float64 `protobuf:"fixed64,8,opt,name=peak_score,json=peakScore,proto3" json:"peak_score,omitempty"`
+	// The frame with the peak score.
+	BestFrameId string `protobuf:"bytes,9,opt,name=best_frame_id,json=bestFrameId,proto3" json:"best_frame_id,omitempty"`
+	// Boxes of the best frame.
+	Boxes []*Box `protobuf:"bytes,10,rep,name=boxes,proto3" json:"boxes,omitempty"`
+	// Union of the boxes of all its frames.
+	Region        *Box  `protobuf:"bytes,11,opt,name=region,proto3" json:"region,omitempty"`
+	SizeBytes     int64 `protobuf:"varint,12,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredEvent) Reset() {
+	*x = StoredEvent{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredEvent) ProtoMessage() {}
+
+func (x *StoredEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredEvent.ProtoReflect.Descriptor instead.
+func (*StoredEvent) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StoredEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetEnded() bool {
+	if x != nil {
+		return x.Ended
+	}
+	return false
+}
+
+func (x *StoredEvent) GetFrameCount() int64 {
+	if x != nil {
+		return x.FrameCount
+	}
+	return 0
+}
+
+func (x *StoredEvent) GetPeakScore() float64 {
+	if x != nil {
+		return x.PeakScore
+	}
+	return 0
+}
+
+func (x *StoredEvent) GetBestFrameId() string {
+	if x != nil {
+		return x.BestFrameId
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetBoxes() []*Box {
+	if x != nil {
+		return x.Boxes
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetRegion() *Box {
+	if x != nil {
+		return x.Region
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+// ListEventsRequest selects events.
+type ListEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means every camera.
+	CameraId string `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	// Inclusive lower bound on the event's start time; unset means no bound.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive upper bound on the event's start time; unset means no bound.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only events whose peak score is at least this (0..1).
+	MinScore float64 `protobuf:"fixed64,4,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
+	// 1..1000; 0 means 100.
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsRequest) Reset() {
+	*x = ListEventsRequest{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsRequest) ProtoMessage() {}
+
+func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListEventsRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListEventsRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetMinScore() float64 {
+	if x != nil {
+		return x.MinScore
+	}
+	return 0
+}
+
+func (x *ListEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListEventsResponse is one page of events.
+type ListEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*StoredEvent         `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsResponse) Reset() {
+	*x = ListEventsResponse{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsResponse) ProtoMessage() {}
+
+func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListEventsResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListEventsResponse) GetEvents() []*StoredEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetEventRequest names an event.
+type GetEventRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventRequest) Reset() {
+	*x = GetEventRequest{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventRequest) ProtoMessage() {}
+
+func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
+func (*GetEventRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetEventRequest) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+// GetEventResponse holds one event.
+type GetEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *StoredEvent           `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventResponse) Reset() {
+	*x = GetEventResponse{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventResponse) ProtoMessage() {}
+
+func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventResponse.ProtoReflect.Descriptor instead.
+func (*GetEventResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetEventResponse) GetEvent() *StoredEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// GetStatsRequest asks for the store's statistics.
+type GetStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means every camera.
+	CameraId      string `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsRequest) Reset() {
+	*x = GetStatsRequest{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsRequest) ProtoMessage() {}
+
+func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetStatsRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetStatsRequest) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+// CameraStats are the store's numbers for one camera.
+type CameraStats struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CameraId string                 `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
+	Frames   int64                  `protobuf:"varint,2,opt,name=frames,proto3" json:"frames,omitempty"`
+	Bytes    int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Events   int64                  `protobuf:"varint,4,opt,name=events,proto3" json:"events,omitempty"`
+	// Capture time of the oldest and newest stored frame.
+	OldestTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=oldest_time,json=oldestTime,proto3" json:"oldest_time,omitempty"`
+	NewestTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=newest_time,json=newestTime,proto3" json:"newest_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CameraStats) Reset() {
+	*x = CameraStats{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CameraStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CameraStats) ProtoMessage() {}
+
+func (x *CameraStats) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CameraStats.ProtoReflect.Descriptor instead.
+func (*CameraStats) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CameraStats) GetCameraId() string {
+	if x != nil {
+		return x.CameraId
+	}
+	return ""
+}
+
+func (x *CameraStats) GetFrames() int64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *CameraStats) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *CameraStats) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *CameraStats) GetOldestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestTime
+	}
+	return nil
+}
+
+func (x *CameraStats) GetNewestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NewestTime
+	}
+	return nil
+}
+
+// GetStatsResponse holds the statistics.
+type GetStatsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cameras []*CameraStats         `protobuf:"bytes,1,rep,name=cameras,proto3" json:"cameras,omitempty"`
+	Frames  int64                  `protobuf:"varint,2,opt,name=frames,proto3" json:"frames,omitempty"`
+	Bytes   int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Events  int64                  `protobuf:"varint,4,opt,name=events,proto3" json:"events,omitempty"`
+	// Frames deleted by retention since the store was created.
+	FramesExpired int64 `protobuf:"varint,5,opt,name=frames_expired,json=framesExpired,proto3" json:"frames_expired,omitempty"`
+	// Object store backend: "filesystem" or "s3".
+	Backend       string `protobuf:"bytes,6,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsResponse) Reset() {
+	*x = GetStatsResponse{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsResponse) ProtoMessage() {}
+
+func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetStatsResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetStatsResponse) GetCameras() []*CameraStats {
+	if x != nil {
+		return x.Cameras
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetFrames() int64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetFramesExpired() int64 {
+	if x != nil {
+		return x.FramesExpired
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
 var File_cefiot_v1_sink_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\n" +
-	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x05\n" +
+	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x06\n" +
 	"\vStoredFrame\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1b\n" +
@@ -464,7 +1115,13 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"enrichNode\x12!\n" +
 	"\fsource_topic\x18\x10 \x01(\tR\vsourceTopic\x12)\n" +
 	"\x10source_partition\x18\x11 \x01(\x05R\x0fsourcePartition\x12#\n" +
-	"\rsource_offset\x18\x12 \x01(\x03R\fsourceOffset\"\xde\x01\n" +
+	"\rsource_offset\x18\x12 \x01(\x03R\fsourceOffset\x12\x19\n" +
+	"\bevent_id\x18\x13 \x01(\tR\aeventId\x126\n" +
+	"\vevent_phase\x18\x14 \x01(\x0e2\x15.cefiot.v1.EventPhaseR\n" +
+	"eventPhase\x12*\n" +
+	"\x11event_frame_index\x18\x15 \x01(\rR\x0feventFrameIndex\x12\x16\n" +
+	"\x06motion\x18\x16 \x01(\bR\x06motion\x120\n" +
+	"\x14thumbnail_size_bytes\x18\x17 \x01(\x03R\x12thumbnailSizeBytes\"\x96\x02\n" +
 	"\x11ListFramesRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x129\n" +
 	"\n" +
@@ -472,7 +1129,9 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"l\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tmin_score\x18\x06 \x01(\x01R\bminScore\x12\x19\n" +
+	"\bevent_id\x18\a \x01(\tR\aeventId\"l\n" +
 	"\x12ListFramesResponse\x12.\n" +
 	"\x06frames\x18\x01 \x03(\v2\x16.cefiot.v1.StoredFrameR\x06frames\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
@@ -480,12 +1139,68 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\"T\n" +
 	"\x10GetFrameResponse\x12,\n" +
 	"\x05frame\x18\x01 \x01(\v2\x16.cefiot.v1.StoredFrameR\x05frame\x12\x12\n" +
-	"\x04jpeg\x18\x02 \x01(\fR\x04jpeg2\xe5\x01\n" +
+	"\x04jpeg\x18\x02 \x01(\fR\x04jpeg\"\xb2\x03\n" +
+	"\vStoredEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1b\n" +
+	"\tcamera_id\x18\x03 \x01(\tR\bcameraId\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x14\n" +
+	"\x05ended\x18\x06 \x01(\bR\x05ended\x12\x1f\n" +
+	"\vframe_count\x18\a \x01(\x03R\n" +
+	"frameCount\x12\x1d\n" +
+	"\n" +
+	"peak_score\x18\b \x01(\x01R\tpeakScore\x12\"\n" +
+	"\rbest_frame_id\x18\t \x01(\tR\vbestFrameId\x12$\n" +
+	"\x05boxes\x18\n" +
+	" \x03(\v2\x0e.cefiot.v1.BoxR\x05boxes\x12&\n" +
+	"\x06region\x18\v \x01(\v2\x0e.cefiot.v1.BoxR\x06region\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\f \x01(\x03R\tsizeBytes\"\xfb\x01\n" +
+	"\x11ListEventsRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\tmin_score\x18\x04 \x01(\x01R\bminScore\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"l\n" +
+	"\x12ListEventsResponse\x12.\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.cefiot.v1.StoredEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x0fGetEventRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\"@\n" +
+	"\x10GetEventResponse\x12,\n" +
+	"\x05event\x18\x01 \x01(\v2\x16.cefiot.v1.StoredEventR\x05event\".\n" +
+	"\x0fGetStatsRequest\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\"\xea\x01\n" +
+	"\vCameraStats\x12\x1b\n" +
+	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
+	"\x06frames\x18\x02 \x01(\x03R\x06frames\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x16\n" +
+	"\x06events\x18\x04 \x01(\x03R\x06events\x12;\n" +
+	"\voldest_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"oldestTime\x12;\n" +
+	"\vnewest_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"newestTime\"\xcb\x01\n" +
+	"\x10GetStatsResponse\x120\n" +
+	"\acameras\x18\x01 \x03(\v2\x16.cefiot.v1.CameraStatsR\acameras\x12\x16\n" +
+	"\x06frames\x18\x02 \x01(\x03R\x06frames\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x16\n" +
+	"\x06events\x18\x04 \x01(\x03R\x06events\x12%\n" +
+	"\x0eframes_expired\x18\x05 \x01(\x03R\rframesExpired\x12\x18\n" +
+	"\abackend\x18\x06 \x01(\tR\abackend2\xba\x03\n" +
 	"\vSinkService\x12F\n" +
 	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponse\x12I\n" +
 	"\n" +
 	"ListFrames\x12\x1c.cefiot.v1.ListFramesRequest\x1a\x1d.cefiot.v1.ListFramesResponse\x12C\n" +
-	"\bGetFrame\x12\x1a.cefiot.v1.GetFrameRequest\x1a\x1b.cefiot.v1.GetFrameResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\bGetFrame\x12\x1a.cefiot.v1.GetFrameRequest\x1a\x1b.cefiot.v1.GetFrameResponse\x12I\n" +
+	"\n" +
+	"ListEvents\x12\x1c.cefiot.v1.ListEventsRequest\x1a\x1d.cefiot.v1.ListEventsResponse\x12C\n" +
+	"\bGetEvent\x12\x1a.cefiot.v1.GetEventRequest\x1a\x1b.cefiot.v1.GetEventResponse\x12C\n" +
+	"\bGetStats\x12\x1a.cefiot.v1.GetStatsRequest\x1a\x1b.cefiot.v1.GetStatsResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
 var (
 	file_cefiot_v1_sink_proto_rawDescOnce sync.Once
@@ -499,37 +1214,64 @@ func file_cefiot_v1_sink_proto_rawDescGZIP() []byte {
 	return file_cefiot_v1_sink_proto_rawDescData
 }
 
-var file_cefiot_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cefiot_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cefiot_v1_sink_proto_goTypes = []any{
 	(*StoredFrame)(nil),           // 0: cefiot.v1.StoredFrame
 	(*ListFramesRequest)(nil),     // 1: cefiot.v1.ListFramesRequest
 	(*ListFramesResponse)(nil),    // 2: cefiot.v1.ListFramesResponse
 	(*GetFrameRequest)(nil),       // 3: cefiot.v1.GetFrameRequest
 	(*GetFrameResponse)(nil),      // 4: cefiot.v1.GetFrameResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Box)(nil),                   // 6: cefiot.v1.Box
-	(*GetStatusRequest)(nil),      // 7: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 8: cefiot.v1.GetStatusResponse
+	(*StoredEvent)(nil),           // 5: cefiot.v1.StoredEvent
+	(*ListEventsRequest)(nil),     // 6: cefiot.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),    // 7: cefiot.v1.ListEventsResponse
+	(*GetEventRequest)(nil),       // 8: cefiot.v1.GetEventRequest
+	(*GetEventResponse)(nil),      // 9: cefiot.v1.GetEventResponse
+	(*GetStatsRequest)(nil),       // 10: cefiot.v1.GetStatsRequest
+	(*CameraStats)(nil),           // 11: cefiot.v1.CameraStats
+	(*GetStatsResponse)(nil),      // 12: cefiot.v1.GetStatsResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Box)(nil),                   // 14: cefiot.v1.Box
+	(EventPhase)(0),               // 15: cefiot.v1.EventPhase
+	(*GetStatusRequest)(nil),      // 16: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 17: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_sink_proto_depIdxs = []int32{
-	5,  // 0: cefiot.v1.StoredFrame.capture_time:type_name -> google.protobuf.Timestamp
-	5,  // 1: cefiot.v1.StoredFrame.stored_time:type_name -> google.protobuf.Timestamp
-	6,  // 2: cefiot.v1.StoredFrame.boxes:type_name -> cefiot.v1.Box
-	5,  // 3: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
-	5,  // 4: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: cefiot.v1.ListFramesResponse.frames:type_name -> cefiot.v1.StoredFrame
-	0,  // 6: cefiot.v1.GetFrameResponse.frame:type_name -> cefiot.v1.StoredFrame
-	7,  // 7: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1,  // 8: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
-	3,  // 9: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
-	8,  // 10: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	2,  // 11: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
-	4,  // 12: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 0: cefiot.v1.StoredFrame.capture_time:type_name -> google.protobuf.Timestamp
+	13, // 1: cefiot.v1.StoredFrame.stored_time:type_name -> google.protobuf.Timestamp
+	14, // 2: cefiot.v1.StoredFrame.boxes:type_name -> cefiot.v1.Box
+	15, // 3: cefiot.v1.StoredFrame.event_phase:type_name -> cefiot.v1.EventPhase
+	13, // 4: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
+	13, // 5: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: cefiot.v1.ListFramesResponse.frames:type_name -> cefiot.v1.StoredFrame
+	0,  // 7: cefiot.v1.GetFrameResponse.frame:type_name -> cefiot.v1.StoredFrame
+	13, // 8: cefiot.v1.StoredEvent.start_time:type_name -> google.protobuf.Timestamp
+	13, // 9: cefiot.v1.StoredEvent.end_time:type_name -> google.protobuf.Timestamp
+	14, // 10: cefiot.v1.StoredEvent.boxes:type_name -> cefiot.v1.Box
+	14, // 11: cefiot.v1.StoredEvent.region:type_name -> cefiot.v1.Box
+	13, // 12: cefiot.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	13, // 13: cefiot.v1.ListEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 14: cefiot.v1.ListEventsResponse.events:type_name -> cefiot.v1.StoredEvent
+	5,  // 15: cefiot.v1.GetEventResponse.event:type_name -> cefiot.v1.StoredEvent
+	13, // 16: cefiot.v1.CameraStats.oldest_time:type_name -> google.protobuf.Timestamp
+	13, // 17: cefiot.v1.CameraStats.newest_time:type_name -> google.protobuf.Timestamp
+	11, // 18: cefiot.v1.GetStatsResponse.cameras:type_name -> cefiot.v1.CameraStats
+	16, // 19: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	1,  // 20: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
+	3,  // 21: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
+	6,  // 22: cefiot.v1.SinkService.ListEvents:input_type -> cefiot.v1.ListEventsRequest
+	8,  // 23: cefiot.v1.SinkService.GetEvent:input_type -> cefiot.v1.GetEventRequest
+	10, // 24: cefiot.v1.SinkService.GetStats:input_type -> cefiot.v1.GetStatsRequest
+	17, // 25: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	2,  // 26: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
+	4,  // 27: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
+	7,  // 28: cefiot.v1.SinkService.ListEvents:output_type -> cefiot.v1.ListEventsResponse
+	9,  // 29: cefiot.v1.SinkService.GetEvent:output_type -> cefiot.v1.GetEventResponse
+	12, // 30: cefiot.v1.SinkService.GetStats:output_type -> cefiot.v1.GetStatsResponse
+	25, // [25:31] is the sub-list for method output_type
+	19, // [19:25] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_sink_proto_init() }
@@ -545,7 +1287,7 @@ func file_cefiot_v1_sink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_sink_proto_rawDesc), len(file_cefiot_v1_sink_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,9 @@ const (
 	SinkService_GetStatus_FullMethodName  = "/cefiot.v1.SinkService/GetStatus"
 	SinkService_ListFrames_FullMethodName = "/cefiot.v1.SinkService/ListFrames"
 	SinkService_GetFrame_FullMethodName   = "/cefiot.v1.SinkService/GetFrame"
+	SinkService_ListEvents_FullMethodName = "/cefiot.v1.SinkService/ListEvents"
+	SinkService_GetEvent_FullMethodName   = "/cefiot.v1.SinkService/GetEvent"
+	SinkService_GetStats_FullMethodName   = "/cefiot.v1.SinkService/GetStats"
 )
 
 // SinkServiceClient is the client API for SinkService service.
@@ -34,8 +37,17 @@ type SinkServiceClient interface {
 	// ListFrames lists stored frames of a camera (or of all cameras) in a time
 	// range, oldest first.
 	ListFrames(ctx context.Context, in *ListFramesRequest, opts ...grpc.CallOption) (*ListFramesResponse, error)
-	// GetFrame returns one stored frame with its JPEG.
+	// GetFrame returns one stored frame with its JPEG. Over HTTP the JPEG
+	// alone is served as an image at /v1/frames/{frame_id}/jpeg and the
+	// thumbnail at /v1/frames/{frame_id}/thumbnail.
 	GetFrame(ctx context.Context, in *GetFrameRequest, opts ...grpc.CallOption) (*GetFrameResponse, error)
+	// ListEvents lists motion events of a camera (or of all cameras) that
+	// started in a time range, oldest first.
+	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
+	// GetEvent returns one motion event.
+	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
+	// GetStats returns counts, bytes and the oldest/newest frame per camera.
+	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
 }
 
 type sinkServiceClient struct {
@@ -76,6 +88,36 @@ func (c *sinkServiceClient) GetFrame(ctx context.Context, in *GetFrameRequest, o
 	return out, nil
 }
 
+func (c *sinkServiceClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEventsResponse)
+	err := c.cc.Invoke(ctx, SinkService_ListEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sinkServiceClient) GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEventResponse)
+	err := c.cc.Invoke(ctx, SinkService_GetEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sinkServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatsResponse)
+	err := c.cc.Invoke(ctx, SinkService_GetStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SinkServiceServer is the server API for SinkService service.
 // All implementations must embed UnimplementedSinkServiceServer
 // for forward compatibility.
@@ -86,8 +128,17 @@ type SinkServiceServer interface {
 	// ListFrames lists stored frames of a camera (or of all cameras) in a time
 	// range, oldest first.
 	ListFrames(context.Context, *ListFramesRequest) (*ListFramesResponse, error)
-	// GetFrame returns one stored frame with its JPEG.
+	// GetFrame returns one stored frame with its JPEG. Over HTTP the JPEG
+	// alone is served as an image at /v1/frames/{frame_id}/jpeg and the
+	// thumbnail at /v1/frames/{frame_id}/thumbnail.
 	GetFrame(context.Context, *GetFrameRequest) (*GetFrameResponse, error)
+	// ListEvents lists motion events of a camera (or of all cameras) that
+	// started in a time range, oldest first.
+	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
+	// GetEvent returns one motion event.
+	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)
+	// GetStats returns counts, bytes and the oldest/newest frame per camera.
+	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
 	mustEmbedUnimplementedSinkServiceServer()
 }
 
@@ -106,6 +157,15 @@ func (UnimplementedSinkServiceServer) ListFrames(context.Context, *ListFramesReq
 }
 func (UnimplementedSinkServiceServer) GetFrame(context.Context, *GetFrameRequest) (*GetFrameResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetFrame not implemented")
+}
+func (UnimplementedSinkServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListEvents not implemented")
+}
+func (UnimplementedSinkServiceServer) GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetEvent not implemented")
+}
+func (UnimplementedSinkServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetStats not implemented")
 }
 func (UnimplementedSinkServiceServer) mustEmbedUnimplementedSinkServiceServer() {}
 func (UnimplementedSinkServiceServer) testEmbeddedByValue()                     {}
@@ -182,6 +242,60 @@ func _SinkService_GetFrame_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SinkService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SinkServiceServer).ListEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SinkService_ListEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SinkServiceServer).ListEvents(ctx, req.(*ListEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SinkService_GetEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SinkServiceServer).GetEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SinkService_GetEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SinkServiceServer).GetEvent(ctx, req.(*GetEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SinkService_GetStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SinkServiceServer).GetStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SinkService_GetStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SinkServiceServer).GetStats(ctx, req.(*GetStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SinkService_ServiceDesc is the grpc.ServiceDesc for SinkService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +314,18 @@ var SinkService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetFrame",
 			Handler:    _SinkService_GetFrame_Handler,
+		},
+		{
+			MethodName: "ListEvents",
+			Handler:    _SinkService_ListEvents_Handler,
+		},
+		{
+			MethodName: "GetEvent",
+			Handler:    _SinkService_GetEvent_Handler,
+		},
+		{
+			MethodName: "GetStats",
+			Handler:    _SinkService_GetStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

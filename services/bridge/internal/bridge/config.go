@@ -1,60 +1,80 @@
-// Package bridge is the edge-to-cloud bridge: it forwards edge topics to the
-// cloud cluster as edge-<site>.<topic>, keeping key, headers, timestamp and
-// partition, and checkpoints the source offsets in the cloud cluster inside
-// the same Kafka transaction as the forwarded records.
+// Package bridge is the edge-to-cloud bridge service: it runs the bridge
+// workloads the site's scheduler assigns to this worker, each a loop of
+// forwarding sessions (package forward), and serves the admin API (status
+// with link state, backlog, gaps and drain estimate; pause, resume, rate
+// limit; topic list) and the Prometheus metrics.
+//
+// A workload's topic set comes from its params ("topics", a comma-separated
+// list, or "topic-regex") and defaults to the -topics / -topic-regex flags.
+// Its transactional id is cefiot-bridge.<site>.<workload>, so a replaced
+// owner of the same workload is fenced by the cloud cluster.
 package bridge
 
 import (
 	"flag"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/services/bridge/internal/selection"
 )
 
 // Config is the bridge configuration.
 type Config struct {
 	service.Common
-	EdgeBootstrap   string
-	CloudBootstrap  string
-	Topics          []string
-	CheckpointTopic string
-	BatchSize       int
-	BatchWait       time.Duration
-	KafkaWait       time.Duration
+	EdgeBootstrap      string
+	CloudBootstrap     string
+	Topics             string
+	TopicRegex         string
+	BatchSize          int
+	BatchBytes         int
+	BatchWait          time.Duration
+	TopicRefresh       time.Duration
+	RateLimit          int64
+	TransactionTimeout time.Duration
+	ProbeInterval      time.Duration
+	KafkaWait          time.Duration
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
 func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
 	var c Config
-	var topics string
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	c.Common.Register(fs, "127.0.0.1:9103", "127.0.0.1:8103")
 	fs.StringVar(&c.EdgeBootstrap, "edge-bootstrap", "127.0.0.1:19092", "bootstrap servers of the edge (source) cluster")
 	fs.StringVar(&c.CloudBootstrap, "cloud-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud (target) cluster")
-	fs.StringVar(&topics, "topics", "frames.enriched", "comma-separated edge topics to forward")
-	fs.StringVar(&c.CheckpointTopic, "checkpoint-topic", "_cefiot.bridge.checkpoints", "compacted topic in the cloud cluster holding source offsets")
-	fs.IntVar(&c.BatchSize, "batch-size", 500, "records per transaction at most")
-	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a transaction")
+	fs.StringVar(&c.Topics, "topics", "frames.enriched", "comma-separated edge topics to forward (a workload's \"topics\" param overrides it)")
+	fs.StringVar(&c.TopicRegex, "topic-regex", "", "regular expression (RE2, whole name) of edge topics to forward; wins over -topics (a workload's \"topic-regex\" param overrides it)")
+	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per transaction at most")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", 16<<20, "bytes (keys and values) per transaction at most")
+	fs.DurationVar(&c.BatchWait, "batch-wait", 250*time.Millisecond, "longest time a transaction stays open to fill")
+	fs.DurationVar(&c.TopicRefresh, "topic-refresh", 2*time.Second, "how often new edge topics and partitions are looked for")
+	fs.Int64Var(&c.RateLimit, "rate-limit", 0, "forwarded bytes per second at most at start (0: no cap; SetRateLimit changes it live)")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 60*time.Second, "transaction timeout at the cloud cluster (aborts a vanished bridge's transaction)")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", time.Second, "how often the WAN link to the cloud cluster is probed")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for both clusters at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
-	}
-	for _, t := range strings.Split(topics, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			c.Topics = append(c.Topics, t)
-		}
 	}
 	var ch config.Checker
 	c.Common.Validate("bridge", &ch)
 	ch.NotEmpty("edge-bootstrap", c.EdgeBootstrap)
 	ch.NotEmpty("cloud-bootstrap", c.CloudBootstrap)
-	ch.Check(len(c.Topics) > 0, "topics", topics, "must name at least one topic")
-	ch.NotEmpty("checkpoint-topic", c.CheckpointTopic)
+	if c.TopicRegex != "" {
+		if _, err := selection.FromRegex(c.TopicRegex); err != nil {
+			ch.Add(config.Invalid("topic-regex", c.TopicRegex, err.Error()))
+		}
+	} else if _, err := selection.FromList(c.Topics); err != nil {
+		ch.Add(config.Invalid("topics", c.Topics, err.Error()))
+	}
 	ch.Check(c.BatchSize >= 1 && c.BatchSize <= 100000, "batch-size", strconv.Itoa(c.BatchSize), "must be 1..100000")
+	ch.Check(c.BatchBytes >= 1<<10 && c.BatchBytes <= 1<<30, "batch-bytes", strconv.Itoa(c.BatchBytes), "must be 1KiB..1GiB")
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
+	ch.Check(c.TopicRefresh >= 100*time.Millisecond, "topic-refresh", c.TopicRefresh.String(), "must be at least 100ms")
+	ch.Check(c.RateLimit >= 0, "rate-limit", strconv.FormatInt(c.RateLimit, 10), "must be 0 (no cap) or positive")
+	ch.Check(c.TransactionTimeout >= 10*time.Second && c.TransactionTimeout <= 15*time.Minute, "transaction-timeout", c.TransactionTimeout.String(), "must be 10s..15m")
+	ch.Check(c.ProbeInterval >= 100*time.Millisecond, "probe-interval", c.ProbeInterval.String(), "must be at least 100ms")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/service"
-	"github.com/cefiot/cefiot/services/capture/internal/motion"
 )
 
 // Config is the capture service configuration. Per-camera settings come
@@ -24,6 +23,10 @@ type Config struct {
 	Partitions     int
 	JPEGQuality    int
 	KafkaWait      time.Duration
+	// CamerasFile holds per-camera settings (see Registry); "" keeps
+	// updates from the admin API in memory only.
+	CamerasFile string
+	StatusTopic string
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -35,6 +38,8 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.Topic, "topic", "frames.raw", "topic motion frames are published to")
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the topic when capture creates it")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 90, "JPEG quality of published frames, 1..100")
+	fs.StringVar(&c.CamerasFile, "cameras", "", "YAML file of per-camera settings, reloaded when it changes and written by the admin API (see docs/data-plane.md)")
+	fs.StringVar(&c.StatusTopic, "status-topic", "cameras.status", "topic camera online/offline changes are published to")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -45,53 +50,33 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.NotEmpty("topic", c.Topic)
 	ch.Check(c.Partitions >= 1, "partitions", strconv.Itoa(c.Partitions), "must be at least 1")
 	ch.Check(c.JPEGQuality >= 1 && c.JPEGQuality <= 100, "jpeg-quality", strconv.Itoa(c.JPEGQuality), "must be 1..100")
+	ch.NotEmpty("status-topic", c.StatusTopic)
+	if c.CamerasFile != "" {
+		if _, _, err := readCameraFile(c.CamerasFile); err != nil {
+			ch.Add(config.Invalid("cameras", c.CamerasFile, err.Error()))
+		}
+	}
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }
 
 var cameraRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$`)
 
-// CameraConfig is one camera's settings, from a capture workload's params.
-type CameraConfig struct {
-	Camera   string
-	Source   string
-	Realtime bool
-	FPS      float64
-	Motion   motion.Config
+// ParseCamera reads a capture workload's params: camera (required) and
+// the settings params (see paramOverrides). Errors name the param.
+func ParseCamera(params map[string]string) (string, Overrides, error) {
+	id := params["camera"]
+	if !cameraRE.MatchString(id) {
+		return id, Overrides{}, fmt.Errorf("param camera %q: must match %s", id, cameraRE)
+	}
+	o, err := paramOverrides(params)
+	return id, o, err
 }
 
-// ParseCamera reads workload params: camera, source, and optionally
-// realtime, fps, detect-width, threshold, min-area, blur. Errors name the
-// param.
-func ParseCamera(params map[string]string) (CameraConfig, error) {
-	cc := CameraConfig{Camera: params["camera"], Source: params["source"], Motion: motion.DefaultConfig()}
-	if !cameraRE.MatchString(cc.Camera) {
-		return cc, fmt.Errorf("param camera %q: must match %s", cc.Camera, cameraRE)
-	}
-	if cc.Source == "" {
-		return cc, fmt.Errorf("param source: must not be empty")
-	}
-	var err error
-	parse := func(key string, set func(string) error) {
-		if v, ok := params[key]; ok && err == nil {
-			if e := set(v); e != nil {
-				err = fmt.Errorf("param %s %q: %w", key, v, e)
-			}
-		}
-	}
-	parse("realtime", func(v string) (e error) { cc.Realtime, e = strconv.ParseBool(v); return })
-	parse("fps", func(v string) (e error) { cc.FPS, e = strconv.ParseFloat(v, 64); return })
-	parse("detect-width", func(v string) (e error) { cc.Motion.DetectWidth, e = strconv.Atoi(v); return })
-	parse("threshold", func(v string) (e error) { cc.Motion.Threshold, e = strconv.Atoi(v); return })
-	parse("blur", func(v string) (e error) { cc.Motion.BlurSize, e = strconv.Atoi(v); return })
-	parse("min-area", func(v string) (e error) { cc.Motion.MinArea, e = strconv.ParseFloat(v, 64); return })
-	if err != nil {
-		return cc, err
-	}
-	if err := cc.Motion.Validate(); err != nil {
-		return cc, fmt.Errorf("camera %s: %w", cc.Camera, err)
-	}
-	return cc, nil
+// EventID formats the id of the motion event whose first frame has
+// sequence start.
+func EventID(camera string, epoch, start uint64) string {
+	return fmt.Sprintf("%s_%d_e%08d", camera, epoch, start)
 }
 
 // FrameID formats the unique, stable id of a frame.

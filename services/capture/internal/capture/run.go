@@ -7,15 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
+	"gocv.io/x/gocv"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+	"github.com/cefiot/cefiot/services/capture/internal/event"
 	"github.com/cefiot/cefiot/services/capture/internal/motion"
 	"github.com/cefiot/cefiot/services/capture/internal/source"
 )
@@ -26,65 +29,74 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
 		return err
 	}
+	reg, err := NewRegistry(cfg.CamerasFile, logger)
+	if err != nil {
+		return fmt.Errorf("config key cameras: %w", err)
+	}
 	proc, err := service.New("capture", cfg.Common, logger)
 	if err != nil {
 		return err
 	}
 	m := newMetrics(proc.Registry)
-	c := &capturer{cfg: cfg, logger: logger, metrics: m}
-	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m})
+	c := &capturer{cfg: cfg, logger: logger, metrics: m, registry: reg}
+	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, registry: reg})
 	proc.Admin.AddGateway(cefiotv1.RegisterCaptureServiceHandlerFromEndpoint)
+	go reg.Watch(ctx, 2*time.Second)
 	return proc.Run(ctx, []string{"capture"}, c.run)
 }
 
 type metrics struct {
 	frames, motion, published, failed prometheus.Counter
+	online                            *prometheus.GaugeVec
+	reconnects, events, globals       *prometheus.CounterVec
+	statusChanges                     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	return &metrics{
-		frames:    service.Counter(reg, "cefiot_capture_frames_total", "Frames read from sources."),
-		motion:    service.Counter(reg, "cefiot_capture_motion_frames_total", "Frames with motion."),
-		published: service.Counter(reg, "cefiot_capture_frames_published_total", "Motion frames acknowledged by the site's Kafka cluster."),
-		failed:    service.Counter(reg, "cefiot_capture_publish_errors_total", "Motion frames Kafka refused."),
+	m := &metrics{
+		frames:        service.Counter(reg, "cefiot_capture_frames_total", "Frames read from sources."),
+		motion:        service.Counter(reg, "cefiot_capture_motion_frames_total", "Frames with motion."),
+		published:     service.Counter(reg, "cefiot_capture_frames_published_total", "Frames acknowledged by the site's Kafka cluster."),
+		failed:        service.Counter(reg, "cefiot_capture_publish_errors_total", "Frames Kafka refused."),
+		statusChanges: service.Counter(reg, "cefiot_capture_camera_status_changes_total", "Camera online/offline changes published."),
+		online: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cefiot_capture_camera_online", Help: "1 while the camera's source delivers frames, 0 while it is offline.",
+		}, []string{"camera"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_capture_camera_reconnects_total", Help: "Times a camera's source went offline.",
+		}, []string{"camera"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_capture_events_total", Help: "Motion events started.",
+		}, []string{"camera"}),
+		globals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_capture_global_changes_total", Help: "Frames where too much changed at once to be motion (light switch, exposure jump).",
+		}, []string{"camera"}),
 	}
+	reg.MustRegister(m.online, m.reconnects, m.events, m.globals)
+	return m
 }
 
 type capturer struct {
-	cfg     Config
-	logger  *slog.Logger
-	metrics *metrics
+	cfg      Config
+	logger   *slog.Logger
+	metrics  *metrics
+	registry *Registry
 }
 
-// run is one camera's workload. It returns nil when a finite source (a file
-// or folder) is exhausted and every frame is acknowledged.
-func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
-	cc, err := ParseCamera(wl.GetParams())
-	if err != nil {
-		return fmt.Errorf("workload %s: %w", wl.GetName(), err)
-	}
-	logger := c.logger.With("workload", wl.GetName(), "camera", cc.Camera, "epoch", a.GetEpoch())
-	if _, err := kafkax.EnsureTopic(ctx, c.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: c.cfg.Topic, Partitions: c.cfg.Partitions}); err != nil {
-		return err
-	}
-	epoch, err := source.SessionEpoch(cc.Source)
-	if err != nil {
-		return fmt.Errorf("camera %s: %w", cc.Camera, err)
-	}
-	src, err := source.Open(cc.Source, source.Options{Realtime: cc.Realtime, FPS: cc.FPS, Logger: logger})
-	if err != nil {
-		return fmt.Errorf("camera %s: %w", cc.Camera, err)
-	}
-	defer src.Close()
-	det, err := motion.NewDetector(cc.Motion)
-	if err != nil {
-		return fmt.Errorf("camera %s: %w", cc.Camera, err)
-	}
-	defer det.Close()
+// publisher sends frames and status changes with one idempotent producer
+// and remembers the first delivery failure.
+type publisher struct {
+	producer *kafka.Producer
+	metrics  *metrics
+	mu       sync.Mutex
+	err      error
+	done     chan struct{}
+}
 
+func newPublisher(bootstrap, frameTopic string, m *metrics) (*publisher, error) {
 	// Idempotent producer; messages never time out, so a broker that is
 	// briefly away delays frames instead of duplicating or dropping them.
-	producer, err := kafka.NewProducer(kafkax.Config(c.cfg.KafkaBootstrap, map[string]any{
+	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
 		"enable.idempotence": true,
 		"acks":               "all",
 		"message.timeout.ms": 0,
@@ -92,110 +104,363 @@ func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		"message.max.bytes":  16 << 20,
 	}))
 	if err != nil {
-		return fmt.Errorf("capture producer: %w", err)
+		return nil, fmt.Errorf("capture producer: %w", err)
 	}
-	defer producer.Close()
-	var deliveryErr error
-	var mu sync.Mutex
-	deliveries := make(chan struct{})
+	pub := &publisher{producer: p, metrics: m, done: make(chan struct{})}
 	go func() {
-		defer close(deliveries)
-		for ev := range producer.Events() {
+		defer close(pub.done)
+		for ev := range p.Events() {
 			switch e := ev.(type) {
 			case *kafka.Message:
+				isFrame := e.TopicPartition.Topic != nil && *e.TopicPartition.Topic == frameTopic
 				if e.TopicPartition.Error != nil {
-					c.metrics.failed.Inc()
-					mu.Lock()
-					deliveryErr = fmt.Errorf("publish %s: %w", kafkax.Where(e), e.TopicPartition.Error)
-					mu.Unlock()
-				} else {
-					c.metrics.published.Inc()
+					if isFrame {
+						m.failed.Inc()
+					}
+					pub.fail(fmt.Errorf("publish %s: %w", kafkax.Where(e), e.TopicPartition.Error))
+				} else if isFrame {
+					m.published.Inc()
 				}
 			case kafka.Error:
 				if e.IsFatal() {
-					mu.Lock()
-					deliveryErr = fmt.Errorf("producer: %w", e)
-					mu.Unlock()
+					pub.fail(fmt.Errorf("producer: %w", e))
 				}
 			}
 		}
 	}()
-	logger.Info("capturing", "source", src.Describe(), "session_epoch", epoch)
-	node := c.cfg.Node
+	return pub, nil
+}
+
+func (p *publisher) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *publisher) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// flush waits until every message is acknowledged or ctx ends.
+func (p *publisher) flush(ctx context.Context) error {
+	for p.producer.Flush(500) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return p.Err()
+}
+
+func (p *publisher) close() {
+	p.producer.Close()
+	<-p.done
+}
+
+// run is one camera's workload. It returns nil when a finite source (a file
+// or an unwatched folder) is exhausted and every frame is acknowledged.
+func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
+	id, params, err := ParseCamera(wl.GetParams())
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", wl.GetName(), err)
+	}
+	cam, err := c.registry.Attach(id, params)
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", wl.GetName(), err)
+	}
+	defer c.registry.Detach(cam)
+	logger := c.logger.With("workload", wl.GetName(), "camera", id, "epoch", a.GetEpoch())
+	for _, t := range []string{c.cfg.Topic, c.cfg.StatusTopic} {
+		if _, err := kafkax.EnsureTopic(ctx, c.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: t, Partitions: c.cfg.Partitions}); err != nil {
+			return err
+		}
+	}
+	pub, err := newPublisher(c.cfg.KafkaBootstrap, c.cfg.Topic, c.metrics)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+	// A change of source (through the API or the file) starts a new
+	// session; other changes apply at the next frame.
 	for {
-		mu.Lock()
-		derr := deliveryErr
-		mu.Unlock()
-		if derr != nil {
-			return derr
-		}
-		f, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("camera %s: read %s: %w", cc.Camera, cc.Source, err)
-		}
-		c.metrics.frames.Inc()
-		res, err := det.Detect(f.Mat)
-		if err != nil {
-			return fmt.Errorf("camera %s frame %d: %w", cc.Camera, f.Index, err)
-		}
-		if !res.Motion {
+		err := c.session(ctx, logger, id, cam, pub)
+		if errors.Is(err, errSourceChanged) {
 			continue
 		}
-		c.metrics.motion.Inc()
-		jpeg, err := motion.EncodeJPEG(f.Mat, c.cfg.JPEGQuality)
 		if err != nil {
-			return fmt.Errorf("camera %s frame %d: %w", cc.Camera, f.Index, err)
+			cam.update(func(s *CameraState) { s.LastError = err.Error() })
+			return err
 		}
-		frame := &cefiotv1.Frame{
-			FrameId:      FrameID(cc.Camera, epoch, f.Index),
-			CameraId:     cc.Camera,
-			SessionEpoch: epoch,
-			Sequence:     f.Index,
-			CaptureTime:  timestamppb.New(f.CaptureTime),
-			Width:        int32(f.Mat.Cols()),
-			Height:       int32(f.Mat.Rows()),
-			MotionScore:  res.Score,
-			Jpeg:         jpeg,
-			Source:       src.Describe(),
-			CaptureNode:  node,
+		if ctx.Err() != nil {
+			return nil
 		}
-		for _, b := range res.Boxes {
-			frame.Boxes = append(frame.Boxes, &cefiotv1.Box{X: int32(b.Min.X), Y: int32(b.Min.Y), Width: int32(b.Dx()), Height: int32(b.Dy())})
-		}
-		value, err := proto.Marshal(frame)
-		if err != nil {
-			return fmt.Errorf("encode frame %s: %w", frame.FrameId, err)
-		}
-		if err := kafkax.Produce(ctx, producer, &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: &c.cfg.Topic, Partition: kafka.PartitionAny},
-			Key:            []byte(cc.Camera),
-			Value:          value,
-			Timestamp:      f.CaptureTime,
-			Headers:        []kafka.Header{{Key: "cefiot-frame-id", Value: []byte(frame.FrameId)}},
-		}); err != nil {
+		if err := pub.flush(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		logger.Info("source finished; every frame acknowledged")
+		return nil
 	}
-	// Wait until every frame is acknowledged before calling the source done.
-	for producer.Flush(500) > 0 {
-		if ctx.Err() != nil {
-			return nil
+}
+
+var errSourceChanged = errors.New("source changed")
+
+// endOfSource is the offline reason of a file or folder that was read to
+// its end (not a reconnect).
+const endOfSource = "end of source"
+
+// session reads one source until it ends, ctx ends or the source setting
+// changes (errSourceChanged).
+func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, cam *CameraRun, pub *publisher) error {
+	version := cam.Version()
+	set := cam.Settings()
+	epoch, err := sessionEpoch(set)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", id, err)
+	}
+	status := func(online bool, reason string) {
+		c.publishStatus(ctx, pub, cam, id, set.Source, online, reason)
+	}
+	src, err := source.Open(set.Source, source.Options{Realtime: set.Realtime, Logger: logger, Watch: set.Watch},
+		source.StreamOptions{OnStatus: status})
+	if err != nil {
+		status(false, err.Error())
+		return fmt.Errorf("camera %s: %w", id, err)
+	}
+	defer src.Close()
+	if !source.IsStream(set.Source) {
+		status(true, "")
+	}
+	det, err := motion.NewDetector(set.Motion())
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", id, err)
+	}
+	defer func() { det.Close() }()
+	pool := &shotPool{}
+	defer pool.close()
+	tr, err := event.New[*shot](set.Events(), pool.put)
+	if err != nil {
+		return fmt.Errorf("camera %s: %w", id, err)
+	}
+	logger.Info("capturing", "source", src.Describe(), "session_epoch", epoch)
+	cam.update(func(s *CameraState) { s.Source = src.Describe(); s.LastError = "" })
+
+	var nextDue time.Duration // fps cap
+	publish := func(outs []event.Out[*shot]) error {
+		for _, o := range outs {
+			err := c.publishFrame(ctx, pub, id, epoch, src.Describe(), o)
+			pool.put(o.P)
+			if err != nil {
+				return err
+			}
+			if o.Phase == event.PhaseStart || (o.Phase == event.PhaseEnd && o.FrameIndex == 0) {
+				c.metrics.events.WithLabelValues(id).Inc()
+				cam.update(func(s *CameraState) { s.Events++ })
+			}
+		}
+		return nil
+	}
+	for {
+		if err := pub.Err(); err != nil {
+			return err
+		}
+		if v := cam.Version(); v != version {
+			version = v
+			n := cam.Settings()
+			if n.Source != set.Source || n.Watch != set.Watch || n.Realtime != set.Realtime {
+				logger.Info("source settings changed; starting a new session", "source", source.Redact(n.Source))
+				return errors.Join(publish(tr.Flush()), errSourceChanged)
+			}
+			nd, err := motion.NewDetector(n.Motion())
+			if err != nil {
+				logger.Error("new detector settings refused", "err", err)
+			} else {
+				det.Close()
+				det = nd
+			}
+			if err := tr.SetConfig(n.Events()); err != nil {
+				logger.Error("new event settings refused", "err", err)
+			}
+			set = n
+			logger.Info("camera settings applied", "fps", set.FPS, "threshold", set.Threshold, "min_area", set.MinArea,
+				"mask_zones", len(set.Mask), "pre_capture", set.PreCapture, "post_capture", set.PostCapture)
+		}
+		f, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			status(false, endOfSource)
+			return publish(tr.Flush())
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("camera %s: read %s: %w", id, source.Redact(set.Source), err)
+		}
+		c.metrics.frames.Inc()
+		cam.update(func(s *CameraState) { s.Frames++; s.LastFrame = f.CaptureTime })
+		if set.FPS > 0 {
+			if f.Offset < nextDue {
+				continue
+			}
+			nextDue = f.Offset + time.Duration(float64(time.Second)/set.FPS)
+		}
+		res, err := det.Detect(f.Mat)
+		if err != nil {
+			return fmt.Errorf("camera %s frame %d: %w", id, f.Index, err)
+		}
+		if res.Global {
+			c.metrics.globals.WithLabelValues(id).Inc()
+			cam.update(func(s *CameraState) { s.GlobalChanges++ })
+		}
+		if res.Motion {
+			c.metrics.motion.Inc()
+			cam.update(func(s *CameraState) { s.MotionFrames++ })
+		}
+		fr := event.Frame[*shot]{Index: f.Index, At: f.Offset, Motion: res.Motion, Score: res.Score, Boxes: res.Boxes}
+		if tr.Needs(res.Motion, f.Offset) {
+			fr.P = pool.clone(f.Mat, f.CaptureTime)
+		}
+		if err := publish(tr.Push(fr)); err != nil {
+			return err
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if deliveryErr != nil {
-		return deliveryErr
+}
+
+// sessionEpoch: content-derived for files and folders (re-reading gives the
+// same frame ids), path-derived for watched folders, the start time in
+// milliseconds for live streams.
+func sessionEpoch(s Settings) (uint64, error) {
+	switch {
+	case source.IsStream(s.Source):
+		return uint64(time.Now().UnixMilli()), nil
+	case s.Watch:
+		return source.WatchEpoch(s.Source)
+	default:
+		return source.SessionEpoch(s.Source)
 	}
-	logger.Info("source finished; every motion frame acknowledged")
-	return nil
+}
+
+func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera string, epoch uint64, desc string, o event.Out[*shot]) error {
+	img := &o.P.mat
+	jpeg, err := motion.EncodeJPEG(*img, c.cfg.JPEGQuality)
+	if err != nil {
+		return fmt.Errorf("camera %s frame %d: %w", camera, o.Index, err)
+	}
+	frame := &cefiotv1.Frame{
+		FrameId:         FrameID(camera, epoch, o.Index),
+		CameraId:        camera,
+		SessionEpoch:    epoch,
+		Sequence:        o.Index,
+		CaptureTime:     timestamppb.New(o.P.at),
+		Width:           int32(img.Cols()),
+		Height:          int32(img.Rows()),
+		MotionScore:     o.Score,
+		Jpeg:            jpeg,
+		Source:          desc,
+		CaptureNode:     c.cfg.Node,
+		EventId:         EventID(camera, epoch, o.EventStart),
+		EventPhase:      cefiotv1.EventPhase(o.Phase),
+		EventFrameIndex: o.FrameIndex,
+		Motion:          o.Motion,
+	}
+	for _, b := range o.Boxes {
+		frame.Boxes = append(frame.Boxes, &cefiotv1.Box{X: int32(b.Min.X), Y: int32(b.Min.Y), Width: int32(b.Dx()), Height: int32(b.Dy())})
+	}
+	value, err := proto.Marshal(frame)
+	if err != nil {
+		return fmt.Errorf("encode frame %s: %w", frame.FrameId, err)
+	}
+	err = kafkax.Produce(ctx, pub.producer, &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &c.cfg.Topic, Partition: kafka.PartitionAny},
+		Key:            []byte(camera),
+		Value:          value,
+		Timestamp:      frame.CaptureTime.AsTime(),
+		Headers:        []kafka.Header{{Key: "cefiot-frame-id", Value: []byte(frame.FrameId)}, {Key: "cefiot-event-id", Value: []byte(frame.EventId)}},
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// publishStatus records an online/offline change: state, metrics and a
+// CameraStatusChange record on the status topic (key = camera id).
+func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *CameraRun, id, src string, online bool, reason string) {
+	var reconnects int64
+	cam.update(func(s *CameraState) {
+		if !online && s.Online && reason != endOfSource {
+			s.Reconnects++
+			c.metrics.reconnects.WithLabelValues(id).Inc()
+		}
+		s.Online, s.StatusChanged = online, time.Now()
+		if reason != "" {
+			s.LastError = reason
+		}
+		reconnects = s.Reconnects
+	})
+	v := 0.0
+	if online {
+		v = 1
+	}
+	c.metrics.online.WithLabelValues(id).Set(v)
+	c.metrics.statusChanges.Inc()
+	rec := &cefiotv1.CameraStatusChange{
+		CameraId: id, Online: online, Time: timestamppb.Now(), Reason: reason,
+		Source: source.Redact(src), CaptureNode: c.cfg.Node, Reconnects: reconnects,
+	}
+	value, err := proto.Marshal(rec)
+	if err != nil {
+		return
+	}
+	topic := c.cfg.StatusTopic
+	if err := kafkax.Produce(ctx, pub.producer, &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            []byte(id), Value: value, Timestamp: rec.Time.AsTime(),
+	}); err != nil && ctx.Err() == nil {
+		c.logger.Warn("cannot publish camera status", "camera", id, "err", err)
+	}
+}
+
+// shot is a copy of a frame the event tracker keeps: the image and when
+// it was captured.
+type shot struct {
+	mat gocv.Mat
+	at  time.Time
+}
+
+// shotPool recycles the frame copies the event tracker keeps.
+type shotPool struct {
+	free []*shot
+	all  []*shot
+}
+
+func (p *shotPool) clone(m gocv.Mat, at time.Time) *shot {
+	var s *shot
+	if n := len(p.free); n > 0 {
+		s, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		s = &shot{mat: gocv.NewMat()}
+		p.all = append(p.all, s)
+	}
+	m.CopyTo(&s.mat)
+	s.at = at
+	return s
+}
+
+func (p *shotPool) put(s *shot) {
+	if s != nil {
+		p.free = append(p.free, s)
+	}
+}
+
+func (p *shotPool) close() {
+	for _, s := range p.all {
+		s.mat.Close()
+	}
+	p.free, p.all = nil, nil
 }

@@ -48,6 +48,15 @@ type Config struct {
 	// MaxBoxes caps the boxes returned per frame, largest first; 0 skips
 	// box extraction altogether. Default 16.
 	MaxBoxes int
+	// Mask lists polygons, in full-resolution pixel coordinates, whose
+	// pixels the detector ignores (a road, a tree, a timestamp overlay).
+	// The score is the changed fraction of the pixels outside the mask.
+	Mask [][]image.Point
+	// GlobalChange, in (0, 1], makes a frame whose score reaches it a
+	// global change (a light switched, the exposure jumped) rather than
+	// motion: Result.Global is set and Motion is not. 0 disables the
+	// guard. Default 0 (the capture service sets its own).
+	GlobalChange float64
 }
 
 // DefaultConfig returns the configuration the capture service uses unless
@@ -78,6 +87,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("motion: config: Dilate must be in [0, 16], got %d", c.Dilate)
 	case c.MaxBoxes < 0:
 		return fmt.Errorf("motion: config: MaxBoxes must be >= 0, got %d", c.MaxBoxes)
+	case math.IsNaN(c.GlobalChange) || c.GlobalChange < 0 || c.GlobalChange > 1:
+		return fmt.Errorf("motion: config: GlobalChange must be 0 or in (0, 1], got %v", c.GlobalChange)
+	case c.GlobalChange > 0 && c.GlobalChange <= c.MinArea:
+		return fmt.Errorf("motion: config: GlobalChange %v must be above MinArea %v", c.GlobalChange, c.MinArea)
+	}
+	for i, p := range c.Mask {
+		if len(p) < 3 {
+			return fmt.Errorf("motion: config: Mask[%d] has %d points, want at least 3", i, len(p))
+		}
 	}
 	return nil
 }
@@ -94,6 +112,9 @@ type Result struct {
 	// Boxes bound the changed regions in full-resolution pixel
 	// coordinates, largest first. Only motion frames have boxes.
 	Boxes []image.Rectangle
+	// Global reports a global change (see Config.GlobalChange): too much
+	// of the image changed at once to be motion.
+	Global bool
 }
 
 // Detector finds motion between consecutive frames of one session. It
@@ -108,6 +129,10 @@ type Detector struct {
 	// Reused buffers. cur and prev swap after every frame.
 	small, grey, cur, prev, diff, mask, dilated gocv.Mat
 	kernel                                      gocv.Mat
+	// zones is 255 where pixels count and 0 where Config.Mask hides them,
+	// at the detection size; empty without a mask. allowed counts the 255s.
+	zones   gocv.Mat
+	allowed int
 }
 
 // NewDetector validates cfg and allocates a detector.
@@ -125,6 +150,7 @@ func NewDetector(cfg Config) (*Detector, error) {
 		mask:    gocv.NewMat(),
 		dilated: gocv.NewMat(),
 		kernel:  gocv.GetStructuringElement(gocv.MorphRect, image.Pt(3, 3)),
+		zones:   gocv.NewMat(),
 	}
 	return d, nil
 }
@@ -137,7 +163,7 @@ func (d *Detector) Reset() { d.hasPrev = false }
 
 // Close releases the detector's OpenCV memory.
 func (d *Detector) Close() error {
-	for _, m := range []*gocv.Mat{&d.small, &d.grey, &d.cur, &d.prev, &d.diff, &d.mask, &d.dilated, &d.kernel} {
+	for _, m := range []*gocv.Mat{&d.small, &d.grey, &d.cur, &d.prev, &d.diff, &d.mask, &d.dilated, &d.kernel, &d.zones} {
 		if err := m.Close(); err != nil {
 			return fmt.Errorf("motion: close detector: %w", err)
 		}
@@ -168,6 +194,7 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 		d.full = size
 		d.det = detectSize(size, d.cfg.DetectWidth)
 		d.hasPrev = false
+		d.buildZones()
 	}
 
 	// Downscale first, so the colour conversion touches ~6x fewer pixels.
@@ -199,12 +226,20 @@ func (d *Detector) Detect(frame gocv.Mat) (Result, error) {
 	d.cur, d.prev = d.prev, d.cur
 
 	gocv.Threshold(d.diff, &d.mask, float32(d.cfg.Threshold), 255, gocv.ThresholdBinary)
+	total := d.det.X * d.det.Y
+	if !d.zones.Empty() {
+		gocv.BitwiseAnd(d.mask, d.zones, &d.mask)
+		total = d.allowed
+	}
 	changed := gocv.CountNonZero(d.mask)
-	r := Result{
-		Changed: changed,
-		Score:   float64(changed) / float64(d.det.X*d.det.Y),
+	r := Result{Changed: changed}
+	if total > 0 {
+		r.Score = float64(changed) / float64(total)
 	}
 	r.Motion = r.Score >= d.cfg.MinArea
+	if d.cfg.GlobalChange > 0 && r.Score >= d.cfg.GlobalChange {
+		r.Motion, r.Global = false, true
+	}
 	if r.Motion && d.cfg.MaxBoxes > 0 {
 		r.Boxes = d.boxes()
 	}
@@ -264,3 +299,28 @@ func (d *Detector) scale(r image.Rectangle) image.Rectangle {
 }
 
 func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+
+// buildZones rasterises Config.Mask at the detection size.
+func (d *Detector) buildZones() {
+	d.zones.Close()
+	d.zones = gocv.NewMat()
+	d.allowed = d.det.X * d.det.Y
+	if len(d.cfg.Mask) == 0 {
+		return
+	}
+	d.zones = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), d.det.Y, d.det.X, gocv.MatTypeCV8UC1)
+	sx := float64(d.det.X) / float64(d.full.X)
+	sy := float64(d.det.Y) / float64(d.full.Y)
+	polys := make([][]image.Point, 0, len(d.cfg.Mask))
+	for _, poly := range d.cfg.Mask {
+		scaled := make([]image.Point, len(poly))
+		for i, p := range poly {
+			scaled[i] = image.Pt(int(math.Round(float64(p.X)*sx)), int(math.Round(float64(p.Y)*sy)))
+		}
+		polys = append(polys, scaled)
+	}
+	pv := gocv.NewPointsVectorFromPoints(polys)
+	defer pv.Close()
+	gocv.FillPoly(&d.zones, pv, color.RGBA{})
+	d.allowed = gocv.CountNonZero(d.zones)
+}

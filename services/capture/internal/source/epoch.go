@@ -108,3 +108,22 @@ func hashFile(h hash.Hash64, path string, window int64) error {
 	}
 	return nil
 }
+
+// WatchEpoch is the session epoch of a watched image folder: derived from
+// its absolute path, since its content grows. Re-reading the folder after a
+// restart reads its files in the same name order, so the same images get
+// the same frame ids as long as no file is removed from it.
+func WatchEpoch(path string) (uint64, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, fmt.Errorf("source: watch epoch: %w", err)
+	}
+	h := fnv.New64a()
+	io.WriteString(h, "cefiot/source/epoch/watch/v1\x00")
+	io.WriteString(h, abs)
+	e := h.Sum64() &^ (1 << 63)
+	if e == 0 {
+		e = 1
+	}
+	return e, nil
+}

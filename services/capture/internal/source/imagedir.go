@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"gocv.io/x/gocv"
 )
@@ -28,6 +30,9 @@ type ImageDir struct {
 	fps     float64
 	skipped int
 	pace    pacer
+	// Watch mode: sizes seen at the previous poll of files not yet read.
+	polled     map[string]int64
+	outOfOrder int
 }
 
 var _ Source = (*ImageDir)(nil)
@@ -49,7 +54,7 @@ func OpenImageDir(dir string, opts Options) (*ImageDir, error) {
 		}
 		names = append(names, e.Name())
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && !opts.Watch {
 		return nil, fmt.Errorf("source: open image folder %s: no files", dir)
 	}
 	d := &ImageDir{
@@ -60,6 +65,10 @@ func OpenImageDir(dir string, opts Options) (*ImageDir, error) {
 		fps:   opts.fps(0),
 	}
 	d.pace = pacer{enabled: opts.Realtime, fps: d.fps}
+	if opts.Watch {
+		d.polled = map[string]int64{}
+		return d, nil
+	}
 	if !d.decodeNext() {
 		d.Close()
 		return nil, fmt.Errorf("source: open image folder %s: none of its %d files is an image OpenCV can decode", dir, len(names))
@@ -101,8 +110,15 @@ func (d *ImageDir) Next(ctx context.Context) (Frame, error) {
 	}
 	if d.pending {
 		d.pending = false
-	} else if !d.decodeNext() {
-		return Frame{}, io.EOF
+	} else {
+		for !d.decodeNext() {
+			if !d.opts.Watch {
+				return Frame{}, io.EOF
+			}
+			if err := d.poll(ctx); err != nil {
+				return Frame{}, err
+			}
+		}
 	}
 	if err := d.pace.wait(ctx, d.next); err != nil {
 		d.pending = true
@@ -146,3 +162,80 @@ func (d *ImageDir) Skipped() int { return d.skipped }
 
 // FPS returns the frame rate used for Offset and pacing.
 func (d *ImageDir) FPS() float64 { return d.fps }
+
+// poll waits one watch interval and appends the new files that are
+// complete (same size as at the previous poll) and sort after the last
+// name read. Files that arrive sorting before it cannot get a stable
+// position and are skipped, counted and logged.
+func (d *ImageDir) poll(ctx context.Context) error {
+	iv := d.opts.WatchInterval
+	if iv <= 0 {
+		iv = 500 * time.Millisecond
+	}
+	t := time.NewTimer(iv)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		d.opts.logger().Warn("source: cannot list watched folder; retrying", "dir", d.dir, "err", err)
+		return nil
+	}
+	last := ""
+	if n := len(d.names); n > 0 {
+		last = d.names[n-1]
+	}
+	seen := map[string]int64{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || name <= last {
+			if !e.IsDir() && name < last && !strings.HasPrefix(name, ".") && !slices.Contains(d.names, name) {
+				if _, warned := d.polled[name]; !warned {
+					d.outOfOrder++
+					d.opts.logger().Warn("source: skipping file that arrived out of name order in a watched folder",
+						"path", filepath.Join(d.dir, name), "last_read", last)
+				}
+				seen[name] = -1
+			}
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		seen[name] = fi.Size()
+	}
+	var ready []string
+	for name, size := range seen {
+		if size > 0 && d.polled[name] == size {
+			ready = append(ready, name)
+		}
+	}
+	slices.Sort(ready)
+	// Only a prefix of complete files in name order can be taken: a later
+	// name must not be read before an earlier one still being written.
+	var pendingNames []string
+	for name, size := range seen {
+		if size >= 0 && !slices.Contains(ready, name) {
+			pendingNames = append(pendingNames, name)
+		}
+	}
+	slices.Sort(pendingNames)
+	if len(pendingNames) > 0 {
+		i := 0
+		for i < len(ready) && ready[i] < pendingNames[0] {
+			i++
+		}
+		ready = ready[:i]
+	}
+	d.names = append(d.names, ready...)
+	d.polled = seen
+	return nil
+}
+
+// OutOfOrder returns how many files of a watched folder were skipped
+// because they arrived sorting before a file already read.
+func (d *ImageDir) OutOfOrder() int { return d.outOfOrder }

@@ -72,6 +72,13 @@ type Options struct {
 	// Now returns the current time for Frame.CaptureTime; nil means
 	// time.Now.
 	Now func() time.Time
+	// Watch makes an image folder a live source: after its files it keeps
+	// polling for new ones (names sorting after the last one read) instead
+	// of ending.
+	Watch bool
+	// WatchInterval is the polling period of a watched folder (default
+	// 500ms). A new file is read once its size is the same at two polls.
+	WatchInterval time.Duration
 }
 
 func (o Options) validate() error {
@@ -108,9 +115,13 @@ func (o Options) fps(declared float64) float64 {
 	}
 }
 
-// Open opens path as an image folder if it is a directory and as a video
-// file otherwise.
-func Open(path string, opts Options) (Source, error) {
+// Open opens spec as a live stream (rtsp://, http(s)://, /dev/videoN; see
+// OpenStream), as an image folder if it is a directory, and as a video file
+// otherwise.
+func Open(path string, opts Options, sopts StreamOptions) (Source, error) {
+	if IsStream(path) {
+		return OpenStream(path, opts, sopts)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("source: open %s: %w", path, err)

@@ -273,7 +273,7 @@ func TestOpenDispatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{video: "video file", dir: "image folder"} {
-		src, err := Open(path, Options{})
+		src, err := Open(path, Options{}, StreamOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,10 +282,10 @@ func TestOpenDispatches(t *testing.T) {
 		}
 		src.Close()
 	}
-	if _, err := Open(filepath.Join(dir, "missing"), Options{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Open(filepath.Join(dir, "missing"), Options{}, StreamOptions{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open(missing) = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := Open(video, Options{FPS: -1}); err == nil || !strings.Contains(err.Error(), "FPS") {
+	if _, err := Open(video, Options{FPS: -1}, StreamOptions{}); err == nil || !strings.Contains(err.Error(), "FPS") {
 		t.Errorf("Open with FPS -1 = %v, want an error naming FPS", err)
 	}
 }

@@ -22,6 +22,12 @@ type Config struct {
 	BatchSize      int
 	BatchWait      time.Duration
 	KafkaWait      time.Duration
+	// DeadLetterTopic receives the records enrich refuses.
+	DeadLetterTopic  string
+	MaxRecordBytes   int
+	MaxPixels        int
+	ThumbnailWidth   int
+	ThumbnailQuality int
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -35,6 +41,11 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the output topic when enrich creates it")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records per transaction at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a transaction")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", "frames.deadletter", "topic that records enrich cannot enrich go to, with the reason in headers")
+	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", 16<<20, "larger input records are dead-lettered")
+	fs.IntVar(&c.MaxPixels, "max-pixels", 8192*8192, "frames with more pixels are dead-lettered")
+	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", 160, "width of the thumbnail added to each frame, 16..1024 (0: none, JPEGs are not decoded)")
+	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", 70, "JPEG quality of thumbnails, 1..100")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -48,6 +59,12 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.Partitions >= 1, "partitions", strconv.Itoa(c.Partitions), "must be at least 1")
 	ch.Check(c.BatchSize >= 1 && c.BatchSize <= 10000, "batch-size", strconv.Itoa(c.BatchSize), "must be 1..10000")
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
+	ch.NotEmpty("dead-letter-topic", c.DeadLetterTopic)
+	ch.Check(c.DeadLetterTopic != c.InputTopic && c.DeadLetterTopic != c.OutputTopic, "dead-letter-topic", c.DeadLetterTopic, "must differ from input-topic and output-topic")
+	ch.Check(c.MaxRecordBytes >= 1024, "max-record-bytes", strconv.Itoa(c.MaxRecordBytes), "must be at least 1024")
+	ch.Check(c.MaxPixels >= 64*64, "max-pixels", strconv.Itoa(c.MaxPixels), "must be at least 4096")
+	ch.Check(c.ThumbnailWidth == 0 || (c.ThumbnailWidth >= 16 && c.ThumbnailWidth <= 1024), "thumbnail-width", strconv.Itoa(c.ThumbnailWidth), "must be 0 or 16..1024")
+	ch.Check(c.ThumbnailQuality >= 1 && c.ThumbnailQuality <= 100, "thumbnail-quality", strconv.Itoa(c.ThumbnailQuality), "must be 1..100")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }

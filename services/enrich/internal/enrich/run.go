@@ -35,6 +35,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 type metrics struct {
 	in, out, bad prometheus.Counter
+	deadLetters  *prometheus.CounterVec
+	thumbnails   prometheus.Histogram
 	txns         prometheus.Counter
 	aborts       prometheus.Counter
 	commit       prometheus.Histogram
@@ -42,14 +44,18 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		in:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_in_total", Help: "Records read from the input topic."}),
-		out:    prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_out_total", Help: "Enriched records committed."}),
-		bad:    prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_bad_records_total", Help: "Input records that could not be decoded (skipped, logged with their offset)."}),
-		txns:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transactions_total", Help: "Committed transactions."}),
-		aborts: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transaction_aborts_total", Help: "Aborted transactions."}),
-		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_enrich_commit_seconds", Help: "Transaction commit latency.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		in:  prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_in_total", Help: "Records read from the input topic."}),
+		out: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_records_out_total", Help: "Enriched records committed."}),
+		bad: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_bad_records_total", Help: "Input records enrich refused (each goes to the dead-letter topic in the same transaction)."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_enrich_dead_letters_total", Help: "Records committed to the dead-letter topic, by reason code.",
+		}, []string{"code"}),
+		thumbnails: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_enrich_thumbnail_bytes", Help: "Size of the thumbnails made.", Buckets: prometheus.ExponentialBuckets(512, 2, 10)}),
+		txns:       prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transactions_total", Help: "Committed transactions."}),
+		aborts:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_enrich_transaction_aborts_total", Help: "Aborted transactions."}),
+		commit:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_enrich_commit_seconds", Help: "Transaction commit latency.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 	}
-	reg.MustRegister(m.in, m.out, m.bad, m.txns, m.aborts, m.commit)
+	reg.MustRegister(m.in, m.out, m.bad, m.deadLetters, m.thumbnails, m.txns, m.aborts, m.commit)
 	return m
 }
 
@@ -59,12 +65,26 @@ type enricher struct {
 	metrics *metrics
 }
 
-// run is the enrich workload: one consumer in the site's enrich group and a
-// transactional producer whose id is derived from the workload, so a stale
-// owner of the workload is fenced by the broker.
+// run is the enrich workload: a consumer assigned every input partition at
+// the site enrich group's committed offsets and a transactional producer
+// whose id is derived from the workload, so a stale owner of the workload
+// is fenced by the broker. It returns nil once a handoff to another site
+// is complete.
 func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
 	logger := e.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
-	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.InputTopic, Partitions: e.cfg.Partitions}); err != nil {
+	params, err := ParseWorkloadParams(wl.GetParams(), WorkloadParams{
+		ThumbnailWidth: e.cfg.ThumbnailWidth, InputTopic: e.cfg.InputTopic, OutputTopic: e.cfg.OutputTopic, OriginSite: e.cfg.Site,
+	})
+	if err != nil {
+		return fmt.Errorf("workload %s: %w", wl.GetName(), err)
+	}
+	// Topics may come from the workload (an enrich moved to another site).
+	e = e.withTopics(params.InputTopic, params.OutputTopic)
+	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
+		return err
+	}
+	inputPartitions, err := e.inputPartitions(ctx, wl.GetHomeSite() != "")
+	if err != nil {
 		return err
 	}
 	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.OutputTopic, Partitions: e.cfg.Partitions}); err != nil {
@@ -96,12 +116,18 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	if err := producer.InitTransactions(ctx); err != nil {
 		return fmt.Errorf("init transactions: %w", err)
 	}
-	if err := consumer.Subscribe(e.cfg.InputTopic, nil); err != nil {
-		return fmt.Errorf("subscribe %s: %w", e.cfg.InputTopic, err)
+	h, err := e.assignInput(ctx, consumer, producer, e.cfg.InputTopic, inputPartitions, params.Handoff, wl.GetHomeSite() == "")
+	if err != nil {
+		return err
 	}
 	logger.Info("enrich running", "input", e.cfg.InputTopic, "output", e.cfg.OutputTopic, "group", group)
-	tr := Transformer{Site: e.cfg.Site, Node: e.cfg.Node}
+	tr := Transformer{Site: params.OriginSite, Node: e.cfg.Node, MaxRecordBytes: e.cfg.MaxRecordBytes, MaxPixels: e.cfg.MaxPixels,
+		ThumbnailWidth: params.ThumbnailWidth, ThumbnailQuality: e.cfg.ThumbnailQuality}
 	for ctx.Err() == nil {
+		if h.finished() {
+			logger.Info("handoff complete: every partition reached the marker", "handoff", params.Handoff.ID, "to", params.Handoff.To)
+			return nil
+		}
 		batch, err := kafkax.ReadBatch(ctx, consumer, e.cfg.BatchSize, e.cfg.BatchWait)
 		if err != nil {
 			return err
@@ -109,7 +135,7 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		if len(batch) == 0 {
 			continue
 		}
-		if err := e.commitBatch(ctx, logger, tr, consumer, producer, batch); err != nil {
+		if err := e.commitBatch(ctx, logger, tr, consumer, producer, batch, h); err != nil {
 			e.metrics.aborts.Inc()
 			abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = producer.AbortTransaction(abortCtx)
@@ -121,20 +147,34 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	return nil
 }
 
-func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Transformer, consumer *kafka.Consumer, producer *kafka.Producer, batch []*kafka.Message) error {
+func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Transformer, consumer *kafka.Consumer, producer *kafka.Producer, batch []*kafka.Message, h *handoff) error {
 	if err := producer.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	next := map[partitionKey]kafka.TopicPartition{}
 	produced := 0
+	dead := map[string]int{}
 	for _, msg := range batch {
-		e.metrics.in.Inc()
 		tp := msg.TopicPartition
+		r := h.route(msg)
+		if r == routeDrop {
+			continue // after this enrich's handoff marker: the other site's
+		}
 		next[partitionKey{*tp.Topic, tp.Partition}] = kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition, Offset: tp.Offset + 1}
+		if r == routePass {
+			continue // a handoff marker, or a record the other site enriched
+		}
+		e.metrics.in.Inc()
 		value, ef, err := tr.Enrich(msg.Value)
-		if errors.Is(err, ErrBadRecord) {
-			e.metrics.bad.Inc()
-			logger.Error("skipping record that is not a frame", "at", kafkax.Where(msg), "err", err)
+		var br *BadRecordError
+		if errors.As(err, &br) {
+			// The dead letter is part of this transaction: it is committed
+			// exactly when the input offset moves past the record.
+			logger.Error("refusing record; sent to the dead-letter topic", "at", kafkax.Where(msg), "code", br.Code, "err", br.Reason)
+			if err := kafkax.Produce(ctx, producer, kafkax.DeadLetter(msg, e.cfg.DeadLetterTopic, "enrich", br.Code, br.Reason, time.Now())); err != nil {
+				return err
+			}
+			dead[br.Code]++
 			continue
 		}
 		if err != nil {
@@ -147,15 +187,17 @@ func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Tran
 			Timestamp:      ef.GetFrame().GetCaptureTime().AsTime(),
 			Headers: append(msg.Headers,
 				kafka.Header{Key: "cefiot-frame-id", Value: []byte(ef.GetFrame().GetFrameId())},
-				kafka.Header{Key: "cefiot-site", Value: []byte(e.cfg.Site)}),
+				kafka.Header{Key: "cefiot-site", Value: []byte(tr.Site)}),
 		}
 		if err := kafkax.Produce(ctx, producer, out); err != nil {
 			return err
 		}
 		produced++
+		e.metrics.thumbnails.Observe(float64(len(ef.GetThumbnailJpeg())))
 	}
 	offsets := make([]kafka.TopicPartition, 0, len(next))
 	for _, tp := range next {
+		tp.Metadata = h.metadata(tp.Partition)
 		offsets = append(offsets, tp)
 	}
 	meta, err := consumer.GetConsumerGroupMetadata()
@@ -172,6 +214,10 @@ func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Tran
 	e.metrics.commit.Observe(time.Since(start).Seconds())
 	e.metrics.txns.Inc()
 	e.metrics.out.Add(float64(produced))
+	for code, n := range dead {
+		e.metrics.bad.Add(float64(n))
+		e.metrics.deadLetters.WithLabelValues(code).Add(float64(n))
+	}
 	return nil
 }
 

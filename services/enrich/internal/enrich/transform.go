@@ -18,25 +18,54 @@ type Transformer struct {
 	Site string
 	Node string
 	Now  func() time.Time
+	// MaxRecordBytes refuses larger records (0: no limit).
+	MaxRecordBytes int
+	// MaxPixels refuses frames with more pixels (0: no limit).
+	MaxPixels int
+	// ThumbnailWidth is the width of the thumbnail (0: no thumbnail, and
+	// the JPEG is not decoded).
+	ThumbnailWidth   int
+	ThumbnailQuality int
 }
 
-// ErrBadRecord marks input that cannot be enriched (not a frame).
+// ErrBadRecord marks input that cannot be enriched (it goes to the
+// dead-letter topic); errors.As gives the *BadRecordError.
 var ErrBadRecord = errors.New("bad frame record")
+
+// BadRecordError says why a record was refused.
+type BadRecordError struct {
+	Code   string // decode, invalid, too-large, bad-jpeg
+	Reason string
+}
+
+func (e *BadRecordError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", ErrBadRecord, e.Code, e.Reason)
+}
+func (e *BadRecordError) Is(target error) bool { return target == ErrBadRecord }
+
+func bad(code, format string, args ...any) error {
+	return &BadRecordError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
 
 // Enrich decodes value as a cefiot.v1.Frame and returns the encoded
 // EnrichedFrame and the frame.
 func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, error) {
+	if t.MaxRecordBytes > 0 && len(value) > t.MaxRecordBytes {
+		return nil, nil, bad("too-large", "record of %d bytes is over the limit of %d", len(value), t.MaxRecordBytes)
+	}
 	var f cefiotv1.Frame
 	if err := proto.Unmarshal(value, &f); err != nil {
-		return nil, nil, fmt.Errorf("%w: decode: %v", ErrBadRecord, err)
+		return nil, nil, bad("decode", "not a cefiot.v1.Frame: %v", err)
 	}
 	switch {
 	case f.GetFrameId() == "":
-		return nil, nil, fmt.Errorf("%w: frame_id is empty", ErrBadRecord)
+		return nil, nil, bad("invalid", "frame_id is empty")
 	case f.GetCameraId() == "":
-		return nil, nil, fmt.Errorf("%w: camera_id is empty", ErrBadRecord)
+		return nil, nil, bad("invalid", "frame %s: camera_id is empty", f.GetFrameId())
 	case len(f.GetJpeg()) == 0:
-		return nil, nil, fmt.Errorf("%w: frame %s has no JPEG", ErrBadRecord, f.GetFrameId())
+		return nil, nil, bad("invalid", "frame %s has no JPEG", f.GetFrameId())
+	case t.MaxPixels > 0 && int64(f.GetWidth())*int64(f.GetHeight()) > int64(t.MaxPixels):
+		return nil, nil, bad("too-large", "frame %s is %dx%d, over the limit of %d pixels", f.GetFrameId(), f.GetWidth(), f.GetHeight(), t.MaxPixels)
 	}
 	sum := sha256.Sum256(f.GetJpeg())
 	now := time.Now
@@ -49,6 +78,20 @@ func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, erro
 		EnrichNode:    t.Node,
 		EnrichTime:    timestamppb.New(now()),
 		ContentSha256: hex.EncodeToString(sum[:]),
+	}
+	if t.ThumbnailWidth > 0 {
+		q := t.ThumbnailQuality
+		if q <= 0 {
+			q = 70
+		}
+		th, err := MakeThumbnail(f.GetJpeg(), int(f.GetWidth()), t.ThumbnailWidth, q)
+		if err != nil {
+			return nil, nil, bad("bad-jpeg", "frame %s: %v", f.GetFrameId(), err)
+		}
+		if t.MaxPixels > 0 && th.SourceWidth*th.SourceHeight > t.MaxPixels {
+			return nil, nil, bad("too-large", "frame %s decodes to %dx%d, over the limit of %d pixels", f.GetFrameId(), th.SourceWidth, th.SourceHeight, t.MaxPixels)
+		}
+		out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = th.JPEG, int32(th.Width), int32(th.Height)
 	}
 	b, err := proto.Marshal(out)
 	if err != nil {

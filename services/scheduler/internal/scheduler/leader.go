@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cefiot/cefiot/libs/placement"
 )
@@ -108,11 +107,13 @@ func (s *Scheduler) campaignAndLead(ctx context.Context) error {
 	}()
 
 	if s.spec != nil {
-		n, err := placement.ApplyWorkloads(leadCtx, s.cli, s.keys, s.spec.Proto(), guard)
+		// Applied once per content: a new leader must not undo moves and
+		// workload changes made through the admin API since.
+		n, err := placement.ApplySpecOnce(leadCtx, s.cli, s.keys, s.spec, guard)
 		if err != nil {
 			return fmt.Errorf("apply spec: %w", err)
 		}
-		s.logger.Info("pipeline spec applied", "workloads", len(s.spec.Workloads), "changes", n)
+		s.logger.Info("pipeline spec checked", "workloads", len(s.spec.Workloads), "changes", n)
 	}
 	wch := s.cli.Watch(clientv3.WithRequireLeader(leadCtx), s.keys.Prefix(), clientv3.WithPrefix())
 	ticker := time.NewTicker(s.resync)
@@ -136,42 +137,30 @@ func (s *Scheduler) campaignAndLead(ctx context.Context) error {
 	}
 }
 
-// reconcile writes the placement decisions, each guarded by leadership and
-// by the assignment's revision, so concurrent changes are never overwritten.
+// reconcile writes the placement decisions, each guarded by leadership,
+// by the assignment's revision (no lost updates) and by the target worker's
+// lease (never assign to a lease that just ended).
 func (s *Scheduler) reconcile(ctx context.Context, guard clientv3.Cmp) error {
 	st, err := placement.ReadState(ctx, s.cli, s.keys)
 	if err != nil {
 		return err
 	}
-	for _, d := range placement.Plan(st.Workloads, st.Workers, st.Assignments) {
-		key := s.keys.Assignment(d.Workload)
-		cmp := clientv3.Compare(clientv3.ModRevision(key), "=", st.AssignmentRevisions[d.Workload])
-		var op clientv3.Op
-		if d.Assign != nil {
-			d.Assign.AssignedTime = timestamppb.Now()
-			b, err := placement.Encode(d.Assign)
-			if err != nil {
-				return err
-			}
-			op = clientv3.OpPut(key, string(b))
-		} else {
-			op = clientv3.OpDelete(key)
-		}
-		resp, err := s.cli.Txn(ctx).If(guard, cmp).Then(op).Commit()
-		if err != nil {
-			return fmt.Errorf("write assignment of %s: %w", d.Workload, err)
-		}
-		if !resp.Succeeded {
-			// Either leadership is gone or the assignment changed under us;
+	for _, d := range placement.Plan(placement.InputOf(st)) {
+		epoch, err := placement.WriteDecision(ctx, s.cli, s.keys, d, st.AssignmentRevisions[d.Workload], guard)
+		if errors.Is(err, placement.ErrConflict) {
+			// Either leadership is gone or the state changed under us;
 			// a fresh read tells which on the next round.
 			if ok, _ := s.stillLeads(ctx, guard); !ok {
 				return placement.ErrGuardFailed
 			}
 			return nil
 		}
+		if err != nil {
+			return err
+		}
 		if d.Assign != nil {
 			s.assignments.Inc()
-			s.logger.Info("assigned", "workload", d.Workload, "worker", d.Assign.GetWorkerId(), "node", d.Assign.GetNode(), "epoch", resp.Header.Revision, "reason", d.Reason)
+			s.logger.Info("assigned", "workload", d.Workload, "worker", d.Assign.GetWorkerId(), "node", d.Assign.GetNode(), "epoch", epoch, "reason", d.Reason)
 		} else {
 			s.logger.Info("unassigned", "workload", d.Workload, "reason", d.Reason)
 		}

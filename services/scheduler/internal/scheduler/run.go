@@ -3,20 +3,17 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-
-	"os"
 )
 
 // Run runs a scheduler replica until ctx ends.
@@ -58,7 +55,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	cefiotv1.RegisterSchedulerServiceServer(adm.GRPC(), &api{sched: sched})
+	cefiotv1.RegisterSchedulerServiceServer(adm.GRPC(), &api{cli: cli, keys: sched.keys, sched: sched})
 	adm.AddGateway(cefiotv1.RegisterSchedulerServiceHandlerFromEndpoint)
 	adm.SetServing("", true)
 
@@ -66,49 +63,4 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return adm.Run(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	return g.Wait()
-}
-
-type api struct {
-	cefiotv1.UnimplementedSchedulerServiceServer
-	sched *Scheduler
-}
-
-func (a *api) state(ctx context.Context) (*placement.State, error) {
-	st, err := placement.ReadState(ctx, a.sched.cli, a.sched.keys)
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read site state: %v", err)
-	}
-	return st, nil
-}
-
-func (a *api) ListWorkers(ctx context.Context, _ *cefiotv1.ListWorkersRequest) (*cefiotv1.ListWorkersResponse, error) {
-	st, err := a.state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &cefiotv1.ListWorkersResponse{Workers: st.Workers}, nil
-}
-
-func (a *api) ListWorkloads(ctx context.Context, _ *cefiotv1.ListWorkloadsRequest) (*cefiotv1.ListWorkloadsResponse, error) {
-	st, err := a.state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &cefiotv1.ListWorkloadsResponse{Workloads: st.Workloads}, nil
-}
-
-func (a *api) ListAssignments(ctx context.Context, _ *cefiotv1.ListAssignmentsRequest) (*cefiotv1.ListAssignmentsResponse, error) {
-	st, err := a.state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &cefiotv1.ListAssignmentsResponse{Assignments: st.Assignments}, nil
-}
-
-func (a *api) GetLeader(ctx context.Context, _ *cefiotv1.GetLeaderRequest) (*cefiotv1.GetLeaderResponse, error) {
-	id, err := a.sched.Leader(ctx)
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "%v", err)
-	}
-	return &cefiotv1.GetLeaderResponse{LeaderId: id, Site: a.sched.keys.Site()}, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc/codes"
@@ -37,6 +39,8 @@ func (a *api) GetStatus(context.Context, *cefiotv1.GetStatusRequest) (*cefiotv1.
 		"duplicates":   v(a.metrics.duplicates),
 		"bad_records":  v(a.metrics.bad),
 		"bytes_stored": v(a.metrics.bytes),
+		"store_errors": v(a.metrics.storeErrors),
+		"expired":      v(a.metrics.expired),
 	})}, nil
 }
 
@@ -44,42 +48,159 @@ func invalid(field, reason string) error {
 	return status.Errorf(codes.InvalidArgument, "%s: %s", field, reason)
 }
 
-func (a *api) ListFrames(ctx context.Context, req *cefiotv1.ListFramesRequest) (*cefiotv1.ListFramesResponse, error) {
-	size := int(req.GetPageSize())
+// pageSize validates a page size (0 means the default).
+func pageSize(n int32) (int, error) {
 	switch {
-	case size < 0 || size > maxPageSize:
-		return nil, invalid("page_size", fmt.Sprintf("must be 0..%d, got %d", maxPageSize, size))
-	case size == 0:
-		size = defaultPageSize
+	case n < 0 || n > maxPageSize:
+		return 0, invalid("page_size", fmt.Sprintf("must be 0..%d, got %d", maxPageSize, n))
+	case n == 0:
+		return defaultPageSize, nil
 	}
-	q := store.Query{CameraID: req.GetCameraId(), Limit: size, PageToken: req.GetPageToken()}
-	if req.StartTime != nil {
-		if err := req.StartTime.CheckValid(); err != nil {
-			return nil, invalid("start_time", err.Error())
+	return int(n), nil
+}
+
+// timeRange validates optional start and end times.
+func timeRange(start, end *timestamppb.Timestamp) (time.Time, time.Time, error) {
+	var s, e time.Time
+	if start != nil {
+		if err := start.CheckValid(); err != nil {
+			return s, e, invalid("start_time", err.Error())
 		}
-		q.Start = req.StartTime.AsTime()
+		s = start.AsTime()
 	}
-	if req.EndTime != nil {
-		if err := req.EndTime.CheckValid(); err != nil {
-			return nil, invalid("end_time", err.Error())
+	if end != nil {
+		if err := end.CheckValid(); err != nil {
+			return s, e, invalid("end_time", err.Error())
 		}
-		q.End = req.EndTime.AsTime()
+		e = end.AsTime()
 	}
-	if !q.Start.IsZero() && !q.End.IsZero() && !q.End.After(q.Start) {
-		return nil, invalid("end_time", "must be after start_time")
+	if !s.IsZero() && !e.IsZero() && !e.After(s) {
+		return s, e, invalid("end_time", "must be after start_time")
+	}
+	return s, e, nil
+}
+
+func minScore(v float64) error {
+	if math.IsNaN(v) || v < 0 || v > 1 {
+		return invalid("min_score", fmt.Sprintf("must be 0..1, got %v", v))
+	}
+	return nil
+}
+
+// storeErr maps store errors of a list or get to gRPC statuses; field names
+// the request field an ErrInvalidID is about.
+func storeErr(what, field string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrInvalidPageToken):
+		return invalid("page_token", "malformed or from another query; pass a next_page_token from a previous response")
+	case errors.Is(err, store.ErrInvalidID):
+		return invalid(field, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: %v", what, err)
+	default:
+		return status.Errorf(codes.Internal, "%s: %v", what, err)
+	}
+}
+
+func (a *api) ListFrames(ctx context.Context, req *cefiotv1.ListFramesRequest) (*cefiotv1.ListFramesResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := minScore(req.GetMinScore()); err != nil {
+		return nil, err
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	if id := req.GetCameraId(); id != "" {
+		if err := store.ValidateCameraID(id); err != nil {
+			return nil, invalid("camera_id", err.Error())
+		}
+	}
+	q := store.Query{CameraID: req.GetCameraId(), EventID: req.GetEventId(), Start: start, End: end,
+		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken()}
+	field := "camera_id"
+	if q.EventID != "" {
+		field = "event_id"
 	}
 	frames, next, err := a.store.List(ctx, q)
-	if errors.Is(err, store.ErrInvalidPageToken) {
-		return nil, invalid("page_token", "malformed; pass a next_page_token from a previous response")
-	}
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "list frames: %v", err)
+		return nil, storeErr("list frames", field, err)
 	}
 	resp := &cefiotv1.ListFramesResponse{NextPageToken: next}
 	for _, f := range frames {
 		resp.Frames = append(resp.Frames, metaToProto(f))
 	}
 	return resp, nil
+}
+
+func (a *api) ListEvents(ctx context.Context, req *cefiotv1.ListEventsRequest) (*cefiotv1.ListEventsResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := minScore(req.GetMinScore()); err != nil {
+		return nil, err
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	events, next, err := a.store.ListEvents(ctx, store.EventQuery{CameraID: req.GetCameraId(), Start: start, End: end,
+		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, storeErr("list events", "camera_id", err)
+	}
+	resp := &cefiotv1.ListEventsResponse{NextPageToken: next}
+	for _, e := range events {
+		resp.Events = append(resp.Events, eventToProto(e))
+	}
+	return resp, nil
+}
+
+func (a *api) GetEvent(ctx context.Context, req *cefiotv1.GetEventRequest) (*cefiotv1.GetEventResponse, error) {
+	if req.GetEventId() == "" {
+		return nil, invalid("event_id", "must not be empty")
+	}
+	e, err := a.store.GetEvent(ctx, req.GetEventId())
+	if err != nil {
+		return nil, storeErr(fmt.Sprintf("event %q", req.GetEventId()), "event_id", err)
+	}
+	return &cefiotv1.GetEventResponse{Event: eventToProto(e)}, nil
+}
+
+func (a *api) GetStats(ctx context.Context, req *cefiotv1.GetStatsRequest) (*cefiotv1.GetStatsResponse, error) {
+	st, err := a.store.StatsOf(ctx, req.GetCameraId())
+	if err != nil {
+		return nil, storeErr("stats", "camera_id", err)
+	}
+	resp := &cefiotv1.GetStatsResponse{
+		Frames: int64(st.Frames), Bytes: int64(st.Bytes), Events: int64(st.Events),
+		FramesExpired: int64(st.Expired), Backend: st.Backend,
+	}
+	for _, c := range st.Cameras {
+		cs := &cefiotv1.CameraStats{CameraId: c.CameraID, Frames: c.Frames, Bytes: c.Bytes, Events: c.Events}
+		if !c.Oldest.IsZero() {
+			cs.OldestTime, cs.NewestTime = timestamppb.New(c.Oldest), timestamppb.New(c.Newest)
+		}
+		resp.Cameras = append(resp.Cameras, cs)
+	}
+	return resp, nil
+}
+
+func eventToProto(e store.Event) *cefiotv1.StoredEvent {
+	out := &cefiotv1.StoredEvent{
+		EventId: e.EventID, Site: e.Site, CameraId: e.CameraID,
+		StartTime: timestamppb.New(e.Start), EndTime: timestamppb.New(e.End), Ended: e.Ended,
+		FrameCount: e.Frames, PeakScore: e.PeakScore, BestFrameId: e.BestFrameID, SizeBytes: e.SizeBytes,
+		Region: &cefiotv1.Box{X: e.Region.X, Y: e.Region.Y, Width: e.Region.Width, Height: e.Region.Height},
+	}
+	for _, b := range e.Boxes {
+		out.Boxes = append(out.Boxes, &cefiotv1.Box{X: b.X, Y: b.Y, Width: b.Width, Height: b.Height})
+	}
+	return out
 }
 
 func (a *api) GetFrame(ctx context.Context, req *cefiotv1.GetFrameRequest) (*cefiotv1.GetFrameResponse, error) {
@@ -100,12 +221,22 @@ func (a *api) GetFrame(ctx context.Context, req *cefiotv1.GetFrameRequest) (*cef
 
 // jpegHandler serves a stored frame as image/jpeg, for browsers.
 func (a *api) jpegHandler() http.Handler {
+	return imageHandler(func(ctx context.Context, id string) ([]byte, error) {
+		_, jpeg, err := a.store.Get(ctx, id)
+		return jpeg, err
+	})
+}
+
+// thumbnailHandler serves a stored frame's thumbnail as image/jpeg.
+func (a *api) thumbnailHandler() http.Handler { return imageHandler(a.store.GetThumbnail) }
+
+func imageHandler(get func(ctx context.Context, id string) ([]byte, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("frame_id")
-		_, jpeg, err := a.store.Get(r.Context(), id)
+		jpeg, err := get(r.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			http.Error(w, fmt.Sprintf("frame %q is not stored", id), http.StatusNotFound)
+			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		case errors.Is(err, store.ErrInvalidID):
 			http.Error(w, "frame_id: "+err.Error(), http.StatusBadRequest)
@@ -130,6 +261,7 @@ func metaFromProto(ef *cefiotv1.EnrichedFrame, msg *kafka.Message) store.FrameMe
 		Width: f.GetWidth(), Height: f.GetHeight(), ContentSHA256: ef.GetContentSha256(),
 		SizeBytes: int64(len(f.GetJpeg())), CaptureNode: f.GetCaptureNode(), EnrichNode: ef.GetEnrichNode(),
 		SourcePartition: msg.TopicPartition.Partition, SourceOffset: int64(msg.TopicPartition.Offset),
+		EventID: f.GetEventId(), EventPhase: int32(f.GetEventPhase()), EventFrameIndex: f.GetEventFrameIndex(), Motion: f.GetMotion(),
 	}
 	if msg.TopicPartition.Topic != nil {
 		m.SourceTopic = *msg.TopicPartition.Topic
@@ -147,6 +279,8 @@ func metaToProto(m store.FrameMeta) *cefiotv1.StoredFrame {
 		MotionScore: m.MotionScore, Width: m.Width, Height: m.Height, ContentSha256: m.ContentSHA256,
 		SizeBytes: m.SizeBytes, CaptureNode: m.CaptureNode, EnrichNode: m.EnrichNode,
 		SourceTopic: m.SourceTopic, SourcePartition: m.SourcePartition, SourceOffset: m.SourceOffset,
+		EventId: m.EventID, EventPhase: cefiotv1.EventPhase(m.EventPhase), EventFrameIndex: m.EventFrameIndex,
+		Motion: m.Motion, ThumbnailSizeBytes: m.ThumbnailBytes,
 	}
 	for _, b := range m.Boxes {
 		out.Boxes = append(out.Boxes, &cefiotv1.Box{X: b.X, Y: b.Y, Width: b.Width, Height: b.Height})

@@ -5,9 +5,16 @@ package sink
 
 import (
 	"flag"
+	"fmt"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cefiot/cefiot/services/sink/internal/store"
 
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/service"
@@ -19,9 +26,19 @@ type Config struct {
 	KafkaBootstrap string
 	TopicPattern   string
 	StoreDir       string
-	BatchSize      int
-	BatchWait      time.Duration
-	KafkaWait      time.Duration
+	// StoreBackend is "filesystem" (frames under StoreDir) or "s3" (frames
+	// in a bucket, the index still under StoreDir).
+	StoreBackend string
+	S3           store.S3Config
+	// Retention is the default policy plus per-camera overrides.
+	Retention         store.Retention
+	RetentionFile     string
+	RetentionInterval time.Duration
+	DeadLetterTopic   string
+	MaxFrameBytes     int64
+	BatchSize         int
+	BatchWait         time.Duration
+	KafkaWait         time.Duration
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -31,7 +48,22 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.Common.Register(fs, "127.0.0.1:9104", "127.0.0.1:8104")
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud Kafka cluster")
 	fs.StringVar(&c.TopicPattern, "topic-pattern", `^edge-.+\.frames\.enriched$`, "regular expression of the topics to store")
-	fs.StringVar(&c.StoreDir, "store-dir", "./data/sink", "directory of the frame store")
+	fs.StringVar(&c.StoreDir, "store-dir", "./data/sink", "directory of the frame store's index (and of the frames with -store-backend filesystem)")
+	fs.StringVar(&c.StoreBackend, "store-backend", "filesystem", "where frames go: filesystem or s3")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint host:port (with -store-backend s3)")
+	fs.BoolVar(&c.S3.Secure, "s3-secure", false, "use https for S3")
+	fs.StringVar(&c.S3.Region, "s3-region", "", "S3 region (empty: discovered)")
+	fs.StringVar(&c.S3.Bucket, "s3-bucket", "", "S3 bucket of the frames")
+	fs.StringVar(&c.S3.Prefix, "s3-prefix", "", "key prefix inside the bucket")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer the env CEFIOT_S3_SECRET_KEY)")
+	fs.BoolVar(&c.S3.CreateBucket, "s3-create-bucket", false, "create the bucket at start if it does not exist")
+	fs.DurationVar(&c.Retention.Default.MaxAge, "retention-max-age", 0, "delete frames captured longer ago than this, per camera (0: keep)")
+	maxBytes := fs.String("retention-max-bytes", "0", "keep at most this many JPEG bytes per camera, oldest deleted first (e.g. 20GiB; 0: no limit)")
+	fs.StringVar(&c.RetentionFile, "retention-file", "", "YAML file with per-camera retention overrides (see docs/data-plane.md)")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", time.Minute, "how often retention runs")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", "sink.deadletter", "topic of the cloud cluster that records the sink refuses go to")
+	maxFrame := fs.String("max-frame-bytes", "16MiB", "largest JPEG the sink stores; larger records are dead-lettered")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records stored between offset commits at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a batch")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
@@ -46,8 +78,111 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	}
 	ch.Check(len(c.TopicPattern) > 0 && c.TopicPattern[0] == '^', "topic-pattern", c.TopicPattern, "must start with ^ (a Kafka regex subscription)")
 	ch.NotEmpty("store-dir", c.StoreDir)
+	switch c.StoreBackend {
+	case "filesystem":
+	case "s3":
+		ch.NotEmpty("s3-endpoint", c.S3.Endpoint)
+		ch.Check(!strings.Contains(c.S3.Endpoint, "://"), "s3-endpoint", c.S3.Endpoint, "must be host:port without a scheme (use -s3-secure for https)")
+		ch.NotEmpty("s3-bucket", c.S3.Bucket)
+		ch.NotEmpty("s3-access-key", c.S3.AccessKey)
+		ch.Check(c.S3.SecretKey != "", "s3-secret-key", "", "must not be empty")
+	default:
+		ch.Add(config.Invalid("store-backend", c.StoreBackend, "must be filesystem or s3"))
+	}
+	ch.Check(c.Retention.Default.MaxAge >= 0, "retention-max-age", c.Retention.Default.MaxAge.String(), "must not be negative")
+	if n, err := ParseBytes(*maxBytes); err != nil {
+		ch.Add(config.Invalid("retention-max-bytes", *maxBytes, err.Error()))
+	} else {
+		c.Retention.Default.MaxBytes = n
+	}
+	if n, err := ParseBytes(*maxFrame); err != nil || n <= 0 {
+		ch.Add(config.Invalid("max-frame-bytes", *maxFrame, "must be a positive size such as 16MiB"))
+	} else {
+		c.MaxFrameBytes = n
+	}
+	if c.RetentionFile != "" {
+		cams, err := LoadRetentionFile(c.RetentionFile)
+		if err != nil {
+			ch.Add(config.Invalid("retention-file", c.RetentionFile, err.Error()))
+		}
+		c.Retention.Cameras = cams
+	}
+	ch.Check(c.RetentionInterval >= time.Second, "retention-interval", c.RetentionInterval.String(), "must be at least 1s")
+	ch.NotEmpty("dead-letter-topic", c.DeadLetterTopic)
 	ch.Check(c.BatchSize >= 1 && c.BatchSize <= 10000, "batch-size", strconv.Itoa(c.BatchSize), "must be 1..10000")
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
+}
+
+// ParseBytes parses a size: a number of bytes with an optional unit
+// (KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024).
+func ParseBytes(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a non-negative size such as 500MB or 20GiB")
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("too large")
+	}
+	return n * mult, nil
+}
+
+// retentionFile is the YAML of -retention-file:
+//
+//	cameras:
+//	  cam-1: {max_age: 72h, max_bytes: 10GiB}
+//	  door:  {max_age: 720h}
+type retentionFile struct {
+	Cameras map[string]struct {
+		MaxAge   string `yaml:"max_age"`
+		MaxBytes string `yaml:"max_bytes"`
+	} `yaml:"cameras"`
+}
+
+// LoadRetentionFile reads per-camera retention policies; errors name the
+// camera and field.
+func LoadRetentionFile(path string) (map[string]store.RetentionPolicy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f retentionFile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	out := map[string]store.RetentionPolicy{}
+	for cam, p := range f.Cameras {
+		var pol store.RetentionPolicy
+		if p.MaxAge != "" {
+			d, err := time.ParseDuration(p.MaxAge)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("cameras.%s.max_age %q: want a duration such as 72h", cam, p.MaxAge)
+			}
+			pol.MaxAge = d
+		}
+		if p.MaxBytes != "" {
+			n, err := ParseBytes(p.MaxBytes)
+			if err != nil {
+				return nil, fmt.Errorf("cameras.%s.max_bytes %q: %v", cam, p.MaxBytes, err)
+			}
+			pol.MaxBytes = n
+		}
+		out[cam] = pol
+	}
+	return out, nil
 }

@@ -23,9 +23,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.StoreDir, logger)
+	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
-		return fmt.Errorf("config key store-dir: %w", err)
+		return err
 	}
 	defer st.Close()
 	proc, err := service.New("sink", cfg.Common, logger)
@@ -38,22 +38,57 @@ func Run(ctx context.Context, cfg Config) error {
 	cefiotv1.RegisterSinkServiceServer(proc.Admin.GRPC(), api)
 	proc.Admin.AddGateway(cefiotv1.RegisterSinkServiceHandlerFromEndpoint)
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/jpeg", api.jpegHandler())
+	proc.Admin.Handle("GET /v1/frames/{frame_id}/thumbnail", api.thumbnailHandler())
 	return proc.Run(ctx, []string{"sink"}, s.run)
+}
+
+// openStore opens the configured backend; errors name the config key.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Store, error) {
+	var objs store.Objects
+	switch cfg.StoreBackend {
+	case "s3":
+		o, err := store.NewS3Objects(ctx, cfg.S3)
+		if err != nil {
+			return nil, fmt.Errorf("config keys s3-*: %w", err)
+		}
+		objs = o
+	default:
+		o, err := store.NewFSObjects(cfg.StoreDir)
+		if err != nil {
+			return nil, fmt.Errorf("config key store-dir: %w", err)
+		}
+		objs = o
+	}
+	st, err := store.OpenWith(ctx, cfg.StoreDir, objs, logger)
+	if err != nil {
+		return nil, fmt.Errorf("config key store-dir: %w", err)
+	}
+	return st, nil
 }
 
 type metrics struct {
 	in, stored, duplicates, bad prometheus.Counter
-	bytes                       prometheus.Counter
+	bytes, storeErrors          prometheus.Counter
+	expired, expiredBytes       prometheus.Counter
+	deadLetters                 *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	return &metrics{
-		in:         service.Counter(reg, "cefiot_sink_records_in_total", "Records read from the cloud topics."),
-		stored:     service.Counter(reg, "cefiot_sink_frames_stored_total", "Frames written to the store."),
-		duplicates: service.Counter(reg, "cefiot_sink_frames_duplicate_total", "Frames already in the store (replays), not written again."),
-		bad:        service.Counter(reg, "cefiot_sink_bad_records_total", "Records that could not be decoded (skipped, logged with their offset)."),
-		bytes:      service.Counter(reg, "cefiot_sink_bytes_stored_total", "JPEG bytes written to the store."),
+	m := &metrics{
+		in:           service.Counter(reg, "cefiot_sink_records_in_total", "Records read from the cloud topics."),
+		stored:       service.Counter(reg, "cefiot_sink_frames_stored_total", "Frames written to the store."),
+		duplicates:   service.Counter(reg, "cefiot_sink_frames_duplicate_total", "Frames already in the store (replays), not written again."),
+		bad:          service.Counter(reg, "cefiot_sink_bad_records_total", "Records the sink refused (each also goes to the dead-letter topic)."),
+		bytes:        service.Counter(reg, "cefiot_sink_bytes_stored_total", "JPEG bytes written to the store."),
+		storeErrors:  service.Counter(reg, "cefiot_sink_store_errors_total", "Failed writes to the store (the batch is retried; nothing is committed)."),
+		expired:      service.Counter(reg, "cefiot_sink_frames_expired_total", "Frames deleted by retention."),
+		expiredBytes: service.Counter(reg, "cefiot_sink_bytes_expired_total", "JPEG bytes deleted by retention."),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_sink_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason code.",
+		}, []string{"code"}),
 	}
+	reg.MustRegister(m.deadLetters)
+	return m
 }
 
 type sink struct {
@@ -64,10 +99,14 @@ type sink struct {
 }
 
 // run is the sink workload: at-least-once consumption (offsets committed
-// after the frames are durable) into an idempotent store gives each frame
-// exactly once in the store.
+// after the frames are durable and refused records are in the dead-letter
+// topic) into an idempotent store gives each frame exactly once in the
+// store.
 func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
 	logger := s.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
+	if _, err := kafkax.EnsureTopic(ctx, s.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: s.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
+		return err
+	}
 	consumer, err := kafka.NewConsumer(kafkax.Config(s.cfg.KafkaBootstrap, map[string]any{
 		"group.id":                           "cefiot-sink-" + s.cfg.Site,
 		"enable.auto.commit":                 false,
@@ -80,10 +119,19 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		return fmt.Errorf("sink consumer: %w", err)
 	}
 	defer consumer.Close()
+	dlq, err := newDeadLetters(s.cfg.KafkaBootstrap, s.cfg.DeadLetterTopic, "sink", s.metrics.deadLetters, logger)
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
 	if err := consumer.SubscribeTopics([]string{s.cfg.TopicPattern}, nil); err != nil {
 		return fmt.Errorf("subscribe %s: %w", s.cfg.TopicPattern, err)
 	}
-	logger.Info("sink running", "pattern", s.cfg.TopicPattern, "store", s.cfg.StoreDir)
+	rctx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go s.retentionLoop(rctx, logger)
+	logger.Info("sink running", "pattern", s.cfg.TopicPattern, "store", s.cfg.StoreDir, "backend", s.store.Objects().Describe(),
+		"dead_letter_topic", s.cfg.DeadLetterTopic)
 	for ctx.Err() == nil {
 		batch, err := kafkax.ReadBatch(ctx, consumer, s.cfg.BatchSize, s.cfg.BatchWait)
 		if err != nil {
@@ -93,9 +141,14 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 			continue
 		}
 		for _, msg := range batch {
-			if err := s.storeRecord(ctx, logger, msg); err != nil {
+			if err := s.storeRecord(ctx, logger, dlq, msg); err != nil {
+				s.metrics.storeErrors.Inc()
 				return err
 			}
+		}
+		// Dead letters must be durable before the offsets move past them.
+		if err := dlq.Wait(ctx); err != nil {
+			return err
 		}
 		if _, err := consumer.Commit(); err != nil {
 			var kerr kafka.Error
@@ -108,26 +161,54 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 	return nil
 }
 
-func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, msg *kafka.Message) error {
-	s.metrics.in.Inc()
-	var ef cefiotv1.EnrichedFrame
-	if err := proto.Unmarshal(msg.Value, &ef); err != nil || ef.GetFrame().GetFrameId() == "" {
-		s.metrics.bad.Inc()
-		if err == nil {
-			err = errors.New("no frame id")
+func (s *sink) retentionLoop(ctx context.Context, logger *slog.Logger) {
+	if !s.cfg.Retention.Enabled() {
+		return
+	}
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		res, err := s.store.ApplyRetention(ctx, s.cfg.Retention, time.Now())
+		s.metrics.expired.Add(float64(res.Frames))
+		s.metrics.expiredBytes.Add(float64(res.Bytes))
+		if err != nil && ctx.Err() == nil {
+			logger.Error("retention failed; retrying at the next interval", "err", err)
 		}
-		logger.Error("skipping record that is not an enriched frame", "at", kafkax.Where(msg), "err", err)
-		return nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// storeRecord stores one record, or dead-letters it when it can never be
+// stored. It returns an error only for failures worth retrying (the store
+// or Kafka), which restart the workload without committing.
+func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLetters, msg *kafka.Message) error {
+	s.metrics.in.Inc()
+	refuse := func(code string, err error) error {
+		s.metrics.bad.Inc()
+		logger.Error("refusing record; sent to the dead-letter topic", "at", kafkax.Where(msg), "code", code, "err", err)
+		return dlq.Send(ctx, msg, code, err.Error())
+	}
+	var ef cefiotv1.EnrichedFrame
+	if err := proto.Unmarshal(msg.Value, &ef); err != nil {
+		return refuse("decode", fmt.Errorf("not an enriched frame: %w", err))
+	}
+	if ef.GetFrame().GetFrameId() == "" {
+		return refuse("invalid", errors.New("enriched frame has no frame id"))
+	}
+	if n := int64(len(ef.GetFrame().GetJpeg())); n > s.cfg.MaxFrameBytes {
+		return refuse("too-large", fmt.Errorf("JPEG of %d bytes is over max-frame-bytes %d", n, s.cfg.MaxFrameBytes))
 	}
 	meta := metaFromProto(&ef, msg)
 	meta.StoredTime = time.Now()
-	stored, err := s.store.Put(ctx, meta, ef.GetFrame().GetJpeg())
+	stored, err := s.store.PutFrame(ctx, meta, ef.GetFrame().GetJpeg(), ef.GetThumbnailJpeg())
 	if errors.Is(err, store.ErrInvalidID) || errors.Is(err, store.ErrInvalidFrame) {
-		// A record the store refuses would be refused forever: count and
-		// log it with its position instead of blocking the partition.
-		s.metrics.bad.Inc()
-		logger.Error("skipping frame the store refuses", "at", kafkax.Where(msg), "frame", meta.FrameID, "err", err)
-		return nil
+		// A record the store refuses would be refused forever: dead-letter
+		// it instead of blocking the partition.
+		return refuse("invalid", err)
 	}
 	if err != nil {
 		return fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)

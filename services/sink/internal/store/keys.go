@@ -98,12 +98,14 @@ func splitTimeKey(rest []byte) (t time.Time, frameID string, ok bool) {
 }
 
 // Page tokens are base64url (unpadded) of one kind byte followed by the last
-// index key returned: 'c' for a by_time (one camera) key, 'a' for a
-// by_time_all key. The kind byte keeps a token of one kind of query from
-// being misread by the other.
+// index key returned. The kind byte keeps a token of one kind of query from
+// being misread by another; the key's prefix ties it to its camera or event.
 const (
-	tokenCamera byte = 'c'
-	tokenAll    byte = 'a'
+	tokenCamera       byte = 'c' // by_time (frames of one camera)
+	tokenAll          byte = 'a' // by_time_all (frames of all cameras)
+	tokenEvent        byte = 'e' // by_event (frames of one event)
+	tokenEventsCamera byte = 'C' // ev_by_time (events of one camera)
+	tokenEventsAll    byte = 'A' // ev_by_time_all (events of all cameras)
 )
 
 func encodePageToken(kind byte, key []byte) string {
@@ -114,8 +116,8 @@ func encodePageToken(kind byte, key []byte) string {
 }
 
 // decodePageToken returns the index key held by token, checking that it is
-// a key of the kind that the query (prefix; empty for all cameras) scans.
-func decodePageToken(token string, prefix []byte) ([]byte, error) {
+// a key of the kind, and with the prefix, that the query scans.
+func decodePageToken(token string, want byte, prefix []byte) ([]byte, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not base64url: %v", ErrInvalidPageToken, err)
@@ -124,18 +126,17 @@ func decodePageToken(token string, prefix []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: empty", ErrInvalidPageToken)
 	}
 	kind, key := raw[0], raw[1:]
-	want := tokenAll
-	if len(prefix) > 0 {
-		want = tokenCamera
-	}
 	if kind != want {
 		return nil, fmt.Errorf("%w: token belongs to a different kind of query", ErrInvalidPageToken)
 	}
 	if !bytes.HasPrefix(key, prefix) {
-		return nil, fmt.Errorf("%w: token belongs to a different camera", ErrInvalidPageToken)
+		return nil, fmt.Errorf("%w: token belongs to a different camera or event", ErrInvalidPageToken)
 	}
 	if _, _, ok := splitTimeKey(key[len(prefix):]); !ok {
 		return nil, fmt.Errorf("%w: malformed key", ErrInvalidPageToken)
 	}
 	return key, nil
 }
+
+// ValidateCameraID reports whether id is acceptable as a camera id.
+func ValidateCameraID(id string) error { return validateName("camera id", id) }

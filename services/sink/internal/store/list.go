@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,61 +12,101 @@ import (
 // List returns frames matching q in (capture time, frame id) order, at most
 // q.Limit of them, and a token for the next page ("" when there is none).
 // Start is inclusive, End exclusive; zero times are unbounded. A page token
-// is only valid with the same CameraID it was issued for; a malformed one
-// gives an error wrapping ErrInvalidPageToken. Pages are consistent cursors:
-// frames stored after a page was returned appear on later pages only if
-// they sort after that page's last frame.
+// is only valid with the same CameraID (or EventID) it was issued for; a
+// malformed one gives an error wrapping ErrInvalidPageToken. Pages are
+// consistent cursors: frames stored after a page was returned appear on
+// later pages only if they sort after that page's last frame.
 func (s *Store) List(ctx context.Context, q Query) ([]FrameMeta, string, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, "", fmt.Errorf("list: %w", err)
 	}
-	var prefix []byte
-	bucket, kind := bucketByTimeAll, tokenAll
+	sc := scan{bucket: bucketByTimeAll, kind: tokenAll, start: q.Start, end: q.End, limit: q.Limit, token: q.PageToken}
 	if q.CameraID != "" {
 		if err := validateName("camera id", q.CameraID); err != nil {
 			return nil, "", fmt.Errorf("list: %w", err)
 		}
-		prefix = cameraPrefix(q.CameraID)
-		bucket, kind = bucketByTime, tokenCamera
+		sc.prefix, sc.bucket, sc.kind = cameraPrefix(q.CameraID), bucketByTime, tokenCamera
 	}
-	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
-		return nil, "", fmt.Errorf("list: %w: end %s is before start %s", ErrInvalidQuery, q.End, q.Start)
+	if q.EventID != "" {
+		if err := validateName("event id", q.EventID); err != nil {
+			return nil, "", fmt.Errorf("list: %w", err)
+		}
+		sc.prefix, sc.bucket, sc.kind = cameraPrefix(q.EventID), bucketByEvent, tokenEvent
 	}
-	limit := q.Limit
+	var out []FrameMeta
+	next, err := s.scan(ctx, sc, func(tx *bolt.Tx, id string) (bool, error) {
+		v := tx.Bucket(bucketFrames).Get([]byte(id))
+		if v == nil {
+			return false, fmt.Errorf("%w: %s key for frame %q has no frames entry", ErrCorrupt, sc.bucket, id)
+		}
+		rec, err := decodeRecord(id, v)
+		if err != nil {
+			return false, err
+		}
+		if rec.MotionScore < q.MinScore || (q.CameraID != "" && rec.CameraID != q.CameraID) {
+			return false, nil
+		}
+		out = append(out, rec.meta())
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list camera=%q event=%q start=%s end=%s: %w", q.CameraID, q.EventID, q.Start, q.End, err)
+	}
+	return out, next, nil
+}
+
+// scan describes a cursor scan over a time-keyed bucket.
+type scan struct {
+	bucket     []byte
+	prefix     []byte // key prefix ("" for the *_all buckets)
+	kind       byte   // page token kind
+	start, end time.Time
+	limit      int
+	token      string
+}
+
+// scan visits the ids in sc's range after its page token, in key order,
+// until visit has accepted limit of them. visit reports whether it kept the
+// id. It returns the next page token.
+func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id string) (bool, error)) (string, error) {
+	if !sc.start.IsZero() && !sc.end.IsZero() && sc.end.Before(sc.start) {
+		return "", fmt.Errorf("%w: end %s is before start %s", ErrInvalidQuery, sc.end, sc.start)
+	}
+	limit := sc.limit
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
+	prefix := sc.prefix
 
 	var after []byte // last key of the previous page
-	if q.PageToken != "" {
-		k, err := decodePageToken(q.PageToken, prefix)
+	if sc.token != "" {
+		k, err := decodePageToken(sc.token, sc.kind, prefix)
 		if err != nil {
-			return nil, "", fmt.Errorf("list: %w", err)
+			return "", err
 		}
 		after = k
 	}
-
-	// Lower bound: first key with time >= Start.
+	// Lower bound: first key with time >= start.
 	lower := prefix
-	if !q.Start.IsZero() {
+	if !sc.start.IsZero() {
 		switch {
-		case q.Start.After(maxTime):
-			return nil, "", nil
-		case !q.Start.Before(minTime):
-			tb := encodeTime(q.Start)
+		case sc.start.After(maxTime):
+			return "", nil
+		case !sc.start.Before(minTime):
+			tb := encodeTime(sc.start)
 			lower = append(append([]byte(nil), prefix...), tb[:]...)
 		}
 	}
-	// Upper bound (exclusive): keys >= upper have time >= End. nil: only
+	// Upper bound (exclusive): keys >= upper have time >= end. nil: only
 	// the prefix bounds the scan.
 	var upper []byte
-	if !q.End.IsZero() {
+	if !sc.end.IsZero() {
 		switch {
-		case !q.End.After(minTime):
-			return nil, "", nil
-		case !q.End.After(maxTime):
-			tb := encodeTime(q.End)
+		case !sc.end.After(minTime):
+			return "", nil
+		case !sc.end.After(maxTime):
+			tb := encodeTime(sc.end)
 			upper = append(append([]byte(nil), prefix...), tb[:]...)
 		}
 	}
@@ -75,15 +116,13 @@ func (s *Store) List(ctx context.Context, q Query) ([]FrameMeta, string, error) 
 		}
 		return upper == nil || bytes.Compare(k, upper) < 0
 	}
-
 	var (
-		out     []FrameMeta
 		lastKey []byte
 		more    bool
+		kept    int
 	)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		frames := tx.Bucket(bucketFrames)
-		c := tx.Bucket(bucket).Cursor()
+		c := tx.Bucket(sc.bucket).Cursor()
 		var k []byte
 		if after != nil && bytes.Compare(after, lower) >= 0 {
 			k, _ = c.Seek(after)
@@ -93,39 +132,36 @@ func (s *Store) List(ctx context.Context, q Query) ([]FrameMeta, string, error) 
 		} else {
 			k, _ = c.Seek(lower)
 		}
-		for ; k != nil && inRange(k); k, _ = c.Next() {
-			if len(out) == limit {
+		for n := 0; k != nil && inRange(k); k, _ = c.Next() {
+			if kept == limit {
 				more = true
 				break
 			}
-			if len(out)%64 == 0 {
+			if n++; n%64 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
 			_, id, ok := splitTimeKey(k[len(prefix):])
 			if !ok {
-				return fmt.Errorf("%w: malformed %s key %x", ErrCorrupt, bucket, k)
+				return fmt.Errorf("%w: malformed %s key %x", ErrCorrupt, sc.bucket, k)
 			}
-			v := frames.Get([]byte(id))
-			if v == nil {
-				return fmt.Errorf("%w: %s key for frame %q has no frames entry", ErrCorrupt, bucket, id)
-			}
-			rec, err := decodeRecord(id, v)
+			ok, err := visit(tx, id)
 			if err != nil {
 				return err
 			}
-			out = append(out, rec.meta())
+			if ok {
+				kept++
+			}
 			lastKey = append(lastKey[:0], k...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list camera=%q start=%s end=%s: %w", q.CameraID, q.Start, q.End, dbErr(err))
+		return "", dbErr(err)
 	}
-	next := ""
 	if more {
-		next = encodePageToken(kind, lastKey)
+		return encodePageToken(sc.kind, lastKey), nil
 	}
-	return out, next, nil
+	return "", nil
 }

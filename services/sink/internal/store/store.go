@@ -1,31 +1,40 @@
 // Package store is the sink's durable frame store.
 //
-// Each motion frame is stored once, keyed by its frame id: the JPEG goes to
+// Each motion frame is stored once, keyed by its frame id. Its JPEG (and
+// its thumbnail, when enrich made one) go to an object backend (Objects: a
+// directory or an S3 bucket) under
 //
-//	<dir>/frames/<site>/<camera>/<YYYY-MM-DD>/<frameid>.jpg
+//	frames/<site>/<camera>/<YYYY-MM-DD>/<frameid>.jpg
+//	thumbs/<site>/<camera>/<YYYY-MM-DD>/<frameid>.jpg
 //
 // (the date is the capture time's UTC date) and its metadata to a bbolt
-// index at <dir>/index.db. A second Put of an id that is already indexed
-// changes nothing, also across restarts.
+// index at <dir>/index.db on the sink's local disk. A second Put of an id
+// that is already indexed, or that retention deleted, changes nothing, also
+// across restarts.
 //
-// Crash safety: Put writes the JPEG atomically (temporary file in the same
-// directory, write, fsync, rename, fsync directory) before it commits the
-// index transaction, so an indexed frame always has its file. A crash
-// between the two leaves a file without an index entry; the next Put of
-// that id indexes it (reusing the file when its bytes match), and Verify
-// reports such files.
+// Crash safety: Put writes the objects (atomically, durably) before it
+// commits the index transaction, so an indexed frame always has its object.
+// A crash between the two leaves an object without an index entry; the
+// next Put of that id indexes it, and Verify reports such objects.
+// Retention deletes index entries first and objects after, so a crash in
+// between leaves unindexed objects, never index entries without objects.
 //
 // Index buckets:
 //
-//	frames       frame id                                     -> JSON record (metadata + relative path)
-//	by_time      camera 0x00 time(8) 0x00 frame id            -> empty
-//	by_time_all  time(8) 0x00 frame id                        -> empty
-//	meta         "schema", "frames", "bytes"                  -> big-endian uint64
+//	frames          frame id                                -> JSON record (metadata + object keys)
+//	by_time         camera 0x00 time(8) 0x00 frame id       -> empty
+//	by_time_all     time(8) 0x00 frame id                   -> empty
+//	by_event        event id 0x00 time(8) 0x00 frame id     -> empty
+//	events          event id                                -> JSON event (aggregated from its frames)
+//	ev_by_time      camera 0x00 start(8) 0x00 event id      -> empty
+//	ev_by_time_all  start(8) 0x00 event id                  -> empty
+//	cameras         camera id                               -> JSON counters (frames, bytes, events)
+//	deleted         frame id                                -> time(8) of its deletion by retention
+//	meta            "schema", "frames", "bytes", "events", "expired" -> big-endian uint64
 //
 // time(8) is the capture time as big-endian Unix nanoseconds with the sign
-// bit flipped, so byte order is time order. Both time buckets therefore
-// iterate in (capture time, frame id) order, which makes List's pagination a
-// plain cursor seek.
+// bit flipped, so byte order is time order. The time buckets therefore
+// iterate in (time, id) order, which makes pagination a plain cursor seek.
 package store
 
 import (
@@ -38,7 +47,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -53,7 +61,7 @@ import (
 
 // Errors returned (wrapped) by the store; test with errors.Is.
 var (
-	ErrNotFound         = errors.New("store: frame not found")
+	ErrNotFound         = errors.New("store: not found")
 	ErrInvalidID        = errors.New("store: invalid id")
 	ErrInvalidFrame     = errors.New("store: invalid frame")
 	ErrInvalidPageToken = errors.New("store: invalid page token")
@@ -66,6 +74,27 @@ var (
 type Box struct {
 	X, Y, Width, Height int32
 }
+
+func (b Box) empty() bool { return b.Width <= 0 || b.Height <= 0 }
+
+func (b Box) union(o Box) Box {
+	if b.empty() {
+		return o
+	}
+	if o.empty() {
+		return b
+	}
+	x0, y0 := min(b.X, o.X), min(b.Y, o.Y)
+	x1, y1 := max(b.X+b.Width, o.X+o.Width), max(b.Y+b.Height, o.Y+o.Height)
+	return Box{X: x0, Y: y0, Width: x1 - x0, Height: y1 - y0}
+}
+
+// Event phases of a frame (cefiot.v1.EventPhase values).
+const (
+	PhaseStart  = 1
+	PhaseUpdate = 2
+	PhaseEnd    = 3
+)
 
 // FrameMeta is the metadata of one stored frame.
 type FrameMeta struct {
@@ -86,15 +115,50 @@ type FrameMeta struct {
 	SourceTopic     string
 	SourcePartition int32
 	SourceOffset    int64
+	// EventID is the motion event of the frame ("" for none).
+	EventID         string
+	EventPhase      int32
+	EventFrameIndex uint32
+	// Motion is false for pre- and post-capture frames.
+	Motion bool
+	// ThumbnailBytes is the size of the stored thumbnail (0: none).
+	ThumbnailBytes int64
+}
+
+// Event is a motion event, aggregated from its stored frames.
+type Event struct {
+	EventID     string
+	Site        string
+	CameraID    string
+	Start, End  time.Time // capture times of its first and last stored frame
+	Ended       bool      // its END frame is stored
+	Frames      int64
+	SizeBytes   int64
+	PeakScore   float64
+	BestFrameID string
+	Boxes       []Box // of the best frame
+	Region      Box   // union of all its boxes
 }
 
 // Query selects frames for List.
 type Query struct {
 	CameraID  string    // empty: all cameras
+	EventID   string    // non-empty: only this event's frames
 	Start     time.Time // inclusive; zero: unbounded
 	End       time.Time // exclusive; zero: unbounded
+	MinScore  float64   // only frames scoring at least this
 	Limit     int       // <= 0: DefaultListLimit; capped at MaxListLimit
 	PageToken string    // from a previous List with the same query
+}
+
+// EventQuery selects events for ListEvents by their start time.
+type EventQuery struct {
+	CameraID  string
+	Start     time.Time
+	End       time.Time
+	MinScore  float64 // peak score at least this
+	Limit     int
+	PageToken string
 }
 
 // List limits.
@@ -103,16 +167,29 @@ const (
 	MaxListLimit     = 1000
 )
 
+// CameraStats are one camera's numbers.
+type CameraStats struct {
+	CameraID       string
+	Frames, Bytes  int64
+	Events         int64
+	Oldest, Newest time.Time // capture times; zero without frames
+}
+
 // Stats are the store's counters, kept in the index.
 type Stats struct {
 	Frames         uint64 // frames indexed
 	Bytes          uint64 // sum of their JPEG sizes
+	Events         uint64
+	Expired        uint64 // frames deleted by retention, ever
 	IndexFileBytes int64  // size of index.db
+	Backend        string // Objects.Kind()
+	Cameras        []CameraStats
 }
 
 const (
 	indexFile  = "index.db"
 	framesDir  = "frames"
+	thumbsDir  = "thumbs"
 	schemaV1   = 1
 	lockStripe = 64
 	// lockTimeout bounds Open's wait for another holder of index.db.
@@ -120,21 +197,30 @@ const (
 )
 
 var (
-	bucketFrames    = []byte("frames")
-	bucketByTime    = []byte("by_time")
-	bucketByTimeAll = []byte("by_time_all")
-	bucketMeta      = []byte("meta")
+	bucketFrames     = []byte("frames")
+	bucketByTime     = []byte("by_time")
+	bucketByTimeAll  = []byte("by_time_all")
+	bucketByEvent    = []byte("by_event")
+	bucketEvents     = []byte("events")
+	bucketEvByTime   = []byte("ev_by_time")
+	bucketEvByTimeAl = []byte("ev_by_time_all")
+	bucketCameras    = []byte("cameras")
+	bucketDeleted    = []byte("deleted")
+	bucketMeta       = []byte("meta")
 
-	keySchema = []byte("schema")
-	keyFrames = []byte("frames")
-	keyBytes  = []byte("bytes")
+	keySchema  = []byte("schema")
+	keyFrames  = []byte("frames")
+	keyBytes   = []byte("bytes")
+	keyEvents  = []byte("events")
+	keyExpired = []byte("expired")
 )
 
-// Store is a frame store. It is safe for concurrent use. One directory can
-// be open by one Store at a time (bbolt holds a file lock on index.db).
+// Store is a frame store. It is safe for concurrent use. One index
+// directory can be open by one Store at a time (bbolt holds a file lock on
+// index.db); one object location should belong to one index.
 type Store struct {
 	dir       string
-	framesDir string
+	objects   Objects
 	db        *bolt.DB
 	log       *slog.Logger
 	now       func() time.Time
@@ -142,15 +228,22 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	// idLocks serialise Puts of the same frame id (striped by hash) so
-	// that concurrent replays never race on the frame's file.
+	// that concurrent replays never race on the frame's object.
 	idLocks [lockStripe]sync.Mutex
+	// eventMu serialises index updates of events (read-modify-write of
+	// aggregates happens inside one bbolt transaction, which bbolt already
+	// serialises; this only keeps retention and Put from interleaving
+	// their object deletes and writes of one frame).
+	retentionMu sync.Mutex
 }
 
 // record is the JSON form of a frame in the frames bucket. Its field names
 // are part of the on-disk format.
 type record struct {
 	V               int       `json:"v"`
-	Path            string    `json:"path"` // relative to the store dir, '/'-separated
+	Path            string    `json:"path"` // object key of the JPEG
+	ThumbPath       string    `json:"thumb_path,omitempty"`
+	ThumbSize       int64     `json:"thumb_size,omitempty"`
 	FrameID         string    `json:"frame_id"`
 	Site            string    `json:"site"`
 	CameraID        string    `json:"camera_id"`
@@ -169,6 +262,10 @@ type record struct {
 	SourceTopic     string    `json:"source_topic,omitempty"`
 	SourcePartition int32     `json:"source_partition"`
 	SourceOffset    int64     `json:"source_offset"`
+	EventID         string    `json:"event_id,omitempty"`
+	EventPhase      int32     `json:"event_phase,omitempty"`
+	EventFrameIndex uint32    `json:"event_frame_index,omitempty"`
+	Motion          bool      `json:"motion,omitempty"`
 }
 
 func recordFromMeta(m FrameMeta, relPath string) record {
@@ -181,6 +278,7 @@ func recordFromMeta(m FrameMeta, relPath string) record {
 		ContentSHA256: m.ContentSHA256, SizeBytes: m.SizeBytes,
 		CaptureNode: m.CaptureNode, EnrichNode: m.EnrichNode,
 		SourceTopic: m.SourceTopic, SourcePartition: m.SourcePartition, SourceOffset: m.SourceOffset,
+		EventID: m.EventID, EventPhase: m.EventPhase, EventFrameIndex: m.EventFrameIndex, Motion: m.Motion,
 	}
 }
 
@@ -197,6 +295,8 @@ func (r record) meta() FrameMeta {
 		ContentSHA256: r.ContentSHA256, SizeBytes: r.SizeBytes,
 		CaptureNode: r.CaptureNode, EnrichNode: r.EnrichNode,
 		SourceTopic: r.SourceTopic, SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset,
+		EventID: r.EventID, EventPhase: r.EventPhase, EventFrameIndex: r.EventFrameIndex, Motion: r.Motion,
+		ThumbnailBytes: r.ThumbSize,
 	}
 }
 
@@ -211,28 +311,37 @@ func decodeRecord(id string, v []byte) (record, error) {
 	return r, nil
 }
 
-// Open opens (creating if needed) the store in dir. logger may be nil.
-// Open does not scan the frame files; use Verify for that.
+// Open opens (creating if needed) a store whose index and frame files both
+// live in dir (the filesystem backend). logger may be nil.
 func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("open store: empty directory")
+	}
+	objs, err := NewFSObjects(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return OpenWith(ctx, dir, objs, logger)
+}
+
+// OpenWith opens (creating if needed) a store with its index in indexDir
+// and its objects in objs. Open does not scan the objects; use Verify.
+func OpenWith(ctx context.Context, indexDir string, objs Objects, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
+		return nil, fmt.Errorf("open store %s: %w", indexDir, err)
 	}
-	if dir == "" {
+	if indexDir == "" {
 		return nil, errors.New("open store: empty directory")
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := filepath.Abs(indexDir)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
+		return nil, fmt.Errorf("open store %s: %w", indexDir, err)
 	}
 	if err := os.MkdirAll(abs, dirPerm); err != nil {
 		return nil, fmt.Errorf("open store: create %s: %w", abs, err)
-	}
-	fdir := filepath.Join(abs, framesDir)
-	if err := ensureDir(abs, fdir); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
 	}
 	dbPath := filepath.Join(abs, indexFile)
 	// Wait for the file lock at most lockTimeout, or until ctx's deadline.
@@ -249,7 +358,8 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) 
 	}
 	var frames uint64
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketFrames, bucketByTime, bucketByTimeAll} {
+		for _, name := range [][]byte{bucketFrames, bucketByTime, bucketByTimeAll, bucketByEvent, bucketEvents,
+			bucketEvByTime, bucketEvByTimeAl, bucketDeleted} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -266,6 +376,12 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) 
 		if v := getU64(mb, keySchema); v != schemaV1 {
 			return fmt.Errorf("%w: index schema version %d, want %d", ErrCorrupt, v, schemaV1)
 		}
+		if tx.Bucket(bucketCameras) == nil {
+			// An index from before per-camera counters: build them once.
+			if err := rebuildCameraCounters(tx); err != nil {
+				return fmt.Errorf("build camera counters: %w", err)
+			}
+		}
 		frames = getU64(mb, keyFrames)
 		return nil
 	})
@@ -273,13 +389,16 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Store, error) 
 		_ = db.Close()
 		return nil, fmt.Errorf("open index %s: %w", dbPath, err)
 	}
-	s := &Store{dir: abs, framesDir: fdir, db: db, log: logger, now: time.Now}
-	logger.Info("frame store opened", "dir", abs, "frames", frames)
+	s := &Store{dir: abs, objects: objs, db: db, log: logger, now: time.Now}
+	logger.Info("frame store opened", "index", abs, "objects", objs.Describe(), "frames", frames)
 	return s, nil
 }
 
-// Dir returns the store's absolute directory.
+// Dir returns the store's absolute index directory.
 func (s *Store) Dir() string { return s.dir }
+
+// Objects returns the object backend.
+func (s *Store) Objects() Objects { return s.objects }
 
 // Close closes the index. It waits for running transactions; later calls
 // return ErrClosed. Close is idempotent.
@@ -315,10 +434,14 @@ func (s *Store) idLock(id string) *sync.Mutex {
 	return &s.idLocks[h.Sum32()%lockStripe]
 }
 
-// relPath is the frame's file path relative to the store dir, '/'-separated.
-func relPath(m FrameMeta) string {
+// relPath is the frame's object key, '/'-separated.
+func relPath(m FrameMeta) string { return objectKey(framesDir, m) }
+
+func thumbPath(m FrameMeta) string { return objectKey(thumbsDir, m) }
+
+func objectKey(top string, m FrameMeta) string {
 	day := m.CaptureTime.UTC().Format("2006-01-02")
-	return path.Join(framesDir, m.Site, m.CameraID, day, m.FrameID+".jpg")
+	return path.Join(top, m.Site, m.CameraID, day, m.FrameID+".jpg")
 }
 
 // prepare validates meta and jpeg and returns the normalised metadata.
@@ -332,6 +455,11 @@ func (s *Store) prepare(meta FrameMeta, jpeg []byte) (FrameMeta, error) {
 	}
 	if err := validateName("site", meta.Site); err != nil {
 		return FrameMeta{}, fmt.Errorf("frame %q: %w", id, err)
+	}
+	if meta.EventID != "" {
+		if err := validateName("event id", meta.EventID); err != nil {
+			return FrameMeta{}, fmt.Errorf("frame %q: %w", id, err)
+		}
 	}
 	if meta.CaptureTime.IsZero() {
 		return FrameMeta{}, fmt.Errorf("%w: frame %q has no capture time", ErrInvalidFrame, id)
@@ -363,6 +491,7 @@ func (s *Store) prepare(meta FrameMeta, jpeg []byte) (FrameMeta, error) {
 	} else {
 		meta.Boxes = nil
 	}
+	meta.ThumbnailBytes = 0
 	return meta, nil
 }
 
@@ -370,16 +499,21 @@ func equalFoldASCII(a, b string) bool {
 	return len(a) == len(b) && bytes.EqualFold([]byte(a), []byte(b))
 }
 
-// Put stores a frame once. It returns stored=false, and changes nothing,
-// when meta.FrameID is already indexed (a replay), whatever meta and jpeg
-// hold then. Put fills in ContentSHA256 and SizeBytes (checking them when
-// given) and StoredTime when zero.
-//
-// If the frame's file exists but the id is not indexed (a crash came
-// between a previous Put's file write and its index commit), Put indexes
-// the frame: it keeps the file when its bytes equal jpeg and otherwise
-// replaces it atomically, since an unindexed file was never stored.
+// Put stores a frame without a thumbnail; see PutFrame.
 func (s *Store) Put(ctx context.Context, meta FrameMeta, jpeg []byte) (stored bool, err error) {
+	return s.PutFrame(ctx, meta, jpeg, nil)
+}
+
+// PutFrame stores a frame (and its thumbnail, if any) once. It returns
+// stored=false, and changes nothing, when meta.FrameID is already indexed
+// or was deleted by retention (a replay), whatever meta and jpeg hold then.
+// PutFrame fills in ContentSHA256 and SizeBytes (checking them when given)
+// and StoredTime when zero, and adds the frame to its event.
+//
+// If the frame's object exists but the id is not indexed (a crash came
+// between a previous Put's object write and its index commit), PutFrame
+// writes the object again and indexes the frame.
+func (s *Store) PutFrame(ctx context.Context, meta FrameMeta, jpeg, thumb []byte) (stored bool, err error) {
 	if err := s.check(ctx); err != nil {
 		return false, fmt.Errorf("put frame %q: %w", meta.FrameID, err)
 	}
@@ -405,21 +539,33 @@ func (s *Store) Put(ctx context.Context, meta FrameMeta, jpeg []byte) (stored bo
 		}
 		return false, nil
 	}
+	if deleted, err := s.wasDeleted(id); err != nil {
+		return false, fmt.Errorf("put frame %q: %w", id, err)
+	} else if deleted {
+		s.log.Debug("frame was deleted by retention; not stored again", "frame_id", id)
+		return false, nil
+	}
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("put frame %q: %w", id, err)
 	}
 
 	rel := relPath(meta)
-	abs := filepath.Join(s.dir, filepath.FromSlash(rel))
-	reused, err := s.writeFrameFile(abs, jpeg, meta.ContentSHA256)
-	if err != nil {
-		return false, fmt.Errorf("put frame %q: %w", id, err)
+	if err := s.objects.Put(ctx, rel, jpeg); err != nil {
+		return false, fmt.Errorf("put frame %q: write %s: %w", id, rel, err)
+	}
+	rec := recordFromMeta(meta, rel)
+	if len(thumb) > 0 {
+		tp := thumbPath(meta)
+		if err := s.objects.Put(ctx, tp, thumb); err != nil {
+			return false, fmt.Errorf("put frame %q: write thumbnail %s: %w", id, tp, err)
+		}
+		rec.ThumbPath, rec.ThumbSize = tp, int64(len(thumb))
 	}
 
-	// The file is durable; commit the index. From here on the context is
-	// not consulted, so that a cancelled caller does not leave an
-	// unindexed file behind.
-	rec, err := json.Marshal(recordFromMeta(meta, rel))
+	// The objects are durable; commit the index. From here on the context
+	// is not consulted, so that a cancelled caller does not leave an
+	// unindexed object behind.
+	recJSON, err := json.Marshal(rec)
 	if err != nil {
 		return false, fmt.Errorf("put frame %q: encode record: %w", id, err)
 	}
@@ -429,7 +575,7 @@ func (s *Store) Put(ctx context.Context, meta FrameMeta, jpeg []byte) (stored bo
 		if fb.Get([]byte(id)) != nil {
 			return nil
 		}
-		if err := fb.Put([]byte(id), rec); err != nil {
+		if err := fb.Put([]byte(id), recJSON); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketByTime).Put(timeKey(cameraPrefix(meta.CameraID), meta.CaptureTime, id), nil); err != nil {
@@ -439,52 +585,39 @@ func (s *Store) Put(ctx context.Context, meta FrameMeta, jpeg []byte) (stored bo
 			return err
 		}
 		mb := tx.Bucket(bucketMeta)
-		if err := mb.Put(keyFrames, u64(getU64(mb, keyFrames)+1)); err != nil {
+		if err := addU64(mb, keyFrames, 1); err != nil {
 			return err
 		}
-		if err := mb.Put(keyBytes, u64(getU64(mb, keyBytes)+uint64(meta.SizeBytes))); err != nil {
+		if err := addU64(mb, keyBytes, meta.SizeBytes); err != nil {
+			return err
+		}
+		newEvent := false
+		if meta.EventID != "" {
+			if err := tx.Bucket(bucketByEvent).Put(timeKey(cameraPrefix(meta.EventID), meta.CaptureTime, id), nil); err != nil {
+				return err
+			}
+			var err error
+			if newEvent, err = addToEvent(tx, rec); err != nil {
+				return err
+			}
+		}
+		if err := updateCamera(tx, meta.CameraID, func(c *cameraRecord) {
+			c.Frames++
+			c.Bytes += meta.SizeBytes
+			if newEvent {
+				c.Events++
+			}
+		}); err != nil {
 			return err
 		}
 		stored = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("put frame %q: commit index (file %s already written): %w", id, rel, dbErr(err))
-	}
-	if reused {
-		s.log.Info("indexed frame whose file existed without an index entry", "frame_id", id, "path", rel)
+		return false, fmt.Errorf("put frame %q: commit index (object %s already written): %w", id, rel, dbErr(err))
 	}
 	s.log.Debug("frame stored", "frame_id", id, "camera_id", meta.CameraID, "path", rel, "size", meta.SizeBytes)
 	return stored, nil
-}
-
-// writeFrameFile makes abs hold jpeg durably. If abs already holds exactly
-// jpeg (left by an interrupted Put) it is kept and reused=true.
-func (s *Store) writeFrameFile(abs string, jpeg []byte, digest string) (reused bool, err error) {
-	old, err := os.ReadFile(abs)
-	switch {
-	case err == nil:
-		sum := sha256.Sum256(old)
-		if hex.EncodeToString(sum[:]) == digest {
-			// Its rename may not have been made durable yet.
-			if err := syncDir(filepath.Dir(abs)); err != nil {
-				return false, err
-			}
-			return true, nil
-		}
-		s.log.Warn("replacing unindexed frame file with different content", "path", abs,
-			"old_size", len(old), "new_size", len(jpeg))
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		return false, fmt.Errorf("read existing %s: %w", abs, err)
-	}
-	if err := ensureDir(s.framesDir, filepath.Dir(abs)); err != nil {
-		return false, err
-	}
-	if err := writeFileAtomic(abs, jpeg); err != nil {
-		return false, err
-	}
-	return false, nil
 }
 
 // lookup reads the index record of id.
@@ -501,62 +634,170 @@ func (s *Store) lookup(id string) (rec record, found bool, err error) {
 	return rec, found, dbErr(err)
 }
 
+func (s *Store) wasDeleted(id string) (bool, error) {
+	var deleted bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		deleted = tx.Bucket(bucketDeleted).Get([]byte(id)) != nil
+		return nil
+	})
+	return deleted, dbErr(err)
+}
+
 // Get returns a frame's metadata and JPEG. It returns an error wrapping
-// ErrNotFound when the id is not indexed, and ErrCorrupt when the indexed
-// file is missing or its content does not match the recorded SHA-256.
+// ErrNotFound when the id is not indexed (or was deleted by retention), and
+// ErrCorrupt when the indexed object is missing or its content does not
+// match the recorded SHA-256.
 func (s *Store) Get(ctx context.Context, frameID string) (FrameMeta, []byte, error) {
-	if err := s.check(ctx); err != nil {
-		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w", frameID, err)
-	}
-	if err := ValidateFrameID(frameID); err != nil {
-		return FrameMeta{}, nil, fmt.Errorf("get: %w", err)
-	}
-	rec, found, err := s.lookup(frameID)
+	rec, err := s.getRecord(ctx, frameID)
 	if err != nil {
-		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w", frameID, err)
+		return FrameMeta{}, nil, err
 	}
-	if !found {
-		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w", frameID, ErrNotFound)
-	}
-	abs := filepath.Join(s.dir, filepath.FromSlash(rec.Path))
-	data, err := os.ReadFile(abs)
+	data, err := s.objects.Get(ctx, rec.Path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w: indexed file %s is missing", frameID, ErrCorrupt, rec.Path)
+		if errors.Is(err, ErrObjectNotFound) {
+			return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w: indexed object %s is missing", frameID, ErrCorrupt, rec.Path)
 		}
-		return FrameMeta{}, nil, fmt.Errorf("get frame %q: read %s: %w", frameID, abs, err)
+		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w", frameID, err)
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != rec.ContentSHA256 {
-		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w: file %s has sha256 %s, index has %s",
+		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w: object %s has sha256 %s, index has %s",
 			frameID, ErrCorrupt, rec.Path, got, rec.ContentSHA256)
 	}
 	return rec.meta(), data, nil
 }
 
-// Count returns the number of frames indexed.
-func (s *Store) Count(ctx context.Context) (uint64, error) {
-	st, err := s.Stats(ctx)
-	return st.Frames, err
+// GetMeta returns a frame's metadata only.
+func (s *Store) GetMeta(ctx context.Context, frameID string) (FrameMeta, error) {
+	rec, err := s.getRecord(ctx, frameID)
+	if err != nil {
+		return FrameMeta{}, err
+	}
+	return rec.meta(), nil
 }
 
-// Stats returns the store's counters. It reads a few keys; no scan.
-func (s *Store) Stats(ctx context.Context) (Stats, error) {
+// GetThumbnail returns a frame's thumbnail JPEG; ErrNotFound when the frame
+// or its thumbnail is not stored.
+func (s *Store) GetThumbnail(ctx context.Context, frameID string) ([]byte, error) {
+	rec, err := s.getRecord(ctx, frameID)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ThumbPath == "" {
+		return nil, fmt.Errorf("get thumbnail of %q: %w: the frame has no thumbnail", frameID, ErrNotFound)
+	}
+	data, err := s.objects.Get(ctx, rec.ThumbPath)
+	if err != nil {
+		if errors.Is(err, ErrObjectNotFound) {
+			return nil, fmt.Errorf("get thumbnail of %q: %w: indexed object %s is missing", frameID, ErrCorrupt, rec.ThumbPath)
+		}
+		return nil, fmt.Errorf("get thumbnail of %q: %w", frameID, err)
+	}
+	return data, nil
+}
+
+func (s *Store) getRecord(ctx context.Context, frameID string) (record, error) {
+	if err := s.check(ctx); err != nil {
+		return record{}, fmt.Errorf("get frame %q: %w", frameID, err)
+	}
+	if err := ValidateFrameID(frameID); err != nil {
+		return record{}, fmt.Errorf("get: %w", err)
+	}
+	rec, found, err := s.lookup(frameID)
+	if err != nil {
+		return record{}, fmt.Errorf("get frame %q: %w", frameID, err)
+	}
+	if !found {
+		if deleted, _ := s.wasDeleted(frameID); deleted {
+			return record{}, fmt.Errorf("get frame %q: %w (deleted by retention)", frameID, ErrNotFound)
+		}
+		return record{}, fmt.Errorf("get frame %q: %w", frameID, ErrNotFound)
+	}
+	return rec, nil
+}
+
+// Count returns the number of frames indexed.
+func (s *Store) Count(ctx context.Context) (uint64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = getU64(tx.Bucket(bucketMeta), keyFrames)
+		return nil
+	})
+	return n, dbErr(err)
+}
+
+// Stats returns the store's counters and, per camera (all cameras when
+// camera is empty), its counts and oldest/newest capture times. It reads
+// counters and two cursor positions per camera; no scan.
+func (s *Store) Stats(ctx context.Context) (Stats, error) { return s.StatsOf(ctx, "") }
+
+// StatsOf is Stats restricted to one camera ("" for all).
+func (s *Store) StatsOf(ctx context.Context, camera string) (Stats, error) {
 	if err := s.check(ctx); err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
-	var st Stats
+	if camera != "" {
+		if err := validateName("camera id", camera); err != nil {
+			return Stats{}, fmt.Errorf("stats: %w", err)
+		}
+	}
+	st := Stats{Backend: s.objects.Kind()}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
 		st.Frames = getU64(mb, keyFrames)
 		st.Bytes = getU64(mb, keyBytes)
+		st.Events = getU64(mb, keyEvents)
+		st.Expired = getU64(mb, keyExpired)
 		st.IndexFileBytes = tx.Size()
-		return nil
+		byTime := tx.Bucket(bucketByTime).Cursor()
+		return tx.Bucket(bucketCameras).ForEach(func(k, v []byte) error {
+			if camera != "" && string(k) != camera {
+				return nil
+			}
+			var c cameraRecord
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("%w: camera counters of %q: %v", ErrCorrupt, k, err)
+			}
+			cs := CameraStats{CameraID: string(k), Frames: c.Frames, Bytes: c.Bytes, Events: c.Events}
+			prefix := cameraPrefix(string(k))
+			if fk, _ := byTime.Seek(prefix); fk != nil && bytes.HasPrefix(fk, prefix) {
+				if t, _, ok := splitTimeKey(fk[len(prefix):]); ok {
+					cs.Oldest = t
+				}
+			}
+			if lk := lastWithPrefix(byTime, prefix); lk != nil {
+				if t, _, ok := splitTimeKey(lk[len(prefix):]); ok {
+					cs.Newest = t
+				}
+			}
+			st.Cameras = append(st.Cameras, cs)
+			return nil
+		})
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", dbErr(err))
 	}
 	return st, nil
+}
+
+// lastWithPrefix returns the last key of c starting with prefix, or nil.
+func lastWithPrefix(c *bolt.Cursor, prefix []byte) []byte {
+	// The smallest key after every key with prefix: prefix with its last
+	// byte incremented (prefixes here end in 0x00, so no carry).
+	end := append(append([]byte(nil), prefix[:len(prefix)-1]...), prefix[len(prefix)-1]+1)
+	k, _ := c.Seek(end)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k != nil && bytes.HasPrefix(k, prefix) {
+		return k
+	}
+	return nil
 }
 
 func u64(v uint64) []byte {
@@ -571,4 +812,10 @@ func getU64(b *bolt.Bucket, key []byte) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(v)
+}
+
+// addU64 adds delta (which may be negative) to a counter, never below 0.
+func addU64(b *bolt.Bucket, key []byte, delta int64) error {
+	v := int64(getU64(b, key)) + delta
+	return b.Put(key, u64(uint64(max(v, 0))))
 }

@@ -34,9 +34,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func openStore(t testing.TB, dir string) *Store {
+func openStore(t testing.TB, b backend, dir string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), dir, testLogger(t))
+	s, err := b.open(context.Background(), t, dir, testLogger(t))
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
@@ -93,8 +93,8 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func TestPutGetRoundTrip(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testPutGetRoundTrip(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	fixed := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
 	s.now = func() time.Time { return fixed }
 
@@ -139,9 +139,9 @@ func TestPutGetRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("Get meta:\n got %+v\nwant %+v", got, want)
 			}
-			onDisk, err := os.ReadFile(filepath.Join(s.Dir(), filepath.FromSlash(tc.wantPath)))
+			onDisk, err := s.Objects().Get(context.Background(), tc.wantPath)
 			if err != nil {
-				t.Fatalf("file not at %s: %v", tc.wantPath, err)
+				t.Fatalf("object not at %s: %v", tc.wantPath, err)
 			}
 			if !bytes.Equal(onDisk, data) {
 				t.Fatal("file content differs")
@@ -153,16 +153,16 @@ func TestPutGetRoundTrip(t *testing.T) {
 	}
 }
 
-func TestGetNotFound(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testGetNotFound(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	_, _, err := s.Get(context.Background(), "cam-1_1_00000001")
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get missing: err = %v, want ErrNotFound", err)
 	}
 }
 
-func TestPutRejectsInvalidFrames(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testPutRejectsInvalidFrames(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ok := newFrame("cam-1", 1, base)
 	data := fakeJPEG(ok.FrameID, 100)
 	mod := func(f func(*FrameMeta)) FrameMeta { m := ok; f(&m); return m }
@@ -198,8 +198,8 @@ func TestPutRejectsInvalidFrames(t *testing.T) {
 	assertNoFilesExcept(t, s, 1)
 }
 
-func TestInvalidIDsRejected(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testInvalidIDsRejected(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ids := []struct{ name, id string }{
 		{"traversal", "../x"},
 		{"deep traversal", "../../etc/passwd"},
@@ -255,8 +255,8 @@ func assertNoFilesExcept(t *testing.T, s *Store, n int) {
 	}
 }
 
-func TestIdempotentReplay(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testIdempotentReplay(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	m := newFrame("cam-1", 50, base)
 	data := fakeJPEG(m.FrameID, 2048)
 	if !mustPut(t, s, m, data) {
@@ -267,9 +267,11 @@ func TestIdempotentReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(s.Dir(), "frames/site-a/cam-1/2024-11-26", m.FrameID+".jpg")
-	fi1, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
+	var fi1 os.FileInfo
+	if b.fs {
+		if fi1, err = os.Stat(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st1, _ := s.Stats(context.Background())
 
@@ -305,12 +307,14 @@ func TestIdempotentReplay(t *testing.T) {
 			if !bytes.Equal(data2, data) {
 				t.Fatal("file bytes changed")
 			}
-			fi2, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !fi2.ModTime().Equal(fi1.ModTime()) || !os.SameFile(fi1, fi2) {
-				t.Fatal("file was rewritten")
+			if b.fs {
+				fi2, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !fi2.ModTime().Equal(fi1.ModTime()) || !os.SameFile(fi1, fi2) {
+					t.Fatal("file was rewritten")
+				}
 			}
 			st2, _ := s.Stats(context.Background())
 			if st2.Frames != st1.Frames || st2.Bytes != st1.Bytes {
@@ -325,10 +329,10 @@ func TestIdempotentReplay(t *testing.T) {
 	assertNoFilesExcept(t, s, 1)
 }
 
-func TestPersistenceAcrossReopen(t *testing.T) {
+func testPersistenceAcrossReopen(t *testing.T, b backend) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, testLogger(t))
+	s, err := b.open(ctx, t, dir, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +352,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 		t.Fatalf("Put after Close: err = %v, want ErrClosed", err)
 	}
 
-	s2 := openStore(t, dir)
+	s2 := openStore(t, b, dir)
 	if n, err := s2.Count(ctx); err != nil || n != 20 {
 		t.Fatalf("Count after reopen = %d, %v", n, err)
 	}
@@ -372,12 +376,12 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	assertNoFilesExcept(t, s2, 20)
 }
 
-func TestOpenTwiceIsLocked(t *testing.T) {
+func testOpenTwiceIsLocked(t *testing.T, b backend) {
 	dir := t.TempDir()
-	openStore(t, dir)
+	openStore(t, b, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if s, err := Open(ctx, dir, nil); err == nil {
+	if s, err := b.open(ctx, t, dir, nil); err == nil {
 		_ = s.Close()
 		t.Fatal("second Open of the same dir succeeded")
 	}
@@ -391,8 +395,8 @@ func ids(ms []FrameMeta) []string {
 	return out
 }
 
-func TestListFilterAndRange(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testListFilterAndRange(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ctx := context.Background()
 	// cam-1: seq 0..4 at base+0s..4s; cam-10 (prefix of nothing, but
 	// cam-1 is its prefix): seq 0..2 at base+0s..2s; cam-2: one at base+2s.
@@ -484,8 +488,8 @@ func listAll(t *testing.T, s *Store, q Query) (all []string, pages int) {
 	}
 }
 
-func TestListPagination(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testListPagination(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	cams := []string{"cam-a", "cam-b", "cam-c", "cam-1"}
 	type fr struct {
 		id  string
@@ -561,8 +565,8 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
-func TestListPaginationWithConcurrentInserts(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testListPaginationWithConcurrentInserts(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ctx := context.Background()
 	for i := range 10 {
 		m := newFrame("cam-1", uint64(i), base.Add(time.Duration(i)*time.Second))
@@ -588,8 +592,8 @@ func TestListPaginationWithConcurrentInserts(t *testing.T) {
 	}
 }
 
-func TestMalformedPageToken(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testMalformedPageToken(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ctx := context.Background()
 	for i := range 5 {
 		for _, cam := range []string{"cam-1", "cam-2"} {
@@ -641,8 +645,8 @@ func TestMalformedPageToken(t *testing.T) {
 	}
 }
 
-func TestConcurrentPutSameID(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testConcurrentPutSameID(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	m := newFrame("cam-1", 50, base)
 	data := fakeJPEG(m.FrameID, 4096)
 	const n = 8
@@ -678,8 +682,8 @@ func TestConcurrentPutSameID(t *testing.T) {
 	assertNoFilesExcept(t, s, 1)
 }
 
-func TestConcurrentPutsDistinctIDs(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testConcurrentPutsDistinctIDs(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -702,10 +706,10 @@ func TestConcurrentPutsDistinctIDs(t *testing.T) {
 	}
 }
 
-func TestCrashFileWrittenIndexMissing(t *testing.T) {
+func testCrashFileWrittenIndexMissing(t *testing.T, b backend) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s := openStore(t, dir)
+	s := openStore(t, b, dir)
 	ok := newFrame("cam-1", 1, base)
 	mustPut(t, s, ok, fakeJPEG(ok.FrameID, 10))
 
@@ -717,33 +721,28 @@ func TestCrashFileWrittenIndexMissing(t *testing.T) {
 	other := newFrame("cam-2", 3, base.Add(2*time.Second))
 	otherData := fakeJPEG(other.FrameID, 300)
 	otherPath := relPath(other)
+	objs := s.Objects()
 	for _, f := range []struct {
 		rel  string
 		data []byte
-	}{{samePath, sameData}, {otherPath, []byte("stale bytes of an earlier attempt")}} {
-		abs := filepath.Join(dir, filepath.FromSlash(f.rel))
-		if err := ensureDir(s.framesDir, filepath.Dir(abs)); err != nil {
+	}{
+		{samePath, sameData},
+		{otherPath, []byte("stale bytes of an earlier attempt")},
+		// An interrupted atomic write leaves a temp file, and someone
+		// left a stray file.
+		{"frames/site-a/cam-1/2024-11-26/" + tempPrefix + "x.jpg-123", []byte("partial")},
+		{"frames/notes.txt", []byte("hi")},
+	} {
+		if err := objs.Put(ctx, f.rel, f.data); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeFileAtomic(abs, f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// An interrupted atomic write leaves a temp file, and someone left a
-	// stray file.
-	tmp := filepath.Join(dir, "frames/site-a/cam-1/2024-11-26", tempPrefix+"x.jpg-123")
-	if err := os.WriteFile(tmp, []byte("partial"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "frames/notes.txt"), []byte("hi"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 
 	// Restart: Open does not rescan; Verify reports.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openStore(t, dir)
+	s = openStore(t, b, dir)
 	rep, err := s.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -764,14 +763,14 @@ func TestCrashFileWrittenIndexMissing(t *testing.T) {
 	}
 
 	// Put re-indexes: the identical file is kept, the stale one replaced.
-	sameFI, _ := os.Stat(filepath.Join(dir, samePath))
+	sameFI, _ := os.Stat(filepath.Join(dir, samePath)) // filesystem only
 	if !mustPut(t, s, same, sameData) {
 		t.Fatal("re-index Put returned stored=false")
 	}
 	if !mustPut(t, s, other, otherData) {
 		t.Fatal("re-index Put returned stored=false")
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, samePath)); !os.SameFile(fi, sameFI) {
+	if fi, _ := os.Stat(filepath.Join(dir, samePath)); b.fs && !os.SameFile(fi, sameFI) {
 		t.Fatal("identical unindexed file was rewritten")
 	}
 	for _, c := range []struct {
@@ -798,32 +797,32 @@ func TestCrashFileWrittenIndexMissing(t *testing.T) {
 	}
 }
 
-func TestIndexEntryWithoutFile(t *testing.T) {
+func testIndexEntryWithoutFile(t *testing.T, b backend) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s := openStore(t, dir)
+	s := openStore(t, b, dir)
 	a := newFrame("cam-1", 1, base)
-	b := newFrame("cam-1", 2, base)
+	b2 := newFrame("cam-1", 2, base)
 	mustPut(t, s, a, fakeJPEG(a.FrameID, 10))
-	mustPut(t, s, b, fakeJPEG(b.FrameID, 10))
-	if err := os.Remove(filepath.Join(dir, relPath(a))); err != nil {
+	mustPut(t, s, b2, fakeJPEG(b2.FrameID, 10))
+	if err := s.Objects().Delete(ctx, relPath(a)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, relPath(b)), []byte("truncated"), 0o644); err != nil {
+	if err := s.Objects().Put(ctx, relPath(b2), []byte("truncated")); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := s.Verify(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK() || !slices.Equal(rep.MissingFiles, []string{a.FrameID}) || !slices.Equal(rep.SizeMismatches, []string{b.FrameID}) ||
+	if rep.OK() || !slices.Equal(rep.MissingFiles, []string{a.FrameID}) || !slices.Equal(rep.SizeMismatches, []string{b2.FrameID}) ||
 		len(rep.UnindexedFiles) != 0 || len(rep.IndexErrors) != 0 {
 		t.Fatalf("Verify = %+v", rep)
 	}
 	if _, _, err := s.Get(ctx, a.FrameID); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Get of frame without file: err = %v, want ErrCorrupt", err)
 	}
-	if _, _, err := s.Get(ctx, b.FrameID); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := s.Get(ctx, b2.FrameID); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Get of changed file: err = %v, want ErrCorrupt", err)
 	}
 	// A replay does not resurrect or rewrite anything.
@@ -832,8 +831,8 @@ func TestIndexEntryWithoutFile(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testStats(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ctx := context.Background()
 	var total uint64
 	for i := range 5 {
@@ -850,8 +849,8 @@ func TestStats(t *testing.T) {
 	}
 }
 
-func TestCancelledContext(t *testing.T) {
-	s := openStore(t, t.TempDir())
+func testCancelledContext(t *testing.T, b backend) {
+	s := openStore(t, b, t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	m := newFrame("cam-1", 1, base)
@@ -889,4 +888,28 @@ func TestTimeKeyOrder(t *testing.T) {
 			t.Fatalf("decodeTime = %s, want %s", got, times[i])
 		}
 	}
+}
+
+// contract is the store test suite every object backend must pass.
+var contract = []struct {
+	name string
+	run  func(*testing.T, backend)
+}{
+	{"PutGetRoundTrip", testPutGetRoundTrip},
+	{"GetNotFound", testGetNotFound},
+	{"PutRejectsInvalidFrames", testPutRejectsInvalidFrames},
+	{"InvalidIDsRejected", testInvalidIDsRejected},
+	{"IdempotentReplay", testIdempotentReplay},
+	{"PersistenceAcrossReopen", testPersistenceAcrossReopen},
+	{"OpenTwiceIsLocked", testOpenTwiceIsLocked},
+	{"ListFilterAndRange", testListFilterAndRange},
+	{"ListPagination", testListPagination},
+	{"ListPaginationWithConcurrentInserts", testListPaginationWithConcurrentInserts},
+	{"MalformedPageToken", testMalformedPageToken},
+	{"ConcurrentPutSameID", testConcurrentPutSameID},
+	{"ConcurrentPutsDistinctIDs", testConcurrentPutsDistinctIDs},
+	{"CrashFileWrittenIndexMissing", testCrashFileWrittenIndexMissing},
+	{"IndexEntryWithoutFile", testIndexEntryWithoutFile},
+	{"Stats", testStats},
+	{"CancelledContext", testCancelledContext},
 }

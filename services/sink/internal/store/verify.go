@@ -3,31 +3,27 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// VerifyReport is the result of Verify. Paths are relative to the store
-// dir and '/'-separated.
+// VerifyReport is the result of Verify. Paths are object keys
+// ('/'-separated, relative to the backend's root).
 type VerifyReport struct {
 	IndexedFrames int // entries in the frames bucket
-	FilesScanned  int // regular files under frames/
+	FilesScanned  int // objects under frames/ and thumbs/
 
-	// UnindexedFiles are frame files without an index entry (a crash came
-	// between writing the file and committing the index). A Put of the
-	// frame indexes them.
+	// UnindexedFiles are frame objects without an index entry (a crash came
+	// between writing the object and committing the index, or retention
+	// could not delete it). A Put of the frame indexes them.
 	UnindexedFiles []string
-	// MissingFiles are ids of indexed frames whose file is absent.
+	// MissingFiles are ids of indexed frames whose object is absent.
 	MissingFiles []string
-	// SizeMismatches are ids of indexed frames whose file size differs
+	// SizeMismatches are ids of indexed frames whose object size differs
 	// from the recorded size.
 	SizeMismatches []string
 	// IndexErrors describe inconsistencies inside the index (undecodable
@@ -35,7 +31,8 @@ type VerifyReport struct {
 	IndexErrors []string
 	// TempFiles are leftovers of interrupted atomic writes; safe to delete.
 	TempFiles []string
-	// StrayFiles are other files under frames/ that the store did not write.
+	// StrayFiles are other objects under frames/ or thumbs/ that the store
+	// did not write.
 	StrayFiles []string
 }
 
@@ -45,21 +42,27 @@ func (r VerifyReport) OK() bool {
 		len(r.IndexErrors) == 0 && len(r.TempFiles) == 0 && len(r.StrayFiles) == 0
 }
 
-// Verify cross-checks the index and the frame files: it reports files
-// without index entries, index entries without files (or of the wrong size),
-// leftover temporary files, and inconsistencies inside the index. It reads
-// every index entry and walks frames/, so its cost grows with the store; it
-// does not hash file contents and repairs nothing. It may run concurrently
-// with Put: a file whose index entry is committed while Verify runs is not
-// reported.
+// Verify cross-checks the index and the objects: it reports objects
+// without index entries, index entries without objects (or of the wrong
+// size), leftover temporary files, and inconsistencies inside the index.
+// It reads every index entry and lists the objects, so its cost grows with
+// the store; it does not hash contents and repairs nothing. It may run
+// concurrently with Put: an object whose index entry is committed while
+// Verify runs is not reported.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
 	if err := s.check(ctx); err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
 	}
 
-	// 1. Index snapshot. Files are written before their index commit, so
-	// every entry of this snapshot must have its file now.
+	// 1. Index snapshot. Objects are written before their index commit, so
+	// every entry of this snapshot had its object before step 2 began.
+	type entry struct {
+		id   string
+		path string
+		size int64
+	}
+	var entries []entry
 	indexed := make(map[string]struct{})
 	err := s.db.View(func(tx *bolt.Tx) error {
 		byTime, byAll := tx.Bucket(bucketByTime), tx.Bucket(bucketByTimeAll)
@@ -79,20 +82,16 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			}
 			bytesSum += uint64(rec.SizeBytes)
 			indexed[rec.Path] = struct{}{}
+			entries = append(entries, entry{id, rec.Path, rec.SizeBytes})
+			if rec.ThumbPath != "" {
+				indexed[rec.ThumbPath] = struct{}{}
+				entries = append(entries, entry{id, rec.ThumbPath, rec.ThumbSize})
+			}
 			if byTime.Get(timeKey(cameraPrefix(rec.CameraID), rec.CaptureTime, id)) == nil {
 				rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("frame %q has no by_time key", id))
 			}
 			if byAll.Get(timeKey(nil, rec.CaptureTime, id)) == nil {
 				rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("frame %q has no by_time_all key", id))
-			}
-			fi, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(rec.Path)))
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				rep.MissingFiles = append(rep.MissingFiles, id)
-			case err != nil:
-				return fmt.Errorf("stat file of frame %q (%s): %w", id, rec.Path, err)
-			case !fi.Mode().IsRegular() || fi.Size() != rec.SizeBytes:
-				rep.SizeMismatches = append(rep.SizeMismatches, id)
 			}
 			return nil
 		})
@@ -145,39 +144,40 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		return VerifyReport{}, fmt.Errorf("verify: read index: %w", dbErr(err))
 	}
 
-	// 2. Walk the files. A frame file is frames/<site>/<camera>/<day>/<id>.jpg.
+	// 2. List the objects.
+	sizes := map[string]int64{}
 	var candidates []string
-	err = filepath.WalkDir(s.framesDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walk %s: %w", p, err)
-		}
-		if d.IsDir() {
-			return ctx.Err()
-		}
-		rel, err := filepath.Rel(s.dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		rep.FilesScanned++
-		name := d.Name()
-		switch {
-		case strings.HasPrefix(name, tempPrefix):
-			rep.TempFiles = append(rep.TempFiles, rel)
-		case !d.Type().IsRegular() || !isFramePath(rel):
-			rep.StrayFiles = append(rep.StrayFiles, rel)
-		default:
-			if _, ok := indexed[rel]; !ok {
-				candidates = append(candidates, rel)
+	for _, top := range []string{framesDir, thumbsDir} {
+		err = s.objects.List(ctx, top+"/", func(o ObjectInfo) error {
+			rep.FilesScanned++
+			sizes[o.Key] = o.Size
+			switch {
+			case strings.HasPrefix(path.Base(o.Key), tempPrefix):
+				rep.TempFiles = append(rep.TempFiles, o.Key)
+			case o.Size < 0 || !isObjectPath(top, o.Key):
+				rep.StrayFiles = append(rep.StrayFiles, o.Key)
+			default:
+				if _, ok := indexed[o.Key]; !ok && top == framesDir {
+					candidates = append(candidates, o.Key)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return VerifyReport{}, fmt.Errorf("verify: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return VerifyReport{}, fmt.Errorf("verify: %w", err)
+	}
+	for _, e := range entries {
+		size, ok := sizes[e.path]
+		switch {
+		case !ok:
+			rep.MissingFiles = append(rep.MissingFiles, e.id)
+		case size != e.size:
+			rep.SizeMismatches = append(rep.SizeMismatches, e.id)
+		}
 	}
 
-	// 3. Files not in the snapshot may have been indexed since; re-check.
+	// 3. Objects not in the snapshot may have been indexed since; re-check.
 	if len(candidates) > 0 {
 		err = s.db.View(func(tx *bolt.Tx) error {
 			fb := tx.Bucket(bucketFrames)
@@ -200,10 +200,12 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	for _, l := range [][]string{rep.UnindexedFiles, rep.MissingFiles, rep.SizeMismatches, rep.TempFiles, rep.StrayFiles} {
 		slices.Sort(l)
 	}
+	rep.MissingFiles = slices.Compact(rep.MissingFiles)
+	rep.SizeMismatches = slices.Compact(rep.SizeMismatches)
 	if rep.OK() {
-		s.log.Info("frame store verified", "frames", rep.IndexedFrames, "files", rep.FilesScanned)
+		s.log.Info("frame store verified", "frames", rep.IndexedFrames, "objects", rep.FilesScanned)
 	} else {
-		s.log.Warn("frame store verification found problems", "frames", rep.IndexedFrames, "files", rep.FilesScanned,
+		s.log.Warn("frame store verification found problems", "frames", rep.IndexedFrames, "objects", rep.FilesScanned,
 			"unindexed_files", len(rep.UnindexedFiles), "missing_files", len(rep.MissingFiles),
 			"size_mismatches", len(rep.SizeMismatches), "index_errors", len(rep.IndexErrors),
 			"temp_files", len(rep.TempFiles), "stray_files", len(rep.StrayFiles))
@@ -211,11 +213,11 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	return rep, nil
 }
 
-// isFramePath reports whether rel ('/'-separated, relative to the store dir)
-// has the shape frames/<site>/<camera>/<YYYY-MM-DD>/<id>.jpg.
-func isFramePath(rel string) bool {
-	parts := strings.Split(rel, "/")
-	if len(parts) != 5 || parts[0] != framesDir {
+// isObjectPath reports whether key has the shape
+// <top>/<site>/<camera>/<YYYY-MM-DD>/<id>.jpg.
+func isObjectPath(top, key string) bool {
+	parts := strings.Split(key, "/")
+	if len(parts) != 5 || parts[0] != top {
 		return false
 	}
 	if validateName("site", parts[1]) != nil || validateName("camera id", parts[2]) != nil {

@@ -1,0 +1,348 @@
+// Command cefiot-bench-bridge compares the cefiot bridge with Apache Kafka
+// MirrorMaker 2 (dedicated mode, connect-mirror jars from Maven Central) on
+// the same two local Kafka clusters in one run, and prints a table with the
+// ratio: records/s and MB/s forwarding a backlog of 100 KB records (MM2 at
+// its default at-least-once, the bridge with exactly-once transactions),
+// the time from process start to the first forwarded record, and the time
+// until a newly created topic is forwarded.
+//
+// It needs the broker jars and the MM2 jars: scripts/fetch-kafka.sh
+// --with-mm2. Usage: cefiot-bench-bridge -bin-dir bin [-records 1000]
+// [-size 100000].
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/etcdx"
+	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/procs"
+)
+
+type options struct {
+	binDir       string
+	records      int
+	size         int
+	partitions   int
+	newTopicWait time.Duration
+	keep         bool
+	bridgeArgs   string
+	skipMM2      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with the bridge and scheduler binaries")
+	flag.IntVar(&o.records, "records", 2000, "records in the backlog to forward")
+	flag.IntVar(&o.size, "size", 100_000, "record value size in bytes")
+	flag.IntVar(&o.partitions, "partitions", 4, "partitions of the edge topic")
+	flag.DurationVar(&o.newTopicWait, "new-topic-wait", 60*time.Second, "longest wait for a new topic to be forwarded")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&o.skipMM2, "skip-mm2", false, "measure the bridge alone (for tuning)")
+	flag.StringVar(&o.bridgeArgs, "bridge-args", "", "more flags for the bridge, space-separated")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "cefiot-bench-bridge:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one contender's numbers.
+type result struct {
+	name        string
+	firstRecord time.Duration // process start to first record in the cloud
+	forward     time.Duration // first to last record of the backlog
+	newTopic    time.Duration // 0: not within the wait
+	records     int
+	bytes       int64
+}
+
+func (r result) recordsPerSec() float64 { return float64(r.records) / r.forward.Seconds() }
+func (r result) mbPerSec() float64      { return float64(r.bytes) / 1e6 / r.forward.Seconds() }
+
+func run(o options) error {
+	logger := logging.Discard()
+	wd, _ := os.Getwd()
+	root, err := kafkalocal.FindRepoRoot(wd)
+	if err != nil {
+		return err
+	}
+	libs, err := kafkalocal.FindLibs(root)
+	if err != nil {
+		return fmt.Errorf("%w (run scripts/fetch-kafka.sh --with-mm2)", err)
+	}
+	mm2Libs := filepath.Join(filepath.Dir(libs), "mm2-libs")
+	if _, err := os.Stat(filepath.Join(filepath.Dir(libs), ".mm2-libs.complete")); err != nil {
+		return fmt.Errorf("MirrorMaker 2 jars missing in %s: run scripts/fetch-kafka.sh --with-mm2", mm2Libs)
+	}
+	binDir, err := filepath.Abs(o.binDir)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cefiot-bench-bridge-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Println("work dir:", dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each) in %s\n", dir)
+	edge, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "edge", BaseDir: filepath.Join(dir, "edge"), LibsDir: libs}, logger)
+	if err != nil {
+		return err
+	}
+	defer edge.Stop(context.Background())
+	cloud, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, "cloud"), LibsDir: libs}, logger)
+	if err != nil {
+		return err
+	}
+	defer cloud.Stop(context.Background())
+
+	const topic = "bench.frames"
+	if err := bridgeharness.CreateTopic(ctx, edge.BootstrapServers(), topic, o.partitions, nil); err != nil {
+		return err
+	}
+	f, err := bridgeharness.NewFeeder(edge.BootstrapServers(), topic, o.partitions, o.size)
+	if err != nil {
+		return err
+	}
+	if err := f.Produce(o.records); err != nil {
+		return err
+	}
+	if err := f.Stop(ctx); err != nil {
+		return err
+	}
+	f.Close()
+	fmt.Printf("backlog: %d records x %d B = %.1f MB in %s (%d partitions)\n", o.records, o.size, float64(o.records*o.size)/1e6, topic, o.partitions)
+
+	var mm2 result
+	if o.skipMM2 {
+		mm2 = result{name: "skipped", forward: time.Hour}
+	} else if mm2, err = runMM2(ctx, o, dir, libs, mm2Libs, edge.BootstrapServers(), cloud.BootstrapServers(), topic); err != nil {
+		return fmt.Errorf("MirrorMaker 2: %w", err)
+	}
+	br, err := runBridge(ctx, o, dir, binDir, edge.BootstrapServers(), cloud.BootstrapServers(), topic, logger)
+	if err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	printTable(o, mm2, br)
+	return nil
+}
+
+// measure waits for the records of a backlog in cloudTopic, counting them
+// with a consumer (isolation as given), and returns the arrival times of the
+// first and the last.
+func measure(ctx context.Context, bootstrap, cloudTopic string, want int, readCommitted bool, timeout time.Duration) (first, last time.Time, err error) {
+	iso := "read_uncommitted"
+	if readCommitted {
+		iso = "read_committed"
+	}
+	c, err := kafka.NewConsumer(kafkax.Config(bootstrap, map[string]any{
+		"group.id": "bench-counter-" + cloudTopic, "enable.auto.commit": false, "isolation.level": iso,
+		"auto.offset.reset": "earliest", "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20,
+		"topic.metadata.refresh.interval.ms": 500,
+	}))
+	if err != nil {
+		return first, last, err
+	}
+	defer c.Close()
+	if err := c.SubscribeTopics([]string{"^" + strings.ReplaceAll(cloudTopic, ".", `\.`) + "$"}, nil); err != nil {
+		return first, last, err
+	}
+	deadline := time.Now().Add(timeout)
+	n := 0
+	for n < want {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return first, last, fmt.Errorf("%d of %d records in %s within %v", n, want, cloudTopic, timeout)
+		}
+		if m, ok := c.Poll(100).(*kafka.Message); ok && m.TopicPartition.Error == nil {
+			if n == 0 {
+				first = time.Now()
+			}
+			n++
+			last = time.Now()
+		}
+	}
+	return first, last, nil
+}
+
+// newTopicLatency creates a topic at the edge with one record and returns
+// how long it took to show up in cloudName (0 when not within wait).
+func newTopicLatency(ctx context.Context, edgeBootstrap, cloudBootstrap, topic, cloudName string, readCommitted bool, wait time.Duration) (time.Duration, error) {
+	start := time.Now()
+	if err := bridgeharness.CreateTopic(ctx, edgeBootstrap, topic, 1, nil); err != nil {
+		return 0, err
+	}
+	f, err := bridgeharness.NewFeeder(edgeBootstrap, topic, 1, 100)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := f.Produce(1); err != nil {
+		return 0, err
+	}
+	if err := f.Stop(ctx); err != nil {
+		return 0, err
+	}
+	_, last, err := measure(ctx, cloudBootstrap, cloudName, 1, readCommitted, wait)
+	if err != nil {
+		return 0, nil
+	}
+	return last.Sub(start), nil
+}
+
+func runMM2(ctx context.Context, o options, dir, libs, mm2Libs, edgeBS, cloudBS, topic string) (result, error) {
+	fmt.Println("MirrorMaker 2 (dedicated mode, defaults: at-least-once)...")
+	props := fmt.Sprintf(`clusters = edge, cloud
+edge.bootstrap.servers = %s
+cloud.bootstrap.servers = %s
+edge->cloud.enabled = true
+edge->cloud.topics = bench\\..*
+cloud->edge.enabled = false
+replication.factor = 1
+checkpoints.topic.replication.factor = 1
+heartbeats.topic.replication.factor = 1
+offset-syncs.topic.replication.factor = 1
+offset.storage.replication.factor = 1
+status.storage.replication.factor = 1
+config.storage.replication.factor = 1
+sync.topic.acls.enabled = false
+`, edgeBS, cloudBS)
+	propsPath := filepath.Join(dir, "mm2.properties")
+	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+		return result{}, err
+	}
+	log4j := filepath.Join(dir, "mm2-log4j2.properties")
+	if err := os.WriteFile(log4j, []byte("status = warn\nappender.c.type = Console\nappender.c.name = c\nappender.c.layout.type = PatternLayout\nappender.c.layout.pattern = [%d] %p %m (%c)%n\nrootLogger.level = INFO\nrootLogger.appenderRef.c.ref = c\n"), 0o644); err != nil {
+		return result{}, err
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	p, err := procs.Start(procs.Spec{Name: "mm2", Path: java, Args: []string{
+		"-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Dlog4j2.configurationFile=" + log4j,
+		"-cp", filepath.Join(mm2Libs, "*") + ":" + filepath.Join(libs, "*"),
+		"org.apache.kafka.connect.mirror.MirrorMaker", propsPath,
+	}, LogPath: filepath.Join(dir, "mm2.log")})
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Stop(context.Background(), 20*time.Second)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-p.Done():
+			fmt.Fprintf(os.Stderr, "MirrorMaker 2 exited: %v\n%s\n", p.Err(), p.Tail(20))
+		case <-done:
+		}
+	}()
+	defer close(done)
+	first, last, err := measure(ctx, cloudBS, "edge."+topic, o.records, false, 10*time.Minute)
+	if err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, p.Tail(20))
+	}
+	r := result{name: "MirrorMaker 2", firstRecord: first.Sub(start), forward: last.Sub(first), records: o.records, bytes: int64(o.records) * int64(o.size)}
+	if r.newTopic, err = newTopicLatency(ctx, edgeBS, cloudBS, "bench.new-mm2", "edge.bench.new-mm2", false, o.newTopicWait); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, topic string, logger *slog.Logger) (result, error) {
+	fmt.Println("cefiot bridge (exactly-once transactions)...")
+	client, err := netx.FreeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	peer, err := netx.FreeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "bench", Dir: filepath.Join(dir, "etcd"), ClientAddr: client, PeerAddr: peer}, logger)
+	if err != nil {
+		return result{}, err
+	}
+	defer emb.Close()
+	sched, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: binDir, Dir: filepath.Join(dir, "scheduler"), EtcdEndpoint: emb.Endpoint(),
+		Params: map[string]string{"topic-regex": `bench\..*`}})
+	if err != nil {
+		return result{}, err
+	}
+	defer sched.Stop(context.Background(), 10*time.Second)
+	// The scheduler declares the workload before the bridge starts, so the
+	// start time is the bridge's own.
+	time.Sleep(2 * time.Second)
+	b, err := bridgeharness.Start(bridgeharness.Config{BinDir: binDir, Dir: filepath.Join(dir, "bridge"),
+		EdgeBootstrap: edgeBS, CloudBootstrap: cloudBS, EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs)})
+	if err != nil {
+		return result{}, err
+	}
+	defer b.Stop(context.Background())
+	first, last, err := measure(ctx, cloudBS, "edge-edge."+topic, o.records, true, 10*time.Minute)
+	if err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, b.Tail(20))
+	}
+	r := result{name: "cefiot bridge", firstRecord: first.Sub(b.Started), forward: last.Sub(first), records: o.records, bytes: int64(o.records) * int64(o.size)}
+	if r.newTopic, err = newTopicLatency(ctx, edgeBS, cloudBS, "bench.new-bridge", "edge-edge.bench.new-bridge", true, o.newTopicWait); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func fmtDur(d, wait time.Duration) string {
+	if d == 0 {
+		return "> " + wait.String()
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+func printTable(o options, mm2, br result) {
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(a/b, 'f', 2, 64) + "x"
+	}
+	fmt.Println()
+	fmt.Printf("bridge vs MirrorMaker 2: %d records x %d B, same edge and cloud clusters, one run\n", o.records, o.size)
+	fmt.Printf("%-34s %22s %26s %10s\n", "", "MM2 (at-least-once)", "bridge (exactly-once)", "bridge/MM2")
+	fmt.Printf("%-34s %22.0f %26.0f %10s\n", "records/s", mm2.recordsPerSec(), br.recordsPerSec(), ratio(br.recordsPerSec(), mm2.recordsPerSec()))
+	fmt.Printf("%-34s %22.1f %26.1f %10s\n", "MB/s", mm2.mbPerSec(), br.mbPerSec(), ratio(br.mbPerSec(), mm2.mbPerSec()))
+	fmt.Printf("%-34s %22s %26s %10s\n", "process start -> first record", fmtDur(mm2.firstRecord, 0), fmtDur(br.firstRecord, 0), ratio(mm2.firstRecord.Seconds(), br.firstRecord.Seconds())+" faster")
+	nt := "-"
+	if mm2.newTopic > 0 && br.newTopic > 0 {
+		nt = ratio(mm2.newTopic.Seconds(), br.newTopic.Seconds()) + " faster"
+	}
+	fmt.Printf("%-34s %22s %26s %10s\n", "new topic created -> forwarded", fmtDur(mm2.newTopic, o.newTopicWait), fmtDur(br.newTopic, o.newTopicWait), nt)
+	fmt.Println()
+	verdict := "meets"
+	if br.mbPerSec() < 1.2*mm2.mbPerSec() {
+		verdict = "MISSES"
+	}
+	fmt.Printf("throughput ratio bridge/MM2: %s (%s the 1.2x target)\n", ratio(br.mbPerSec(), mm2.mbPerSec()), verdict)
+	if mm2.newTopic == 0 {
+		fmt.Println("MM2 looks for new topics every refresh.topics.interval.seconds (default 600 s); the bridge every -topic-refresh (default 2 s).")
+	}
+}

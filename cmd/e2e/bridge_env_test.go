@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/etcdx"
+	"github.com/cefiot/cefiot/libs/etcdx/etcdtest"
+	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/netem"
+)
+
+// bridgeEnv is an edge and a cloud Kafka cluster, an etcd for the edge site
+// and the bridge binary; with a namespace, the bridge runs behind two links:
+// lan to the edge cluster and etcd, wan to the cloud cluster.
+type bridgeEnv struct {
+	t           *testing.T
+	bins, dir   string
+	edge, cloud *kafkalocal.Cluster
+	etcd        string
+	cli         *clientv3.Client
+	ns          *netem.Namespace
+	lan, wan    *netem.Link
+}
+
+type envOptions struct {
+	edgeBrokers int
+	netns       bool
+	edgeProps   map[string]string
+}
+
+func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
+	t.Helper()
+	e := &bridgeEnv{t: t, bins: binDir(t), dir: t.TempDir()}
+	edgeHost, cloudHost := "127.0.0.1", "127.0.0.1"
+	if o.netns {
+		if err := netem.Available(); err != nil {
+			t.Skipf("network namespaces unavailable: %v", err)
+		}
+		ns, err := netem.NewNamespace("cfbridge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := ns.Close(); err != nil {
+				t.Errorf("delete namespace: %v", err)
+			}
+		})
+		e.ns = ns
+		if e.lan, err = ns.AddLink("lan"); err != nil {
+			t.Fatal(err)
+		}
+		if e.wan, err = ns.AddLink("wan"); err != nil {
+			t.Fatal(err)
+		}
+		edgeHost, cloudHost = e.lan.HostIP.String(), e.wan.HostIP.String()
+	}
+	if o.edgeBrokers == 0 {
+		o.edgeBrokers = 1
+	}
+	type res struct {
+		c   *kafkalocal.Cluster
+		err error
+	}
+	// Both clusters start at once; kafkatest registers their cleanup.
+	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps})
+	e.cloud = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "cloud", Brokers: 1, Host: cloudHost})
+	if o.netns {
+		client, peer := freeOn(t, edgeHost), freeOn(t, edgeHost)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "edge", Dir: t.TempDir(), ClientAddr: client, PeerAddr: peer}, logging.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(emb.Close)
+		e.etcd = emb.Endpoint()
+		if e.cli, err = etcdx.Connect(ctx, []string{e.etcd}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.cli.Close() })
+	} else {
+		emb, cli := etcdtest.Start(t)
+		e.etcd, e.cli = emb.Endpoint(), cli
+	}
+	return e
+}
+
+func freeOn(t *testing.T, host string) string {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+}
+
+// schedule starts the site's scheduler with a bridge workload of params.
+func (e *bridgeEnv) schedule(params map[string]string) { e.scheduleOn(e.etcd, "scheduler", params) }
+
+func (e *bridgeEnv) scheduleOn(etcd, name string, params map[string]string) {
+	e.t.Helper()
+	p, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: e.bins, Dir: filepath.Join(e.dir, name), EtcdEndpoint: etcd, Params: params})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p.Stop(ctx, 10*time.Second)
+		if e.t.Failed() {
+			e.t.Logf("scheduler log tail:\n%s", p.Tail(40))
+		}
+	})
+}
+
+// startBridge starts a bridge process; it is stopped when the test ends and
+// its log tail is printed when the test failed.
+func (e *bridgeEnv) startBridge(args ...string) *bridgeharness.Bridge {
+	return e.startBridgeOn(e.etcd, "bridge-test", args...)
+}
+
+// startBridgeOn starts a bridge worker of another control plane (etcd).
+func (e *bridgeEnv) startBridgeOn(etcd, workerID string, args ...string) *bridgeharness.Bridge {
+	e.t.Helper()
+	cfg := bridgeharness.Config{
+		BinDir: e.bins, Dir: filepath.Join(e.dir, "bridge"), WorkerID: workerID,
+		EdgeBootstrap: e.edge.BootstrapServers(), CloudBootstrap: e.cloud.BootstrapServers(),
+		EtcdEndpoint: etcd, Args: args,
+	}
+	if e.ns != nil {
+		cfg.NS, cfg.AdminHost = e.ns, e.lan.NsIP.String()
+	}
+	b, err := bridgeharness.Start(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b.Stop(ctx)
+	})
+	return b
+}
+
+// logTail prints the bridge log's tail when the test failed.
+func (e *bridgeEnv) logTailOnFailure() {
+	e.t.Cleanup(func() {
+		if e.t.Failed() {
+			data, _ := os.ReadFile(filepath.Join(e.dir, "bridge", "bridge.log"))
+			const n = 12000
+			if len(data) > n {
+				data = data[len(data)-n:]
+			}
+			e.t.Logf("bridge log tail:\n%s", data)
+		}
+	})
+}
+
+func (e *bridgeEnv) createEdgeTopic(topic string, partitions int, configs map[string]string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bridgeharness.CreateTopic(ctx, e.edge.BootstrapServers(), topic, partitions, configs); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *bridgeEnv) feeder(topic string, partitions, size int) *bridgeharness.Feeder {
+	e.t.Helper()
+	f, err := bridgeharness.NewFeeder(e.edge.BootstrapServers(), topic, partitions, size)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(f.Close)
+	return f
+}
+
+// checkCopy waits for the cloud copy of topic and fails the test on any
+// difference.
+func (e *bridgeEnv) checkCopy(t *testing.T, topic string, skip func(int32, int64) bool) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	diff, n, err := bridgeharness.AwaitCopy(ctx, e.edge.BootstrapServers(), e.cloud.BootstrapServers(), topic, "edge-edge."+topic, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Fatalf("cloud copy of %s differs from the edge topic:\n%s", topic, diff)
+	}
+	return n
+}

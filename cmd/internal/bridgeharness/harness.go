@@ -1,0 +1,218 @@
+// Package bridgeharness runs a real bridge process for fault tests and
+// benchmarks: it starts the site's scheduler (the real binary, on an etcd of
+// the caller) with a spec holding one bridge workload, starts the bridge
+// binary (optionally inside a network namespace, see libs/netem), and
+// offers the admin client, a record feeder for the edge cluster and an
+// exactly-once checker that compares an edge topic with its cloud copy
+// partition by partition.
+package bridgeharness
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cefiot/cefiot/libs/netem"
+	"github.com/cefiot/cefiot/libs/procs"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// Config describes a bridge process.
+type Config struct {
+	BinDir         string // holds the bridge binary
+	Dir            string // logs
+	Site           string // default "edge"
+	Workload       string // default "bridge"
+	WorkerID       string // default "bridge-test"
+	Params         map[string]string
+	EdgeBootstrap  string
+	CloudBootstrap string
+	EtcdEndpoint   string
+	// AdminHost is the address the admin listeners bind (default
+	// 127.0.0.1; the namespace side of a link when NS is set).
+	AdminHost string
+	NS        *netem.Namespace
+	Args      []string // more flags
+	Env       []string
+}
+
+// SchedulerConfig describes a scheduler process for the bridge's site.
+type SchedulerConfig struct {
+	BinDir       string
+	Dir          string
+	Site         string // default "edge"
+	EtcdEndpoint string
+	// Params of the bridge workload in the spec.
+	Params map[string]string
+	NS     *netem.Namespace // nil: run on the host
+}
+
+// StartScheduler writes a spec with one bridge workload and starts the
+// site's scheduler on the given etcd; the scheduler assigns the workload
+// to the bridge worker and reassigns it when a bridge process dies.
+func StartScheduler(cfg SchedulerConfig) (*procs.Proc, error) {
+	if cfg.Site == "" {
+		cfg.Site = "edge"
+	}
+	var spec strings.Builder
+	fmt.Fprintf(&spec, "site: %s\nworkloads:\n  - name: bridge\n    kind: bridge\n", cfg.Site)
+	if len(cfg.Params) > 0 {
+		spec.WriteString("    params:\n")
+		for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {
+			fmt.Fprintf(&spec, "      %s: %q\n", k, cfg.Params[k])
+		}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	specPath := filepath.Join(cfg.Dir, "spec.yaml")
+	if err := os.WriteFile(specPath, []byte(spec.String()), 0o644); err != nil {
+		return nil, err
+	}
+	gp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-site", cfg.Site, "-replica-id", "scheduler-test", "-spec", specPath,
+		"-etcd-endpoints", cfg.EtcdEndpoint, "-session-ttl", "2s", "-resync", "1s",
+		"-grpc-addr", "127.0.0.1:" + strconv.Itoa(gp), "-http-addr", "127.0.0.1:" + strconv.Itoa(hp)}
+	return procs.Start(procs.Spec{Name: "scheduler", Path: filepath.Join(cfg.BinDir, "scheduler"), Args: args,
+		LogPath: filepath.Join(cfg.Dir, "scheduler.log")})
+}
+
+// Bridge is a running bridge process.
+type Bridge struct {
+	cfg      Config
+	proc     *procs.Proc
+	GRPCAddr string
+	HTTPAddr string
+	Started  time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Site == "" {
+		c.Site = "edge"
+	}
+	if c.Workload == "" {
+		c.Workload = "bridge"
+	}
+	if c.WorkerID == "" {
+		c.WorkerID = "bridge-test"
+	}
+	if c.AdminHost == "" {
+		c.AdminHost = "127.0.0.1"
+	}
+}
+
+// freePort returns a port free on host a moment ago (inside a namespace
+// every port is free; a host port is as good as any).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts a bridge process; a scheduler (StartScheduler) assigns it
+// the bridge workload.
+func Start(cfg Config) (*Bridge, error) {
+	cfg.defaults()
+	gp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{cfg: cfg,
+		GRPCAddr: net.JoinHostPort(cfg.AdminHost, strconv.Itoa(gp)),
+		HTTPAddr: net.JoinHostPort(cfg.AdminHost, strconv.Itoa(hp))}
+	args := append([]string{
+		"-site", cfg.Site, "-node", "test", "-worker-id", cfg.WorkerID, "-etcd-endpoints", cfg.EtcdEndpoint,
+		"-lease-ttl", "2s", "-grpc-addr", b.GRPCAddr, "-http-addr", b.HTTPAddr,
+		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-log-level", "info",
+	}, cfg.Args...)
+	path := filepath.Join(cfg.BinDir, "bridge")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("bridge binary: %w", err)
+	}
+	if cfg.NS != nil {
+		path, args = cfg.NS.Wrap(path, args...)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	b.Started = time.Now()
+	p, err := procs.Start(procs.Spec{Name: "bridge", Path: path, Args: args, Env: cfg.Env, LogPath: filepath.Join(cfg.Dir, "bridge.log")})
+	if err != nil {
+		return nil, err
+	}
+	b.proc = p
+	return b, nil
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (b *Bridge) Kill() { b.proc.Kill() }
+
+// Stop stops the bridge gracefully.
+func (b *Bridge) Stop(ctx context.Context) { b.proc.Stop(ctx, 15*time.Second) }
+
+// Done is closed when the process has exited.
+func (b *Bridge) Done() <-chan struct{} { return b.proc.Done() }
+
+// Tail returns the last n lines of the bridge log.
+func (b *Bridge) Tail(n int) string { return b.proc.Tail(n) }
+
+// Client dials the admin gRPC API.
+func (b *Bridge) Client() (cefiotv1.BridgeServiceClient, func(), error) {
+	conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cefiotv1.NewBridgeServiceClient(conn), func() { conn.Close() }, nil
+}
+
+// AwaitStatus polls the bridge status until ok accepts it or ctx ends; it
+// returns the last status seen.
+func AwaitStatus(ctx context.Context, c cefiotv1.BridgeServiceClient, ok func(*cefiotv1.GetBridgeStatusResponse) bool) (*cefiotv1.GetBridgeStatusResponse, error) {
+	var last *cefiotv1.GetBridgeStatusResponse
+	var lastErr error
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		st, err := c.GetBridgeStatus(rctx, &cefiotv1.GetBridgeStatusRequest{})
+		cancel()
+		if err == nil {
+			last = st
+			if ok(st) {
+				return st, nil
+			}
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				return nil, fmt.Errorf("no bridge status: %w (last error: %v)", ctx.Err(), lastErr)
+			}
+			return last, fmt.Errorf("condition not met: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

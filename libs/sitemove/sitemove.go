@@ -1,0 +1,262 @@
+// Package sitemove moves a workload between two sites while data flows,
+// talking to both sites' scheduler admin APIs. Each site keeps its own etcd
+// and scheduler; this package is the coordinator (used by cefiotctl and
+// the tests), and it is safe to run again after an interruption: it
+// continues the handoff it finds under way.
+//
+// A cross-site move of enrich from its home site (the edge, whose Kafka
+// cluster holds its input topic) to a remote site (the cloud):
+//
+//  1. The remote site gets a workload "<name>.<home>" reading the
+//     forwarded copy of the input topic, told to start after handoff H.
+//  2. The home workload is told to hand off at H: it writes a marker H
+//     into every partition of its input topic, enriches everything before
+//     it and finishes. Meanwhile the bridge forwards the input topic
+//     (the bridge's topic set follows the placement).
+//  3. Once the home workload finished, its site becomes the remote one:
+//     the home scheduler unassigns it.
+//
+// Moving back home is the mirror image, with the home workload writing the
+// marker and skipping up to it, and the remote one enriching up to it.
+package sitemove
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cefiot/cefiot/libs/placement"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// Site is one site's scheduler admin API.
+type Site struct {
+	Name   string
+	Client cefiotv1.SchedulerServiceClient
+}
+
+// Result describes a completed move.
+type Result struct {
+	Handoff        string
+	From, To       string
+	RemoteWorkload string
+	// Finished is when the outgoing side reported that it reached the
+	// marker in every partition.
+	Finished time.Time
+}
+
+// ForwardedTopic is the name a bridge gives an edge topic in the cloud
+// cluster (the same rule as kafkax.CloudTopic).
+func ForwardedTopic(site, topic string) string { return "edge-" + site + "." + topic }
+
+// RemoteName is the name of the remote copy of a home workload.
+func RemoteName(name, home string) string { return name + "." + home }
+
+// Move moves workload name, declared in home, to site to (home.Name or
+// remote.Name). progress (may be nil) receives one line per step.
+func Move(ctx context.Context, home, remote Site, name, to string, progress func(string)) (*Result, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if to != home.Name && to != remote.Name {
+		return nil, fmt.Errorf("target site %q: must be %q or %q", to, home.Name, remote.Name)
+	}
+	got, err := home.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("workload %s in site %s: %w", name, home.Name, err)
+	}
+	wl := got.GetWorkload()
+	if wl.GetHomeSite() != "" {
+		return nil, fmt.Errorf("workload %s in site %s was moved there from %s: run the move against its home site", name, home.Name, wl.GetHomeSite())
+	}
+	if wl.GetKind() != "enrich" {
+		return nil, fmt.Errorf("workload %s is of kind %s: only enrich can move between sites (capture needs its camera, bridge and sink are per site)", name, wl.GetKind())
+	}
+	current := wl.GetSite()
+	if current == "" {
+		current = home.Name
+	}
+	if to == remote.Name {
+		if current == remote.Name {
+			return &Result{From: home.Name, To: to, RemoteWorkload: RemoteName(name, home.Name)}, nil
+		}
+		return moveOut(ctx, home, remote, wl, progress)
+	}
+	if current == home.Name && wl.GetParams()[placement.ParamHandoffFrom] == "" {
+		return &Result{From: remote.Name, To: to}, nil
+	}
+	return moveHome(ctx, home, remote, wl, progress)
+}
+
+// newHandoffID names a handoff; the name is in Kafka headers and offset
+// metadata, so it is short and has no spaces.
+func newHandoffID() string {
+	return "h" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+}
+
+// stripHandoff returns params without the handoff keys.
+func stripHandoff(params map[string]string) map[string]string {
+	out := maps.Clone(params)
+	if out == nil {
+		out = map[string]string{}
+	}
+	delete(out, placement.ParamHandoffID)
+	delete(out, placement.ParamHandoffTo)
+	delete(out, placement.ParamHandoffFrom)
+	delete(out, placement.ParamHandoffAfter)
+	return out
+}
+
+func withParams(wl *cefiotv1.Workload, params map[string]string) *cefiotv1.Workload {
+	c := proto.Clone(wl).(*cefiotv1.Workload)
+	c.Params = params
+	return c
+}
+
+func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, progress func(string)) (*Result, error) {
+	id := wl.GetParams()[placement.ParamHandoffID]
+	if wl.GetParams()[placement.ParamHandoffTo] != remote.Name || id == "" {
+		id = newHandoffID()
+	}
+	res := &Result{Handoff: id, From: home.Name, To: remote.Name, RemoteWorkload: RemoteName(wl.GetName(), home.Name)}
+	input := placement.InputTopic(wl)
+	output := wl.GetParams()[placement.ParamOutputTopic]
+	if output == "" {
+		output = "frames.enriched"
+	}
+	rp := stripHandoff(wl.GetParams())
+	rp[placement.ParamInputTopic] = ForwardedTopic(home.Name, input)
+	rp[placement.ParamOutputTopic] = ForwardedTopic(home.Name, output)
+	rp[placement.ParamOriginSite] = home.Name
+	rp[placement.ParamHandoffFrom] = home.Name
+	rp[placement.ParamHandoffID] = id
+	rwl := &cefiotv1.Workload{Name: res.RemoteWorkload, Kind: wl.GetKind(), Params: rp, HomeSite: home.Name}
+	if _, err := remote.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: rwl}); err != nil {
+		return nil, fmt.Errorf("declare %s in site %s: %w", rwl.GetName(), remote.Name, err)
+	}
+	progress(fmt.Sprintf("%s: declared %s, starting after handoff %s", remote.Name, rwl.GetName(), id))
+	hp := stripHandoff(wl.GetParams())
+	hp[placement.ParamHandoffTo] = remote.Name
+	hp[placement.ParamHandoffID] = id
+	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: withParams(wl, hp)}); err != nil {
+		return nil, fmt.Errorf("start handoff of %s in site %s: %w", wl.GetName(), home.Name, err)
+	}
+	progress(fmt.Sprintf("%s: %s hands off at marker %s", home.Name, wl.GetName(), id))
+	if err := waitFinished(ctx, home, wl.GetName()); err != nil {
+		return nil, err
+	}
+	res.Finished = time.Now()
+	progress(fmt.Sprintf("%s: %s reached the marker in every partition", home.Name, wl.GetName()))
+	moved := withParams(wl, stripHandoff(wl.GetParams()))
+	moved.Site = remote.Name
+	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: moved}); err != nil {
+		return nil, fmt.Errorf("mark %s as running in site %s: %w", wl.GetName(), remote.Name, err)
+	}
+	progress(fmt.Sprintf("%s: %s now runs in site %s", home.Name, wl.GetName(), remote.Name))
+	return res, nil
+}
+
+func moveHome(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, progress func(string)) (*Result, error) {
+	rname := RemoteName(wl.GetName(), home.Name)
+	rgot, err := remote.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: rname})
+	if err != nil && status.Code(err) != codes.NotFound {
+		return nil, fmt.Errorf("workload %s in site %s: %w", rname, remote.Name, err)
+	}
+	id := wl.GetParams()[placement.ParamHandoffID]
+	if wl.GetParams()[placement.ParamHandoffFrom] != remote.Name || id == "" {
+		id = newHandoffID()
+	}
+	res := &Result{Handoff: id, From: remote.Name, To: home.Name, RemoteWorkload: rname}
+	hp := stripHandoff(wl.GetParams())
+	hp[placement.ParamHandoffFrom] = remote.Name
+	hp[placement.ParamHandoffID] = id
+	back := withParams(wl, hp)
+	back.Site = ""
+	if rgot.GetWorkload() == nil {
+		// Nothing runs remotely: home continues from its own committed
+		// offsets, no marker needed.
+		done := withParams(wl, stripHandoff(wl.GetParams()))
+		done.Site = ""
+		if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: done}); err != nil {
+			return nil, fmt.Errorf("declare %s back in site %s: %w", wl.GetName(), home.Name, err)
+		}
+		progress(fmt.Sprintf("%s: %s runs at home again (no remote copy was declared)", home.Name, wl.GetName()))
+		return res, nil
+	}
+	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: back}); err != nil {
+		return nil, fmt.Errorf("declare %s back in site %s: %w", wl.GetName(), home.Name, err)
+	}
+	progress(fmt.Sprintf("%s: %s starts after handoff %s", home.Name, wl.GetName(), id))
+	{
+		rwl := rgot.GetWorkload()
+		rp := stripHandoff(rwl.GetParams())
+		rp[placement.ParamHandoffTo] = home.Name
+		rp[placement.ParamHandoffID] = id
+		if prev := rwl.GetParams()[placement.ParamHandoffFrom]; prev != "" {
+			// Still skip up to the marker it started after, if it has
+			// not passed it yet.
+			rp[placement.ParamHandoffAfter] = rwl.GetParams()[placement.ParamHandoffID]
+		} else if after := rwl.GetParams()[placement.ParamHandoffAfter]; after != "" {
+			rp[placement.ParamHandoffAfter] = after
+		}
+		if _, err := remote.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: withParams(rwl, rp)}); err != nil {
+			return nil, fmt.Errorf("start handoff of %s in site %s: %w", rname, remote.Name, err)
+		}
+		progress(fmt.Sprintf("%s: %s hands off at marker %s", remote.Name, rname, id))
+		if err := waitFinished(ctx, remote, rname); err != nil {
+			return nil, err
+		}
+		res.Finished = time.Now()
+		progress(fmt.Sprintf("%s: %s reached the marker in every partition", remote.Name, rname))
+		if _, err := remote.Client.DeleteWorkload(ctx, &cefiotv1.DeleteWorkloadRequest{Name: rname}); err != nil {
+			return nil, fmt.Errorf("remove %s from site %s: %w", rname, remote.Name, err)
+		}
+	}
+	// The remote side read the markers, so the home side wrote them, and
+	// with them (in the same transaction) its durable "skip up to the
+	// marker" state: the handoff params can go, and the forwarding with
+	// them.
+	done := withParams(wl, stripHandoff(wl.GetParams()))
+	done.Site = ""
+	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: done}); err != nil {
+		return nil, fmt.Errorf("finish handoff of %s in site %s: %w", wl.GetName(), home.Name, err)
+	}
+	progress(fmt.Sprintf("%s: %s runs at home again", home.Name, wl.GetName()))
+	return res, nil
+}
+
+// waitFinished waits until the workload's owner reports it finished.
+func waitFinished(ctx context.Context, site Site, name string) error {
+	return poll(ctx, func() (bool, error) {
+		got, err := site.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: name})
+		if err != nil {
+			return false, err
+		}
+		return got.GetClaim().GetFinished(), nil
+	}, fmt.Sprintf("%s in site %s to reach the handoff marker", name, site.Name))
+}
+
+func poll(ctx context.Context, done func() (bool, error), what string) error {
+	var last error
+	for {
+		ok, err := done()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, errors.Join(ctx.Err(), last))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

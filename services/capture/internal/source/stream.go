@@ -1,0 +1,251 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// IsStream reports whether spec names a live source: an rtsp://, rtsps://,
+// http:// or https:// URL, or a V4L2 device (/dev/videoN).
+func IsStream(spec string) bool {
+	return isURL(spec) || isDevice(spec)
+}
+
+func isURL(spec string) bool {
+	for _, p := range []string{"rtsp://", "rtsps://", "http://", "https://"} {
+		if strings.HasPrefix(strings.ToLower(spec), p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDevice(spec string) bool { return strings.HasPrefix(spec, "/dev/video") }
+
+// Redact returns spec with any password in a URL replaced, for logs,
+// status records and frame metadata.
+func Redact(spec string) string {
+	if !isURL(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil || u.User == nil {
+		return spec
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// StreamOptions tune a Stream beyond Options.
+type StreamOptions struct {
+	// MinBackoff and MaxBackoff bound the wait between reconnect attempts
+	// (doubling from MinBackoff). Defaults 250ms and 4s, so a source that
+	// comes back is read again within about 5 s.
+	MinBackoff, MaxBackoff time.Duration
+	// IOTimeout bounds FFmpeg's network reads and connects (default 5s);
+	// a stream that stalls this long counts as dropped.
+	IOTimeout time.Duration
+	// OnStatus is called on every online/offline change (reason is empty
+	// when online).
+	OnStatus func(online bool, reason string)
+}
+
+// Stream is a live Source: a network stream (RTSP, HTTP MJPEG) read through
+// OpenCV's FFmpeg backend, or a V4L2 device. It never ends by itself: when
+// the stream drops or cannot be opened it reports offline and reconnects
+// with backoff until ctx ends. Frame indexes continue across reconnects.
+type Stream struct {
+	spec     string
+	opts     Options
+	sopts    StreamOptions
+	vc       *gocv.VideoCapture
+	mat      gocv.Mat
+	online   bool
+	known    bool // online has been reported at least once
+	closed   bool
+	next     uint64
+	start    time.Time
+	attempts int64
+	lastErr  string
+	fps      float64
+	backoff  time.Duration
+}
+
+var _ Source = (*Stream)(nil)
+
+var ffmpegOptionsOnce sync.Once
+
+// OpenStream prepares a live source; the first connection is made by Next,
+// so a camera that is down at start is retried like one that drops.
+func OpenStream(spec string, opts Options, sopts StreamOptions) (*Stream, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if !IsStream(spec) {
+		return nil, fmt.Errorf("source: %q is not a stream URL (rtsp, http) or /dev/videoN device", Redact(spec))
+	}
+	if isURL(spec) {
+		if _, err := url.Parse(spec); err != nil {
+			return nil, fmt.Errorf("source: stream URL %q: %v", Redact(spec), err)
+		}
+	}
+	if sopts.MinBackoff <= 0 {
+		sopts.MinBackoff = 250 * time.Millisecond
+	}
+	if sopts.MaxBackoff <= 0 {
+		sopts.MaxBackoff = 4 * time.Second
+	}
+	if sopts.IOTimeout <= 0 {
+		sopts.IOTimeout = 5 * time.Second
+	}
+	// FFmpeg reads its options from the environment at every open; set an
+	// I/O timeout unless the operator chose FFmpeg options.
+	ffmpegOptionsOnce.Do(func() {
+		if _, ok := os.LookupEnv("OPENCV_FFMPEG_CAPTURE_OPTIONS"); !ok {
+			os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", fmt.Sprintf("rw_timeout;%d", sopts.IOTimeout.Microseconds()))
+		}
+	})
+	return &Stream{spec: spec, opts: opts, sopts: sopts, mat: gocv.NewMat(), fps: opts.fps(0), start: opts.now(), backoff: sopts.MinBackoff}, nil
+}
+
+func (s *Stream) setOnline(online bool, reason string) {
+	changed := !s.known || online != s.online
+	s.known = true
+	s.online = online
+	if !online {
+		s.lastErr = reason
+	}
+	if !changed {
+		return
+	}
+	if changed && s.sopts.OnStatus != nil {
+		s.sopts.OnStatus(online, reason)
+	}
+}
+
+// connect opens the stream once.
+func (s *Stream) connect() error {
+	s.attempts++
+	api := gocv.VideoCaptureFFmpeg
+	if isDevice(s.spec) {
+		api = gocv.VideoCaptureV4L2
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(s.spec, api)
+	if err != nil || !vc.IsOpened() {
+		if vc != nil {
+			vc.Close()
+		}
+		if isDevice(s.spec) {
+			if _, serr := os.Stat(s.spec); serr != nil {
+				return fmt.Errorf("open device %s: %v", s.spec, serr)
+			}
+			return fmt.Errorf("open device %s: OpenCV's V4L2 backend cannot open it (busy, or not a capture device)", s.spec)
+		}
+		return fmt.Errorf("open %s: the stream does not answer or is not a video stream", Redact(s.spec))
+	}
+	if d := vc.Get(gocv.VideoCaptureFPS); s.opts.FPS == 0 && d > 0 && d <= 1000 {
+		s.fps = d
+	}
+	s.vc = vc
+	return nil
+}
+
+func (s *Stream) disconnect() {
+	if s.vc != nil {
+		s.vc.Close()
+		s.vc = nil
+	}
+}
+
+// wait sleeps the current backoff and doubles it.
+func (s *Stream) wait(ctx context.Context) error {
+	t := time.NewTimer(s.backoff)
+	defer t.Stop()
+	s.backoff = min(2*s.backoff, s.sopts.MaxBackoff)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Next returns the next frame, reconnecting as long as it takes; it only
+// returns an error when ctx ends or after Close.
+func (s *Stream) Next(ctx context.Context) (Frame, error) {
+	if s.closed {
+		return Frame{}, fmt.Errorf("source: stream %s: Next after Close", Redact(s.spec))
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return Frame{}, err
+		}
+		if s.vc == nil {
+			if err := s.connect(); err != nil {
+				s.setOnline(false, err.Error())
+				s.opts.logger().Warn("source: stream unavailable; retrying", "source", Redact(s.spec), "err", err, "retry_in", s.backoff)
+				if err := s.wait(ctx); err != nil {
+					return Frame{}, err
+				}
+				continue
+			}
+		}
+		if !s.vc.Read(&s.mat) || s.mat.Empty() {
+			s.disconnect()
+			reason := "stream ended or stalled"
+			s.setOnline(false, reason)
+			s.opts.logger().Warn("source: stream dropped; reconnecting", "source", Redact(s.spec), "retry_in", s.backoff)
+			if err := s.wait(ctx); err != nil {
+				return Frame{}, err
+			}
+			continue
+		}
+		s.backoff = s.sopts.MinBackoff
+		s.setOnline(true, "")
+		now := s.opts.now()
+		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start)}
+		s.next++
+		return f, nil
+	}
+}
+
+// Close releases the stream. It is safe to call more than once.
+func (s *Stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.disconnect()
+	return s.mat.Close()
+}
+
+// Describe names the source (without credentials) and its state.
+func (s *Stream) Describe() string {
+	kind := "stream"
+	if isDevice(s.spec) {
+		kind = "V4L2 device"
+	}
+	state := "offline"
+	if s.online {
+		state = "online"
+	}
+	return fmt.Sprintf("%s %s (%s, %d connection attempts)", kind, Redact(s.spec), state, s.attempts)
+}
+
+// Online reports whether the last read delivered a frame.
+func (s *Stream) Online() bool { return s.online }
+
+// Attempts returns how many times a connection was tried.
+func (s *Stream) Attempts() int64 { return s.attempts }
+
+// FPS returns the frame rate (configured or declared by the stream).
+func (s *Stream) FPS() float64 { return s.fps }

@@ -1,0 +1,64 @@
+package sink
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestConfigStoreAndRetention(t *testing.T) {
+	ret := filepath.Join(t.TempDir(), "retention.yaml")
+	os.WriteFile(ret, []byte("cameras:\n  door: {max_age: 72h, max_bytes: 5GiB}\n"), 0o644)
+	c, err := ParseConfig([]string{"-store-backend", "s3", "-s3-endpoint", "127.0.0.1:9000", "-s3-bucket", "frames",
+		"-s3-access-key", "k", "-retention-max-age", "720h", "-retention-max-bytes", "20GiB", "-retention-file", ret},
+		func(k string) (string, bool) {
+			if k == "CEFIOT_S3_SECRET_KEY" {
+				return "s", true
+			}
+			return "", false
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.S3.SecretKey != "s" || c.Retention.Default.MaxAge != 720*time.Hour || c.Retention.Default.MaxBytes != 20<<30 ||
+		c.Retention.For("door").MaxBytes != 5<<30 || c.Retention.For("other").MaxAge != 720*time.Hour {
+		t.Fatalf("config %+v", c)
+	}
+	for _, tc := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"-store-backend", "tape"}, `"store-backend"`},
+		{[]string{"-store-backend", "s3"}, `"s3-endpoint"`},
+		{[]string{"-store-backend", "s3", "-s3-endpoint", "http://x:1", "-s3-bucket", "b", "-s3-access-key", "k", "-s3-secret-key", "s"}, `"s3-endpoint"`},
+		{[]string{"-retention-max-bytes", "lots"}, `"retention-max-bytes"`},
+		{[]string{"-max-frame-bytes", "0"}, `"max-frame-bytes"`},
+		{[]string{"-retention-file", "/nonexistent.yaml"}, `"retention-file"`},
+	} {
+		if _, err := ParseConfig(tc.args, noEnv); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%v: err = %v, want one naming %s", tc.args, err, tc.key)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("cameras:\n  door: {max_age: soon}\n"), 0o644)
+	if _, err := ParseConfig([]string{"-retention-file", bad}, noEnv); err == nil || !strings.Contains(err.Error(), "cameras.door.max_age") {
+		t.Errorf("bad retention file: %v", err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "512": 512, "10KB": 10000, "16MiB": 16 << 20, "2 GiB": 2 << 30, "1TB": 1e12} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5GB", "GiB", "99999999999TiB"} {
+		if _, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", in)
+		}
+	}
+}
