@@ -33,7 +33,8 @@ IMAGES_DIR ?= $(BIN)/images
 
 .PHONY: images
 images: ## build one OCI image per service into bin/images (linux/amd64 + linux/arm64, no Docker)
-	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR)
+	sysroot=$$(./scripts/fetch-arm64-opencv.sh) && \
+	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR) -sysroot-arm64 "$$sysroot"
 
 .PHONY: run
 run: build kafka ## run the local default (edge + cloud); VIDEO=path for your own video

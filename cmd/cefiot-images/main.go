@@ -45,6 +45,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "platforms to build")
 	root := fs.String("root", "", "repository root (default: the directory holding go.work, upwards from here)")
 	list := fs.Bool("list", false, "print the image references and exit")
+	sysrootArm64 := fs.String("sysroot-arm64", "", "arm64 sysroot with OpenCV (scripts/fetch-arm64-opencv.sh prints it): builds capture for linux/arm64 from an amd64 machine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,10 +84,22 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		created = time.Unix(sec, 0).UTC()
 	}
+	sysroots := map[string]ociimage.Sysroot{}
+	if *sysrootArm64 != "" {
+		dir, err := filepath.Abs(*sysrootArm64)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("-sysroot-arm64 %s: not a directory (run scripts/fetch-arm64-opencv.sh)", *sysrootArm64)
+		}
+		sysroots["arm64"] = ociimage.Sysroot{Dir: dir, Arch: "arm64"}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	start := time.Now()
 	results, err := ociimage.Build(ctx, ociimage.Options{
 		Root: *root, Out: outDir, Repo: *repo, Tag: *tag, Services: svcs, Platforms: plats, Created: created, Logger: logger,
+		Sysroots: sysroots,
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"time"
@@ -35,6 +36,9 @@ type Options struct {
 	// the same layers.
 	Created time.Time
 	Logger  *slog.Logger
+	// Sysroots by GOARCH: where the dynamically linked services (capture)
+	// find another architecture's OpenCV and shared libraries.
+	Sysroots map[string]Sysroot
 }
 
 // Result is one built image layout.
@@ -75,17 +79,21 @@ func buildService(ctx context.Context, o Options, work string, s Service) (Resul
 	res := Result{Service: s.Name, Ref: ref, Layout: filepath.Join(o.Out, s.Name), Skipped: map[string]string{}, Static: s.Static}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range o.Platforms {
-		if ok, why := CanBuild(s, p); !ok {
+		if ok, why := CanBuild(s, p, o.Sysroots); !ok {
 			res.Skipped[p.String()] = why
 			o.Logger.Warn("platform skipped", "service", s.Name, "platform", p.String(), "reason", why)
 			continue
 		}
 		start := time.Now()
-		bin, err := Compile(ctx, o.Root, work, s, p)
+		var sysroot *Sysroot
+		if sr, ok := o.Sysroots[p.Arch]; ok && !s.Static && p.Arch != runtime.GOARCH {
+			sysroot = &sr
+		}
+		bin, err := Compile(ctx, o.Root, work, s, p, sysroot)
 		if err != nil {
 			return res, err
 		}
-		img, err := Image(ctx, o, s, p, bin)
+		img, err := Image(ctx, o, s, p, bin, sysroot)
 		if err != nil {
 			return res, fmt.Errorf("%s %s: %w", s.Name, p, err)
 		}
@@ -119,18 +127,30 @@ func buildService(ctx context.Context, o Options, work string, s Service) (Resul
 }
 
 // Image assembles the image of service s for p around binary.
-func Image(ctx context.Context, o Options, s Service, p Platform, binary string) (v1.Image, error) {
+// Its shared libraries come from sysroot when it is not nil, from this
+// machine otherwise.
+func Image(ctx context.Context, o Options, s Service, p Platform, binary string, sysroot *Sysroot) (v1.Image, error) {
 	base, err := baseLayer(o.Created)
 	if err != nil {
 		return nil, err
 	}
 	layers := []v1.Layer{base}
 	if !s.Static {
-		libs, err := SharedLibraries(ctx, binary)
+		var files map[string]string
+		if sysroot != nil {
+			files, err = sysroot.SharedLibraries(binary)
+		} else {
+			var libs []string
+			libs, err = SharedLibraries(ctx, binary)
+			files = map[string]string{}
+			for _, l := range libs {
+				files[l] = l
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
-		l, err := filesLayer(o.Created, libs, 0o755)
+		l, err := filesLayerAt(o.Created, files, 0o755)
 		if err != nil {
 			return nil, fmt.Errorf("shared libraries: %w", err)
 		}
@@ -253,16 +273,6 @@ func baseLayer(modTime time.Time) (v1.Layer, error) {
 		return nil, err
 	}
 	return t.layer()
-}
-
-// filesLayer copies host files into the layer at the same paths (symlinks
-// followed: the image holds each library as a regular file).
-func filesLayer(modTime time.Time, paths []string, mode int64) (v1.Layer, error) {
-	m := map[string]string{}
-	for _, p := range paths {
-		m[p] = p
-	}
-	return filesLayerAt(modTime, m, mode)
 }
 
 // filesLayerAt copies host files (values) to image paths (keys).

@@ -14,7 +14,10 @@ import (
 // Static services are linked statically against glibc (-tags netgo,osusergo
 // keep Go's own resolver and user lookup; librdkafka's getaddrinfo uses the
 // files and dns NSS modules built into glibc 2.34+).
-func Compile(ctx context.Context, root, dir string, s Service, p Platform) (string, error) {
+//
+// A dynamically linked service built for another architecture is compiled
+// against sysroot (see Sysroot.CgoEnv); sysroot is ignored otherwise.
+func Compile(ctx context.Context, root, dir string, s Service, p Platform, sysroot *Sysroot) (string, error) {
 	out := filepath.Join(dir, p.OS+"-"+p.Arch, s.Name)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
@@ -24,11 +27,17 @@ func Compile(ctx context.Context, root, dir string, s Service, p Platform) (stri
 		args = append(args, "-tags", "netgo,osusergo", "-ldflags", "-s -w -linkmode external -extldflags -static")
 	} else {
 		args = append(args, "-ldflags", "-s -w")
+		if sysroot != nil {
+			args = append(args, "-tags", "customenv")
+		}
 	}
 	args = append(args, "./services/"+s.Name)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS="+p.OS, "GOARCH="+p.Arch, "CC="+p.CC())
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOOS="+p.OS, "GOARCH="+p.Arch, "CC="+p.CC(), "CXX="+p.CXX())
+	if !s.Static && sysroot != nil {
+		cmd.Env = append(cmd.Env, sysroot.CgoEnv()...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

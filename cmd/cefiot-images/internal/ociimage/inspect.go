@@ -25,6 +25,9 @@ type Inspected struct {
 	Files map[string]*tar.Header
 	// Binary is the content of the entrypoint.
 	Binary []byte
+	// Libraries are the shared objects in the image (regular files whose
+	// name has ".so"), parsed: path -> linkage.
+	Libraries map[string]Linkage
 }
 
 // Layout is an OCI image layout written by Build.
@@ -73,7 +76,7 @@ func ReadLayout(dir string) (*Layout, error) {
 		if err != nil {
 			return nil, err
 		}
-		in := Inspected{Platform: *m.Platform, Config: cf, Image: img, Files: map[string]*tar.Header{}}
+		in := Inspected{Platform: *m.Platform, Config: cf, Image: img, Files: map[string]*tar.Header{}, Libraries: map[string]Linkage{}}
 		if len(cf.Config.Entrypoint) == 0 {
 			return nil, fmt.Errorf("layout %s %s: no entrypoint", dir, m.Platform)
 		}
@@ -95,6 +98,18 @@ func ReadLayout(dir string) (*Layout, error) {
 					rc.Close()
 					return nil, err
 				}
+			} else if h.Typeflag == tar.TypeReg && strings.Contains(path.Base(name), ".so") {
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					rc.Close()
+					return nil, err
+				}
+				lk, err := ReadLinkage(b)
+				if err != nil {
+					rc.Close()
+					return nil, fmt.Errorf("layout %s %s: %s: %w", dir, m.Platform, name, err)
+				}
+				in.Libraries[name] = lk
 			}
 		}
 		rc.Close()

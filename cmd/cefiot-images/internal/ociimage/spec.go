@@ -41,6 +41,14 @@ func (p Platform) CC() string {
 	return map[string]string{"arm64": "aarch64-linux-gnu-gcc", "amd64": "x86_64-linux-gnu-gcc"}[p.Arch]
 }
 
+// CXX is the C++ compiler for cgo on p (gocv is C++).
+func (p Platform) CXX() string {
+	if p.Arch == runtime.GOARCH {
+		return "g++"
+	}
+	return map[string]string{"arm64": "aarch64-linux-gnu-g++", "amd64": "x86_64-linux-gnu-g++"}[p.Arch]
+}
+
 // ParsePlatforms parses "linux/amd64,linux/arm64".
 func ParsePlatforms(s string) ([]Platform, error) {
 	var out []Platform
@@ -60,8 +68,8 @@ type Service struct {
 	// Static: built with cgo (librdkafka is bundled), linked statically
 	// against glibc, and shipped alone. Otherwise (the service links OpenCV
 	// through gocv, which is linked dynamically) the image carries the
-	// shared libraries the binary links, taken from this machine. Set by
-	// ResolveLinkage.
+	// shared libraries the binary links, taken from this machine (from a
+	// Sysroot for another architecture). Set by ResolveLinkage.
 	Static bool
 }
 
@@ -91,10 +99,11 @@ func Entrypoint(service string) string { return BinDir + "/" + service }
 
 // CanBuild reports whether this machine can build service for p, and why
 // not: a dynamically linked image needs the target's shared libraries,
-// which are only on this machine for its own architecture.
-func CanBuild(s Service, p Platform) (bool, string) {
-	if !s.Static && p.Arch != runtime.GOARCH {
-		return false, fmt.Sprintf("%s links OpenCV dynamically and this machine has OpenCV only for %s (build it on a %s machine)", s.Name, runtime.GOARCH, p.Arch)
+// which are on this machine for its own architecture and, for another,
+// only in a sysroot (scripts/fetch-arm64-opencv.sh builds the arm64 one).
+func CanBuild(s Service, p Platform, sysroots map[string]Sysroot) (bool, string) {
+	if _, ok := sysroots[p.Arch]; !s.Static && p.Arch != runtime.GOARCH && !ok {
+		return false, fmt.Sprintf("%s links OpenCV dynamically and this machine has OpenCV only for %s (pass -sysroot-%s, or build it on a %s machine)", s.Name, runtime.GOARCH, p.Arch, p.Arch)
 	}
 	return true, ""
 }
