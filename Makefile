@@ -36,13 +36,17 @@ images: ## build one OCI image per service into bin/images (linux/amd64 + linux/
 	sysroot=$$(./scripts/fetch-arm64-opencv.sh) && \
 	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR) -sysroot-arm64 "$$sysroot"
 
+.PHONY: web-e2e
+web-e2e: ## install the console's browser test driver (playwright-core, pinned in web/e2e/package-lock.json)
+	cd web/e2e && npm ci --ignore-scripts --no-audit --no-fund >/dev/null
+
 .PHONY: run
 run: build kafka ## run the local default (edge + cloud); VIDEO=path for your own video
 	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO))
 
 .PHONY: test
-test: build kafka versitygw images ## run every test, on real Kafka and etcd (and the deploy checks)
-	CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 \
+test: build kafka versitygw images web-e2e ## run every test, on real Kafka and etcd (and the deploy checks)
+	CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 \
 		./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 
 .PHONY: test-short

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/localstack"
 	"github.com/cefiot/cefiot/libs/logging"
@@ -39,6 +40,7 @@ func realMain(ctx context.Context) error {
 	fresh := fs.Bool("fresh", false, "delete the run directory's data first")
 	realtime := fs.Bool("realtime", false, "pace the video at its frame rate instead of as fast as it decodes")
 	exitAfter := fs.Int("exit-after", 0, "exit once this many frames are stored (0: run until Ctrl-C)")
+	consoleAddr := fs.String("console-addr", "127.0.0.1:8080", "address of the web console (empty: no console)")
 	if err := config.Parse(fs, os.Args[1:], os.LookupEnv); err != nil {
 		return err
 	}
@@ -89,12 +91,32 @@ func realMain(ctx context.Context) error {
 			logger.Error("stop", "err", err)
 		}
 	}()
-	printWelcome(stack, logger, time.Since(start))
+	consoleURL := ""
+	if *consoleAddr != "" {
+		var targets []console.Target
+		for name, url := range stack.AdminURLs() {
+			targets = append(targets, console.Target{Name: name, URL: url})
+		}
+		srv, err := console.Start(*consoleAddr, targets, logger)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Close(closeCtx)
+		}()
+		consoleURL = srv.URL()
+	}
+	printWelcome(stack, logger, time.Since(start), consoleURL)
 	return watch(ctx, stack, logger, *exitAfter)
 }
 
-func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration) {
+func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration, consoleURL string) {
 	p := stack.Config().Ports
+	if consoleURL != "" {
+		fmt.Printf("\ncefiot console:     %s\n", consoleURL)
+	}
 	fmt.Printf(`
 cefiot local default is up (%s):
   stored frames:    %s/v1/frames

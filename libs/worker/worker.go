@@ -111,6 +111,7 @@ type execution struct {
 	stopped    chan struct{} // the runner returned: no more writes
 	done       chan struct{} // stopped, and the claim released (or given up)
 	lastErr    string
+	runs       int // completed runs, to tell a recovered run from a later one
 	finished   bool
 }
 
@@ -516,11 +517,30 @@ func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		logger.Info("starting workload", "kind", wl.GetKind())
 		backoff := newBackoff()
 		for rctx.Err() == nil {
+			// A restarted run that keeps going for healthyAfter has
+			// recovered: clear the error it restarted after, so status
+			// shows the workload healthy again (the log keeps the history).
+			w.mu.Lock()
+			run := e.runs
+			w.mu.Unlock()
+			recovered := time.AfterFunc(healthyAfter, func() {
+				w.mu.Lock()
+				if e.runs == run { // still the same run
+					e.lastErr = ""
+				}
+				w.mu.Unlock()
+			})
+			started := time.Now()
 			err := w.run(rctx, a, wl)
+			recovered.Stop()
+			if time.Since(started) >= healthyAfter {
+				backoff.reset()
+			}
 			if rctx.Err() != nil {
 				return
 			}
 			w.mu.Lock()
+			e.runs++
 			if err == nil {
 				e.finished = true
 				e.lastErr = ""
@@ -669,6 +689,10 @@ func (w *Worker) release(h *heldClaim) {
 		w.logger.Warn("cannot release claim; it ends with the lease", "workload", h.claim.GetWorkload(), "err", err)
 	}
 }
+
+// healthyAfter is how long a restarted workload must run without failing
+// before its last error is cleared from its status.
+const healthyAfter = 10 * time.Second
 
 type backoff struct{ d time.Duration }
 

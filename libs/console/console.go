@@ -1,0 +1,148 @@
+// Package console serves the operator console: one page (plain HTML, CSS
+// and JavaScript, embedded in the binary, nothing fetched from elsewhere)
+// that shows every site's pipeline, nodes, workers, assignments, bridge,
+// cameras and stored events, and drives the admin actions.
+//
+// The page talks only to the services' public REST APIs (grpc-gateway),
+// through this handler, so the browser needs one origin:
+//
+//	GET  /                         the page and its assets
+//	GET  /api/targets              the admin targets: [{"name", "url"}]
+//	ANY  /api/<target>/<path>      proxied to <target's url>/<path>
+//
+// Targets are named by the caller (for the local stack: its process names,
+// "scheduler-edge", "capture@node-1", "sink", ...). The page discovers the
+// rest from the schedulers: a target whose name starts with "scheduler-" is
+// a site's scheduler; workers are matched to targets by their admin HTTP
+// address.
+package console
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+//go:embed static
+var static embed.FS
+
+// Target is one service admin endpoint the console may reach.
+type Target struct {
+	Name string `json:"name"`
+	URL  string `json:"url"` // REST base URL, e.g. http://127.0.0.1:8100
+}
+
+// Handler serves the console for targets.
+type Handler struct {
+	mux     *http.ServeMux
+	targets []Target
+	proxies map[string]*httputil.ReverseProxy
+	logger  *slog.Logger
+}
+
+// New returns the console handler. Target names must be unique, non-empty
+// and free of "/"; URLs must be absolute http(s) URLs.
+func New(targets []Target, logger *slog.Logger) (*Handler, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := &Handler{mux: http.NewServeMux(), proxies: map[string]*httputil.ReverseProxy{}, logger: logger}
+	for _, t := range targets {
+		if t.Name == "" || strings.ContainsAny(t.Name, "/?#") {
+			return nil, fmt.Errorf("console: target name %q: want a non-empty name without / ? #", t.Name)
+		}
+		if _, dup := h.proxies[t.Name]; dup {
+			return nil, fmt.Errorf("console: target %q given twice", t.Name)
+		}
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("console: target %q: url %q: want http://host:port", t.Name, t.URL)
+		}
+		h.proxies[t.Name] = h.proxy(t.Name, u)
+		h.targets = append(h.targets, Target{Name: t.Name, URL: strings.TrimSuffix(t.URL, "/")})
+	}
+	sort.Slice(h.targets, func(i, j int) bool { return h.targets[i].Name < h.targets[j].Name })
+
+	assets, err := fs.Sub(static, "static")
+	if err != nil {
+		return nil, fmt.Errorf("console: embedded assets: %w", err)
+	}
+	files := http.FileServerFS(assets)
+	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		// The page changes with the binary: always revalidate.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	}))
+	h.mux.HandleFunc("/api/targets", h.listTargets)
+	h.mux.HandleFunc("/api/{target}/{path...}", h.forward)
+	return h, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Targets returns the targets, sorted by name.
+func (h *Handler) Targets() []Target { return append([]Target(nil), h.targets...) }
+
+func (h *Handler) listTargets(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"targets": h.targets})
+}
+
+// forward proxies /api/<target>/v1/... to the target. Only the REST API
+// (/v1/...) is reachable: the console has no business with anything else.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {
+	name, path := r.PathValue("target"), r.PathValue("path")
+	p := h.proxies[name]
+	if p == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("console: no target %q", name))
+		return
+	}
+	if !strings.HasPrefix(path, "v1/") {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("console: only /v1/ paths are proxied, not /%s", path))
+		return
+	}
+	p.ServeHTTP(w, r)
+}
+
+func (h *Handler) proxy(name string, base *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = base.Scheme, base.Host
+			pr.Out.URL.Path = strings.TrimSuffix(base.Path, "/") + "/" + pr.In.PathValue("path")
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = base.Host
+		},
+		// Streaming calls (the scheduler's watch) are passed on as they come.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(r.Context().Err(), err) || r.Context().Err() != nil {
+				return // the browser went away
+			}
+			h.logger.Debug("console proxy", "target", name, "err", err)
+			writeError(w, http.StatusBadGateway, fmt.Sprintf("%s unreachable: %v", name, err))
+		},
+	}
+}
+
+// writeError answers in the gateway's error shape, so the page shows the
+// proxy's errors like the APIs' own.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": 14, "message": msg})
+}
