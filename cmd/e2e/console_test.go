@@ -79,34 +79,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	logger, _ := logging.New(os.Stderr, "warn", "text")
-	stack, err := localstack.Start(ctx, localstack.Config{
+	stack := startStack(ctx, t, localstack.Config{
 		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Logger: logger,
 		Nodes: []localstack.NodeSpec{{Name: "node-1", Labels: "zone=a"}, {Name: "node-2", Labels: "zone=b"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			for _, name := range stack.ServiceNames() {
-				b, _ := os.ReadFile(filepath.Join(dir, "run", "logs", name+".log"))
-				t.Logf("---- %s.log ----\n%s", name, tail(string(b), 20))
-			}
-		}
-		stopCtx, c := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer c()
-		if err := stack.Stop(stopCtx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	go func() {
-		select {
-		case err := <-stack.Exits():
-			t.Errorf("a service died: %v", err)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	failOnExit(ctx, t, stack, cancel)
 	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
 		return s.Stored >= int64(spec.MotionFrames())
 	}, nil); err != nil {

@@ -85,33 +85,10 @@ func TestVideoToStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	logger, _ := logging.New(os.Stderr, "warn", "text")
-	stack, err := localstack.Start(ctx, localstack.Config{
+	stack := startStack(ctx, t, localstack.Config{
 		BinDir: bins, RunDir: filepath.Join(dir, "run"), KafkaLibs: libs, Video: video, Logger: logger,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			for _, name := range localstack.Services {
-				b, _ := os.ReadFile(filepath.Join(dir, "run", "logs", name+".log"))
-				t.Logf("---- %s.log ----\n%s", name, tail(string(b), 40))
-			}
-		}
-		stopCtx, c := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer c()
-		if err := stack.Stop(stopCtx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	go func() {
-		select {
-		case err := <-stack.Exits():
-			t.Errorf("a service died: %v", err)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	failOnExit(ctx, t, stack, cancel)
 
 	want := spec.MotionFrames()
 	start := time.Now()

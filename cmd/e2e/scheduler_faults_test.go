@@ -46,25 +46,9 @@ func fiveNodeStack(ctx context.Context, t *testing.T, dir, video string) *locals
 		nodes = append(nodes, n)
 	}
 	logger, _ := logging.New(os.Stderr, "warn", "text")
-	stack, err := localstack.Start(ctx, localstack.Config{
+	stack := startStack(ctx, t, localstack.Config{
 		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Realtime: true,
 		Cameras: []string{"cam-1", "cam-2"}, Nodes: nodes, EdgeSchedulers: 3, LeaseTTL: 2 * time.Second, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range stack.ServiceNames() {
-				b, _ := os.ReadFile(filepath.Join(dir, "run", "logs", name+".log"))
-				t.Logf("---- %s.log ----\n%s", name, tail(string(b), 25))
-			}
-		}
-		stopCtx, c := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer c()
-		if err := stack.Stop(stopCtx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
 	})
 	go func() {
 		select {

@@ -30,26 +30,10 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 	defer cancel()
 	video, spec := faultVideo(t, dir, 625)
 	logger, _ := logging.New(os.Stderr, "warn", "text")
-	stack, err := localstack.Start(ctx, localstack.Config{
+	stack := startStack(ctx, t, localstack.Config{
 		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Realtime: true,
 		CloudEnrich: true, LeaseTTL: 2 * time.Second, Logger: logger,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			for _, name := range stack.ServiceNames() {
-				b, _ := os.ReadFile(filepath.Join(dir, "run", "logs", name+".log"))
-				t.Logf("---- %s.log ----\n%s", name, tail(string(b), 25))
-			}
-		}
-		stopCtx, c := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer c()
-		if err := stack.Stop(stopCtx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
 	expectedExits := make(chan struct{})
 	go func() {
 		select {
