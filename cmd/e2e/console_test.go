@@ -60,9 +60,11 @@ func browserTool(t *testing.T) (root, chromium string) {
 // TestConsoleInBrowser runs the local stack (two edge nodes), serves the
 // console for it and drives the page in headless Chromium: it loads without
 // console errors, shows all five stages placed and healthy, shows an event
-// of the sample video and opens it with its frames and boxes, drains the
-// node that runs enrich and shows enrich on the other node, and shows the
-// API's error when an action is refused. Screenshots go to
+// of the sample video and opens it with its frames and boxes, receives new
+// snapshots from the event stream without polling, filters events by time
+// and camera, moves enrich to the cloud site and back, drains the node that
+// runs enrich and shows enrich on the other node, and shows the API's error
+// when an action is refused. Screenshots go to
 // web/e2e/screenshots (CEFIOT_UPDATE_DOCS=1 also copies the overview to
 // docs/console.png).
 func TestConsoleInBrowser(t *testing.T) {
@@ -82,6 +84,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	stack := startStack(ctx, t, localstack.Config{
 		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Logger: logger,
 		Nodes: []localstack.NodeSpec{{Name: "node-1", Labels: "zone=a"}, {Name: "node-2", Labels: "zone=b"}},
+		// A cloud enrich worker, so the page can move enrich there.
+		CloudEnrich: true,
 	})
 	failOnExit(ctx, t, stack, cancel)
 	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
@@ -130,6 +134,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	node := enrichNode(ctx, t, stack.HTTP("scheduler-edge"))
 	if node != to || node == from {
 		t.Errorf("page shows enrich on %q (drained %q), the scheduler has it on %q", to, from, node)
+	}
+	// Both site moves ran to the end: the cloud's copy is gone again.
+	if steps["site-move"] == nil {
+		t.Error("the page moved no workload between sites")
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, stack.HTTP("scheduler-cloud")+"/v1/workloads/enrich.edge", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("after moving enrich back, the cloud still has enrich.edge (HTTP %d)", resp.StatusCode)
+		}
 	}
 	if os.Getenv("CEFIOT_UPDATE_DOCS") == "1" {
 		b, err := os.ReadFile(filepath.Join(shots, "console-overview.png"))

@@ -8,6 +8,8 @@
 //
 //	GET  /                         the page and its assets
 //	GET  /api/targets              the admin targets: [{"name", "url"}]
+//	GET  /api/stream               server-sent "snapshot" events (see Snapshot)
+//	POST /api/site-move            moves a workload between sites (see siteMove)
 //	ANY  /api/<target>/<path>      proxied to <target's url>/<path>
 //
 // Targets are named by the caller (for the local stack: its process names,
@@ -22,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -29,6 +32,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed static
@@ -42,10 +46,14 @@ type Target struct {
 
 // Handler serves the console for targets.
 type Handler struct {
-	mux     *http.ServeMux
-	targets []Target
-	proxies map[string]*httputil.ReverseProxy
-	logger  *slog.Logger
+	mux       *http.ServeMux
+	targets   []Target
+	proxies   map[string]*httputil.ReverseProxy
+	logger    *slog.Logger
+	collector *collector
+	moves     *moves
+	done      chan struct{} // closed by Close: streams end, moves are cancelled
+	closeOnce sync.Once
 }
 
 // New returns the console handler. Target names must be unique, non-empty
@@ -54,7 +62,7 @@ func New(targets []Target, logger *slog.Logger) (*Handler, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := &Handler{mux: http.NewServeMux(), proxies: map[string]*httputil.ReverseProxy{}, logger: logger}
+	h := &Handler{mux: http.NewServeMux(), proxies: map[string]*httputil.ReverseProxy{}, logger: logger, moves: newMoves(), done: make(chan struct{})}
 	for _, t := range targets {
 		if t.Name == "" || strings.ContainsAny(t.Name, "/?#") {
 			return nil, fmt.Errorf("console: target name %q: want a non-empty name without / ? #", t.Name)
@@ -70,6 +78,7 @@ func New(targets []Target, logger *slog.Logger) (*Handler, error) {
 		h.targets = append(h.targets, Target{Name: t.Name, URL: strings.TrimSuffix(t.URL, "/")})
 	}
 	sort.Slice(h.targets, func(i, j int) bool { return h.targets[i].Name < h.targets[j].Name })
+	h.collector = newCollector(h.targets)
 
 	assets, err := fs.Sub(static, "static")
 	if err != nil {
@@ -88,11 +97,55 @@ func New(targets []Target, logger *slog.Logger) (*Handler, error) {
 		files.ServeHTTP(w, r)
 	}))
 	h.mux.HandleFunc("/api/targets", h.listTargets)
+	h.mux.HandleFunc("GET /api/stream", h.stream)
+	h.mux.HandleFunc("POST /api/site-move", h.siteMove)
 	h.mux.HandleFunc("/api/{target}/{path...}", h.forward)
 	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Close ends the open streams and cancels site moves in progress (a move
+// is safe to start again: it continues the handoff it finds).
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() {
+		close(h.done)
+		h.collector.stop()
+	})
+}
+
+// stream serves /api/stream: a "snapshot" event whenever the collector has
+// a new one, until the page goes away.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	ch, unsubscribe := h.collector.subscribe()
+	defer unsubscribe()
+	// The browser reconnects on its own after a lost connection.
+	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-h.done:
+			return
+		case b := <-ch:
+			if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}
 
 // Targets returns the targets, sorted by name.
 func (h *Handler) Targets() []Target { return append([]Target(nil), h.targets...) }

@@ -55,7 +55,7 @@ func TestProxyAndAssets(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &tl); code != 200 || err != nil || len(tl.Targets) != 2 || tl.Targets[0].Name != "scheduler-edge" {
 		t.Errorf("targets = %d %s (%v)", code, body, err)
 	}
-	for path, want := range map[string]string{"/": "<title>cefiot console</title>", "/app.js": "watchAssignments", "/style.css": ".graph"} {
+	for path, want := range map[string]string{"/": "<title>cefiot console</title>", "/app.js": "EventSource", "/style.css": ".graph"} {
 		if code, body := get(t, srv.URL+path); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("GET %s = %d, want it to contain %q", path, code, want)
 		}

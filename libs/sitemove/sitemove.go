@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -36,10 +37,19 @@ import (
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
+// Scheduler is the part of a site's scheduler admin API a move uses. The
+// gRPC client (cefiotv1.SchedulerServiceClient) is one; the console calls
+// the same methods through the REST gateway.
+type Scheduler interface {
+	GetWorkload(ctx context.Context, in *cefiotv1.GetWorkloadRequest, opts ...grpc.CallOption) (*cefiotv1.GetWorkloadResponse, error)
+	PutWorkload(ctx context.Context, in *cefiotv1.PutWorkloadRequest, opts ...grpc.CallOption) (*cefiotv1.PutWorkloadResponse, error)
+	DeleteWorkload(ctx context.Context, in *cefiotv1.DeleteWorkloadRequest, opts ...grpc.CallOption) (*cefiotv1.DeleteWorkloadResponse, error)
+}
+
 // Site is one site's scheduler admin API.
 type Site struct {
 	Name   string
-	Client cefiotv1.SchedulerServiceClient
+	Client Scheduler
 }
 
 // Result describes a completed move.
@@ -142,6 +152,19 @@ func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, prog
 		return nil, fmt.Errorf("declare %s in site %s: %w", rwl.GetName(), remote.Name, err)
 	}
 	progress(fmt.Sprintf("%s: declared %s, starting after handoff %s", remote.Name, rwl.GetName(), id))
+	// The home side stops only once the remote copy has a worker:
+	// otherwise the input would wait, forwarded, for a worker that may
+	// never come.
+	if err := waitPlaced(ctx, remote, rwl.GetName()); err != nil {
+		if wl.GetParams()[placement.ParamHandoffTo] == "" {
+			// Nothing changed at home yet: take the declaration back.
+			if _, derr := remote.Client.DeleteWorkload(context.WithoutCancel(ctx), &cefiotv1.DeleteWorkloadRequest{Name: rwl.GetName()}); derr != nil {
+				err = errors.Join(err, fmt.Errorf("remove %s from site %s again: %w", rwl.GetName(), remote.Name, derr))
+			}
+		}
+		return nil, err
+	}
+	progress(fmt.Sprintf("%s: %s placed", remote.Name, rwl.GetName()))
 	hp := stripHandoff(wl.GetParams())
 	hp[placement.ParamHandoffTo] = remote.Name
 	hp[placement.ParamHandoffID] = id
@@ -230,6 +253,31 @@ func moveHome(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, pro
 	}
 	progress(fmt.Sprintf("%s: %s runs at home again", home.Name, wl.GetName()))
 	return res, nil
+}
+
+// PlaceTimeout bounds the wait for the remote site to place its copy of a
+// moving workload.
+const PlaceTimeout = 30 * time.Second
+
+// ErrNotPlaced means the remote site did not place its copy of the
+// workload in time (no live worker of its kind there?); nothing moved.
+var ErrNotPlaced = errors.New("not placed")
+
+// waitPlaced waits until the site's scheduler assigns the workload.
+func waitPlaced(ctx context.Context, site Site, name string) error {
+	pctx, cancel := context.WithTimeout(ctx, PlaceTimeout)
+	defer cancel()
+	err := poll(pctx, func() (bool, error) {
+		got, err := site.Client.GetWorkload(pctx, &cefiotv1.GetWorkloadRequest{Name: name})
+		if err != nil {
+			return false, err
+		}
+		return got.GetAssignment() != nil, nil
+	}, fmt.Sprintf("site %s to place %s", site.Name, name))
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("site %s placed no worker for %s within %s (does it have a live worker of that kind?); nothing moved: %w: %w", site.Name, name, PlaceTimeout, ErrNotPlaced, err)
+	}
+	return err
 }
 
 // waitFinished waits until the workload's owner reports it finished.

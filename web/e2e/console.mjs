@@ -37,6 +37,11 @@ try {
   page.on("console", (m) => { if (m.type() === "error") errors.push({ text: m.text(), expected: expectRefusal }); });
   page.on("pageerror", (e) => errors.push({ text: `page error: ${e.message}`, expected: false }));
 
+  // Every request the page makes, to show that live data comes from the
+  // stream and not from polling.
+  const requests = [];
+  page.on("request", (r) => requests.push({ url: new URL(r.url()).pathname, t: Date.now() }));
+
   await page.goto(url, { waitUntil: "load" });
   await page.waitForSelector("body[data-ready=true]");
   log("loaded", { title: await page.title() });
@@ -56,9 +61,24 @@ try {
   await page.waitForFunction(() => /up/.test(document.querySelector('#bridge-kv [data-key="link"]')?.textContent || ""));
   await page.waitForSelector('#cameras-body tr[data-camera="cam-1"]');
 
+  // Live: the stream brings new snapshots with nothing reloaded or polled.
+  const seq0 = Number(await page.evaluate(() => document.body.dataset.seq));
+  const since = Date.now();
+  await page.waitForFunction((s) => Number(document.body.dataset.seq) >= s + 3, seq0);
+  const polled = requests.filter((r) => r.t >= since && /\/v1\/(nodes|workers|workloads|assignments|leader|cameras|stats)$|\/status$/.test(r.url));
+  if (polled.length) fail(`the page polled: ${polled.map((r) => r.url).join(", ")}`);
+  if (!requests.some((r) => r.url === "/api/stream")) fail("the page did not open the event stream");
+  if (requests.filter((r) => r.url === "/" || r.url.endsWith(".js")).length !== 1 + 1) fail(`the page was loaded again: ${JSON.stringify(requests.filter((r) => r.url === "/"))}`);
+  // Leases show their remaining time, from etcd.
+  const lease = await page.locator("#nodes-body td.lease").first().textContent();
+  const left = lease.match(/(\d+(?:\.\d)?) s of (\d+) s left/);
+  if (!left || !(Number(left[1]) > 0) || Number(left[1]) > Number(left[2])) fail(`lease cell ${JSON.stringify(lease)}, want the time left (0 < left <= ttl)`);
+  log("live", { snapshots: Number(await page.evaluate(() => document.body.dataset.seq)) - seq0, seconds: (Date.now() - since) / 1000, lease });
+
   // The gallery: an event of the sample video, with its image loaded.
   const thumb = page.locator("#gallery li[data-event] img").first();
   await thumb.waitFor();
+  await thumb.scrollIntoViewIfNeeded(); // thumbnails load lazily, when in view
   await page.waitForFunction(() => { const i = document.querySelector("#gallery li[data-event] img"); return i && i.complete && i.naturalWidth > 0; });
   const eventId = await page.locator("#gallery li[data-event]").first().getAttribute("data-event");
   log("gallery", { events: await page.locator("#gallery li[data-event]").count(), first: eventId });
@@ -80,12 +100,51 @@ try {
   await page.keyboard.press("Escape");
   await page.waitForFunction(() => !document.querySelector("#event-dialog").open);
 
+  // The time filter: nothing started after tomorrow; the event is back
+  // with a window that holds it.
+  const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  await page.locator("#filter-since").fill(local(new Date(Date.now() + 86400000)));
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#gallery li[data-event]").length === 0 && /^0 events/.test(document.querySelector("#events-summary").textContent));
+  await page.locator("#filter-since").fill(local(new Date(Date.now() - 3600000)));
+  await page.locator("#filter-until").fill(local(new Date(Date.now() + 3600000)));
+  await page.locator("#filter-camera").selectOption("cam-1");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.waitForFunction((id) => document.querySelector(`#gallery li[data-event="${id}"]`), eventId);
+  await page.locator("#filter-since").fill("");
+  await page.locator("#filter-until").fill("");
+  await page.locator("#filter-camera").selectOption("");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  log("filter", { ok: true });
+
+  // Move enrich to the cloud site and back, from the page: the same
+  // handoff as the CLI's move-site.
+  const siteOf = () => page.locator('#graph [data-stage="enrich"] .site').textContent();
+  for (const [to, name] of [["cloud", "Move enrich of site edge to site cloud"], ["edge", "Move enrich back to site edge"]]) {
+    const t0 = Date.now();
+    await page.getByRole("button", { name, exact: true }).click();
+    await page.waitForSelector("#confirm-dialog[open]");
+    await page.locator("#confirm-ok").click();
+    await page.waitForFunction((to) => {
+      const n = document.querySelector("#notice");
+      const e = document.querySelector("#error");
+      return (!n.hidden && n.textContent.includes(`now runs in site ${to}`)) || !e.hidden;
+    }, to);
+    if (await page.locator("#error").isVisible()) fail(`move to ${to} refused: ${await page.locator("#error").textContent()}`);
+    await page.waitForFunction((to) => {
+      const st = document.querySelector('#graph [data-stage="enrich"]');
+      return st && st.querySelector(".site").textContent.trim() === to && st.dataset.health === "ok";
+    }, to);
+    log("site-move", { to, seconds: (Date.now() - t0) / 1000, notice: await page.locator("#notice").textContent(), graph: (await siteOf()).trim() });
+    if (to === "cloud") await page.screenshot({ path: join(shots, "console-site-move.png"), fullPage: true });
+  }
+
   // Drain the node that runs enrich: enrich moves, the page shows where.
   const enrichNode = (await page.locator('#graph [data-stage="enrich"] .node').textContent()).trim();
   await page.getByRole("button", { name: `Drain node ${enrichNode}`, exact: true }).click();
   await page.waitForSelector("#confirm-dialog[open]");
   await page.locator("#confirm-ok").click();
-  await page.waitForSelector("#notice:not([hidden])");
+  await page.waitForFunction(() => /^done: moved /.test(document.querySelector("#notice:not([hidden])")?.textContent || ""));
   const notice = await page.locator("#notice").textContent();
   await page.waitForFunction((old) => {
     const t = document.querySelector('#graph [data-stage="enrich"] .node')?.textContent.trim() || "";

@@ -1,20 +1,22 @@
-// cefiot console: polls the services' REST APIs through /api/<target>/ and
-// renders the pipeline, nodes, assignments, bridge, cameras and events.
+// cefiot console: renders the pipeline, nodes, assignments, bridge and
+// cameras from the console server's snapshot stream (server-sent events,
+// /api/stream, gathered from the services' REST APIs), and lists events and
+// drives actions through the REST APIs (/api/<target>/...).
 // Plain JavaScript, no build step, no third-party code.
 "use strict";
 
-const POLL_MS = 1500;
 const STAGES = ["camera", "capture", "enrich", "bridge", "sink"];
-const STATUS_PATH = { capture: "/v1/capture/status", enrich: "/v1/enrich/status", bridge: "/v1/bridge/status", sink: "/v1/sink/status" };
 // The counter that measures what a stage hands to the next one.
 const OUT_COUNTER = { camera: ["capture", "frames"], capture: ["capture", "published"], enrich: ["enrich", "records_out"], bridge: ["bridge", "records_forwarded"], sink: ["sink", "stored"] };
 const LINK_LABEL = { camera: "frames read", capture: "frames.raw", enrich: "frames.enriched", bridge: "WAN" };
+const GALLERY_PAGE = 48;
 
 const state = {
-  targets: [], byHost: new Map(), sites: new Map(), // site -> {scheduler, leader, nodes, workers, workloads, assignments}
-  statuses: new Map(), // target -> status JSON (bridge: GetBridgeStatus)
+  targets: [], byHost: new Map(), sites: new Map(), // site -> {site, scheduler, leader, nodes, workers, workloads, assignments}
+  statuses: new Map(), // target -> {kind, body, worker}
   prev: new Map(), rates: new Map(), // "target/counter" -> {v, t} / per second
-  cameras: [], events: [], thumbs: new Map(), sink: null, bridgeTarget: null, cameraNames: new Set(),
+  cameras: [], events: [], nextPage: "", thumbs: new Map(), sink: null, bridgeTarget: null, cameraNames: new Set(),
+  stats: null, galleryKey: "", seq: 0,
   filter: { camera: "", since: "", until: "" },
 };
 
@@ -42,19 +44,21 @@ class APIError extends Error {
   }
 }
 
-async function api(target, path, opts = {}) {
+async function call(url, opts = {}) {
   const init = { method: opts.method || "GET", headers: {} };
   if (opts.body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(opts.body);
   }
-  const resp = await fetch(`/api/${encodeURIComponent(target)}${path}`, init);
+  const resp = await fetch(url, init);
+  if (opts.raw && resp.ok) return resp;
   const text = await resp.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = { message: text.trim() }; }
   if (!resp.ok) throw new APIError(resp.status, body);
   return body;
 }
+const api = (target, path, opts) => call(`/api/${encodeURIComponent(target)}${path}`, opts);
 
 // ---- formatting ----
 const num = (v) => (v === undefined || v === null || v === "" ? 0 : Number(v));
@@ -79,40 +83,23 @@ function ago(ts) {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   return when(ts);
 }
+// duration formats a protobuf JSON duration ("12.5s").
+function duration(d) {
+  const s = parseFloat(d);
+  if (!d || isNaN(s)) return "–";
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
 const rate = (r) => (r === undefined ? "–" : `${r.toFixed(r < 10 ? 1 : 0)}/s`);
 function badge(kind, text) { return el("span", { class: `badge ${kind}` }, text); }
 function hostOf(u) { try { return new URL(u).host; } catch { return u; } }
 
 // ---- data ----
 async function loadTargets() {
-  const body = await api_raw("/api/targets");
+  const body = await call("/api/targets");
   state.targets = body.targets || [];
   state.byHost = new Map(state.targets.map((t) => [hostOf(t.url), t.name]));
-}
-async function api_raw(path) {
-  const resp = await fetch(path);
-  if (!resp.ok) throw new APIError(resp.status, null);
-  return resp.json();
-}
-
-async function pollSites() {
-  const schedulers = state.targets.filter((t) => t.name.startsWith("scheduler-"));
-  const seen = new Set();
-  const sites = new Map();
-  await Promise.all(schedulers.map(async (t) => {
-    try {
-      const leader = await api(t.name, "/v1/leader");
-      const site = leader.site || t.name.replace(/^scheduler-/, "");
-      if (seen.has(site)) return;
-      seen.add(site);
-      const [nodes, workers, workloads, assignments] = await Promise.all([
-        api(t.name, "/v1/nodes"), api(t.name, "/v1/workers"), api(t.name, "/v1/workloads"), api(t.name, "/v1/assignments"),
-      ]);
-      sites.set(site, { site, scheduler: t.name, leader: leader.leaderId, nodes: nodes.nodes || [], workers: workers.workers || [],
-        workloads: workloads.workloads || [], assignments: assignments.assignments || [] });
-    } catch (e) { /* another replica of the site may answer */ }
-  }));
-  state.sites = new Map([...sites.entries()].sort((a, b) => (a[0] === "cloud") - (b[0] === "cloud") || a[0].localeCompare(b[0])));
 }
 
 function allWorkers() { return [...state.sites.values()].flatMap((s) => s.workers.map((w) => ({ ...w, site: s.site }))); }
@@ -128,67 +115,88 @@ function kindOf(workload) {
   }
   return workload.split(":")[0];
 }
+function assignmentsOfKind(kind) { return allAssignments().filter((a) => kindOf(a.workload) === kind); }
 
-async function pollStatuses() {
-  const now = performance.now() / 1000;
+// applySnapshot takes one "snapshot" event of the stream.
+function applySnapshot(snap) {
+  const now = new Date(snap.time).getTime() / 1000;
+  state.seq = snap.seq;
+  state.sites = new Map((snap.sites || []).map((s) => [s.site, {
+    site: s.site, scheduler: s.scheduler, leader: s.leader, nodes: s.nodes || [], workers: s.workers || [],
+    workloads: s.workloads || [], assignments: s.assignments || [] }]));
   const statuses = new Map();
-  await Promise.all(allWorkers().map(async (w) => {
-    const target = state.byHost.get(w.adminHttpAddress);
-    const kind = (w.kinds || [])[0];
-    if (!target || !STATUS_PATH[kind]) return;
-    try {
-      const st = await api(target, STATUS_PATH[kind]);
-      statuses.set(target, { kind, body: st, worker: st.status || {} });
-      for (const [name, v] of Object.entries((st.status || {}).counters || {})) {
+  const cameraLists = [];
+  state.stats = null;
+  for (const [target, sv] of Object.entries(snap.services || {})) {
+    if (sv.status) {
+      statuses.set(target, { kind: sv.kind, body: sv.status, worker: sv.status.status || {} });
+      for (const [name, v] of Object.entries((sv.status.status || {}).counters || {})) {
         const key = `${target}/${name}`;
         const p = state.prev.get(key);
         if (p && now > p.t) state.rates.set(key, Math.max(0, (num(v) - p.v) / (now - p.t)));
         state.prev.set(key, { v: num(v), t: now });
       }
-    } catch (e) { /* shown as not reporting */ }
-  }));
+    }
+    if (sv.cameras) cameraLists.push(sv.cameras);
+    if (sv.stats) state.stats = sv.stats;
+  }
   state.statuses = statuses;
-}
-
-function assignmentsOfKind(kind) { return allAssignments().filter((a) => kindOf(a.workload) === kind); }
-
-async function pollData() {
   const bridgeA = assignmentsOfKind("bridge")[0];
   state.bridgeTarget = bridgeA ? workerTarget(bridgeA.workerId) : null;
   const sinkA = assignmentsOfKind("sink")[0];
   state.sink = sinkA ? workerTarget(sinkA.workerId) : null;
-  const captureTargets = [...new Set(assignmentsOfKind("capture").map((a) => workerTarget(a.workerId)).filter(Boolean))];
-  const jobs = [];
-  jobs.push(Promise.all(captureTargets.map((t) => api(t, "/v1/cameras").then((r) => r.cameras || []).catch(() => [])))
-    .then((lists) => {
-      const byId = new Map();
-      for (const c of lists.flat()) if (c.state && (c.state.running || !byId.has(c.cameraId))) byId.set(c.cameraId, c);
-      // A camera whose source ended (a finished video file) is no longer
-      // listed by capture; its workload still names it.
-      for (const a of assignmentsOfKind("capture")) {
-        const id = a.workload.replace(/^capture:/, "");
-        if (!byId.has(id)) byId.set(id, { cameraId: id, state: null, ended: true });
-      }
-      state.cameras = [...byId.values()].sort((a, b) => a.cameraId.localeCompare(b.cameraId));
-    }));
-  if (state.sink) {
-    const q = new URLSearchParams({ page_size: "48" });
-    if (state.filter.camera) q.set("camera_id", state.filter.camera);
-    if (state.filter.since) q.set("start_time", new Date(state.filter.since).toISOString());
-    if (state.filter.until) q.set("end_time", new Date(state.filter.until).toISOString());
-    jobs.push(api(state.sink, `/v1/events?${q}`).then(async (r) => {
-      const events = (r.events || []).slice().sort((a, b) => new Date(b.startTime) - new Date(a.startTime));
-      // Thumbnails only where the sink has one (else the full frame).
-      await Promise.all(events.filter((e) => e.bestFrameId && !state.thumbs.has(e.bestFrameId)).slice(0, 12).map((e) =>
-        api(state.sink, `/v1/frames?event_id=${encodeURIComponent(e.eventId)}&page_size=500`).then((fr) => {
-          for (const f of fr.frames || []) state.thumbs.set(f.frameId, num(f.thumbnailSizeBytes) > 0);
-          if (!state.thumbs.has(e.bestFrameId)) state.thumbs.set(e.bestFrameId, false);
-        }).catch(() => {})));
-      state.events = events;
-    }).catch(() => {}));
-    jobs.push(api(state.sink, "/v1/stats").then((r) => { state.stats = r; }).catch(() => {}));
+  const byId = new Map();
+  for (const c of cameraLists.flat()) if (c.state && (c.state.running || !byId.has(c.cameraId))) byId.set(c.cameraId, c);
+  // A camera whose source ended (a finished video file) is no longer
+  // listed by capture; its workload still names it.
+  for (const a of assignmentsOfKind("capture")) {
+    const id = a.workload.replace(/^capture:/, "");
+    if (!byId.has(id)) byId.set(id, { cameraId: id, state: null, ended: true });
   }
-  await Promise.all(jobs);
+  state.cameras = [...byId.values()].sort((a, b) => a.cameraId.localeCompare(b.cameraId));
+}
+
+// The gallery is listed again when the store changed (the stream's sink
+// stats) or the filter did; "Show older" pages further back.
+function galleryQuery(pageToken) {
+  const q = new URLSearchParams({ page_size: String(GALLERY_PAGE), newest_first: "true" });
+  if (state.filter.camera) q.set("camera_id", state.filter.camera);
+  if (state.filter.since) q.set("start_time", new Date(state.filter.since).toISOString());
+  if (state.filter.until) q.set("end_time", new Date(state.filter.until).toISOString());
+  if (pageToken) q.set("page_token", pageToken);
+  return q;
+}
+
+async function loadEvents(older) {
+  if (!state.sink) return;
+  try {
+    const r = await api(state.sink, `/v1/events?${galleryQuery(older ? state.nextPage : "")}`);
+    const events = r.events || [];
+    // Thumbnails only where the sink has one (else the full frame).
+    await Promise.all(events.filter((e) => e.bestFrameId && !state.thumbs.has(e.bestFrameId)).map((e) =>
+      api(state.sink, `/v1/frames?event_id=${encodeURIComponent(e.eventId)}&page_size=500`).then((fr) => {
+        for (const f of fr.frames || []) state.thumbs.set(f.frameId, num(f.thumbnailSizeBytes) > 0);
+        if (!state.thumbs.has(e.bestFrameId)) state.thumbs.set(e.bestFrameId, false);
+      }).catch(() => {})));
+    state.events = older ? state.events.concat(events) : events;
+    state.nextPage = r.nextPageToken || "";
+    $("#gallery-error").hidden = true;
+  } catch (err) {
+    const e = $("#gallery-error");
+    e.textContent = `cannot list events: ${err.message}`;
+    e.hidden = false;
+  }
+  renderGallery();
+}
+
+let galleryLoading = null;
+function refreshGallery(force) {
+  const s = state.stats || {};
+  const key = `${state.sink}|${num(s.events)}|${num(s.frames)}|${JSON.stringify(state.filter)}`;
+  if (!force && key === state.galleryKey) return;
+  state.galleryKey = key;
+  // One listing at a time; a change during it lists again after it.
+  galleryLoading = (galleryLoading || Promise.resolve()).then(() => loadEvents(false));
 }
 
 // ---- rendering ----
@@ -257,7 +265,29 @@ function table(caption, head, rows) {
     el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: head.length }, "none")))));
 }
 
+// replaceIfChanged rebuilds container only when key changed, so a control
+// the operator is using (focus, an open select) survives the updates.
+function replaceIfChanged(container, key, build) {
+  if (container.dataset.key === key) return false;
+  container.dataset.key = key;
+  container.replaceChildren(...build());
+  return true;
+}
+
 function renderNodes() {
+  const body = $("#nodes-body");
+  const key = JSON.stringify([...state.sites.values()].map((s) => [s.site, s.leader, s.nodes,
+    s.workers.map((w) => [w.id, w.node, w.kinds, w.leaseId, w.leaseTtlSeconds, w.registeredTime, state.statuses.has(state.byHost.get(w.adminHttpAddress))])]));
+  if (!replaceIfChanged(body, key, buildNodes)) {
+    // Only the leases' remaining time moved on.
+    for (const w of allWorkers()) {
+      const cell = body.querySelector(`tr[data-worker="${CSS.escape(w.id)}"] td.lease`);
+      if (cell) cell.replaceChildren(...leaseText(w));
+    }
+  }
+}
+
+function buildNodes() {
   const out = [];
   for (const s of state.sites.values()) {
     out.push(el("h3", {}, `Site ${s.site}`, el("span", { class: "muted" }, ` · scheduler leader ${s.leader || "none"}`)));
@@ -276,38 +306,62 @@ function renderNodes() {
     })));
     out.push(table(`Workers of site ${s.site}`, ["worker", "node", "kinds", "lease", "registered", "reporting"], s.workers.map((w) => {
       const t = state.byHost.get(w.adminHttpAddress);
-      return el("tr", {},
+      return el("tr", { "data-worker": w.id },
         el("th", { scope: "row" }, w.id), el("td", {}, w.node), el("td", {}, (w.kinds || []).join(", ")),
-        el("td", {}, `${w.leaseId} (ttl ${w.leaseTtlSeconds}s)`), el("td", {}, ago(w.registeredTime)),
+        el("td", { class: "lease" }, leaseText(w)), el("td", {}, ago(w.registeredTime)),
         el("td", {}, t && state.statuses.has(t) ? badge("ok", "yes") : badge("down", "no")));
     })));
   }
-  $("#nodes-body").replaceChildren(...(out.length ? out : [el("p", {}, "No scheduler answers.")]));
+  return out.length ? out : [el("p", {}, "No scheduler answers.")];
+}
+
+function leaseText(w) {
+  const ttl = num(w.leaseTtlSeconds);
+  const left = w.leaseRemainingSeconds === undefined ? null : num(w.leaseRemainingSeconds);
+  const id = BigInt.asUintN(64, BigInt(w.leaseId || 0)).toString(16);
+  return [el("span", {}, left === null ? `ttl ${ttl} s` : `${left.toFixed(0)} s of ${ttl} s left`), el("div", { class: "muted" }, `lease ${id}`)];
+}
+
+// Sites a workload of site s can move to: enrich only (capture needs its
+// camera; bridge and sink are per site), declared here (not moved in).
+function siteMoveTargets(s, wl) {
+  if (wl.kind !== "enrich" || wl.homeSite) return [];
+  const current = wl.site || s.site;
+  return [...state.sites.keys()].filter((site) => site !== current);
 }
 
 function renderAssignments() {
+  const key = JSON.stringify([[...state.sites.keys()], [...state.sites.values()].map((s) => [s.site, s.workloads, s.assignments, s.nodes.map((n) => n.name)])]);
+  replaceIfChanged($("#assignments-body"), key, buildAssignments);
+}
+
+function buildAssignments() {
   const out = [];
   for (const s of state.sites.values()) {
     const byName = new Map(s.assignments.map((a) => [a.workload, a]));
-    out.push(table(`Workloads of site ${s.site}`, ["workload", "kind", "node", "epoch", "reason", "move to node"], s.workloads.map((wl) => {
+    out.push(table(`Workloads of site ${s.site}`, ["workload", "kind", "runs in", "node", "epoch", "reason", "move"], s.workloads.map((wl) => {
       const a = byName.get(wl.name);
       const selId = `move-${s.site}-${wl.name}`.replace(/[^A-Za-z0-9_-]/g, "_");
       const others = s.nodes.filter((n) => !a || n.name !== a.node);
       return el("tr", { "data-workload": wl.name },
         el("th", { scope: "row" }, wl.name), el("td", {}, wl.kind),
-        el("td", { class: "assigned-node" }, a ? a.node : badge("down", "unassigned")),
-        el("td", {}, a ? a.epoch : "–"), el("td", {}, a ? a.reason || "" : ""),
-        el("td", {}, others.length ? el("form", { class: "inline", onsubmit: (ev) => {
+        el("td", { class: "runs-in" }, wl.site && wl.site !== s.site ? `site ${wl.site}` : wl.homeSite ? `site ${s.site} (from ${wl.homeSite})` : `site ${s.site}`),
+        el("td", { class: "assigned-node" }, a ? a.node : wl.site && wl.site !== s.site ? "–" : badge("down", "unassigned")),
+        el("td", {}, a ? a.epoch : "–"), el("td", { class: "reason" }, a ? a.reason || "" : ""),
+        el("td", {}, el("div", { class: "row-actions" }, others.length ? el("form", { class: "inline", onsubmit: (ev) => {
           ev.preventDefault();
           const node = ev.target.elements.node.value;
           act(`Move ${wl.name} to node ${node} (site ${s.site})?`, s.scheduler, `/v1/workloads/${encodeURIComponent(wl.name)}/move`, "POST", { node }, () => `${wl.name} moving to ${node}`);
         } },
           el("label", { for: selId, class: "visually-hidden" }, `Node for ${wl.name}`),
           el("select", { id: selId, name: "node" }, others.map((n) => el("option", { value: n.name }, n.name))),
-          el("button", { type: "submit", "aria-label": `Move ${wl.name}` }, "Move")) : el("span", { class: "muted" }, "no other node")));
+          el("button", { type: "submit", "aria-label": `Move ${wl.name} to the chosen node` }, "Move")) : null,
+          siteMoveTargets(s, wl).map((to) =>
+            el("button", { type: "button", "aria-label": to === s.site ? `Move ${wl.name} back to site ${to}` : `Move ${wl.name} of site ${s.site} to site ${to}`, onclick: () => moveSite(s.site, wl.name, to) },
+              to === s.site ? `Back to site ${to}` : `To site ${to}`)))));
     })));
   }
-  $("#assignments-body").replaceChildren(...out);
+  return out;
 }
 
 function renderBridge() {
@@ -320,7 +374,7 @@ function renderBridge() {
     ["state", b.paused ? badge("warn", "paused") : badge("ok", "forwarding")],
     ["runs on", `${st.worker.node || "?"} (${st.worker.workerId || "?"})`],
     ["backlog", `${num(b.backlogRecords)} records, ${bytes(b.backlogBytes)}`],
-    ["drain estimate", b.drainEstimate || "–"],
+    ["drain estimate", duration(b.drainEstimate)],
     ["throughput", `${bytes(b.throughputBytesPerSecond)}/s`],
     ["rate limit", num(b.rateLimitBytesPerSecond) ? `${bytes(b.rateLimitBytesPerSecond)}/s` : "none"],
     ["gaps", `${num(b.gaps)} (${num(b.gapOffsets)} offsets lost)`],
@@ -335,13 +389,14 @@ function renderCameras() {
   for (const c of [...state.cameras.map((c) => c.cameraId), ...stats.keys()]) {
     if (!state.cameraNames.has(c)) { state.cameraNames.add(c); sel.append(el("option", { value: c }, c)); }
   }
-  $("#cameras-body").replaceChildren(table("Cameras", ["camera", "state", "fps", "frames", "motion frames", "events", "last motion stored"], state.cameras.map((c) => {
+  $("#cameras-body").replaceChildren(table("Cameras (fps: measured over the last seconds)", ["camera", "state", "fps", "frames", "motion frames", "events", "last motion stored"], state.cameras.map((c) => {
     const s = c.state || {};
-    const fps = (c.settings && c.settings.fps) ? Number(c.settings.fps) : null;
+    const fps = s.measuredFps === undefined ? null : Number(s.measuredFps);
+    const limit = c.settings && num(c.settings.fps) ? ` (limit ${Number(c.settings.fps).toFixed(1)})` : "";
     return el("tr", { "data-camera": c.cameraId },
       el("th", { scope: "row" }, c.cameraId),
       el("td", {}, c.ended ? badge("warn", "source ended") : s.online ? badge("ok", "online") : badge("down", s.running ? "offline" : "stopped"), s.lastError ? el("div", { class: "muted" }, s.lastError) : null),
-      el("td", {}, fps ? fps.toFixed(1) : "source rate"), el("td", {}, num(s.frames)), el("td", {}, num(s.motionFrames)),
+      el("td", { class: "fps" }, fps === null ? "–" : `${fps.toFixed(1)}${limit}`), el("td", {}, num(s.frames)), el("td", {}, num(s.motionFrames)),
       el("td", {}, num(s.events)), el("td", {}, ago((stats.get(c.cameraId) || {}).newestTime)));
   })));
 }
@@ -355,11 +410,12 @@ function renderGallery() {
   const g = $("#gallery");
   const events = state.events;
   $("#events-summary").textContent = state.sink
-    ? `${events.length} event${events.length === 1 ? "" : "s"} shown${state.stats ? ` · ${num(state.stats.events)} stored in all, ${num(state.stats.frames)} frames (${bytes(state.stats.bytes)})` : ""}`
+    ? `${events.length} event${events.length === 1 ? "" : "s"} shown, newest first${state.stats ? ` · ${num(state.stats.events)} stored in all, ${num(state.stats.frames)} frames (${bytes(state.stats.bytes)})` : ""}`
     : "sink not reachable";
   // Keep existing items (and their loaded images and focus) where possible.
   const want = events.filter((e) => e.bestFrameId && state.thumbs.has(e.bestFrameId));
-  const key = want.map((e) => `${e.eventId}:${e.bestFrameId}:${state.thumbs.get(e.bestFrameId)}:${e.frameCount}:${e.ended}`).join("|");
+  $("#gallery-older").hidden = !state.nextPage;
+  const key = "events:" + want.map((e) => `${e.eventId}:${e.bestFrameId}:${state.thumbs.get(e.bestFrameId)}:${e.frameCount}:${e.ended}`).join("|");
   if (g.dataset.key === key) return;
   g.dataset.key = key;
   g.replaceChildren(...want.map((e) => el("li", { "data-event": e.eventId },
@@ -436,7 +492,39 @@ async function act(question, target, path, method, body, describe) {
   } catch (err) {
     showError(`refused${err.status ? ` (HTTP ${err.status})` : ""}: ${err.message}`);
   }
-  kick();
+}
+
+// moveSite runs a cross-site move (POST /api/site-move: the same handoff
+// as `cefiotctl move WORKLOAD -to-site SITE`, through both schedulers' APIs) and
+// shows its steps as they happen.
+async function moveSite(site, workload, to) {
+  const question = to === site
+    ? `Move ${workload} back to site ${site}? The remote copy finishes up to a marker, then ${site} continues from it.`
+    : `Move ${workload} of site ${site} to site ${to}? Its input is forwarded there; no frame is lost or enriched twice.`;
+  if (!(await confirmAction(question))) return;
+  showNotice(`moving ${workload} to site ${to}…`);
+  try {
+    const resp = await call("/api/site-move", { method: "POST", body: { site, workload, to }, raw: true });
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "", result = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value) buf += value;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = JSON.parse(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        if (line.progress) showNotice(`moving ${workload} to site ${to}: ${line.progress}`);
+        if (line.error) throw new APIError(0, line.error);
+        if (line.result) result = line.result;
+      }
+      if (done) break;
+    }
+    if (!result) throw new Error("the console server ended the move without a result");
+    showNotice(`done: ${workload} of site ${site} now runs in site ${to}${result.handoff ? ` (handoff ${result.handoff})` : ""}`);
+  } catch (err) {
+    showError(`refused${err.status ? ` (HTTP ${err.status})` : ""}: ${err.message}`);
+  }
 }
 
 function wireControls() {
@@ -451,34 +539,13 @@ function wireControls() {
     ev.preventDefault();
     state.filter = { camera: $("#filter-camera").value, since: $("#filter-since").value, until: $("#filter-until").value };
     $("#gallery").dataset.key = "";
-    kick();
+    refreshGallery(true);
   });
+  $("#gallery-older").addEventListener("click", () => { galleryLoading = (galleryLoading || Promise.resolve()).then(() => loadEvents(true)); });
   $("#event-close").addEventListener("click", () => $("#event-dialog").close());
 }
 
-// ---- loop ----
-let timer = null, running = false, again = false;
-function kick() { if (running) { again = true; return; } clearTimeout(timer); tick(); }
-
-async function tick() {
-  running = true;
-  try {
-    if (!state.targets.length) await loadTargets();
-    await pollSites();
-    await pollStatuses();
-    await pollData();
-    render();
-    $("#updated").textContent = `updated ${new Date().toLocaleTimeString()} · ${state.sites.size} site${state.sites.size === 1 ? "" : "s"}`;
-    document.body.dataset.ready = "true";
-  } catch (err) {
-    $("#updated").textContent = `cannot reach the console server: ${err.message}`;
-  } finally {
-    running = false;
-    timer = setTimeout(tick, again ? 0 : POLL_MS);
-    again = false;
-  }
-}
-
+// ---- live updates ----
 function render() {
   renderGraph();
   renderNodes();
@@ -488,28 +555,39 @@ function render() {
   renderGallery();
 }
 
-// The edge scheduler's watch stream (a streaming gateway call): refresh at
-// once when an assignment changes instead of waiting for the next poll.
-async function watchAssignments() {
-  for (;;) {
-    const s = [...state.sites.values()][0];
-    if (s) {
-      try {
-        const resp = await fetch(`/api/${encodeURIComponent(s.scheduler)}/v1/assignments/watch`);
-        if (resp.ok && resp.body) {
-          const reader = resp.body.getReader();
-          for (;;) {
-            const { done } = await reader.read();
-            if (done) break;
-            kick();
-          }
-        }
-      } catch { /* reconnect below */ }
+// connect follows the console server's snapshot stream. The browser
+// reconnects on its own when the connection drops (the server asks for 2 s).
+function connect() {
+  const es = new EventSource("/api/stream");
+  es.addEventListener("snapshot", (ev) => {
+    try {
+      applySnapshot(JSON.parse(ev.data));
+      render();
+      refreshGallery(false);
+      $("#updated").textContent = `live · updated ${new Date().toLocaleTimeString()} · ${state.sites.size} site${state.sites.size === 1 ? "" : "s"}`;
+      document.body.dataset.seq = String(state.seq);
+      document.body.dataset.ready = "true";
+    } catch (err) {
+      $("#updated").textContent = `cannot show the update: ${err.message}`;
     }
-    await new Promise((r) => setTimeout(r, 3000));
-  }
+  });
+  es.addEventListener("error", () => {
+    $("#updated").textContent = `disconnected from the console server, reconnecting…`;
+  });
 }
 
-wireControls();
-tick();
-watchAssignments();
+async function start() {
+  wireControls();
+  for (;;) {
+    try {
+      await loadTargets();
+      break;
+    } catch (err) {
+      $("#updated").textContent = `cannot reach the console server: ${err.message}`;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  connect();
+}
+
+start();

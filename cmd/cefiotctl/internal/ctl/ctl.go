@@ -241,10 +241,14 @@ func (c *ctl) workers(ctx context.Context) error {
 	}
 	var rows [][]string
 	for _, w := range r.GetWorkers() {
+		left := "-"
+		if s := w.GetLeaseRemainingSeconds(); s > 0 {
+			left = fmt.Sprintf("%.0fs", s)
+		}
 		rows = append(rows, []string{w.GetId(), w.GetNode(), strings.Join(w.GetKinds(), ","), labels(w.GetLabels()),
-			fmt.Sprintf("%x/%ds", w.GetLeaseId(), w.GetLeaseTtlSeconds()), orDash(w.GetAdminHttpAddress())})
+			fmt.Sprintf("%x/%ds", w.GetLeaseId(), w.GetLeaseTtlSeconds()), left, orDash(w.GetAdminHttpAddress())})
 	}
-	return c.table("WORKER\tNODE\tKINDS\tLABELS\tLEASE/TTL\tADMIN", rows)
+	return c.table("WORKER\tNODE\tKINDS\tLABELS\tLEASE/TTL\tLEFT\tADMIN", rows)
 }
 
 func (c *ctl) workloads(ctx context.Context) error {

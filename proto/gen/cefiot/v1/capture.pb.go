@@ -347,8 +347,12 @@ type CameraState struct {
 	Reconnects        int64                  `protobuf:"varint,9,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
 	GlobalChanges     int64                  `protobuf:"varint,10,opt,name=global_changes,json=globalChanges,proto3" json:"global_changes,omitempty"`
 	LastError         string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Frames per second the source actually delivered over the last few
+	// seconds (by arrival time); 0 when none arrived in that window or the
+	// source went offline.
+	MeasuredFps   float64 `protobuf:"fixed64,12,opt,name=measured_fps,json=measuredFps,proto3" json:"measured_fps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CameraState) Reset() {
@@ -456,6 +460,13 @@ func (x *CameraState) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *CameraState) GetMeasuredFps() float64 {
+	if x != nil {
+		return x.MeasuredFps
+	}
+	return 0
 }
 
 // Camera is one camera with its effective settings and state.
@@ -831,7 +842,7 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\r_post_captureB\x14\n" +
 	"\x12_min_motion_framesB\x10\n" +
 	"\x0e_global_changeB\b\n" +
-	"\x06_watch\"\xb9\x03\n" +
+	"\x06_watch\"\xdc\x03\n" +
 	"\vCameraState\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12-\n" +
@@ -847,7 +858,8 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\x0eglobal_changes\x18\n" +
 	" \x01(\x03R\rglobalChanges\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\v \x01(\tR\tlastError\"\x8a\x01\n" +
+	"last_error\x18\v \x01(\tR\tlastError\x12!\n" +
+	"\fmeasured_fps\x18\f \x01(\x01R\vmeasuredFps\"\x8a\x01\n" +
 	"\x06Camera\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x125\n" +
 	"\bsettings\x18\x02 \x01(\v2\x19.cefiot.v1.CameraSettingsR\bsettings\x12,\n" +

@@ -36,8 +36,11 @@ type Worker struct {
 	RegisteredTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=registered_time,json=registeredTime,proto3" json:"registered_time,omitempty"`
 	// Lease TTL in seconds as granted by etcd.
 	LeaseTtlSeconds int64 `protobuf:"varint,9,opt,name=lease_ttl_seconds,json=leaseTtlSeconds,proto3" json:"lease_ttl_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Remaining time of the worker's lease as etcd reported it when the
+	// workers were listed; 0 when etcd could not tell.
+	LeaseRemainingSeconds float64 `protobuf:"fixed64,10,opt,name=lease_remaining_seconds,json=leaseRemainingSeconds,proto3" json:"lease_remaining_seconds,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -129,6 +132,13 @@ func (x *Worker) GetRegisteredTime() *timestamppb.Timestamp {
 func (x *Worker) GetLeaseTtlSeconds() int64 {
 	if x != nil {
 		return x.LeaseTtlSeconds
+	}
+	return 0
+}
+
+func (x *Worker) GetLeaseRemainingSeconds() float64 {
+	if x != nil {
+		return x.LeaseRemainingSeconds
 	}
 	return 0
 }
@@ -1988,7 +1998,7 @@ var File_cefiot_v1_scheduler_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\n" +
-	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x03\n" +
+	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x03\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -1998,7 +2008,9 @@ const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\x12admin_http_address\x18\x06 \x01(\tR\x10adminHttpAddress\x12\x19\n" +
 	"\blease_id\x18\a \x01(\x03R\aleaseId\x12C\n" +
 	"\x0fregistered_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eregisteredTime\x12*\n" +
-	"\x11lease_ttl_seconds\x18\t \x01(\x03R\x0fleaseTtlSeconds\x1a9\n" +
+	"\x11lease_ttl_seconds\x18\t \x01(\x03R\x0fleaseTtlSeconds\x126\n" +
+	"\x17lease_remaining_seconds\x18\n" +
+	" \x01(\x01R\x15leaseRemainingSeconds\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x03\n" +

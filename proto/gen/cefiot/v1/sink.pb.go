@@ -647,8 +647,12 @@ type ListEventsRequest struct {
 	MinScore float64 `protobuf:"fixed64,4,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
 	// 1..1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// From a previous response's next_page_token (of a request with the same
+	// newest_first).
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// List in descending (start time, event id) order, newest first. Page
+	// tokens of one order are refused by the other.
+	NewestFirst   bool `protobuf:"varint,7,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -723,6 +727,13 @@ func (x *ListEventsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListEventsRequest) GetNewestFirst() bool {
+	if x != nil {
+		return x.NewestFirst
+	}
+	return false
 }
 
 // ListEventsResponse is one page of events.
@@ -1157,7 +1168,7 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	" \x03(\v2\x0e.cefiot.v1.BoxR\x05boxes\x12&\n" +
 	"\x06region\x18\v \x01(\v2\x0e.cefiot.v1.BoxR\x06region\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\f \x01(\x03R\tsizeBytes\"\xfb\x01\n" +
+	"size_bytes\x18\f \x01(\x03R\tsizeBytes\"\x9e\x02\n" +
 	"\x11ListEventsRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x129\n" +
 	"\n" +
@@ -1166,7 +1177,8 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\tmin_score\x18\x04 \x01(\x01R\bminScore\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"l\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12!\n" +
+	"\fnewest_first\x18\a \x01(\bR\vnewestFirst\"l\n" +
 	"\x12ListEventsResponse\x12.\n" +
 	"\x06events\x18\x01 \x03(\v2\x16.cefiot.v1.StoredEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +

@@ -42,7 +42,7 @@ type SinkServiceClient interface {
 	// thumbnail at /v1/frames/{frame_id}/thumbnail.
 	GetFrame(ctx context.Context, in *GetFrameRequest, opts ...grpc.CallOption) (*GetFrameResponse, error)
 	// ListEvents lists motion events of a camera (or of all cameras) that
-	// started in a time range, oldest first.
+	// started in a time range, oldest first (or newest first).
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 	// GetEvent returns one motion event.
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
@@ -133,7 +133,7 @@ type SinkServiceServer interface {
 	// thumbnail at /v1/frames/{frame_id}/thumbnail.
 	GetFrame(context.Context, *GetFrameRequest) (*GetFrameResponse, error)
 	// ListEvents lists motion events of a camera (or of all cameras) that
-	// started in a time range, oldest first.
+	// started in a time range, oldest first (or newest first).
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	// GetEvent returns one motion event.
 	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)

@@ -96,7 +96,7 @@ func (s *adminServer) camera(id string) (*cefiotv1.Camera, error) {
 		c.State = &cefiotv1.CameraState{
 			Running: st.Running, Online: st.Online, SourceDescription: st.Source,
 			Frames: st.Frames, MotionFrames: st.MotionFrames, Events: st.Events, Reconnects: st.Reconnects,
-			GlobalChanges: st.GlobalChanges, LastError: st.LastError,
+			GlobalChanges: st.GlobalChanges, LastError: st.LastError, MeasuredFps: st.MeasuredFPS,
 		}
 		if !st.LastFrame.IsZero() {
 			c.State.LastFrameTime = timestamppb.New(st.LastFrame)

@@ -13,10 +13,13 @@ type CameraRun struct {
 
 	version atomic.Int64 // bumped on every settings change
 
+	now func() time.Time // the clock of frame arrivals
+
 	mu       sync.Mutex
 	file     Overrides
 	settings Settings
 	state    CameraState
+	fps      *fpsMeter
 }
 
 // CameraState is what the admin API reports about a running camera.
@@ -32,10 +35,13 @@ type CameraState struct {
 	Reconnects    int64
 	GlobalChanges int64
 	LastError     string
+	// MeasuredFPS is the rate at which the source delivered frames over
+	// the last fpsWindow, by arrival time; 0 once it went offline.
+	MeasuredFPS float64
 }
 
 func newCameraRun(id string, params, file Overrides) *CameraRun {
-	r := &CameraRun{id: id, params: params, file: file}
+	r := &CameraRun{id: id, params: params, file: file, now: time.Now, fps: newFPSMeter(fpsWindow, fpsMaxFrames)}
 	r.settings = DefaultSettings().Apply(params).Apply(file)
 	r.state.Running = true
 	return r
@@ -71,7 +77,26 @@ func (r *CameraRun) setRunning(v bool) {
 func (r *CameraRun) State() CameraState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.state
+	st := r.state
+	st.MeasuredFPS = r.fps.rate(r.now())
+	return st
+}
+
+// frameArrived counts a frame the source delivered, captured at capture.
+func (r *CameraRun) frameArrived(capture time.Time) {
+	r.mu.Lock()
+	r.state.Frames++
+	r.state.LastFrame = capture
+	r.fps.arrived(r.now())
+	r.mu.Unlock()
+}
+
+// sourceStopped drops the measured rate to 0 at once, as the source
+// delivers no more frames.
+func (r *CameraRun) sourceStopped() {
+	r.mu.Lock()
+	r.fps.reset()
+	r.mu.Unlock()
 }
 
 func (r *CameraRun) update(f func(*CameraState)) {

@@ -302,7 +302,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			return fmt.Errorf("camera %s: read %s: %w", id, source.Redact(set.Source), err)
 		}
 		c.metrics.frames.Inc()
-		cam.update(func(s *CameraState) { s.Frames++; s.LastFrame = f.CaptureTime })
+		cam.frameArrived(f.CaptureTime)
 		if set.FPS > 0 {
 			if f.Offset < nextDue {
 				continue
@@ -392,6 +392,9 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 // CameraStatusChange record on the status topic (key = camera id).
 func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *CameraRun, id, src string, online bool, reason string) {
 	var reconnects int64
+	if !online {
+		cam.sourceStopped()
+	}
 	cam.update(func(s *CameraState) {
 		if !online && s.Online && reason != endOfSource {
 			s.Reconnects++

@@ -165,4 +165,10 @@ func TestCamerasOnRealKafka(t *testing.T) {
 	if err != nil || !got.GetCamera().GetState().GetOnline() || got.GetCamera().GetState().GetReconnects() < 1 {
 		t.Fatalf("GetCamera(yard) = %v, %v", got, err)
 	}
+	// It streams at spec.FPS, so it delivered frames in the last seconds.
+	fps := got.GetCamera().GetState().GetMeasuredFps()
+	t.Logf("yard: measured %.1f fps (streamed at %v)", fps, spec.FPS)
+	if fps <= 0 {
+		t.Errorf("yard measured_fps = %v while streaming at %v fps, want > 0", fps, spec.FPS)
+	}
 }

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -55,7 +57,42 @@ func (a *api) ListWorkers(ctx context.Context, _ *cefiotv1.ListWorkersRequest) (
 	if err != nil {
 		return nil, err
 	}
+	a.fillLeaseRemaining(ctx, st.Workers)
 	return &cefiotv1.ListWorkersResponse{Workers: st.Workers}, nil
+}
+
+// Bounds of the lease look-ups of ListWorkers.
+const (
+	leaseLookups       = 8 // at once
+	leaseLookupTimeout = 3 * time.Second
+)
+
+// fillLeaseRemaining sets each worker's lease_remaining_seconds to what
+// etcd reports now. A lease etcd cannot tell about (expired, or the call
+// failed) stays 0; the listing does not fail for it.
+func (a *api) fillLeaseRemaining(ctx context.Context, workers []*cefiotv1.Worker) {
+	ctx, cancel := context.WithTimeout(ctx, leaseLookupTimeout)
+	defer cancel()
+	var g errgroup.Group
+	g.SetLimit(leaseLookups)
+	for _, w := range workers {
+		if w.GetLeaseId() == 0 {
+			continue
+		}
+		g.Go(func() error {
+			resp, err := a.cli.TimeToLive(ctx, clientv3.LeaseID(w.GetLeaseId()))
+			switch {
+			case err != nil:
+				a.sched.logger.Debug("lease time to live unknown", "worker", w.GetId(), "lease", w.GetLeaseId(), "err", err)
+			case resp.TTL < 0:
+				a.sched.logger.Debug("lease time to live unknown: lease expired", "worker", w.GetId(), "lease", w.GetLeaseId())
+			default:
+				w.LeaseRemainingSeconds = float64(resp.TTL)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines return no errors
 }
 
 func (a *api) ListWorkloads(ctx context.Context, _ *cefiotv1.ListWorkloadsRequest) (*cefiotv1.ListWorkloadsResponse, error) {

@@ -149,7 +149,7 @@ func (a *api) ListEvents(ctx context.Context, req *cefiotv1.ListEventsRequest) (
 		return nil, err
 	}
 	events, next, err := a.store.ListEvents(ctx, store.EventQuery{CameraID: req.GetCameraId(), Start: start, End: end,
-		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken()})
+		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken(), NewestFirst: req.GetNewestFirst()})
 	if err != nil {
 		return nil, storeErr("list events", "camera_id", err)
 	}

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -164,6 +166,70 @@ func TestAPISearch(t *testing.T) {
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
 		if rec.Code != c.code || (c.ctype != "" && (rec.Header().Get("Content-Type") != c.ctype || rec.Body.Len() != c.length)) {
 			t.Errorf("GET %s = %d %s %d bytes", c.path, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+		}
+	}
+}
+
+func TestAPIListEventsNewestFirst(t *testing.T) {
+	a := testAPI(t)
+	ctx := context.Background()
+	list := func(newestFirst bool) []string {
+		var ids []string
+		tok := ""
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatalf("newest_first=%v: more than 10 pages of 1", newestFirst)
+			}
+			resp, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{PageSize: 1, PageToken: tok, NewestFirst: newestFirst})
+			if err != nil {
+				t.Fatalf("newest_first=%v: %v", newestFirst, err)
+			}
+			for _, e := range resp.GetEvents() {
+				ids = append(ids, e.GetEventId())
+			}
+			if tok = resp.GetNextPageToken(); tok == "" {
+				return ids
+			}
+		}
+	}
+	want := "[cam-2_9_e00000010 cam-1_9_e00000010 cam-2_9_e00000000 cam-1_9_e00000000]"
+	if got := list(true); fmt.Sprint(got) != want {
+		t.Fatalf("newest first = %v, want %v", got, want)
+	}
+	if got := list(false); fmt.Sprint(got) != "[cam-1_9_e00000000 cam-2_9_e00000000 cam-1_9_e00000010 cam-2_9_e00000010]" {
+		t.Fatalf("oldest first = %v", got)
+	}
+	// A token of one order is refused by the other, naming page_token.
+	asc, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{PageSize: 1, NewestFirst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.ListEvents(ctx, &cefiotv1.ListEventsRequest{PageToken: asc.GetNextPageToken(), NewestFirst: true})
+	wantInvalid(t, err, "page_token")
+	_, err = a.ListEvents(ctx, &cefiotv1.ListEventsRequest{PageToken: desc.GetNextPageToken()})
+	wantInvalid(t, err, "page_token")
+
+	// Over REST: ?newest_first=true (and the JSON name newestFirst).
+	gw := runtime.NewServeMux()
+	if err := cefiotv1.RegisterSinkServiceHandlerServer(ctx, gw, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"newest_first=true", "newestFirst=true"} {
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/events?camera_id=cam-1&"+q, nil))
+		var resp cefiotv1.ListEventsResponse
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET /v1/events?%s = %d %s", q, rec.Code, rec.Body)
+		}
+		if err := protojson.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetEvents()) != 2 || resp.GetEvents()[0].GetEventId() != "cam-1_9_e00000010" {
+			t.Fatalf("GET /v1/events?camera_id=cam-1&%s = %v", q, resp.GetEvents())
 		}
 	}
 }

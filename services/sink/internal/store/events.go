@@ -257,18 +257,26 @@ func (s *Store) GetEvent(ctx context.Context, eventID string) (Event, error) {
 	return e.event(), nil
 }
 
-// ListEvents returns events matching q in (start time, event id) order and
-// a token for the next page ("" when there is none).
+// ListEvents returns events matching q in (start time, event id) order
+// (descending with q.NewestFirst) and a token for the next page ("" when
+// there is none). Start is inclusive, End exclusive, in either order. A page
+// token is only valid with the same CameraID and order it was issued for.
 func (s *Store) ListEvents(ctx context.Context, q EventQuery) ([]Event, string, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
-	sc := scan{bucket: bucketEvByTimeAl, kind: tokenEventsAll, start: q.Start, end: q.End, limit: q.Limit, token: q.PageToken}
+	sc := scan{bucket: bucketEvByTimeAl, kind: tokenEventsAll, start: q.Start, end: q.End, limit: q.Limit, token: q.PageToken, reverse: q.NewestFirst}
 	if q.CameraID != "" {
 		if err := validateName("camera id", q.CameraID); err != nil {
 			return nil, "", fmt.Errorf("list events: %w", err)
 		}
 		sc.prefix, sc.bucket, sc.kind = cameraPrefix(q.CameraID), bucketEvByTime, tokenEventsCamera
+	}
+	if q.NewestFirst {
+		sc.kind = tokenEventsAllDesc
+		if q.CameraID != "" {
+			sc.kind = tokenEventsCameraDesc
+		}
 	}
 	var out []Event
 	next, err := s.scan(ctx, sc, func(tx *bolt.Tx, id string) (bool, error) {

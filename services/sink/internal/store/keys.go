@@ -106,6 +106,9 @@ const (
 	tokenEvent        byte = 'e' // by_event (frames of one event)
 	tokenEventsCamera byte = 'C' // ev_by_time (events of one camera)
 	tokenEventsAll    byte = 'A' // ev_by_time_all (events of all cameras)
+	// Newest-first scans of the same buckets.
+	tokenEventsCameraDesc byte = 'D' // ev_by_time, descending
+	tokenEventsAllDesc    byte = 'B' // ev_by_time_all, descending
 )
 
 func encodePageToken(kind byte, key []byte) string {

@@ -63,11 +63,14 @@ type scan struct {
 	start, end time.Time
 	limit      int
 	token      string
+	reverse    bool // descending key order
 }
 
-// scan visits the ids in sc's range after its page token, in key order,
-// until visit has accepted limit of them. visit reports whether it kept the
-// id. It returns the next page token.
+// scan visits the ids in sc's range after its page token, in key order (in
+// descending key order if sc.reverse), until visit has accepted limit of
+// them. visit reports whether it kept the id. It returns the next page
+// token. A reverse scan must use a token kind of its own, so that a token
+// of one order is refused by the other.
 func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id string) (bool, error)) (string, error) {
 	if !sc.start.IsZero() && !sc.end.IsZero() && sc.end.Before(sc.start) {
 		return "", fmt.Errorf("%w: end %s is before start %s", ErrInvalidQuery, sc.end, sc.start)
@@ -79,7 +82,7 @@ func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id st
 	limit = min(limit, MaxListLimit)
 	prefix := sc.prefix
 
-	var after []byte // last key of the previous page
+	var after []byte // last key of the previous page (either order)
 	if sc.token != "" {
 		k, err := decodePageToken(sc.token, sc.kind, prefix)
 		if err != nil {
@@ -111,7 +114,7 @@ func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id st
 		}
 	}
 	inRange := func(k []byte) bool {
-		if !bytes.HasPrefix(k, prefix) {
+		if !bytes.HasPrefix(k, prefix) || bytes.Compare(k, lower) < 0 {
 			return false
 		}
 		return upper == nil || bytes.Compare(k, upper) < 0
@@ -124,15 +127,29 @@ func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id st
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(sc.bucket).Cursor()
 		var k []byte
-		if after != nil && bytes.Compare(after, lower) >= 0 {
+		step := c.Next
+		switch {
+		case sc.reverse:
+			step = c.Prev
+			// Start at the last key below the tighter of the page token,
+			// the upper bound and the end of the prefix.
+			end := upper
+			if end == nil {
+				end = prefixEnd(prefix)
+			}
+			if after != nil && (end == nil || bytes.Compare(after, end) < 0) {
+				end = after
+			}
+			k = lastBelow(c, end)
+		case after != nil && bytes.Compare(after, lower) >= 0:
 			k, _ = c.Seek(after)
 			if bytes.Equal(k, after) {
 				k, _ = c.Next()
 			}
-		} else {
+		default:
 			k, _ = c.Seek(lower)
 		}
-		for n := 0; k != nil && inRange(k); k, _ = c.Next() {
+		for n := 0; k != nil && inRange(k); k, _ = step() {
 			if kept == limit {
 				more = true
 				break
@@ -164,4 +181,32 @@ func (s *Store) scan(ctx context.Context, sc scan, visit func(tx *bolt.Tx, id st
 		return encodePageToken(sc.kind, lastKey), nil
 	}
 	return "", nil
+}
+
+// lastBelow positions c at the last key < end (the bucket's last key if end
+// is nil) and returns it, or nil if there is none.
+func lastBelow(c *bolt.Cursor, end []byte) []byte {
+	if end == nil {
+		k, _ := c.Last()
+		return k
+	}
+	if k, _ := c.Seek(end); k == nil {
+		k, _ = c.Last() // every key is < end
+		return k
+	}
+	k, _ := c.Prev()
+	return k
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix,
+// or nil if there is none (an empty prefix or one of only 0xff bytes).
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }

@@ -159,6 +159,9 @@ type EventQuery struct {
 	MinScore  float64 // peak score at least this
 	Limit     int
 	PageToken string
+	// NewestFirst lists in descending (start time, event id) order. Its
+	// page tokens are not valid without it, nor the other way round.
+	NewestFirst bool
 }
 
 // List limits.
