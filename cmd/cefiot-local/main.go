@@ -32,6 +32,9 @@ func main() {
 	}
 }
 
+// maxEdgeNodes bounds -edge-nodes: each node is three processes.
+const maxEdgeNodes = 8
+
 func realMain(ctx context.Context) error {
 	fs := flag.NewFlagSet("cefiot-local", flag.ContinueOnError)
 	video := fs.String("video", "", "video file or image folder to feed (default: a generated sample video)")
@@ -41,8 +44,13 @@ func realMain(ctx context.Context) error {
 	realtime := fs.Bool("realtime", false, "pace the video at its frame rate instead of as fast as it decodes")
 	exitAfter := fs.Int("exit-after", 0, "exit once this many frames are stored (0: run until Ctrl-C)")
 	consoleAddr := fs.String("console-addr", "127.0.0.1:8080", "address of the web console (empty: no console)")
+	edgeNodes := fs.Int("edge-nodes", 1, "edge nodes to simulate: 1 is one node \"local\"; 2 or more are node-1..node-N, each with its own capture, enrich and bridge workers (to try drains and failover)")
+	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
 	if err := config.Parse(fs, os.Args[1:], os.LookupEnv); err != nil {
 		return err
+	}
+	if *edgeNodes < 1 || *edgeNodes > maxEdgeNodes {
+		return &config.KeyError{Key: "edge-nodes", Value: fmt.Sprint(*edgeNodes), Reason: fmt.Sprintf("want 1 to %d", maxEdgeNodes)}
 	}
 	logger, _ := logging.New(os.Stderr, "info", "text")
 	if *fresh {
@@ -73,13 +81,22 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	stack, err := localstack.Start(ctx, localstack.Config{
+	cfg := localstack.Config{
 		BinDir: *binDir, RunDir: *runDir, KafkaLibs: libs, Video: *video, Realtime: *realtime,
 		Ports: localstack.DefaultPorts(), Logger: logger,
 		// An idle enrich worker in the cloud, so that
 		// `cefiotctl move enrich -to-site cloud` has somewhere to go.
 		CloudEnrich: true,
-	})
+	}
+	if *freePorts {
+		cfg.Ports = localstack.Ports{}
+	}
+	if *edgeNodes > 1 {
+		for i := 1; i <= *edgeNodes; i++ {
+			cfg.Nodes = append(cfg.Nodes, localstack.NodeSpec{Name: fmt.Sprintf("node-%d", i)})
+		}
+	}
+	stack, err := localstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

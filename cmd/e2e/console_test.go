@@ -12,14 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/localstack"
-	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/videogen"
 )
 
@@ -57,21 +56,22 @@ func browserTool(t *testing.T) (root, chromium string) {
 	return root, chromium
 }
 
-// TestConsoleInBrowser runs the local stack (two edge nodes), serves the
-// console for it and drives the page in headless Chromium: it loads without
-// console errors, shows all five stages placed and healthy, shows an event
-// of the sample video and opens it with its frames and boxes, receives new
-// snapshots from the event stream without polling, filters events by time
-// and camera, moves enrich to the cloud site and back, drains the node that
-// runs enrich and shows enrich on the other node, and shows the API's error
-// when an action is refused. Screenshots go to
-// web/e2e/screenshots (CEFIOT_UPDATE_DOCS=1 also copies the overview to
-// docs/console.png).
+// TestConsoleInBrowser runs the local default (bin/cefiot-local, with two
+// simulated edge nodes and free ports), opens the console URL it prints and
+// drives the page in headless Chromium: it loads without console errors,
+// shows all five stages placed and healthy, shows an event of the sample
+// video and opens it with its frames and boxes, receives new snapshots from
+// the event stream without polling, filters events by time and camera,
+// moves enrich to the cloud site and back, drains the node that runs enrich
+// and shows enrich on the other node, and shows the API's error when an
+// action is refused. Screenshots go to web/e2e/screenshots
+// (CEFIOT_UPDATE_DOCS=1 also copies the overview to docs/console.png).
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test on the real stack; skipped with -short")
 	}
 	root, chromium := browserTool(t)
+	kafkatest.Libs(t) // skips (or fails under make test) without the Kafka jars
 	dir := t.TempDir()
 	spec := videogen.DefaultSpec()
 	video := filepath.Join(dir, "sample.avi")
@@ -80,35 +80,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	logger, _ := logging.New(os.Stderr, "warn", "text")
-	stack := startStack(ctx, t, localstack.Config{
-		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Logger: logger,
-		Nodes: []localstack.NodeSpec{{Name: "node-1", Labels: "zone=a"}, {Name: "node-2", Labels: "zone=b"}},
-		// A cloud enrich worker, so the page can move enrich there.
-		CloudEnrich: true,
-	})
-	failOnExit(ctx, t, stack, cancel)
-	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+	local := startLocalDefault(ctx, t, root, "-video", video, "-edge-nodes", "2")
+	if _, err := localstack.WaitSink(ctx, local.sink, func(s localstack.SinkStatus) bool {
 		return s.Stored >= int64(spec.MotionFrames())
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
 
-	var targets []console.Target
-	for name, url := range stack.AdminURLs() {
-		targets = append(targets, console.Target{Name: name, URL: url})
-	}
-	srv, err := console.Start("127.0.0.1:0", targets, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
-
 	shots := filepath.Join(root, "web", "e2e", "screenshots")
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "node", "console.mjs")
 	cmd.Dir = filepath.Join(root, "web", "e2e")
-	cmd.Env = append(os.Environ(), "CONSOLE_URL="+srv.URL(), "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "CONSOLE_URL="+local.console, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -131,7 +114,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// What the page showed after the drain is what the scheduler says.
 	drain := steps["drain"]
 	from, to := fmt.Sprint(drain["from"]), fmt.Sprint(drain["to"])
-	node := enrichNode(ctx, t, stack.HTTP("scheduler-edge"))
+	node := enrichNode(ctx, t, local.edgeScheduler)
 	if node != to || node == from {
 		t.Errorf("page shows enrich on %q (drained %q), the scheduler has it on %q", to, from, node)
 	}
@@ -139,7 +122,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if steps["site-move"] == nil {
 		t.Error("the page moved no workload between sites")
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, stack.HTTP("scheduler-cloud")+"/v1/workloads/enrich.edge", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, local.cloudScheduler+"/v1/workloads/enrich.edge", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil {
 		t.Error(err)
 	} else {
@@ -181,4 +164,105 @@ func enrichNode(ctx context.Context, t *testing.T, scheduler string) string {
 	}
 	t.Fatalf("enrich is not assigned: %s", body)
 	return ""
+}
+
+// localDefault is a running bin/cefiot-local: the URLs it printed.
+type localDefault struct {
+	console, sink, edgeScheduler, cloudScheduler string
+}
+
+// startLocalDefault runs bin/cefiot-local with free ports and args, waits
+// until it prints its URLs and stops it (Ctrl-C, as a user would) at the
+// end of the test. Its log is shown when the test fails.
+func startLocalDefault(ctx context.Context, t *testing.T, root string, args ...string) localDefault {
+	t.Helper()
+	bin := binDir(t)
+	runDir := filepath.Join(t.TempDir(), "run")
+	args = append([]string{"-bin-dir", bin, "-run-dir", runDir, "-free-ports", "-console-addr", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(filepath.Join(bin, "cefiot-local"), args...)
+	cmd.Dir = root // it finds the Kafka jars from the repository
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			if err != nil && !t.Failed() {
+				t.Errorf("cefiot-local did not stop cleanly on Ctrl-C: %v", err)
+			}
+		case <-time.After(2 * time.Minute):
+			_ = cmd.Process.Kill()
+			t.Errorf("cefiot-local still running 2 minutes after Ctrl-C")
+		}
+		if t.Failed() {
+			t.Logf("---- cefiot-local log ----\n%s", tail(logs.String(), 60))
+		}
+	})
+	var l localDefault
+	field := func(line, prefix string) string {
+		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), prefix))
+		return strings.Fields(rest)[0]
+	}
+	for l.console == "" || l.sink == "" || l.edgeScheduler == "" || l.cloudScheduler == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("cefiot-local ended before printing its URLs:\n%s", tail(logs.String(), 60))
+			}
+			trimmed := strings.TrimSpace(line)
+			switch {
+			case strings.HasPrefix(trimmed, "cefiot console:"):
+				l.console = field(line, "cefiot console:")
+			case strings.HasPrefix(trimmed, "sink status:"):
+				l.sink = strings.TrimSuffix(field(line, "sink status:"), "/v1/sink/status")
+			case strings.HasPrefix(trimmed, "edge scheduler:"):
+				l.edgeScheduler = strings.TrimSuffix(field(line, "edge scheduler:"), "/v1/assignments")
+			case strings.HasPrefix(trimmed, "cloud scheduler:"):
+				l.cloudScheduler = strings.TrimSuffix(field(line, "cloud scheduler:"), "/v1/assignments")
+			}
+		case <-ctx.Done():
+			t.Fatalf("cefiot-local printed no URLs: %v\n%s", ctx.Err(), tail(logs.String(), 60))
+		}
+	}
+	go func() {
+		for range lines { // keep reading so it never blocks on stdout
+		}
+	}()
+	t.Logf("local default: console %s, sink %s, schedulers %s %s", l.console, l.sink, l.edgeScheduler, l.cloudScheduler)
+	return l
+}
+
+// lockedBuffer lets the process write while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -43,6 +43,7 @@ func binDir(t *testing.T) string {
 	for _, s := range []string{"capture", "enrich", "bridge", "sink", "scheduler"} {
 		args = append(args, "./services/"+s)
 	}
+	args = append(args, "./cmd/cefiot-local")
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
