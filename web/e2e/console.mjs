@@ -164,6 +164,43 @@ try {
   }).map((e) => e.outerHTML.slice(0, 120)));
   if (unnamed.length) fail(`controls without an accessible name: ${unnamed.join(" | ")}`);
 
+  // Text contrast: WCAG AA (4.5:1, 3:1 for large text) for every visible
+  // element with text of its own, against its nearest opaque background.
+  const lowContrast = await page.evaluate(() => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (e) => {
+      for (let n = e; n; n = n.parentElement) {
+        const c = parse(getComputedStyle(n).backgroundColor);
+        if (c && c.a > 0.5) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const bad = [];
+    for (const e of document.querySelectorAll("body *")) {
+      if (e.closest("dialog:not([open])") || e.closest("[hidden]") || e.offsetParent === null) continue;
+      if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const cs = getComputedStyle(e);
+      const fg = parse(cs.color), bg = background(e);
+      const l1 = lum(fg), l2 = lum(bg);
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+      const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+      if (ratio < need) bad.push(`${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} "${e.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+    }
+    return bad;
+  });
+  if (lowContrast.length) fail(`text below WCAG AA contrast: ${lowContrast.slice(0, 10).join(" | ")}`);
+  log("contrast", { checked: true });
+
   // Phone-sized: no sideways scrolling of the page.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForFunction(() => document.body.dataset.ready === "true");
