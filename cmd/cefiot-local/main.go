@@ -151,22 +151,22 @@ Ctrl-C stops everything.
 		stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), stack.Config().RunDir)
 }
 
-// watch reports stored frames until ctx ends, a service dies, or exitAfter
-// frames are stored.
+// watch reports stored frames until ctx ends or exitAfter frames are
+// stored. A service process that dies is started again by the stack (as a
+// node's supervisor would); watch reports it.
 func watch(ctx context.Context, stack *localstack.Stack, logger *slog.Logger, exitAfter int) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 1)
 	go func() {
-		select {
-		case err := <-stack.Exits():
-			errc <- err
-			cancel()
-		case <-wctx.Done():
+		for {
+			select {
+			case err := <-stack.Exits():
+				logger.Warn("a service process died; the stack starts it again, and its workloads move meanwhile", "err", err)
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	var first time.Time
-	st, err := localstack.WaitSink(wctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+	st, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
 		return exitAfter > 0 && s.Stored >= int64(exitAfter)
 	}, func(s localstack.SinkStatus) {
 		if first.IsZero() && s.Stored > 0 {
@@ -174,11 +174,6 @@ func watch(ctx context.Context, stack *localstack.Stack, logger *slog.Logger, ex
 		}
 		logger.Info("sink", "stored", s.Stored, "duplicates_skipped", s.Duplicates)
 	})
-	select {
-	case err := <-errc:
-		return err
-	default:
-	}
 	if ctx.Err() != nil {
 		return nil
 	}

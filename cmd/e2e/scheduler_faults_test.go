@@ -50,13 +50,7 @@ func fiveNodeStack(ctx context.Context, t *testing.T, dir, video string) *locals
 		BinDir: binDir(t), RunDir: filepath.Join(dir, "run"), KafkaLibs: kafkatest.Libs(t), Video: video, Realtime: true,
 		Cameras: []string{"cam-1", "cam-2"}, Nodes: nodes, EdgeSchedulers: 3, LeaseTTL: 2 * time.Second, Logger: logger,
 	})
-	go func() {
-		select {
-		case err := <-stack.Exits():
-			t.Errorf("a service died: %v", err)
-		case <-ctx.Done():
-		}
-	}()
+	watchExits(ctx, t, stack)
 	return stack
 }
 
@@ -159,6 +153,10 @@ func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, e
 	m := scrapeMetrics(ctx, t, stack.HTTP("enrich@node-1"))
 	if m["cefiot_worker_fence_pauses_total"] < 1 || m["cefiot_worker_fence_overruns_total"] != 0 || m["cefiot_worker_lease_losses_total"] < 1 {
 		t.Fatalf("node-1 enrich metrics: fence pauses %v, overruns %v, lease losses %v", m["cefiot_worker_fence_pauses_total"], m["cefiot_worker_fence_overruns_total"], m["cefiot_worker_lease_losses_total"])
+	}
+	if n := m["cefiot_worker_fence_stop_seconds_count"]; n > 0 {
+		t.Logf("node-1's workloads stopped %.0f ms (mean of %v fences) after its fence began; the margin is %v",
+			1000*m["cefiot_worker_fence_stop_seconds_sum"]/n, n, stack.Config().LeaseTTL/3)
 	}
 	// In the committed output, node-1's last record was enriched before
 	// the new owner's first, and in every partition nothing of node-1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,4 +46,43 @@ func failOnExit(ctx context.Context, t *testing.T, stack *localstack.Stack, canc
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// exitWatch fails the test when a service process of the stack exits on
+// its own, except the exits the test announced with expect.
+type exitWatch struct {
+	mu       sync.Mutex
+	expected map[string]chan localstack.Exit
+}
+
+func watchExits(ctx context.Context, t *testing.T, stack *localstack.Stack) *exitWatch {
+	w := &exitWatch{expected: map[string]chan localstack.Exit{}}
+	go func() {
+		for {
+			select {
+			case ex := <-stack.Exits():
+				w.mu.Lock()
+				ch := w.expected[ex.Service]
+				delete(w.expected, ex.Service)
+				w.mu.Unlock()
+				if ch == nil {
+					t.Errorf("a service died: %v", ex)
+					continue
+				}
+				ch <- ex
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// expect announces one exit of service; the returned channel receives it.
+func (w *exitWatch) expect(service string) <-chan localstack.Exit {
+	ch := make(chan localstack.Exit, 1)
+	w.mu.Lock()
+	w.expected[service] = ch
+	w.mu.Unlock()
+	return ch
 }

@@ -122,8 +122,9 @@ type Stack struct {
 
 	mu    sync.Mutex
 	procs map[string]*procs.Proc
-	specs map[string]procs.Spec
-	exits chan error
+	exits chan Exit
+	done  chan struct{} // closed by Stop: no more restarts
+	once  sync.Once
 
 	ports    map[string][2]int // admin ports of processes without fixed ones
 	edgeEtcd *etcdx.Embedded   // multi-node stacks only
@@ -168,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := os.MkdirAll(filepath.Join(cfg.RunDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("localstack: run dir: %w", err)
 	}
-	s := &Stack{cfg: cfg, logger: cfg.Logger, procs: map[string]*procs.Proc{}, specs: map[string]procs.Spec{}, exits: make(chan error, 16),
+	s := &Stack{cfg: cfg, logger: cfg.Logger, procs: map[string]*procs.Proc{}, exits: make(chan Exit, 16), done: make(chan struct{}),
 		ports: map[string][2]int{}, proxies: map[string]*netx.Proxy{}}
 	defer func() {
 		if err != nil {
@@ -226,8 +227,27 @@ func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Por
 // StoreDir is the sink's frame store.
 func (s *Stack) StoreDir() string { return filepath.Join(s.cfg.RunDir, "sink-store") }
 
-// Exits reports services that exit while the stack runs.
-func (s *Stack) Exits() <-chan error { return s.exits }
+// Exit is a service process that exited on its own.
+type Exit struct {
+	Service string
+	Err     error // with the tail of its log
+}
+
+func (e Exit) Error() string { return e.Err.Error() }
+
+// Exits reports every service process that exits on its own while the
+// stack runs (the stack starts it again, see StartService).
+func (s *Stack) Exits() <-chan Exit { return s.exits }
+
+// PID is the process id of a running service process (0 if none).
+func (s *Stack) PID(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[name]; p != nil {
+		return p.PID()
+	}
+	return 0
+}
 
 func (s *Stack) writeSpecs() error {
 	edge := fmt.Sprintf("site: %s\nworkloads:\n%s", s.cfg.Site, s.edgeWorkloads())
@@ -303,33 +323,17 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 	}, nil
 }
 
-// StartService starts (or restarts) one service process.
+// StartService starts (or restarts) one service process and supervises it:
+// if it exits on its own (a crash, a kill -9 from outside, a worker that
+// could not prove it stopped in time), the exit is reported on Exits and the
+// process is started again after a back-off, as the kubelet or systemd
+// would on a real node. StopService and KillService end the supervision.
 func (s *Stack) StartService(name string) error {
 	sp, err := s.spec(name)
 	if err != nil {
 		return err
 	}
-	p, err := procs.Start(sp)
-	if err != nil {
-		return fmt.Errorf("localstack: %w", err)
-	}
-	s.mu.Lock()
-	s.procs[name] = p
-	s.mu.Unlock()
-	s.logger.Info("started", "service", name, "pid", p.PID(), "log", sp.LogPath)
-	go func() {
-		<-p.Done()
-		s.mu.Lock()
-		current := s.procs[name] == p
-		s.mu.Unlock()
-		if current {
-			select {
-			case s.exits <- p.ExitError():
-			default:
-			}
-		}
-	}()
-	return nil
+	return s.startSupervised(name, sp)
 }
 
 // StopService stops one service gracefully and forgets it.
@@ -357,6 +361,7 @@ func (s *Stack) KillService(name string) {
 // Stop stops every service (workers first, schedulers last) and both
 // clusters; nothing it started is left running.
 func (s *Stack) Stop(ctx context.Context) error {
+	s.once.Do(func() { close(s.done) })
 	names := s.ServiceNames()
 	for i := len(names) - 1; i >= 0; i-- {
 		s.StopService(ctx, names[i])

@@ -44,6 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/leasebound"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -53,7 +54,10 @@ import (
 // is logged and the workload is restarted after a backoff while it stays
 // assigned; nil means finished: the claim is marked finished and the
 // workload is not restarted for the same epoch. The runner must stop
-// writing before it returns.
+// writing before it returns, and return promptly once ctx ends: when the
+// worker fences itself it waits one fence margin at most. Calls that
+// cannot be interrupted (a Kafka transaction's commit or abort) take their
+// deadline from leasebound.CallContext or CleanupContext, so they end in time.
 type Runner func(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error
 
 // Config describes the worker.
@@ -90,6 +94,7 @@ type Worker struct {
 
 	fencePauses   prometheus.Counter
 	fenceOverruns prometheus.Counter
+	fenceStop     prometheus.Histogram
 	renewFailures prometheus.Counter
 	leaseLosses   prometheus.Counter
 
@@ -139,9 +144,13 @@ func New(cli *clientv3.Client, cfg Config, run Runner, logger *slog.Logger) (*Wo
 		fenceOverruns: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_fence_overruns_total", Help: "Times workloads did not stop before the lease could expire."}),
 		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_renew_failures_total", Help: "Failed lease renewals."}),
 		leaseLosses:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_losses_total", Help: "Leases lost (expired at etcd); the worker registered again."}),
+		fenceStop: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cefiot_worker_fence_stop_seconds", Help: "Time from a fence's start until every workload had stopped writing (must stay below the fence margin).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.renewFailures, w.leaseLosses} {
+		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.fenceStop, w.renewFailures, w.leaseLosses} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register worker metrics: %w", err)
 			}
@@ -350,6 +359,15 @@ func (w *Worker) renew(ctx context.Context, lease clientv3.LeaseID, out chan<- r
 	}
 }
 
+// CallDeadline implements leasebound.Clock: a runner's blocking call must have
+// returned half a fence margin before the lease could expire, so that a
+// fence (which starts a whole margin before) finds it returned.
+func (w *Worker) CallDeadline() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.validUntil.Add(-w.cfg.FenceMargin / 2)
+}
+
 func (w *Worker) clearLease(lease clientv3.LeaseID) {
 	w.mu.Lock()
 	if w.lease == lease {
@@ -375,6 +393,7 @@ func (w *Worker) stopAll(why string, deadline time.Time) {
 		w.stopping[e.workload.GetName()] = e
 	}
 	w.mu.Unlock()
+	start := time.Now()
 	for _, e := range execs {
 		w.logger.Info("stopping workload", "workload", e.workload.GetName(), "epoch", e.assignment.GetEpoch(), "why", why)
 		e.cancel()
@@ -392,6 +411,11 @@ func (w *Worker) stopAll(why string, deadline time.Time) {
 			stuck = append(stuck, e.workload.GetName())
 		}
 		t.Stop()
+	}
+	if !deadline.IsZero() && len(execs) > 0 {
+		took := time.Since(start)
+		w.fenceStop.Observe(took.Seconds())
+		w.logger.Info("workloads stopped for the fence", "took", took.Round(time.Millisecond), "margin", w.cfg.FenceMargin, "stopped", len(execs)-len(stuck))
 	}
 	if len(stuck) > 0 {
 		w.fenceOverruns.Inc()
@@ -484,7 +508,7 @@ func (w *Worker) reconcile(ctx context.Context, st *placement.State) {
 
 // start launches a workload; w.mu is held.
 func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) {
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(leasebound.With(ctx, w))
 	e := &execution{assignment: a, workload: wl, started: time.Now(), cancel: cancel, stopped: make(chan struct{}), done: make(chan struct{})}
 	w.running[wl.GetName()] = e
 	prev := w.stopping[wl.GetName()]

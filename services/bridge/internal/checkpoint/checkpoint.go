@@ -23,6 +23,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/leasebound"
 )
 
 // Partition names a source (edge) partition.
@@ -192,7 +193,7 @@ func Fence(ctx context.Context, bootstrap, owner string) error {
 		return fmt.Errorf("fencing producer for %s: %w", owner, err)
 	}
 	defer p.Close()
-	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ictx, cancel := leasebound.CallContext(ctx, 60*time.Second)
 	defer cancel()
 	if err := p.InitTransactions(ictx); err != nil {
 		return fmt.Errorf("fence %s: %w", owner, err)

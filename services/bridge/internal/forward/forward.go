@@ -239,19 +239,13 @@ func (s *session) open(ctx context.Context) error {
 
 // initTransactions retries while the cloud cluster does not answer.
 func (s *session) initTransactions(ctx context.Context) error {
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.producer.InitTransactions(ictx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var kerr kafka.Error
-		if ctx.Err() != nil || !errors.As(err, &kerr) || !(kerr.IsRetriable() || kerr.IsTimeout() || kerr.Code() == kafka.ErrTimedOut) {
-			return fmt.Errorf("init transactions at the cloud cluster: %w", err)
-		}
+	err := kafkax.InitTransactions(ctx, s.producer, txnCallTimeout, func(err error) {
 		s.logger.Warn("cloud cluster does not complete InitTransactions yet; retrying", "err", err)
+	})
+	if err != nil {
+		return fmt.Errorf("init transactions at the cloud cluster: %w", err)
 	}
+	return nil
 }
 
 // refreshTopics assigns new matching partitions and drops vanished ones.
@@ -511,7 +505,7 @@ func (s *session) transaction(ctx context.Context) error {
 		} else if time.Now().After(idleUntil) && len(s.pendingGaps) == 0 {
 			return nil
 		} else if len(s.pendingGaps) > 0 {
-			if err := s.begin(b); err != nil {
+			if err := s.begin(ctx, b); err != nil {
 				return err
 			}
 			break
@@ -536,7 +530,7 @@ func (s *session) transaction(ctx context.Context) error {
 				continue // unassigned meanwhile
 			}
 			if !b.open {
-				if err := s.begin(b); err != nil {
+				if err := s.begin(ctx, b); err != nil {
 					return err
 				}
 			}
@@ -573,12 +567,17 @@ func (s *session) transaction(ctx context.Context) error {
 	if !b.open {
 		return nil
 	}
+	if ctx.Err() != nil {
+		// Stopping (moved, fenced or shutting down): abort rather than
+		// commit; the next session resumes from the last checkpoint.
+		return s.txnError(ctx, "stopping with a transaction open", ctx.Err())
+	}
 	return s.commit(ctx, b)
 }
 
-func (s *session) begin(b *batch) error {
+func (s *session) begin(ctx context.Context, b *batch) error {
 	if err := s.producer.BeginTransaction(); err != nil {
-		return s.txnError("begin transaction", err)
+		return s.txnError(ctx, "begin transaction", err)
 	}
 	b.open, b.started = true, time.Now()
 	return nil
@@ -594,12 +593,12 @@ func (s *session) produce(ctx context.Context, msg *kafka.Message) error {
 		}
 		var kerr kafka.Error
 		if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
-			return s.txnError("produce", err)
+			return s.txnError(ctx, "produce", err)
 		}
 		// Wait for room, not for an empty queue: the pipeline stays full.
 		s.producer.Flush(5)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return s.txnError(ctx, "produce", ctx.Err())
 		}
 	}
 }
@@ -668,27 +667,24 @@ func (s *session) commit(ctx context.Context, b *batch) error {
 }
 
 // commitTransaction retries a commit that timed out (the WAN may be down
-// or slow); any other failure ends the session.
+// or slow); any other failure, or ctx ending, ends the session.
 func (s *session) commitTransaction(ctx context.Context) error {
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.producer.CommitTransaction(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var kerr kafka.Error
-		if ctx.Err() == nil && errors.As(err, &kerr) && !kerr.IsFatal() && !kerr.TxnRequiresAbort() && (kerr.IsRetriable() || kerr.IsTimeout()) {
-			s.logger.Warn("commit not complete yet (WAN slow or down); retrying", "err", err)
-			continue
-		}
-		return s.txnError("commit", err)
+	err := kafkax.CommitTransaction(ctx, s.producer, txnCallTimeout, func(err error) {
+		s.logger.Warn("commit not complete yet (WAN slow or down); retrying", "err", err)
+	})
+	if err != nil {
+		return s.txnError(ctx, "commit", err)
 	}
+	return nil
 }
+
+// txnCallTimeout bounds each transactional call; the worker's lease bounds
+// it further (leasebound), so a fenced bridge never waits on the WAN.
+const txnCallTimeout = 10 * time.Second
 
 // txnError turns a producer error into the session's end, aborting what can
 // be aborted.
-func (s *session) txnError(op string, err error) error {
+func (s *session) txnError(ctx context.Context, op string, err error) error {
 	var kerr kafka.Error
 	if errors.As(err, &kerr) && (kerr.IsFatal() || kerr.Code() == kafka.ErrFenced) {
 		s.obs.Aborted(s.cfg.TransactionID, err)
@@ -697,9 +693,7 @@ func (s *session) txnError(op string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	aerr := s.producer.AbortTransaction(actx)
-	cancel()
+	aerr := kafkax.AbortTransaction(ctx, s.producer, 5*time.Second)
 	s.obs.Aborted(s.cfg.TransactionID, err)
 	if aerr != nil {
 		return fmt.Errorf("%s: %w (abort: %v)", op, err, aerr)

@@ -237,6 +237,9 @@ func (e *enricher) assignInput(ctx context.Context, consumer *kafka.Consumer, pr
 	}
 	if home && h.needsMarkers() {
 		if err := e.writeMarkers(ctx, consumer, producer, topic, committed, h); err != nil {
+			if aerr := kafkax.AbortTransaction(ctx, producer, txnCallTimeout); aerr != nil {
+				e.logger.Warn("abort of the marker transaction not complete; the next InitTransactions completes it", "err", aerr)
+			}
 			return nil, err
 		}
 	}
@@ -280,10 +283,10 @@ func (e *enricher) writeMarkers(ctx context.Context, consumer *kafka.Consumer, p
 	if err != nil {
 		return fmt.Errorf("group metadata: %w", err)
 	}
-	if err := producer.SendOffsetsToTransaction(ctx, offsets, meta); err != nil {
+	if err := kafkax.SendOffsetsToTransaction(ctx, producer, offsets, meta, txnCallTimeout); err != nil {
 		return fmt.Errorf("send marker offsets: %w", err)
 	}
-	if err := producer.CommitTransaction(ctx); err != nil {
+	if err := kafkax.CommitTransaction(ctx, producer, txnCallTimeout, nil); err != nil {
 		return fmt.Errorf("commit handoff markers: %w", err)
 	}
 	e.logger.Info("handoff markers written", "handoff", h.params.ID, "to", to, "topic", topic, "partitions", len(at))

@@ -113,7 +113,12 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		return fmt.Errorf("enrich producer: %w", err)
 	}
 	defer producer.Close()
-	if err := producer.InitTransactions(ctx); err != nil {
+	if err := kafkax.InitTransactions(ctx, producer, txnCallTimeout, func(err error) {
+		logger.Warn("init transactions not complete yet; retrying", "err", err)
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped
+		}
 		return fmt.Errorf("init transactions: %w", err)
 	}
 	h, err := e.assignInput(ctx, consumer, producer, e.cfg.InputTopic, inputPartitions, params.Handoff, wl.GetHomeSite() == "")
@@ -132,20 +137,31 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		if err != nil {
 			return err
 		}
-		if len(batch) == 0 {
-			continue
+		if len(batch) == 0 || ctx.Err() != nil {
+			continue // stopping: the next owner reads the batch again
 		}
 		if err := e.commitBatch(ctx, logger, tr, consumer, producer, batch, h); err != nil {
+			// Stopping (ctx ended) or failed: nothing of the batch is
+			// committed. The abort is bounded by the lease; one that does
+			// not finish in time is completed by the next owner's
+			// InitTransactions.
 			e.metrics.aborts.Inc()
-			abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = producer.AbortTransaction(abortCtx)
-			cancel()
+			if aerr := kafkax.AbortTransaction(ctx, producer, txnCallTimeout); aerr != nil {
+				logger.Warn("abort not complete; the next InitTransactions of this transactional id completes it", "err", aerr)
+			}
+			if ctx.Err() != nil {
+				return nil // stopped
+			}
 			// Restarting the workload rewinds to the committed offsets.
 			return fmt.Errorf("transaction of %d records: %w", len(batch), err)
 		}
 	}
 	return nil
 }
+
+// txnCallTimeout bounds each transactional call (and the lease bounds it
+// further, see leasebound).
+const txnCallTimeout = 10 * time.Second
 
 func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Transformer, consumer *kafka.Consumer, producer *kafka.Producer, batch []*kafka.Message, h *handoff) error {
 	if err := producer.BeginTransaction(); err != nil {
@@ -155,6 +171,9 @@ func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Tran
 	produced := 0
 	dead := map[string]int{}
 	for _, msg := range batch {
+		if err := ctx.Err(); err != nil {
+			return err // stopping: abort rather than finish the batch
+		}
 		tp := msg.TopicPartition
 		r := h.route(msg)
 		if r == routeDrop {
@@ -204,11 +223,13 @@ func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Tran
 	if err != nil {
 		return fmt.Errorf("group metadata: %w", err)
 	}
-	if err := producer.SendOffsetsToTransaction(ctx, offsets, meta); err != nil {
+	if err := kafkax.SendOffsetsToTransaction(ctx, producer, offsets, meta, txnCallTimeout); err != nil {
 		return fmt.Errorf("send offsets: %w", err)
 	}
 	start := time.Now()
-	if err := producer.CommitTransaction(ctx); err != nil {
+	if err := kafkax.CommitTransaction(ctx, producer, txnCallTimeout, func(err error) {
+		logger.Warn("commit not complete yet; retrying", "err", err)
+	}); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	e.metrics.commit.Observe(time.Since(start).Seconds())
