@@ -11,6 +11,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -74,9 +75,9 @@ func checkDeadLetter(ctx context.Context, t *testing.T, bootstrap, topic, stage 
 		if err != nil {
 			continue
 		}
-		reason, _ := kafkax.Header(m, kafkax.HeaderDLQReason)
-		code, _ := kafkax.Header(m, kafkax.HeaderDLQCode)
-		st, _ := kafkax.Header(m, kafkax.HeaderDLQStage)
+		reason, _ := kafkax.Header(m, pipeline.HeaderDLQReason)
+		code, _ := kafkax.Header(m, pipeline.HeaderDLQCode)
+		st, _ := kafkax.Header(m, pipeline.HeaderDLQStage)
 		if string(m.Value) != "\xff\xfe\x00\x13\x37" || code != "decode" || st != stage || reason == "" {
 			t.Fatalf("dead letter in %s: value %x code %q stage %q reason %q", topic, m.Value, code, st, reason)
 		}

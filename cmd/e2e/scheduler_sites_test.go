@@ -12,6 +12,7 @@ import (
 	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/localstack"
 	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/sitemove"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -82,7 +83,7 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 	}
 	checkStoreExactlyOnce(ctx, t, stack.SinkGRPC(), int(perCamera))
 	checkMoveOrder(ctx, t, stack)
-	if _, err := cloud.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: sitemove.RemoteName("enrich", "edge")}); err == nil {
+	if _, err := cloud.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: pipeline.RemoteWorkloadName("enrich", "edge")}); err == nil {
 		t.Error("the cloud copy of enrich is still declared after the move back")
 	}
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -22,6 +23,7 @@ type topicRecord struct {
 	frameID   string
 	handoff   string // handoff marker id, if it is one
 	enriched  *cefiotv1.EnrichedFrame
+	repeated  []string // header keys that appear more than once
 }
 
 // readCommitted reads every committed record of topic (read_committed) up to
@@ -62,8 +64,15 @@ func readCommitted(ctx context.Context, t *testing.T, bootstrap, topic string, d
 			switch e := ev.(type) {
 			case *kafka.Message:
 				r := topicRecord{partition: p.ID, offset: int64(e.TopicPartition.Offset)}
-				r.frameID, _ = kafkax.Header(e, "cefiot-frame-id")
-				r.handoff, _ = kafkax.Header(e, "cefiot-handoff")
+				r.frameID, _ = kafkax.Header(e, pipeline.HeaderFrameID)
+				r.handoff, _ = kafkax.Header(e, pipeline.HeaderHandoff)
+				seen := map[string]bool{}
+				for _, h := range e.Headers {
+					if seen[h.Key] {
+						r.repeated = append(r.repeated, h.Key)
+					}
+					seen[h.Key] = true
+				}
 				if decodeEnriched && r.handoff == "" {
 					ef := &cefiotv1.EnrichedFrame{}
 					if err := proto.Unmarshal(e.Value, ef); err == nil {
@@ -126,9 +135,17 @@ func checkStoreExactlyOnce(ctx context.Context, t *testing.T, sinkGRPC string, w
 // every enriched record exactly once.
 func checkPipelineExactlyOnce(ctx context.Context, t *testing.T, edge, cloud string, site string) (raw, enriched []topicRecord) {
 	t.Helper()
-	raw = readCommitted(ctx, t, edge, "frames.raw", false)
-	enriched = readCommitted(ctx, t, edge, "frames.enriched", true)
-	forwarded := readCommitted(ctx, t, cloud, kafkax.CloudTopic(site, "frames.enriched"), false)
+	raw = readCommitted(ctx, t, edge, pipeline.TopicFramesRaw, false)
+	enriched = readCommitted(ctx, t, edge, pipeline.TopicFramesEnriched, true)
+	forwarded := readCommitted(ctx, t, cloud, pipeline.CloudTopic(site, pipeline.TopicFramesEnriched), false)
+	for _, rs := range [][]topicRecord{raw, enriched, forwarded} {
+		for _, r := range rs {
+			if len(r.repeated) > 0 {
+				t.Errorf("record %s at partition %d offset %d carries headers %v more than once: each header has one owner", r.frameID, r.partition, r.offset, r.repeated)
+				break
+			}
+		}
+	}
 	rawCounts, rawN := frameCounts(raw)
 	enrCounts, enrN := frameCounts(enriched)
 	fwdCounts, fwdN := frameCounts(forwarded)

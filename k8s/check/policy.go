@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/service"
 )
@@ -539,7 +540,7 @@ func (p *policy) site(ns string) {
 			if ok {
 				fits = append(fits, wk.w.Name)
 			}
-			if wl.Kind == "capture" && strings.HasPrefix(wl.Params["source"], "/") && !underMount(wk.c, wl.Params["source"]) {
+			if wl.Kind == pipeline.KindCapture && strings.HasPrefix(wl.Params[pipeline.ParamSource], "/") && !underMount(wk.c, wl.Params[pipeline.ParamSource]) {
 				p.fail("pipeline spec workload "+wl.Name, "source %s is not under a volume mounted into %s", wl.Params["source"], containerID(wk.w, wk.c))
 			}
 		}

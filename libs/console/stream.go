@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // The page gets everything it shows, except the events gallery (which
@@ -54,10 +56,10 @@ type ServiceState struct {
 
 // statusPath is each worker kind's status call.
 var statusPath = map[string]string{
-	"capture": "/v1/capture/status",
-	"enrich":  "/v1/enrich/status",
-	"bridge":  "/v1/bridge/status",
-	"sink":    "/v1/sink/status",
+	pipeline.KindCapture: "/v1/capture/status",
+	pipeline.KindEnrich:  "/v1/enrich/status",
+	pipeline.KindBridge:  "/v1/bridge/status",
+	pipeline.KindSink:    "/v1/sink/status",
 }
 
 const (
@@ -278,13 +280,13 @@ func (c *collector) service(ctx context.Context, base string, st *ServiceState) 
 	}
 	fail(c.getJSON(ctx, base, statusPath[st.Kind], &st.Status))
 	switch st.Kind {
-	case "capture":
+	case pipeline.KindCapture:
 		var r struct {
 			Cameras json.RawMessage `json:"cameras"`
 		}
 		fail(c.getJSON(ctx, base, "/v1/cameras", &r))
 		st.Cameras = r.Cameras
-	case "sink":
+	case pipeline.KindSink:
 		fail(c.getJSON(ctx, base, "/v1/stats", &st.Stats))
 	}
 }

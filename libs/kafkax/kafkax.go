@@ -11,15 +11,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// Topic names used inside a site.
-const (
-	TopicFramesRaw      = "frames.raw"
-	TopicFramesEnriched = "frames.enriched"
-)
-
-// CloudTopic is the name a site's topic gets in the cloud cluster.
-func CloudTopic(site, topic string) string { return "edge-" + site + "." + topic }
-
 // Config builds a librdkafka configuration from the bootstrap servers and
 // the given overrides.
 func Config(bootstrap string, kv map[string]any) *kafka.ConfigMap {
@@ -138,6 +129,24 @@ func Header(m *kafka.Message, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// SetHeaders returns a copy of headers in which each key of set appears
+// once, with its value from set (in set's order, after the others): the
+// stage that owns a header sets it, whatever an earlier stage or a hostile
+// producer put there.
+func SetHeaders(headers []kafka.Header, set ...kafka.Header) []kafka.Header {
+	out := make([]kafka.Header, 0, len(headers)+len(set))
+	for _, h := range headers {
+		owned := false
+		for _, s := range set {
+			owned = owned || s.Key == h.Key
+		}
+		if !owned {
+			out = append(out, h)
+		}
+	}
+	return append(out, set...)
 }
 
 // Where formats a record's position for logs and errors.

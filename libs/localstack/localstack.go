@@ -29,6 +29,8 @@ import (
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/procs"
 )
 
@@ -158,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if _, err := os.Stat(cfg.Video); err != nil {
 		return nil, fmt.Errorf("localstack: video: %w", err)
 	}
-	for _, bin := range []string{"capture", "enrich", "bridge", "sink", "scheduler"} {
+	for _, bin := range append(pipeline.Kinds(), "scheduler") {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
 			return nil, fmt.Errorf("localstack: service binary %s missing in %s (run make build): %w", bin, cfg.BinDir, err)
 		}
@@ -250,10 +252,16 @@ func (s *Stack) PID(name string) int {
 }
 
 func (s *Stack) writeSpecs() error {
-	edge := fmt.Sprintf("site: %s\nworkloads:\n%s", s.cfg.Site, s.edgeWorkloads())
-	cloud := "site: cloud\nworkloads:\n  - name: sink\n    kind: sink\n"
-	for name, body := range map[string]string{"edge": edge, "cloud": cloud} {
-		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "spec-"+name+".yaml"), []byte(body), 0o644); err != nil {
+	specs := map[string]*placement.Spec{
+		"edge":  {Site: s.cfg.Site, Workloads: s.edgeWorkloads()},
+		"cloud": {Site: "cloud", Workloads: []placement.WorkloadSpec{{Name: pipeline.KindSink, Kind: pipeline.KindSink}}},
+	}
+	for name, spec := range specs {
+		b, err := spec.Encode()
+		if err != nil {
+			return fmt.Errorf("localstack: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "spec-"+name+".yaml"), b, 0o644); err != nil {
 			return fmt.Errorf("localstack: write spec: %w", err)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/libs/placement"
 )
 
 // NodeSpec is one simulated edge node: its worker processes (one per
@@ -57,7 +59,7 @@ func (s *Stack) ServiceNames() []string {
 
 func (n NodeSpec) services() []string {
 	if len(n.Services) == 0 {
-		return []string{"capture", "enrich", "bridge"}
+		return []string{pipeline.KindCapture, pipeline.KindEnrich, pipeline.KindBridge}
 	}
 	return n.Services
 }
@@ -253,25 +255,24 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 
 // edgeWorkloads returns the workloads of the edge spec: one capture per
 // camera (spread over the nodes of a multi-node stack), enrich and bridge.
-func (s *Stack) edgeWorkloads() string {
-	var b strings.Builder
-	cams := s.cfg.Cameras
+func (s *Stack) edgeWorkloads() []placement.WorkloadSpec {
+	cams := slices.Clone(s.cfg.Cameras)
 	if len(cams) == 0 {
 		cams = []string{s.cfg.Camera}
 	}
 	sort.Strings(cams)
+	var out []placement.WorkloadSpec
 	for _, cam := range cams {
-		fmt.Fprintf(&b, `  - name: capture:%s
-    kind: capture
-    params:
-      camera: %s
-      source: %q
-      realtime: "%t"
-`, cam, cam, s.cfg.Video, s.cfg.Realtime)
-		if len(s.cfg.Nodes) > 0 {
-			b.WriteString("    spreadBy: node\n")
+		w := placement.WorkloadSpec{
+			Name: pipeline.KindCapture + ":" + cam, Kind: pipeline.KindCapture,
+			Params: map[string]string{pipeline.ParamCamera: cam, pipeline.ParamSource: s.cfg.Video, pipeline.ParamRealtime: strconv.FormatBool(s.cfg.Realtime)},
 		}
+		if len(s.cfg.Nodes) > 0 {
+			w.SpreadBy = "node"
+		}
+		out = append(out, w)
 	}
-	b.WriteString("  - name: enrich\n    kind: enrich\n  - name: bridge\n    kind: bridge\n")
-	return b.String()
+	return append(out,
+		placement.WorkloadSpec{Name: pipeline.KindEnrich, Kind: pipeline.KindEnrich},
+		placement.WorkloadSpec{Name: pipeline.KindBridge, Kind: pipeline.KindBridge})
 }

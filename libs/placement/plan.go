@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -296,43 +297,16 @@ func Choose(in Input, wl *cefiotv1.Workload, node, workerID, currentOwner string
 	return w, nil
 }
 
-// Kind-specific knowledge the placement needs: which topic a workload
-// consumes, so that moving the consumer to another site makes the bridge
-// forward that topic.
-const (
-	// ParamHandoffTo on a workload names the site it is handing off to.
-	ParamHandoffTo = "handoff-to"
-	// ParamHandoffFrom on a workload names the site it takes over from.
-	ParamHandoffFrom = "handoff-from"
-	// ParamHandoffID names the handoff (the marker both sides look for).
-	ParamHandoffID = "handoff-id"
-	// ParamHandoffAfter names an earlier handoff whose marker a workload
-	// must still pass (skipping what comes before it) if it has not yet.
-	ParamHandoffAfter = "handoff-after"
-	// ParamInputTopic is the topic an enrich workload consumes.
-	ParamInputTopic = "input-topic"
-	// ParamOutputTopic is the topic an enrich workload produces.
-	ParamOutputTopic = "output-topic"
-	// ParamOriginSite is the site whose frames a moved enrich processes.
-	ParamOriginSite = "origin-site"
-	// ParamTopics is the bridge's comma-separated list of edge topics.
-	ParamTopics = "topics"
-)
-
-// DefaultBridgeTopics are the topics a bridge forwards unless its workload
-// says otherwise.
-var DefaultBridgeTopics = []string{"frames.enriched"}
-
 // InputTopic is the site-local topic wl consumes, or "" for kinds that do
 // not consume one of this site's topics across sites.
 func InputTopic(wl *cefiotv1.Workload) string {
-	if wl.GetKind() != "enrich" {
+	if wl.GetKind() != pipeline.KindEnrich {
 		return ""
 	}
-	if t := wl.GetParams()[ParamInputTopic]; t != "" {
+	if t := wl.GetParams()[pipeline.ParamInputTopic]; t != "" {
 		return t
 	}
-	return "frames.raw"
+	return pipeline.TopicFramesRaw
 }
 
 // PlacementParams returns, per workload name, the params the placement adds
@@ -345,7 +319,7 @@ func PlacementParams(site string, workloads []*cefiotv1.Workload) map[string]map
 		if wl.GetHomeSite() != "" {
 			continue // moved here; its input is forwarded by its home site
 		}
-		if t := InputTopic(wl); t != "" && (!RunsIn(wl, site) || wl.GetParams()[ParamHandoffTo] != "" || wl.GetParams()[ParamHandoffFrom] != "") {
+		if t := InputTopic(wl); t != "" && (!RunsIn(wl, site) || wl.GetParams()[pipeline.ParamHandoffTo] != "" || wl.GetParams()[pipeline.ParamHandoffFrom] != "") {
 			forward = append(forward, t)
 		}
 	}
@@ -354,11 +328,11 @@ func PlacementParams(site string, workloads []*cefiotv1.Workload) map[string]map
 		return out
 	}
 	for _, wl := range workloads {
-		if wl.GetKind() != "bridge" || !RunsIn(wl, site) {
+		if wl.GetKind() != pipeline.KindBridge || !RunsIn(wl, site) {
 			continue
 		}
-		topics := DefaultBridgeTopics
-		if t := wl.GetParams()[ParamTopics]; t != "" {
+		topics := pipeline.DefaultBridgeTopics()
+		if t := wl.GetParams()[pipeline.ParamTopics]; t != "" {
 			topics = SplitList(t)
 		}
 		merged := slices.Clone(topics)
@@ -368,7 +342,7 @@ func PlacementParams(site string, workloads []*cefiotv1.Workload) map[string]map
 			}
 		}
 		if len(merged) > len(topics) {
-			out[wl.GetName()] = map[string]string{ParamTopics: strings.Join(merged, ",")}
+			out[wl.GetName()] = map[string]string{pipeline.ParamTopics: strings.Join(merged, ",")}
 		}
 	}
 	return out

@@ -10,13 +10,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
 var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)
-
-// Kinds are the workload kinds cefiot knows.
-var Kinds = []string{"capture", "enrich", "bridge", "sink"}
 
 // Spec is a site's pipeline spec: the workloads the scheduler places.
 //
@@ -41,11 +39,20 @@ type Spec struct {
 type WorkloadSpec struct {
 	Name         string            `yaml:"name"`
 	Kind         string            `yaml:"kind"`
-	Params       map[string]string `yaml:"params"`
-	NodeSelector map[string]string `yaml:"nodeSelector"`
+	Params       map[string]string `yaml:"params,omitempty"`
+	NodeSelector map[string]string `yaml:"nodeSelector,omitempty"`
 	// SpreadBy spreads workloads of the same kind over the values of this
 	// node label ("node": over nodes).
-	SpreadBy string `yaml:"spreadBy"`
+	SpreadBy string `yaml:"spreadBy,omitempty"`
+}
+
+// Encode returns the spec as YAML, the form LoadSpec reads.
+func (s *Spec) Encode() ([]byte, error) {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode pipeline spec: %w", err)
+	}
+	return b, nil
 }
 
 // LoadSpec reads and validates a spec file.
@@ -92,11 +99,11 @@ func (s *Spec) Validate() error {
 		}
 		seen[w.Name] = true
 		known := false
-		for _, k := range Kinds {
+		for _, k := range pipeline.Kinds() {
 			known = known || k == w.Kind
 		}
 		if !known {
-			errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", field, w.Kind, Kinds))
+			errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", field, w.Kind, pipeline.Kinds()))
 		}
 		if w.SpreadBy != "" && !labelKeyRE.MatchString(w.SpreadBy) {
 			errs = append(errs, fmt.Errorf("%s.spreadBy %q: must be a label key (or \"node\")", field, w.SpreadBy))
@@ -106,7 +113,7 @@ func (s *Spec) Validate() error {
 				errs = append(errs, fmt.Errorf("%s.nodeSelector key %q: must match %s", field, k, labelKeyRE))
 			}
 		}
-		if w.Kind == "capture" && (w.Params["camera"] == "" || w.Params["source"] == "") {
+		if w.Kind == pipeline.KindCapture && (w.Params[pipeline.ParamCamera] == "" || w.Params[pipeline.ParamSource] == "") {
 			errs = append(errs, fmt.Errorf("%s.params: a capture workload needs camera and source", field))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -341,13 +342,13 @@ func ValidateWorkload(prefix string, w *cefiotv1.Workload) error {
 		errs = append(errs, fmt.Errorf("%s.name %q: must match %s", prefix, w.GetName(), nameRE))
 	}
 	known := false
-	for _, k := range Kinds {
+	for _, k := range pipeline.Kinds() {
 		known = known || k == w.GetKind()
 	}
 	if !known {
-		errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", prefix, w.GetKind(), Kinds))
+		errs = append(errs, fmt.Errorf("%s.kind %q: must be one of %v", prefix, w.GetKind(), pipeline.Kinds()))
 	}
-	if w.GetKind() == "capture" && (w.GetParams()["camera"] == "" || w.GetParams()["source"] == "") {
+	if w.GetKind() == pipeline.KindCapture && (w.GetParams()[pipeline.ParamCamera] == "" || w.GetParams()[pipeline.ParamSource] == "") {
 		errs = append(errs, fmt.Errorf("%s.params: a capture workload needs camera and source", prefix))
 	}
 	for _, f := range []struct{ name, v string }{{"site", w.GetSite()}, {"home_site", w.GetHomeSite()}} {

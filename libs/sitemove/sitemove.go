@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -62,13 +63,6 @@ type Result struct {
 	Finished time.Time
 }
 
-// ForwardedTopic is the name a bridge gives an edge topic in the cloud
-// cluster (the same rule as kafkax.CloudTopic).
-func ForwardedTopic(site, topic string) string { return "edge-" + site + "." + topic }
-
-// RemoteName is the name of the remote copy of a home workload.
-func RemoteName(name, home string) string { return name + "." + home }
-
 // Move moves workload name, declared in home, to site to (home.Name or
 // remote.Name). progress (may be nil) receives one line per step.
 func Move(ctx context.Context, home, remote Site, name, to string, progress func(string)) (*Result, error) {
@@ -86,7 +80,7 @@ func Move(ctx context.Context, home, remote Site, name, to string, progress func
 	if wl.GetHomeSite() != "" {
 		return nil, fmt.Errorf("workload %s in site %s was moved there from %s: run the move against its home site", name, home.Name, wl.GetHomeSite())
 	}
-	if wl.GetKind() != "enrich" {
+	if wl.GetKind() != pipeline.KindEnrich {
 		return nil, fmt.Errorf("workload %s is of kind %s: only enrich can move between sites (capture needs its camera, bridge and sink are per site)", name, wl.GetKind())
 	}
 	current := wl.GetSite()
@@ -95,11 +89,11 @@ func Move(ctx context.Context, home, remote Site, name, to string, progress func
 	}
 	if to == remote.Name {
 		if current == remote.Name {
-			return &Result{From: home.Name, To: to, RemoteWorkload: RemoteName(name, home.Name)}, nil
+			return &Result{From: home.Name, To: to, RemoteWorkload: pipeline.RemoteWorkloadName(name, home.Name)}, nil
 		}
 		return moveOut(ctx, home, remote, wl, progress)
 	}
-	if current == home.Name && wl.GetParams()[placement.ParamHandoffFrom] == "" {
+	if current == home.Name && wl.GetParams()[pipeline.ParamHandoffFrom] == "" {
 		return &Result{From: remote.Name, To: to}, nil
 	}
 	return moveHome(ctx, home, remote, wl, progress)
@@ -117,10 +111,10 @@ func stripHandoff(params map[string]string) map[string]string {
 	if out == nil {
 		out = map[string]string{}
 	}
-	delete(out, placement.ParamHandoffID)
-	delete(out, placement.ParamHandoffTo)
-	delete(out, placement.ParamHandoffFrom)
-	delete(out, placement.ParamHandoffAfter)
+	delete(out, pipeline.ParamHandoffID)
+	delete(out, pipeline.ParamHandoffTo)
+	delete(out, pipeline.ParamHandoffFrom)
+	delete(out, pipeline.ParamHandoffAfter)
 	return out
 }
 
@@ -131,22 +125,22 @@ func withParams(wl *cefiotv1.Workload, params map[string]string) *cefiotv1.Workl
 }
 
 func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, progress func(string)) (*Result, error) {
-	id := wl.GetParams()[placement.ParamHandoffID]
-	if wl.GetParams()[placement.ParamHandoffTo] != remote.Name || id == "" {
+	id := wl.GetParams()[pipeline.ParamHandoffID]
+	if wl.GetParams()[pipeline.ParamHandoffTo] != remote.Name || id == "" {
 		id = newHandoffID()
 	}
-	res := &Result{Handoff: id, From: home.Name, To: remote.Name, RemoteWorkload: RemoteName(wl.GetName(), home.Name)}
+	res := &Result{Handoff: id, From: home.Name, To: remote.Name, RemoteWorkload: pipeline.RemoteWorkloadName(wl.GetName(), home.Name)}
 	input := placement.InputTopic(wl)
-	output := wl.GetParams()[placement.ParamOutputTopic]
+	output := wl.GetParams()[pipeline.ParamOutputTopic]
 	if output == "" {
-		output = "frames.enriched"
+		output = pipeline.TopicFramesEnriched
 	}
 	rp := stripHandoff(wl.GetParams())
-	rp[placement.ParamInputTopic] = ForwardedTopic(home.Name, input)
-	rp[placement.ParamOutputTopic] = ForwardedTopic(home.Name, output)
-	rp[placement.ParamOriginSite] = home.Name
-	rp[placement.ParamHandoffFrom] = home.Name
-	rp[placement.ParamHandoffID] = id
+	rp[pipeline.ParamInputTopic] = pipeline.CloudTopic(home.Name, input)
+	rp[pipeline.ParamOutputTopic] = pipeline.CloudTopic(home.Name, output)
+	rp[pipeline.ParamOriginSite] = home.Name
+	rp[pipeline.ParamHandoffFrom] = home.Name
+	rp[pipeline.ParamHandoffID] = id
 	rwl := &cefiotv1.Workload{Name: res.RemoteWorkload, Kind: wl.GetKind(), Params: rp, HomeSite: home.Name}
 	if _, err := remote.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: rwl}); err != nil {
 		return nil, fmt.Errorf("declare %s in site %s: %w", rwl.GetName(), remote.Name, err)
@@ -156,7 +150,7 @@ func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, prog
 	// otherwise the input would wait, forwarded, for a worker that may
 	// never come.
 	if err := waitPlaced(ctx, remote, rwl.GetName()); err != nil {
-		if wl.GetParams()[placement.ParamHandoffTo] == "" {
+		if wl.GetParams()[pipeline.ParamHandoffTo] == "" {
 			// Nothing changed at home yet: take the declaration back.
 			if _, derr := remote.Client.DeleteWorkload(context.WithoutCancel(ctx), &cefiotv1.DeleteWorkloadRequest{Name: rwl.GetName()}); derr != nil {
 				err = errors.Join(err, fmt.Errorf("remove %s from site %s again: %w", rwl.GetName(), remote.Name, derr))
@@ -166,8 +160,8 @@ func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, prog
 	}
 	progress(fmt.Sprintf("%s: %s placed", remote.Name, rwl.GetName()))
 	hp := stripHandoff(wl.GetParams())
-	hp[placement.ParamHandoffTo] = remote.Name
-	hp[placement.ParamHandoffID] = id
+	hp[pipeline.ParamHandoffTo] = remote.Name
+	hp[pipeline.ParamHandoffID] = id
 	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: withParams(wl, hp)}); err != nil {
 		return nil, fmt.Errorf("start handoff of %s in site %s: %w", wl.GetName(), home.Name, err)
 	}
@@ -187,19 +181,19 @@ func moveOut(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, prog
 }
 
 func moveHome(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, progress func(string)) (*Result, error) {
-	rname := RemoteName(wl.GetName(), home.Name)
+	rname := pipeline.RemoteWorkloadName(wl.GetName(), home.Name)
 	rgot, err := remote.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: rname})
 	if err != nil && status.Code(err) != codes.NotFound {
 		return nil, fmt.Errorf("workload %s in site %s: %w", rname, remote.Name, err)
 	}
-	id := wl.GetParams()[placement.ParamHandoffID]
-	if wl.GetParams()[placement.ParamHandoffFrom] != remote.Name || id == "" {
+	id := wl.GetParams()[pipeline.ParamHandoffID]
+	if wl.GetParams()[pipeline.ParamHandoffFrom] != remote.Name || id == "" {
 		id = newHandoffID()
 	}
 	res := &Result{Handoff: id, From: remote.Name, To: home.Name, RemoteWorkload: rname}
 	hp := stripHandoff(wl.GetParams())
-	hp[placement.ParamHandoffFrom] = remote.Name
-	hp[placement.ParamHandoffID] = id
+	hp[pipeline.ParamHandoffFrom] = remote.Name
+	hp[pipeline.ParamHandoffID] = id
 	back := withParams(wl, hp)
 	back.Site = ""
 	if rgot.GetWorkload() == nil {
@@ -220,14 +214,14 @@ func moveHome(ctx context.Context, home, remote Site, wl *cefiotv1.Workload, pro
 	{
 		rwl := rgot.GetWorkload()
 		rp := stripHandoff(rwl.GetParams())
-		rp[placement.ParamHandoffTo] = home.Name
-		rp[placement.ParamHandoffID] = id
-		if prev := rwl.GetParams()[placement.ParamHandoffFrom]; prev != "" {
+		rp[pipeline.ParamHandoffTo] = home.Name
+		rp[pipeline.ParamHandoffID] = id
+		if prev := rwl.GetParams()[pipeline.ParamHandoffFrom]; prev != "" {
 			// Still skip up to the marker it started after, if it has
 			// not passed it yet.
-			rp[placement.ParamHandoffAfter] = rwl.GetParams()[placement.ParamHandoffID]
-		} else if after := rwl.GetParams()[placement.ParamHandoffAfter]; after != "" {
-			rp[placement.ParamHandoffAfter] = after
+			rp[pipeline.ParamHandoffAfter] = rwl.GetParams()[pipeline.ParamHandoffID]
+		} else if after := rwl.GetParams()[pipeline.ParamHandoffAfter]; after != "" {
+			rp[pipeline.ParamHandoffAfter] = after
 		}
 		if _, err := remote.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: withParams(rwl, rp)}); err != nil {
 			return nil, fmt.Errorf("start handoff of %s in site %s: %w", rname, remote.Name, err)

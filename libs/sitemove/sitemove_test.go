@@ -12,13 +12,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cefiot/cefiot/libs/kafkax"
-	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
 func TestForwardedTopicIsTheBridgeNaming(t *testing.T) {
-	if got, want := ForwardedTopic("edge-1", "frames.raw"), kafkax.CloudTopic("edge-1", "frames.raw"); got != want {
+	if got, want := pipeline.CloudTopic("edge-1", "frames.raw"), pipeline.CloudTopic("edge-1", "frames.raw"); got != want {
 		t.Fatalf("ForwardedTopic %q, the bridge names it %q", got, want)
 	}
 }
@@ -70,7 +69,7 @@ func TestMoveOutWithoutARemoteWorkerChangesNothing(t *testing.T) {
 		t.Errorf("the cloud keeps %v after the failed move", remote.workloads)
 	}
 	got := home.workloads["enrich"]
-	if got.GetSite() != "" || got.GetParams()[placement.ParamHandoffTo] != "" || got.GetParams()[placement.ParamHandoffID] != "" {
+	if got.GetSite() != "" || got.GetParams()[pipeline.ParamHandoffTo] != "" || got.GetParams()[pipeline.ParamHandoffID] != "" {
 		t.Errorf("home workload changed: %v", got)
 	}
 	if len(steps) != 1 {

@@ -10,19 +10,18 @@ package bridgeharness
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cefiot/cefiot/libs/netem"
+	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/procs"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -64,19 +63,18 @@ func StartScheduler(cfg SchedulerConfig) (*procs.Proc, error) {
 	if cfg.Site == "" {
 		cfg.Site = "edge"
 	}
-	var spec strings.Builder
-	fmt.Fprintf(&spec, "site: %s\nworkloads:\n  - name: bridge\n    kind: bridge\n", cfg.Site)
-	if len(cfg.Params) > 0 {
-		spec.WriteString("    params:\n")
-		for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {
-			fmt.Fprintf(&spec, "      %s: %q\n", k, cfg.Params[k])
-		}
+	spec := &placement.Spec{Site: cfg.Site, Workloads: []placement.WorkloadSpec{
+		{Name: pipeline.KindBridge, Kind: pipeline.KindBridge, Params: cfg.Params},
+	}}
+	body, err := spec.Encode()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
 	specPath := filepath.Join(cfg.Dir, "spec.yaml")
-	if err := os.WriteFile(specPath, []byte(spec.String()), 0o644); err != nil {
+	if err := os.WriteFile(specPath, body, 0o644); err != nil {
 		return nil, err
 	}
 	gp, err := freePort()

@@ -34,6 +34,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/sitemove"
 	"github.com/cefiot/cefiot/libs/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -121,12 +122,12 @@ func runOne(ctx context.Context, cfg Config, video, runDir string, ttl time.Dura
 	defer stopFeed()
 	feedErr := make(chan error, 1)
 	go func() { feedErr <- feed(fctx, stack.Edge.BootstrapServers(), cfg.Rate) }()
-	edgeObs, err := observe(ctx, stack.Edge.BootstrapServers(), "frames.enriched")
+	edgeObs, err := observe(ctx, stack.Edge.BootstrapServers(), pipeline.TopicFramesEnriched)
 	if err != nil {
 		return res, err
 	}
 	defer edgeObs.close()
-	cloudObs, err := observe(ctx, stack.Cloud.BootstrapServers(), kafkax.CloudTopic("edge", "frames.enriched"))
+	cloudObs, err := observe(ctx, stack.Cloud.BootstrapServers(), pipeline.CloudTopic("edge", pipeline.TopicFramesEnriched))
 	if err != nil {
 		return res, err
 	}
@@ -327,7 +328,7 @@ func feed(ctx context.Context, bootstrap string, rate int) error {
 	if err := jpeg.Encode(&buf, img, nil); err != nil {
 		return err
 	}
-	topic := "frames.raw"
+	topic := pipeline.TopicFramesRaw
 	if _, err := kafkax.EnsureTopic(ctx, bootstrap, kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		return err
 	}
@@ -348,7 +349,7 @@ func feed(ctx context.Context, bootstrap string, rate int) error {
 		if err := kafkax.Produce(ctx, p, &kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 			Key:            []byte("bench-" + strconv.FormatUint(seq%3, 10)), Value: v,
-			Headers: []kafka.Header{{Key: "cefiot-frame-id", Value: []byte(id)}},
+			Headers: []kafka.Header{{Key: pipeline.HeaderFrameID, Value: []byte(id)}},
 		}); err != nil && ctx.Err() == nil {
 			return err
 		}

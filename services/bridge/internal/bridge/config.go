@@ -13,9 +13,11 @@ package bridge
 import (
 	"flag"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/services/bridge/internal/selection"
 )
@@ -44,7 +46,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.Common.Register(fs, "127.0.0.1:9103", "127.0.0.1:8103")
 	fs.StringVar(&c.EdgeBootstrap, "edge-bootstrap", "127.0.0.1:19092", "bootstrap servers of the edge (source) cluster")
 	fs.StringVar(&c.CloudBootstrap, "cloud-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud (target) cluster")
-	fs.StringVar(&c.Topics, "topics", "frames.enriched", "comma-separated edge topics to forward (a workload's \"topics\" param overrides it)")
+	fs.StringVar(&c.Topics, "topics", strings.Join(pipeline.DefaultBridgeTopics(), ","), "comma-separated edge topics to forward (a workload's \"topics\" param overrides it)")
 	fs.StringVar(&c.TopicRegex, "topic-regex", "", "regular expression (RE2, whole name) of edge topics to forward; wins over -topics (a workload's \"topic-regex\" param overrides it)")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per transaction at most")
 	fs.IntVar(&c.BatchBytes, "batch-bytes", 16<<20, "bytes (keys and values) per transaction at most")

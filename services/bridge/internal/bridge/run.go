@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/services/bridge/internal/forward"
 	"github.com/cefiot/cefiot/services/bridge/internal/linkprobe"
@@ -41,7 +42,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return probe.Run(gctx) })
 	g.Go(func() error { return b.monitor(gctx) })
-	g.Go(func() error { return proc.Run(gctx, []string{"bridge"}, b.run) })
+	g.Go(func() error { return proc.Run(gctx, []string{pipeline.KindBridge}, b.run) })
 	return g.Wait()
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 	"github.com/cefiot/cefiot/services/bridge/internal/gaps"
 	"github.com/cefiot/cefiot/services/bridge/internal/ratelimit"
@@ -93,7 +94,7 @@ var ErrFenced = errors.New("fenced by a newer bridge with the same transactional
 // Run runs a session until ctx ends or it fails.
 func Run(ctx context.Context, cfg Config, ctl Controls, obs Observer, logger *slog.Logger) error {
 	s := &session{cfg: cfg, ctl: ctl, obs: obs, logger: logger,
-		cpTopic: selection.CheckpointTopic(cfg.Site), gapTopic: selection.GapTopic(cfg.Site),
+		cpTopic: pipeline.CheckpointTopic(cfg.Site), gapTopic: pipeline.GapTopic(cfg.Site),
 		parts: map[checkpoint.Partition]*partState{}, tracker: gaps.NewTracker(),
 		txnBytes: min(firstTxnBytes, cfg.BatchBytes)}
 	defer s.close()
@@ -263,7 +264,7 @@ func (s *session) refreshTopics(ctx context.Context) error {
 		}
 		counts[name] = len(t.Partitions)
 		for _, p := range t.Partitions {
-			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = selection.CloudTopic(s.cfg.Site, name)
+			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
 		}
 	}
 	var added []checkpoint.Partition
@@ -351,7 +352,7 @@ func (s *session) reportAssigned() {
 // ensureCloudTopic creates the cloud topic with the edge partition count,
 // or adds partitions to an existing one that has fewer.
 func (s *session) ensureCloudTopic(ctx context.Context, topic string, n int) error {
-	target := selection.CloudTopic(s.cfg.Site, topic)
+	target := pipeline.CloudTopic(s.cfg.Site, topic)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	got, err := kafkax.EnsureTopicWith(tctx, s.cloudAdmin, kafkax.TopicSpec{Name: target, Partitions: n})

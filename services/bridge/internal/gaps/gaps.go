@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -146,9 +147,6 @@ func comparePartitions(a, b checkpoint.Partition) int {
 	return int(a.Partition - b.Partition)
 }
 
-// HeaderRecordType marks gap marker records.
-const HeaderRecordType = "cefiot-record-type"
-
 // Message encodes g as a GapMarker record for the gap topic.
 func Message(gapTopic *string, site, cloudTopic, bridge string, g Gap, now time.Time) *kafka.Message {
 	m := &cefiotv1.GapMarker{
@@ -160,7 +158,7 @@ func Message(gapTopic *string, site, cloudTopic, bridge string, g Gap, now time.
 		TopicPartition: kafka.TopicPartition{Topic: gapTopic, Partition: 0},
 		Key:            []byte(g.Partition.String()),
 		Value:          v,
-		Headers:        []kafka.Header{{Key: HeaderRecordType, Value: []byte("gap-marker")}},
+		Headers:        []kafka.Header{{Key: pipeline.HeaderRecordType, Value: []byte("gap-marker")}},
 		Timestamp:      now,
 	}
 }

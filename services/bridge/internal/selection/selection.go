@@ -108,16 +108,6 @@ func (s Selection) String() string {
 	return strings.Join(s.names, ",")
 }
 
-// CloudTopic is the name an edge topic of site gets in the cloud cluster.
-func CloudTopic(site, topic string) string { return "edge-" + site + "." + topic }
-
-// CheckpointTopic is the compacted cloud topic holding the site's source
-// positions.
-func CheckpointTopic(site string) string { return "edge-" + site + "._cefiot.checkpoints" }
-
-// GapTopic is the cloud topic holding the site's gap markers.
-func GapTopic(site string) string { return "edge-" + site + "._cefiot.gaps" }
-
 var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 
 // ValidTopic checks a Kafka topic name (leaving room for the cloud prefix).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 )
 
@@ -35,11 +36,11 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
 	c.Common.Register(fs, "127.0.0.1:9101", "127.0.0.1:8101")
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:19092", "bootstrap servers of the site's Kafka cluster")
-	fs.StringVar(&c.Topic, "topic", "frames.raw", "topic motion frames are published to")
+	fs.StringVar(&c.Topic, "topic", pipeline.TopicFramesRaw, "topic motion frames are published to")
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the topic when capture creates it")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 90, "JPEG quality of published frames, 1..100")
 	fs.StringVar(&c.CamerasFile, "cameras", "", "YAML file of per-camera settings, reloaded when it changes and written by the admin API (see docs/data-plane.md)")
-	fs.StringVar(&c.StatusTopic, "status-topic", "cameras.status", "topic camera online/offline changes are published to")
+	fs.StringVar(&c.StatusTopic, "status-topic", pipeline.TopicCameraStatus, "topic camera online/offline changes are published to")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -65,7 +66,7 @@ var cameraRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$`)
 // ParseCamera reads a capture workload's params: camera (required) and
 // the settings params (see paramOverrides). Errors name the param.
 func ParseCamera(params map[string]string) (string, Overrides, error) {
-	id := params["camera"]
+	id := params[pipeline.ParamCamera]
 	if !cameraRE.MatchString(id) {
 		return id, Overrides{}, fmt.Errorf("param camera %q: must match %s", id, cameraRE)
 	}

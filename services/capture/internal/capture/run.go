@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/event"
@@ -42,7 +43,7 @@ func Run(ctx context.Context, cfg Config) error {
 	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, registry: reg})
 	proc.Admin.AddGateway(cefiotv1.RegisterCaptureServiceHandlerFromEndpoint)
 	go reg.Watch(ctx, 2*time.Second)
-	return proc.Run(ctx, []string{"capture"}, c.run)
+	return proc.Run(ctx, []string{pipeline.KindCapture}, c.run)
 }
 
 type metrics struct {
@@ -380,7 +381,7 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 		Key:            []byte(camera),
 		Value:          value,
 		Timestamp:      frame.CaptureTime.AsTime(),
-		Headers:        []kafka.Header{{Key: "cefiot-frame-id", Value: []byte(frame.FrameId)}, {Key: "cefiot-event-id", Value: []byte(frame.EventId)}},
+		Headers:        []kafka.Header{{Key: pipeline.HeaderFrameID, Value: []byte(frame.FrameId)}, {Key: pipeline.HeaderEventID, Value: []byte(frame.EventId)}},
 	})
 	if err != nil && ctx.Err() != nil {
 		return nil

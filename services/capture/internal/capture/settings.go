@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/capture/internal/event"
 	"github.com/cefiot/cefiot/services/capture/internal/motion"
 )
@@ -233,10 +234,10 @@ func paramOverrides(params map[string]string) (Overrides, error) {
 			*dst = &b
 		}
 	}
-	if v, ok := params["source"]; ok {
+	if v, ok := params[pipeline.ParamSource]; ok {
 		o.Source = str(v)
 	}
-	boolean("realtime", &o.Realtime)
+	boolean(pipeline.ParamRealtime, &o.Realtime)
 	boolean("watch", &o.Watch)
 	flt("fps", &o.FPS)
 	num("detect-width", &o.DetectWidth)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 )
 
@@ -36,12 +37,12 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs := flag.NewFlagSet("enrich", flag.ContinueOnError)
 	c.Common.Register(fs, "127.0.0.1:9102", "127.0.0.1:8102")
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:19092", "bootstrap servers of the site's Kafka cluster")
-	fs.StringVar(&c.InputTopic, "input-topic", "frames.raw", "topic of captured frames")
-	fs.StringVar(&c.OutputTopic, "output-topic", "frames.enriched", "topic of enriched frames")
+	fs.StringVar(&c.InputTopic, "input-topic", pipeline.TopicFramesRaw, "topic of captured frames")
+	fs.StringVar(&c.OutputTopic, "output-topic", pipeline.TopicFramesEnriched, "topic of enriched frames")
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the output topic when enrich creates it")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records per transaction at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a transaction")
-	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", "frames.deadletter", "topic that records enrich cannot enrich go to, with the reason in headers")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicFramesDeadLetter, "topic that records enrich cannot enrich go to, with the reason in headers")
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", 16<<20, "larger input records are dead-lettered")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 8192*8192, "frames with more pixels are dead-lettered")
 	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", 160, "width of the thumbnail added to each frame, 16..1024 (0: none, JPEGs are not decoded)")

@@ -25,15 +25,11 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
-	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
-// Marker headers.
-const (
-	HeaderHandoff   = "cefiot-handoff"
-	HeaderHandoffTo = "cefiot-handoff-to"
-	metaPrefix      = "cefiot-handoff"
-)
+// metaPrefix starts the committed offset metadata of a handoff.
+const metaPrefix = "cefiot-handoff"
 
 // HandoffParams describe the handoff a workload takes part in.
 type HandoffParams struct {
@@ -169,7 +165,7 @@ func (h *handoff) route(msg *kafka.Message) route {
 	if h.stopped(p) {
 		return routeDrop
 	}
-	id, isMarker := kafkax.Header(msg, HeaderHandoff)
+	id, isMarker := kafkax.Header(msg, pipeline.HeaderHandoff)
 	if !isMarker {
 		if s.skip != "" {
 			return routePass
@@ -273,7 +269,7 @@ func (e *enricher) writeMarkers(ctx context.Context, consumer *kafka.Consumer, p
 		if err := kafkax.Produce(ctx, producer, &kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &t, Partition: tp.Partition},
 			Value:          []byte("handoff " + h.params.ID + " to " + to),
-			Headers:        []kafka.Header{{Key: HeaderHandoff, Value: []byte(h.params.ID)}, {Key: HeaderHandoffTo, Value: []byte(to)}},
+			Headers:        []kafka.Header{{Key: pipeline.HeaderHandoff, Value: []byte(h.params.ID)}, {Key: pipeline.HeaderHandoffTo, Value: []byte(to)}},
 		}); err != nil {
 			return fmt.Errorf("write handoff marker: %w", err)
 		}
@@ -296,10 +292,10 @@ func (e *enricher) writeMarkers(ctx context.Context, consumer *kafka.Consumer, p
 // handoffParams reads the handoff params of a workload.
 func handoffParams(params map[string]string) HandoffParams {
 	return HandoffParams{
-		ID:    params[placement.ParamHandoffID],
-		To:    params[placement.ParamHandoffTo],
-		From:  params[placement.ParamHandoffFrom],
-		After: params[placement.ParamHandoffAfter],
+		ID:    params[pipeline.ParamHandoffID],
+		To:    params[pipeline.ParamHandoffTo],
+		From:  params[pipeline.ParamHandoffFrom],
+		After: params[pipeline.ParamHandoffAfter],
 	}
 }
 

@@ -4,13 +4,15 @@ import (
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 func rec(p int32, off int64, marker string) *kafka.Message {
 	t := "frames.raw"
 	m := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &t, Partition: p, Offset: kafka.Offset(off)}}
 	if marker != "" {
-		m.Headers = []kafka.Header{{Key: HeaderHandoff, Value: []byte(marker)}}
+		m.Headers = []kafka.Header{{Key: pipeline.HeaderHandoff, Value: []byte(marker)}}
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -30,7 +31,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := &adminServer{proc: proc, metrics: m}
 	cefiotv1.RegisterEnrichServiceServer(proc.Admin.GRPC(), srv)
 	proc.Admin.AddGateway(cefiotv1.RegisterEnrichServiceHandlerFromEndpoint)
-	return proc.Run(ctx, []string{"enrich"}, e.run)
+	return proc.Run(ctx, []string{pipeline.KindEnrich}, e.run)
 }
 
 type metrics struct {
@@ -204,9 +205,11 @@ func (e *enricher) commitBatch(ctx context.Context, logger *slog.Logger, tr Tran
 			Key:            []byte(ef.GetFrame().GetCameraId()),
 			Value:          value,
 			Timestamp:      ef.GetFrame().GetCaptureTime().AsTime(),
-			Headers: append(msg.Headers,
-				kafka.Header{Key: "cefiot-frame-id", Value: []byte(ef.GetFrame().GetFrameId())},
-				kafka.Header{Key: "cefiot-site", Value: []byte(tr.Site)}),
+			// Enrich owns these two on an enriched record: the frame id
+			// from the payload it validated, and the site.
+			Headers: kafkax.SetHeaders(msg.Headers,
+				kafka.Header{Key: pipeline.HeaderFrameID, Value: []byte(ef.GetFrame().GetFrameId())},
+				kafka.Header{Key: pipeline.HeaderSite, Value: []byte(tr.Site)}),
 		}
 		if err := kafkax.Produce(ctx, producer, out); err != nil {
 			return err

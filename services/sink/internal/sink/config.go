@@ -17,6 +17,7 @@ import (
 	"github.com/cefiot/cefiot/services/sink/internal/store"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 )
 
@@ -47,7 +48,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
 	c.Common.Register(fs, "127.0.0.1:9104", "127.0.0.1:8104")
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud Kafka cluster")
-	fs.StringVar(&c.TopicPattern, "topic-pattern", `^edge-.+\.frames\.enriched$`, "regular expression of the topics to store")
+	fs.StringVar(&c.TopicPattern, "topic-pattern", pipeline.CloudTopicPattern(pipeline.TopicFramesEnriched), "regular expression of the topics to store")
 	fs.StringVar(&c.StoreDir, "store-dir", "./data/sink", "directory of the frame store's index (and of the frames with -store-backend filesystem)")
 	fs.StringVar(&c.StoreBackend, "store-backend", "filesystem", "where frames go: filesystem or s3")
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint host:port (with -store-backend s3)")
@@ -62,7 +63,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	maxBytes := fs.String("retention-max-bytes", "0", "keep at most this many JPEG bytes per camera, oldest deleted first (e.g. 20GiB; 0: no limit)")
 	fs.StringVar(&c.RetentionFile, "retention-file", "", "YAML file with per-camera retention overrides (see docs/data-plane.md)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", time.Minute, "how often retention runs")
-	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", "sink.deadletter", "topic of the cloud cluster that records the sink refuses go to")
+	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicSinkDeadLetter, "topic of the cloud cluster that records the sink refuses go to")
 	maxFrame := fs.String("max-frame-bytes", "16MiB", "largest JPEG the sink stores; larger records are dead-lettered")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records stored between offset commits at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a batch")

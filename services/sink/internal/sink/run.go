@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/sink/internal/store"
@@ -39,7 +40,7 @@ func Run(ctx context.Context, cfg Config) error {
 	proc.Admin.AddGateway(cefiotv1.RegisterSinkServiceHandlerFromEndpoint)
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/jpeg", api.jpegHandler())
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/thumbnail", api.thumbnailHandler())
-	return proc.Run(ctx, []string{"sink"}, s.run)
+	return proc.Run(ctx, []string{pipeline.KindSink}, s.run)
 }
 
 // openStore opens the configured backend; errors name the config key.
