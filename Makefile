@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 BIN      := bin
 SERVICES := capture enrich bridge sink scheduler
-TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images
+TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge
 VIDEO    ?=
 GO       ?= go
 # Each package's test binary gets this long; the end-to-end tests are inside.

@@ -26,12 +26,14 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/netx"
 	"github.com/cefiot/cefiot/libs/procs"
+	"github.com/cefiot/cefiot/libs/program"
 )
 
 type options struct {
@@ -45,21 +47,23 @@ type options struct {
 	skipMM2      bool
 }
 
-func main() {
+func main() { program.Main("cefiot-bench-bridge", parseAndRun) }
+
+func parseAndRun(ctx context.Context, args []string) error {
 	var o options
-	flag.StringVar(&o.binDir, "bin-dir", "bin", "directory with the bridge and scheduler binaries")
-	flag.IntVar(&o.records, "records", 2000, "records in the backlog to forward")
-	flag.IntVar(&o.size, "size", 100_000, "record value size in bytes")
-	flag.IntVar(&o.partitions, "partitions", 4, "partitions of the edge topic")
-	flag.DurationVar(&o.newTopicWait, "new-topic-wait", 60*time.Second, "longest wait for a new topic to be forwarded")
-	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
-	flag.BoolVar(&o.skipMM2, "skip-mm2", false, "measure the bridge alone (for tuning)")
-	flag.StringVar(&o.bridgeArgs, "bridge-args", "", "more flags for the bridge, space-separated")
-	flag.Parse()
-	if err := run(o); err != nil {
-		fmt.Fprintln(os.Stderr, "cefiot-bench-bridge:", err)
-		os.Exit(1)
+	fs := flag.NewFlagSet("cefiot-bench-bridge", flag.ContinueOnError)
+	fs.StringVar(&o.binDir, "bin-dir", "bin", "directory with the bridge and scheduler binaries")
+	fs.IntVar(&o.records, "records", 2000, "records in the backlog to forward")
+	fs.IntVar(&o.size, "size", 100_000, "record value size in bytes")
+	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the edge topic")
+	fs.DurationVar(&o.newTopicWait, "new-topic-wait", 60*time.Second, "longest wait for a new topic to be forwarded")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.skipMM2, "skip-mm2", false, "measure the bridge alone (for tuning)")
+	fs.StringVar(&o.bridgeArgs, "bridge-args", "", "more flags for the bridge, space-separated")
+	if err := config.Parse(fs, args, nil); err != nil {
+		return err
 	}
+	return run(ctx, o)
 }
 
 // result is one contender's numbers.
@@ -75,7 +79,7 @@ type result struct {
 func (r result) recordsPerSec() float64 { return float64(r.records) / r.forward.Seconds() }
 func (r result) mbPerSec() float64      { return float64(r.bytes) / 1e6 / r.forward.Seconds() }
 
-func run(o options) error {
+func run(ctx context.Context, o options) error {
 	logger := logging.Discard()
 	wd, _ := os.Getwd()
 	root, err := kafkalocal.FindRepoRoot(wd)
@@ -103,7 +107,7 @@ func run(o options) error {
 	} else {
 		fmt.Println("work dir:", dir)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
 	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each) in %s\n", dir)

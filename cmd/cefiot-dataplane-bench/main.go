@@ -24,31 +24,26 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/libs/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "cefiot-dataplane-bench:", err)
-		os.Exit(1)
-	}
+	program.Main("cefiot-dataplane-bench", func(ctx context.Context, args []string) error { return run(ctx, args, os.Stdout) })
 }
 
 type result struct {
@@ -65,7 +60,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	frames := fs.Int("frames", 250, "frames of the video (all but the first have motion)")
 	cameras := fs.Int("cameras", 4, "cameras of the second run")
 	binDir := fs.String("bin-dir", "bin", "directory of the service binaries")
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if *frames < 3 || *cameras < 1 {

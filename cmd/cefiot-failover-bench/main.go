@@ -10,28 +10,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cefiot/cefiot/cmd/cefiot-failover-bench/internal/failover"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/program"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "cefiot-failover-bench:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { program.Main("cefiot-failover-bench", run) }
 
-func realMain(ctx context.Context) error {
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cefiot-failover-bench", flag.ContinueOnError)
 	binDir := fs.String("bin-dir", "bin", "directory of the built service binaries")
 	trials := fs.Int("trials", 20, "failover trials (SIGKILLs)")
@@ -39,7 +30,7 @@ func realMain(ctx context.Context) error {
 	ttls := fs.String("lease-ttls", "1s,2s", "worker lease TTLs to measure, comma-separated (one stack each; moves use the first)")
 	rate := fs.Int("rate", 50, "frames per second fed to frames.raw")
 	logLevel := fs.String("log-level", "warn", "log level of the harness")
-	if err := config.Parse(fs, os.Args[1:], os.LookupEnv); err != nil {
+	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
 		return err
 	}
 	var ch config.Checker

@@ -16,22 +16,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/libs/videogen"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "cefiot-genvideo:", err)
-		os.Exit(2)
-	}
+	program.Main("cefiot-genvideo", func(ctx context.Context, args []string) error { return realMain(ctx, args, os.Stdout, os.Stderr) })
 }
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,7 +40,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&spec.Height, "height", def.Height, "frame height in pixels")
 	fs.Float64Var(&spec.FPS, "fps", def.FPS, "frame rate stored in the video")
 	fs.IntVar(&spec.JPEGQuality, "quality", 0, "JPEG quality of -images files, 1..100 (0: 90)")
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -13,26 +13,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cefiot/cefiot/cmd/cefiot-images/internal/ociimage"
+	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/program"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "cefiot-images:", err)
-		os.Exit(1)
-	}
+	program.Main("cefiot-images", func(ctx context.Context, args []string) error { return realMain(ctx, args, os.Stdout, os.Stderr) })
 }
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,7 +38,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	root := fs.String("root", "", "repository root (default: the directory holding go.work, upwards from here)")
 	list := fs.Bool("list", false, "print the image references and exit")
 	sysrootArm64 := fs.String("sysroot-arm64", "", "arm64 sysroot with OpenCV (scripts/fetch-arm64-opencv.sh prints it): builds capture for linux/arm64 from an amd64 machine")
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	var svcs []ociimage.Service

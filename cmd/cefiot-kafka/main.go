@@ -26,25 +26,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/program"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	default:
-		fmt.Fprintln(os.Stderr, "cefiot-kafka:", err)
-		os.Exit(1)
-	}
+	program.Main("cefiot-kafka", func(ctx context.Context, args []string) error { return realMain(ctx, args, os.Stdout, os.Stderr) })
 }
 
 const usage = `Usage: cefiot-kafka up [flags]
@@ -54,12 +46,14 @@ Runs a local Kafka KRaft cluster until interrupted. Flags of up:
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		newUpFlags(stderr, &upOptions{}).PrintDefaults()
 		if len(args) == 0 {
+			fmt.Fprint(stderr, usage)
+			newUpFlags(stderr, &upOptions{}).PrintDefaults()
 			return errors.New("missing command")
 		}
-		return nil
+		fmt.Fprint(stdout, usage)
+		newUpFlags(stdout, &upOptions{}).PrintDefaults()
+		return flag.ErrHelp
 	}
 	switch args[0] {
 	case "up":
@@ -101,7 +95,7 @@ func newUpFlags(out io.Writer, o *upOptions) *flag.FlagSet {
 func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o upOptions
 	fs := newUpFlags(stderr, &o)
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
@@ -20,22 +18,16 @@ import (
 	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/localstack"
 	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/libs/videogen"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "cefiot-local:", err)
-		os.Exit(1)
-	}
-}
+func main() { program.Main("cefiot-local", run) }
 
 // maxEdgeNodes bounds -edge-nodes: each node is three processes.
 const maxEdgeNodes = 8
 
-func realMain(ctx context.Context) error {
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cefiot-local", flag.ContinueOnError)
 	video := fs.String("video", "", "video file or image folder to feed (default: a generated sample video)")
 	runDir := fs.String("run-dir", "run", "directory for data and logs")
@@ -46,7 +38,7 @@ func realMain(ctx context.Context) error {
 	consoleAddr := fs.String("console-addr", "127.0.0.1:8080", "address of the web console (empty: no console)")
 	edgeNodes := fs.Int("edge-nodes", 1, "edge nodes to simulate: 1 is one node \"local\"; 2 or more are node-1..node-N, each with its own capture, enrich and bridge workers (to try drains and failover)")
 	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
-	if err := config.Parse(fs, os.Args[1:], os.LookupEnv); err != nil {
+	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
 		return err
 	}
 	if *edgeNodes < 1 || *edgeNodes > maxEdgeNodes {

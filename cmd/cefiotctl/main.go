@@ -6,20 +6,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cefiot/cefiot/cmd/cefiotctl/internal/ctl"
+	"github.com/cefiot/cefiot/libs/program"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := ctl.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
-		fmt.Fprintln(os.Stderr, "cefiotctl:", err)
-		stop()
-		os.Exit(1)
-	}
+	program.Main("cefiotctl", func(ctx context.Context, args []string) error {
+		return ctl.Run(ctx, args, os.Stdout, os.Stderr, os.LookupEnv)
+	})
 }

@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/kafkalocal"
 	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // TestServicesRefuseBadConfig starts each service binary with a bad value
@@ -49,6 +52,45 @@ func TestServicesRefuseBadConfig(t *testing.T) {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("output does not name %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestEveryProgramPrintsUsage runs every service and every program under
+// cmd/ with -h: each prints its usage to standard output and exits 0.
+func TestEveryProgramPrintsUsage(t *testing.T) {
+	bins := binDir(t)
+	wd, _ := os.Getwd()
+	root, err := kafkalocal.FindRepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	programs := pipeline.Kinds()
+	programs = append(programs, "scheduler")
+	mains, _ := filepath.Glob(filepath.Join(root, "cmd", "*", "main.go"))
+	for _, m := range mains {
+		programs = append(programs, filepath.Base(filepath.Dir(m)))
+	}
+	if len(programs) < 10 {
+		t.Fatalf("found only %v", programs)
+	}
+	for _, name := range programs {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(bins, name)
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("%s is not built (make build builds every program): %v", name, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var stdout, stderr strings.Builder
+			cmd := exec.CommandContext(ctx, path, "-h")
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s -h: %v\nstderr:\n%s", name, err, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "Usage") || !strings.Contains(stdout.String(), "\n  -") {
+				t.Fatalf("%s -h printed no usage with flags to stdout:\n%s\nstderr:\n%s", name, stdout.String(), stderr.String())
 			}
 		})
 	}

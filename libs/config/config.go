@@ -45,7 +45,7 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 	fs.SetOutput(new(strings.Builder)) // usage is reported through the returned error
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &HelpError{Usage: Usage(fs)}
+			return &HelpError{Usage: Usage(fs), FromEnv: lookupEnv != nil}
 		}
 		if m := invalidValueRE.FindStringSubmatch(err.Error()); m != nil {
 			if f := fs.Lookup(m[2]); f != nil {
@@ -77,7 +77,10 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 
 // HelpError is what Parse returns for -h or -help: it carries the flag
 // defaults to print and matches flag.ErrHelp with errors.Is.
-type HelpError struct{ Usage string }
+type HelpError struct {
+	Usage   string
+	FromEnv bool // the flags can also be set from the environment
+}
 
 func (e *HelpError) Error() string { return flag.ErrHelp.Error() }
 

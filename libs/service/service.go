@@ -9,7 +9,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -181,24 +180,6 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	g.Go(func() error { return p.Admin.Run(gctx) })
 	g.Go(func() error { return w.Run(gctx) })
 	return g.Wait()
-}
-
-// Main runs realMain with a context that ends on SIGINT or SIGTERM and exits
-// with status 1 and the error on failure.
-func Main(name string, realMain func(ctx context.Context) error) {
-	ctx, stop := signalContext()
-	defer stop()
-	err := realMain(ctx)
-	var help *config.HelpError
-	if errors.As(err, &help) {
-		fmt.Fprintf(os.Stdout, "Usage of %s (every flag -some-key can also be set as the environment variable %sSOME_KEY):\n%s", name, config.EnvPrefix, help.Usage)
-		return
-	}
-	if err != nil && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		stop()
-		os.Exit(1)
-	}
 }
 
 // RequireKafka waits up to wait for each cluster (config key -> bootstrap

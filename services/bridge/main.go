@@ -7,14 +7,14 @@ import (
 	"context"
 	"os"
 
-	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/services/bridge/internal/bridge"
 )
 
-func main() { service.Main("bridge", realMain) }
+func main() { program.Main("bridge", run) }
 
-func realMain(ctx context.Context) error {
-	cfg, err := bridge.ParseConfig(os.Args[1:], os.LookupEnv)
+func run(ctx context.Context, args []string) error {
+	cfg, err := bridge.ParseConfig(args, os.LookupEnv)
 	if err != nil {
 		return err
 	}

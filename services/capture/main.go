@@ -7,14 +7,14 @@ import (
 	"context"
 	"os"
 
-	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/services/capture/internal/capture"
 )
 
-func main() { service.Main("capture", realMain) }
+func main() { program.Main("capture", run) }
 
-func realMain(ctx context.Context) error {
-	cfg, err := capture.ParseConfig(os.Args[1:], os.LookupEnv)
+func run(ctx context.Context, args []string) error {
+	cfg, err := capture.ParseConfig(args, os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,14 @@ import (
 	"context"
 	"os"
 
-	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/services/enrich/internal/enrich"
 )
 
-func main() { service.Main("enrich", realMain) }
+func main() { program.Main("enrich", run) }
 
-func realMain(ctx context.Context) error {
-	cfg, err := enrich.ParseConfig(os.Args[1:], os.LookupEnv)
+func run(ctx context.Context, args []string) error {
+	cfg, err := enrich.ParseConfig(args, os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,14 @@ import (
 	"context"
 	"os"
 
-	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/services/scheduler/internal/scheduler"
 )
 
-func main() { service.Main("scheduler", realMain) }
+func main() { program.Main("scheduler", run) }
 
-func realMain(ctx context.Context) error {
-	cfg, err := scheduler.ParseConfig(os.Args[1:], os.LookupEnv)
+func run(ctx context.Context, args []string) error {
+	cfg, err := scheduler.ParseConfig(args, os.LookupEnv)
 	if err != nil {
 		return err
 	}

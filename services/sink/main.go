@@ -6,14 +6,14 @@ import (
 	"context"
 	"os"
 
-	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/program"
 	"github.com/cefiot/cefiot/services/sink/internal/sink"
 )
 
-func main() { service.Main("sink", realMain) }
+func main() { program.Main("sink", run) }
 
-func realMain(ctx context.Context) error {
-	cfg, err := sink.ParseConfig(os.Args[1:], os.LookupEnv)
+func run(ctx context.Context, args []string) error {
+	cfg, err := sink.ParseConfig(args, os.LookupEnv)
 	if err != nil {
 		return err
 	}
