@@ -7,6 +7,8 @@ SERVICES := capture enrich bridge sink scheduler
 TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge
 VIDEO    ?=
 GO       ?= go
+# Every Go package of the workspace (tools/ is its own module, outside it).
+GO_PKGS  := ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 # Each package's test binary gets this long; the end-to-end tests are inside.
 TEST_TIMEOUT ?= 30m
 
@@ -46,23 +48,28 @@ run: build kafka ## run the local default (edge + cloud); VIDEO=path for your ow
 
 .PHONY: test
 test: build kafka versitygw images web-e2e ## run every test, on real Kafka and etcd (and the deploy checks)
-	CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 \
-		./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
+	CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
 
 .PHONY: test-short
 test-short: ## fast tests only
-	$(GO) test -short -count=1 ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
+	$(GO) test -short -count=1 $(GO_PKGS)
 
 .PHONY: generate
 generate: ## regenerate proto/gen with buf and local plugins
 	./scripts/generate.sh
 
 .PHONY: check
-check: ## gofmt, go vet, generated code current, buf lint and breaking
+check: lint ## gofmt, go vet, staticcheck, errcheck, generated code current, buf lint and breaking
 	@out=$$(gofmt -l proto libs services cmd k8s); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
+	$(GO) vet $(GO_PKGS)
 	./scripts/check-generated.sh
 	./scripts/buf-checks.sh
+
+.PHONY: lint
+lint: ## staticcheck and errcheck (versions pinned in tools/go.mod; errcheck's exclusions with reasons in .errcheck-excludes)
+	./tools/install.sh
+	.cache/bin/staticcheck $(GO_PKGS)
+	.cache/bin/errcheck -exclude .errcheck-excludes -ignoregenerated $(GO_PKGS)
 
 .PHONY: bench
 bench: build kafka ## benchmarks (printed as tables)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the code-generation tools pinned in tools/go.mod (buf and the protoc
-# plugins) into .cache/bin/ of the repository. The tools module is deliberately
-# not part of go.work (buf needs newer dependencies than the services), so it is
-# always built with GOWORK=off.
+# Builds the tools pinned in tools/go.mod (buf and the protoc plugins for code
+# generation, staticcheck and errcheck for make check) into .cache/bin/ of the
+# repository. The tools module is deliberately not part of go.work (buf needs
+# newer dependencies than the services), so it is always built with GOWORK=off.
 #
 # The build is skipped while .cache/bin/ matches tools/go.mod, tools/go.sum and
 # the Go version; delete .cache/bin/ to force a rebuild.
@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.cache/bin"
 stamp="$bin/.tools.stamp"
-tools=(buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2)
+tools=(buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck errcheck)
 
 want="$({ cat "$root/tools/go.mod" "$root/tools/go.sum"; go version; } | sha256sum | cut -d' ' -f1)"
 

@@ -115,12 +115,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer edge.Stop(context.Background())
+	defer func() { _ = edge.Stop(context.Background()) }()
 	cloud, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, "cloud"), LibsDir: libs}, logger)
 	if err != nil {
 		return err
 	}
-	defer cloud.Stop(context.Background())
+	defer func() { _ = cloud.Stop(context.Background()) }()
 
 	const topic = "bench.frames"
 	if err := bridgeharness.CreateTopic(ctx, edge.BootstrapServers(), topic, o.partitions, nil); err != nil {

@@ -54,8 +54,7 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 		if _, err := c.Pause(ctx, &cefiotv1.PauseRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		st, err := bridgeharness.AwaitStatus(ctx, c, func(s *cefiotv1.GetBridgeStatusResponse) bool { return s.GetPaused() })
-		if err != nil {
+		if _, err := bridgeharness.AwaitStatus(ctx, c, func(s *cefiotv1.GetBridgeStatusResponse) bool { return s.GetPaused() }); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second) // the transaction open at the pause commits
@@ -64,7 +63,7 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 		if after := forwarded(); after != before {
 			t.Fatalf("forwarded %d bytes while paused", after-before)
 		}
-		st, err = bridgeharness.AwaitStatus(ctx, c, func(s *cefiotv1.GetBridgeStatusResponse) bool { return s.GetBacklogRecords() > 100 })
+		st, err := bridgeharness.AwaitStatus(ctx, c, func(s *cefiotv1.GetBridgeStatusResponse) bool { return s.GetBacklogRecords() > 100 })
 		if err != nil {
 			t.Fatalf("backlog does not grow while paused: %v", err)
 		}

@@ -68,10 +68,6 @@ func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 	if o.edgeBrokers == 0 {
 		o.edgeBrokers = 1
 	}
-	type res struct {
-		c   *kafkalocal.Cluster
-		err error
-	}
 	// Both clusters start at once; kafkatest registers their cleanup.
 	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps})
 	e.cloud = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "cloud", Brokers: 1, Host: cloudHost})

@@ -146,7 +146,7 @@ func TestVideoToStore(t *testing.T) {
 	// Frames under frames/, their thumbnails under thumbs/.
 	for _, top := range []string{"frames", "thumbs"} {
 		files := 0
-		filepath.WalkDir(filepath.Join(stack.StoreDir(), top), func(p string, d os.DirEntry, err error) error {
+		_ = filepath.WalkDir(filepath.Join(stack.StoreDir(), top), func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && filepath.Ext(p) == ".jpg" {
 				files++
 			}

@@ -58,7 +58,9 @@ func TestSupervisorRestartsWhatDiesAndNothingElse(t *testing.T) {
 	if err := s.startSupervised("svc", procs.Spec{Name: "svc", Path: "/bin/sh", Args: []string{"-c", "exit 3"}, LogPath: sp.LogPath}); err != nil {
 		t.Fatal(err)
 	}
-	<-s.exits
+	if ex := <-s.exits; ex.Err == nil {
+		t.Fatal("exit 3 reported without an error")
+	}
 	s.StopService(context.Background(), "svc")
 	time.Sleep(2 * restartFirst)
 	if pid := s.PID("svc"); pid != 0 {

@@ -106,7 +106,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		if n > 0 {
 			if p.isCut() {
 				// Blackhole: never deliver, wait for Heal to close us.
-				io.Copy(io.Discard, src)
+				_, _ = io.Copy(io.Discard, src)
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {

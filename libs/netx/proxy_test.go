@@ -27,7 +27,7 @@ func TestProxyForwardsCutsAndHeals(t *testing.T) {
 						c.Close()
 						return
 					}
-					c.Write([]byte(line))
+					_, _ = c.Write([]byte(line))
 				}
 			}()
 		}
@@ -38,7 +38,9 @@ func TestProxyForwardsCutsAndHeals(t *testing.T) {
 	}
 	defer p.Close()
 	echo := func(c net.Conn) error {
-		c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		if err := c.SetDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
+			return err
+		}
 		if _, err := c.Write([]byte("ping\n")); err != nil {
 			return err
 		}

@@ -298,7 +298,7 @@ func Write(path string, spec Spec) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 		}
 	}()
 

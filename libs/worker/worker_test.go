@@ -115,7 +115,7 @@ func startWorker(ctx context.Context, t *testing.T, cli *clientv3.Client, id str
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
+	go func() { _ = w.Run(ctx); close(done) }()
 	t.Cleanup(func() { <-done })
 	return w
 }
@@ -256,7 +256,7 @@ func TestMoveHandsOverWithoutOverlap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go w.Run(ctx)
+		go func() { _ = w.Run(ctx) }()
 	}
 	var owner string
 	waitUntil(t, "someone writes", 20*time.Second, func() bool {
@@ -298,7 +298,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		<-e.Err()
+		fmt.Fprintln(os.Stderr, <-e.Err())
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
@@ -333,8 +333,8 @@ func (p *etcdProcess) start() {
 
 func (p *etcdProcess) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait() // killed: the exit status says so
 		p.cmd = nil
 	}
 }

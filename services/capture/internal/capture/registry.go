@@ -160,7 +160,7 @@ func (r *Registry) save() error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", r.path, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone already once renamed
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", r.path, err)

@@ -143,7 +143,9 @@ func TestBadCameraFile(t *testing.T) {
 		"cameras:\n  door:\n    no_such_key: 1\n": "no_such_key",
 		"cameras:\n  'a/b':\n    fps: 1\n":        "cameras.a/b",
 	} {
-		os.WriteFile(path, []byte(content), 0o644)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := NewRegistry(path, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want one naming %s", content, err, want)
 		}

@@ -111,7 +111,9 @@ func OpenStream(spec string, opts Options, sopts StreamOptions) (*Stream, error)
 	// I/O timeout unless the operator chose FFmpeg options.
 	ffmpegOptionsOnce.Do(func() {
 		if _, ok := os.LookupEnv("OPENCV_FFMPEG_CAPTURE_OPTIONS"); !ok {
-			os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", fmt.Sprintf("rw_timeout;%d", sopts.IOTimeout.Microseconds()))
+			if err := os.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", fmt.Sprintf("rw_timeout;%d", sopts.IOTimeout.Microseconds())); err != nil && opts.Logger != nil {
+				opts.Logger.Warn("cannot set FFmpeg's I/O timeout; a stalled stream is noticed later", "err", err)
+			}
 		}
 	})
 	return &Stream{spec: spec, opts: opts, sopts: sopts, mat: gocv.NewMat(), fps: opts.fps(0), start: opts.now(), backoff: sopts.MinBackoff}, nil

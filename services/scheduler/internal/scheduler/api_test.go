@@ -91,7 +91,12 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 		done <- Run(ctx, Config{Site: "edge", ReplicaID: "s1", EtcdEndpoints: emb.Endpoint(), SpecPath: specPath,
 			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text"})
 	}()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("scheduler: %v", err)
+		}
+	}()
 
 	keys, _ := placement.NewKeys("edge")
 	recs := map[string]*recorder{}
@@ -104,7 +109,7 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go w.Run(ctx)
+		go func() { _ = w.Run(ctx) }()
 	}
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -39,7 +39,7 @@ func TestListWorkersLeaseRemaining(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go w.Run(ctx)
+		go func() { _ = w.Run(ctx) }()
 	}
 	for seen := map[string]bool{}; len(seen) < len(ttls); {
 		resp, ok := <-registered

@@ -89,7 +89,7 @@ func TestSchedulerPlacesAndFailsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s1.Run(ctx)
+	go func() { _ = s1.Run(ctx) }()
 
 	keys, _ := placement.NewKeys("edge")
 	startWorker := func(id string, rec *recorder) context.CancelFunc {
@@ -101,7 +101,7 @@ func TestSchedulerPlacesAndFailsOver(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
-		go func() { w.Run(wctx); close(done) }()
+		go func() { _ = w.Run(wctx); close(done) }()
 		return func() { wcancel(); <-done }
 	}
 	ra, rb := newRecorder(), newRecorder()
@@ -141,7 +141,7 @@ func TestSecondReplicaTakesOver(t *testing.T) {
 	s2, _ := newScheduler(etcdtest.NewClient(t, emb), cfg, nil, prometheus.NewRegistry(), logging.Discard())
 	ctx1, stop1 := context.WithCancel(ctx)
 	done1 := make(chan struct{})
-	go func() { s1.Run(ctx1); close(done1) }()
+	go func() { _ = s1.Run(ctx1); close(done1) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for l, _ := s1.Leader(ctx); l != "s1"; l, _ = s1.Leader(ctx) {
 		if time.Now().After(deadline) {
@@ -149,7 +149,7 @@ func TestSecondReplicaTakesOver(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	go s2.Run(ctx)
+	go func() { _ = s2.Run(ctx) }()
 	stop1()
 	<-done1
 	deadline = time.Now().Add(10 * time.Second)
@@ -184,12 +184,12 @@ func TestPartitionedLeaderStepsDown(t *testing.T) {
 	s1, _ := newScheduler(viaProxy, cfg, nil, reg1, logging.Discard())
 	cfg.ReplicaID = "s2"
 	s2, _ := newScheduler(cli, cfg, nil, prometheus.NewRegistry(), logging.Discard())
-	go s1.Run(ctx)
+	go func() { _ = s1.Run(ctx) }()
 	leaderIs := func(id string) func() bool {
 		return func() bool { l, _ := s2.Leader(ctx); return l == id }
 	}
 	waitUntil(t, "s1 leads", leaderIs("s1"))
-	go s2.Run(ctx)
+	go func() { _ = s2.Run(ctx) }()
 	proxy.Cut()
 	cut := time.Now()
 	waitUntil(t, "s2 takes over", leaderIs("s2"))

@@ -28,7 +28,7 @@ func testAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	ctx := context.Background()
 	// Two cameras, two events each of 3 frames; the middle frame peaks.
 	for _, cam := range []string{"cam-1", "cam-2"} {

@@ -12,7 +12,9 @@ func noEnv(string) (string, bool) { return "", false }
 
 func TestConfigStoreAndRetention(t *testing.T) {
 	ret := filepath.Join(t.TempDir(), "retention.yaml")
-	os.WriteFile(ret, []byte("cameras:\n  door: {max_age: 72h, max_bytes: 5GiB}\n"), 0o644)
+	if err := os.WriteFile(ret, []byte("cameras:\n  door: {max_age: 72h, max_bytes: 5GiB}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c, err := ParseConfig([]string{"-store-backend", "s3", "-s3-endpoint", "127.0.0.1:9000", "-s3-bucket", "frames",
 		"-s3-access-key", "k", "-retention-max-age", "720h", "-retention-max-bytes", "20GiB", "-retention-file", ret},
 		func(k string) (string, bool) {
@@ -44,7 +46,9 @@ func TestConfigStoreAndRetention(t *testing.T) {
 		}
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("cameras:\n  door: {max_age: soon}\n"), 0o644)
+	if err := os.WriteFile(bad, []byte("cameras:\n  door: {max_age: soon}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ParseConfig([]string{"-retention-file", bad}, noEnv); err == nil || !strings.Contains(err.Error(), "cameras.door.max_age") {
 		t.Errorf("bad retention file: %v", err)
 	}

@@ -28,7 +28,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Error("closing the frame store", "err", err)
+		}
+	}()
 	proc, err := service.New("sink", cfg.Common, logger)
 	if err != nil {
 		return err

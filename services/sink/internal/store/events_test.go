@@ -365,7 +365,7 @@ func TestS3RefusesWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	a := newFrame("cam-1", 1, base)
 	mustPut(t, s, a, fakeJPEG(a.FrameID, 100))
 	proxy.Refuse(true)

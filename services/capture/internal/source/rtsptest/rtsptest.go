@@ -128,7 +128,7 @@ func freeUDPPair() (rtp, rtcp string, err error) {
 			return "", "", fmt.Errorf("rtsptest: UDP port: %w", err)
 		}
 		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
+		_ = c.Close()
 		if port%2 != 0 || port >= 65535 {
 			continue
 		}
@@ -136,7 +136,7 @@ func freeUDPPair() (rtp, rtcp string, err error) {
 		if err != nil {
 			continue
 		}
-		c2.Close()
+		_ = c2.Close()
 		return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", port+1), nil
 	}
 	return "", "", errors.New("rtsptest: no free pair of UDP ports for RTP and RTCP")
