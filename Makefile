@@ -8,7 +8,7 @@ TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images ce
 VIDEO    ?=
 GO       ?= go
 # Every Go package of the workspace (tools/ is its own module, outside it).
-GO_PKGS  := ./proto/... ./libs/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
+GO_PKGS  := ./proto/... ./libs/... ./libs/harness/... ./libs/harness/videogen/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 # Each package's test binary gets this long; the end-to-end tests are inside.
 TEST_TIMEOUT ?= 30m
 
@@ -59,11 +59,12 @@ generate: ## regenerate proto/gen with buf and local plugins
 	./scripts/generate.sh
 
 .PHONY: check
-check: lint ## gofmt, go vet, staticcheck, errcheck, generated code current, buf lint and breaking
+check: lint ## gofmt, go vet, staticcheck, errcheck, generated code current, buf lint and breaking, module boundaries
 	@out=$$(gofmt -l proto libs services cmd k8s); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GO_PKGS)
 	./scripts/check-generated.sh
 	./scripts/buf-checks.sh
+	./scripts/check-deps.sh
 
 .PHONY: lint
 lint: ## staticcheck and errcheck (versions pinned in tools/go.mod; errcheck's exclusions with reasons in .errcheck-excludes)

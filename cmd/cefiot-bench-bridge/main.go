@@ -28,11 +28,11 @@ import (
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/netx"
-	"github.com/cefiot/cefiot/libs/procs"
 	"github.com/cefiot/cefiot/libs/program"
 )
 

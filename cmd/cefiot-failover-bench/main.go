@@ -15,7 +15,7 @@ import (
 
 	"github.com/cefiot/cefiot/cmd/cefiot-failover-bench/internal/failover"
 	"github.com/cefiot/cefiot/libs/config"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/program"
 )

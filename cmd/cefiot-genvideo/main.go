@@ -18,8 +18,8 @@ import (
 	"os"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/program"
-	"github.com/cefiot/cefiot/libs/videogen"
 )
 
 func main() {

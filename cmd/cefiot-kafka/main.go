@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/program"
 )
 

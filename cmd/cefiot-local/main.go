@@ -15,11 +15,11 @@ import (
 
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/console"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/program"
-	"github.com/cefiot/cefiot/libs/videogen"
 )
 
 func main() { program.Main("cefiot-local", run) }

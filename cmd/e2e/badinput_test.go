@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/pipeline"
 )
 

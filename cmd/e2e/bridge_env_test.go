@@ -13,11 +13,11 @@ import (
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/etcdx/etcdtest"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/netem"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/netem"
 )
 
 // bridgeEnv is an edge and a cloud Kafka cluster, an etcd for the edge site

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
-	"github.com/cefiot/cefiot/libs/etcdx/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/etcdtest"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
-	"github.com/cefiot/cefiot/libs/localstack"
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // browserTool returns the repository root once node, Chromium and the

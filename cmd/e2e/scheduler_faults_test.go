@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
-	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 

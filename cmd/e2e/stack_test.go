@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
 )
 
 // startStack starts a local stack for the test and stops it when the test

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
-	"github.com/cefiot/cefiot/libs/localstack"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/logging"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )

@@ -4,11 +4,14 @@ go 1.26.0
 
 replace (
 	github.com/cefiot/cefiot/libs => ../../libs
+	github.com/cefiot/cefiot/libs/harness => ../../libs/harness
+	github.com/cefiot/cefiot/libs/harness/videogen => ../../libs/harness/videogen
 	github.com/cefiot/cefiot/proto => ../../proto
 )
 
 require (
 	github.com/cefiot/cefiot/libs v0.0.0-00010101000000-000000000000
+	github.com/cefiot/cefiot/libs/harness v0.0.0-00010101000000-000000000000
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2

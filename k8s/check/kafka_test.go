@@ -10,7 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 )
 
 // TestKafkaStartScript runs the Kafka StatefulSet's start script as each

@@ -16,9 +16,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/etcdx/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/netx"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )

@@ -4,6 +4,8 @@ go 1.26.0
 
 replace (
 	github.com/cefiot/cefiot/libs => ../../libs
+	github.com/cefiot/cefiot/libs/harness => ../../libs/harness
+	github.com/cefiot/cefiot/libs/harness/videogen => ../../libs/harness/videogen
 	github.com/cefiot/cefiot/proto => ../../proto
 )
 

@@ -4,11 +4,14 @@ go 1.26.0
 
 replace (
 	github.com/cefiot/cefiot/libs => ../../libs
+	github.com/cefiot/cefiot/libs/harness => ../../libs/harness
+	github.com/cefiot/cefiot/libs/harness/videogen => ../../libs/harness/videogen
 	github.com/cefiot/cefiot/proto => ../../proto
 )
 
 require (
 	github.com/cefiot/cefiot/libs v0.0.0-00010101000000-000000000000
+	github.com/cefiot/cefiot/libs/harness v0.0.0-00010101000000-000000000000
 	github.com/cefiot/cefiot/proto v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
 	go.etcd.io/etcd/client/v3 v3.7.3
@@ -35,6 +38,7 @@ require (
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.3 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect

@@ -4,11 +4,14 @@ go 1.26.0
 
 replace (
 	github.com/cefiot/cefiot/libs => ../../libs
+	github.com/cefiot/cefiot/libs/harness => ../../libs/harness
+	github.com/cefiot/cefiot/libs/harness/videogen => ../../libs/harness/videogen
 	github.com/cefiot/cefiot/proto => ../../proto
 )
 
 require (
 	github.com/cefiot/cefiot/libs v0.0.0-00010101000000-000000000000
+	github.com/cefiot/cefiot/libs/harness v0.0.0-00010101000000-000000000000
 	github.com/cefiot/cefiot/proto v0.0.0-00010101000000-000000000000
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0

@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/service"
-	"github.com/cefiot/cefiot/libs/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )

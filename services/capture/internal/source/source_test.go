@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // smallSpec is a quick video: 40 frames, motion in 10..19.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )
 

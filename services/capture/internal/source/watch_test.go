@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // TestWatchedFolder: a watched folder delivers images as they arrive, in

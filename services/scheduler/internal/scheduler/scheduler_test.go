@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/etcdx/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/netx"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/worker"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"

@@ -14,7 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // Server streams the frames of a videogen spec in a loop at spec.FPS.

@@ -19,7 +19,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmjpeg"
 	"gocv.io/x/gocv"
 
-	"github.com/cefiot/cefiot/libs/videogen"
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // Path is the stream's path on the server.

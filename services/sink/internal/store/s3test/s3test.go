@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/netx"
-	"github.com/cefiot/cefiot/libs/procs"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 // Credentials of the test server.

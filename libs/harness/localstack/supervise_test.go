@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/procs"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 func bareStack() *Stack {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/procs"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 // Restart back-off of a supervised process: the first restart comes after

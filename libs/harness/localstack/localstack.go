@@ -27,11 +27,11 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
-	"github.com/cefiot/cefiot/libs/procs"
 )
 
 // Config describes a local stack.

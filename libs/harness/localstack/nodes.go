@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/etcdx"
-	"github.com/cefiot/cefiot/libs/netx"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
 )

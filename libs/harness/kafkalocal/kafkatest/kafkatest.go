@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 )
 
 // EnvRequire, set to 1, turns a missing Kafka fetch from a skip into a

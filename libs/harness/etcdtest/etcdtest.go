@@ -9,8 +9,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cefiot/cefiot/libs/etcdx"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/netx"
 )
 
 // Start runs an embedded etcd in a temporary directory for the test and

@@ -17,8 +17,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/cefiot/cefiot/libs/kafkalocal"
-	"github.com/cefiot/cefiot/libs/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 )
 
 const testTimeout = 3 * time.Minute
