@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/netem"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/logging"
 )
 
@@ -93,12 +92,11 @@ func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 }
 
 func freeOn(t *testing.T, host string) string {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	addr, err := netx.FreeAddrOn(host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	return addr
 }
 
 // schedule starts the site's scheduler with a bridge workload of params.

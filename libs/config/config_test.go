@@ -84,3 +84,24 @@ func TestParseHelpCarriesUsage(t *testing.T) {
 		t.Fatalf("want HelpError with the flag defaults, got %v", err)
 	}
 }
+
+func TestParseUsageAndCheckArgs(t *testing.T) {
+	fs := flag.NewFlagSet("svc", flag.ContinueOnError)
+	fs.Int("batch-size", 200, "records")
+	fs.String("grpc-addr", "127.0.0.1:9102", "listen")
+	fs.Bool("verbose", false, "more logs")
+	flags, err := ParseUsage("Usage of svc:\n" + Usage(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flags) != 3 || flags["batch-size"] != "200" || flags["grpc-addr"] != "127.0.0.1:9102" {
+		t.Fatalf("parsed %v", flags)
+	}
+	if err := CheckArgs(flags, []string{"-batch-size", "5", "-grpc-addr", "x"}); err != nil {
+		t.Fatal(err)
+	}
+	err = CheckArgs(flags, []string{"-batch-size", "5", "-batchsize", "6", "stray", "x"})
+	if err == nil || !strings.Contains(err.Error(), "unknown flag -batchsize") || !strings.Contains(err.Error(), `"stray"`) {
+		t.Fatalf("want the unknown flag and the stray argument named, got %v", err)
+	}
+}

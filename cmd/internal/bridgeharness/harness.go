@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cefiot/cefiot/libs/harness/netem"
+	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
@@ -116,15 +117,14 @@ func (c *Config) defaults() {
 	}
 }
 
-// freePort returns a port free on host a moment ago (inside a namespace
-// every port is free; a host port is as good as any).
+// freePort returns a port free a moment ago (inside a namespace every port
+// is free; a host port is as good as any).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := netx.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // Start starts a bridge process; a scheduler (StartScheduler) assigns it

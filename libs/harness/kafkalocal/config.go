@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cefiot/cefiot/libs/harness/netx"
 )
 
 // MaxMessageBytes is the broker's message.max.bytes and
@@ -338,23 +340,12 @@ func allocatePorts(host string, basePort, n int) (broker, controller []int, err 
 		}
 		return broker, controller, nil
 	}
-	// Hold all listeners open until every port is chosen so none repeats.
-	listeners := make([]net.Listener, 0, 2*n)
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for range 2 * n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		listeners = append(listeners, l)
+	ports, err := netx.FreePorts(host, 2*n)
+	if err != nil {
+		return nil, nil, err
 	}
 	for i := range n {
-		broker[i] = listeners[2*i].Addr().(*net.TCPAddr).Port
-		controller[i] = listeners[2*i+1].Addr().(*net.TCPAddr).Port
+		broker[i], controller[i] = ports[2*i], ports[2*i+1]
 	}
 	return broker, controller, nil
 }

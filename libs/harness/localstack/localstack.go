@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/netx"
@@ -209,12 +210,39 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return s, err
 		}
 	}
+	if err := s.checkArgs(ctx); err != nil {
+		return s, err
+	}
 	for _, name := range s.ServiceNames() {
 		if err := s.StartService(name); err != nil {
 			return s, err
 		}
 	}
 	return s, nil
+}
+
+// checkArgs holds the arguments the stack passes to each binary against
+// the flags that binary lists for -h, as k8s/check does for the manifests:
+// a renamed flag fails here, at start, naming the process and the flag.
+func (s *Stack) checkArgs(ctx context.Context) error {
+	known := map[string]config.Flags{}
+	for _, name := range s.ServiceNames() {
+		sp, err := s.spec(name)
+		if err != nil {
+			return err
+		}
+		flags, ok := known[sp.Path]
+		if !ok {
+			if flags, err = config.BinaryFlags(ctx, sp.Path); err != nil {
+				return fmt.Errorf("localstack: %w", err)
+			}
+			known[sp.Path] = flags
+		}
+		if err := config.CheckArgs(flags, sp.Args); err != nil {
+			return fmt.Errorf("localstack: arguments of %s (%s): %w", name, filepath.Base(sp.Path), err)
+		}
+	}
+	return nil
 }
 
 // Config returns the effective configuration (with the ports chosen).

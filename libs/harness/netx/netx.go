@@ -11,13 +11,38 @@ import (
 )
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
+
+// FreeAddrOn returns host:port with a port of host that was free a moment
+// ago.
+func FreeAddrOn(host string) (string, error) {
+	ports, err := FreePorts(host, 1)
 	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return net.JoinHostPort(host, strconv.Itoa(ports[0])), nil
+}
+
+// FreePorts returns n distinct ports of host that were free a moment ago,
+// chosen by the kernel (all listeners are held until every port is chosen,
+// so none repeats).
+func FreePorts(host string, n int) ([]int, error) {
+	listeners := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on %s: %w", host, err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // FreePortOutsideEphemeral returns a loopback port that was free a moment
