@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/leasebound"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// start launches a workload; w.mu is held.
+func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) {
+	rctx, cancel := context.WithCancel(leasebound.With(ctx, w))
+	e := &execution{assignment: a, workload: wl, started: time.Now(), cancel: cancel, stopped: make(chan struct{}), done: make(chan struct{})}
+	w.running[wl.GetName()] = e
+	prev := w.stopping[wl.GetName()]
+	logger := w.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
+	go func() {
+		defer func() {
+			w.mu.Lock()
+			if w.stopping[wl.GetName()] == e {
+				delete(w.stopping, wl.GetName())
+			}
+			w.mu.Unlock()
+			close(e.done)
+		}()
+		if prev != nil {
+			// The previous execution of this workload must have returned
+			// (and released its claim) before this one starts.
+			select {
+			case <-prev.done:
+			case <-rctx.Done():
+				return
+			}
+		}
+		claim, err := w.claim(rctx, logger, e)
+		if err != nil {
+			close(e.stopped)
+			return
+		}
+		defer w.release(claim)
+		defer close(e.stopped)
+		logger.Info("starting workload", "kind", wl.GetKind())
+		backoff := newBackoff()
+		for rctx.Err() == nil {
+			// A restarted run that keeps going for healthyAfter has
+			// recovered: clear the error it restarted after, so status
+			// shows the workload healthy again (the log keeps the history).
+			w.mu.Lock()
+			run := e.runs
+			w.mu.Unlock()
+			recovered := time.AfterFunc(healthyAfter, func() {
+				w.mu.Lock()
+				if e.runs == run { // still the same run
+					e.lastErr = ""
+				}
+				w.mu.Unlock()
+			})
+			started := time.Now()
+			err := w.run(rctx, a, wl)
+			recovered.Stop()
+			if time.Since(started) >= healthyAfter {
+				backoff.reset()
+			}
+			if rctx.Err() != nil {
+				return
+			}
+			w.mu.Lock()
+			e.runs++
+			if err == nil {
+				e.finished = true
+				e.lastErr = ""
+				w.mu.Unlock()
+				logger.Info("workload finished")
+				w.markFinished(rctx, claim)
+				<-rctx.Done()
+				return
+			}
+			e.lastErr = err.Error()
+			w.mu.Unlock()
+			logger.Error("workload failed; restarting", "err", err)
+			backoff.wait(rctx)
+		}
+	}()
+}
