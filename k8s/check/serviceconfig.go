@@ -1,0 +1,113 @@
+package check
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// serviceContainer checks a container that runs a cefiot service: config
+// keys against the service's flags, listen addresses, ports and probes.
+func (p *policy) serviceContainer(w Workload, c *corev1.Container, service string, init bool) {
+	id := containerID(w, c)
+	flags, ok := p.facts.Flags[service]
+	if !ok {
+		p.fail(id, "no flags known for service %s", service)
+		return
+	}
+	keys := flags.EnvKeys()
+	if len(c.Command) > 0 {
+		p.fail(id, "command %v overrides the image's entrypoint", c.Command)
+	}
+	for _, a := range c.Args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if _, ok := flags[name]; !ok {
+			p.fail(id, "argument %q: %s has no flag -%s", a, service, name)
+		}
+	}
+	env, errs := p.set.ContainerEnv(w.Namespace, c)
+	for _, err := range errs {
+		p.fail(id, "%v", err)
+	}
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef == nil {
+			continue
+		}
+		cm := p.set.ConfigMaps[w.Namespace+"/"+from.ConfigMapRef.Name]
+		if cm == nil {
+			continue
+		}
+		for k := range cm.Data {
+			if _, ok := keys[from.Prefix+k]; !ok {
+				p.fail(id, "ConfigMap %s key %s is not a config key of %s (its keys: %s)", cm.Name, from.Prefix+k, service, strings.Join(sortedKeys(keys), ", "))
+			}
+		}
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, EnvPrefix) {
+			if _, ok := keys[e.Name]; !ok {
+				p.fail(id, "env %s is not a config key of %s (its keys: %s)", e.Name, service, strings.Join(sortedKeys(keys), ", "))
+			}
+		}
+	}
+	value := func(flag string) string {
+		if v, ok := env[EnvName(flag)]; ok {
+			return v.Value
+		}
+		return flags[flag]
+	}
+	if init {
+		return
+	}
+	ports := map[string]int32{}
+	for _, cp := range c.Ports {
+		ports[cp.Name] = cp.ContainerPort
+	}
+	for _, l := range []struct{ flag, port string }{{"grpc-addr", "grpc"}, {"http-addr", "http"}} {
+		addr := value(l.flag)
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			p.fail(id, "%s %q: %v", l.flag, addr, err)
+			continue
+		}
+		if host != "" && host != "0.0.0.0" && host != "::" {
+			p.fail(id, "%s %q listens on %s only: in a pod it must listen on 0.0.0.0 (set %s)", l.flag, addr, host, EnvName(l.flag))
+		}
+		port, _ := strconv.Atoi(portStr)
+		cp, ok := ports[l.port]
+		if !ok {
+			p.fail(id, "declares no container port named %s (the service listens on %d, flag %s)", l.port, port, l.flag)
+		} else if int(cp) != port {
+			p.fail(id, "container port %s is %d but the service listens on %d (flag %s = %q)", l.port, cp, port, l.flag, addr)
+		}
+		if l.port != "grpc" {
+			continue
+		}
+		for name, pr := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe, "startupProbe": c.StartupProbe} {
+			if pr == nil {
+				continue
+			}
+			if pr.GRPC == nil {
+				p.fail(id, "%s must be a gRPC health probe", name)
+			} else if int(pr.GRPC.Port) != port {
+				p.fail(id, "%s probes gRPC port %d but the service listens on %d (flag %s = %q)", name, pr.GRPC.Port, port, l.flag, addr)
+			}
+		}
+	}
+	// In-cluster addresses in the config name objects that exist.
+	for flag := range flags {
+		if !strings.HasSuffix(flag, "bootstrap") && !strings.HasSuffix(flag, "endpoints") {
+			continue
+		}
+		for _, ep := range strings.Split(value(flag), ",") {
+			if err := p.checkEndpoint(w.Namespace, strings.TrimSpace(ep)); err != nil {
+				p.fail(id, "%s %q: %v", flag, ep, err)
+			}
+		}
+	}
+}
