@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the Apache Kafka jars that libs/kafkalocal and cmd/cefiot-kafka run as
+# Fetch the Apache Kafka jars that libs/harness/kafkalocal and cmd/cefiot-kafka run as
 # local KRaft processes. The jars come from Maven Central through Maven
 # (build/kafka/pom.xml); there is no tarball download.
 #

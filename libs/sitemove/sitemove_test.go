@@ -16,12 +16,6 @@ import (
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
-func TestForwardedTopicIsTheBridgeNaming(t *testing.T) {
-	if got, want := pipeline.CloudTopic("edge-1", "frames.raw"), pipeline.CloudTopic("edge-1", "frames.raw"); got != want {
-		t.Fatalf("ForwardedTopic %q, the bridge names it %q", got, want)
-	}
-}
-
 // memScheduler is a site's workload API in memory; it assigns nothing.
 type memScheduler struct {
 	mu        sync.Mutex

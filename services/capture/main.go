@@ -1,4 +1,5 @@
-// Command capture reads cameras (video files and image folders for now),
+// Command capture reads cameras (V4L2 devices, RTSP and HTTP MJPEG streams,
+// video files and image folders),
 // detects motion on a downscaled grey frame and publishes each motion frame
 // as a full-resolution JPEG to frames.raw in the site's Kafka cluster.
 package main

@@ -1,7 +1,7 @@
 // Package bridgeharness runs a real bridge process for fault tests and
 // benchmarks: it starts the site's scheduler (the real binary, on an etcd of
 // the caller) with a spec holding one bridge workload, starts the bridge
-// binary (optionally inside a network namespace, see libs/netem), and
+// binary (optionally inside a network namespace, see libs/harness/netem), and
 // offers the admin client, a record feeder for the edge cluster and an
 // exactly-once checker that compares an edge topic with its cloud copy
 // partition by partition.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt, the system packages cefiot needs that this Debian 12
+# machine lacks, and nothing it already has. A machine whose Node.js comes
+# from NodeSource keeps it (Debian's npm package conflicts with it; that
+# Node.js ships its own npm). Go itself (1.26 or newer) is not installed
+# here: Debian 12's Go is too old. Run as root (or through sudo).
+set -euo pipefail
+need=()
+pkg() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
+cmd() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+cmd git git
+cmd make make
+cmd gcc gcc
+pkg pkg-config
+# OpenCV 4.6 (about 840 MB, 4 minutes): what gocv v0.32.0 builds against.
+pkg libopencv-dev
+cmd java openjdk-17-jre-headless
+cmd mvn maven
+# ip and tc (network namespaces, veth, tc) for the bridge's WAN fault tests.
+cmd tc iproute2
+# Cross compilers for the linux/arm64 images (capture's is C++: gocv).
+pkg gcc-aarch64-linux-gnu
+pkg libc6-dev-arm64-cross
+pkg g++-aarch64-linux-gnu
+# The console's browser test: Debian's Chromium, driven by playwright-core on node.
+pkg chromium
+cmd node nodejs
+cmd npm npm
+if ((${#need[@]} == 0)); then
+  echo "install-deps: every system package is present"
+  exit 0
+fi
+echo "install-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
