@@ -1,0 +1,199 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// relPath is the frame's object key, '/'-separated.
+func relPath(m FrameMeta) string { return objectKey(framesDir, m) }
+
+func thumbPath(m FrameMeta) string { return objectKey(thumbsDir, m) }
+
+func objectKey(top string, m FrameMeta) string {
+	day := m.CaptureTime.UTC().Format("2006-01-02")
+	return path.Join(top, m.Site, m.CameraID, day, m.FrameID+".jpg")
+}
+
+// prepare validates meta and jpeg and returns the normalised metadata.
+func (s *Store) prepare(meta FrameMeta, jpeg []byte) (FrameMeta, error) {
+	if err := ValidateFrameID(meta.FrameID); err != nil {
+		return FrameMeta{}, err
+	}
+	id := meta.FrameID
+	if err := validateName("camera id", meta.CameraID); err != nil {
+		return FrameMeta{}, fmt.Errorf("frame %q: %w", id, err)
+	}
+	if err := validateName("site", meta.Site); err != nil {
+		return FrameMeta{}, fmt.Errorf("frame %q: %w", id, err)
+	}
+	if meta.EventID != "" {
+		if err := validateName("event id", meta.EventID); err != nil {
+			return FrameMeta{}, fmt.Errorf("frame %q: %w", id, err)
+		}
+	}
+	if meta.CaptureTime.IsZero() {
+		return FrameMeta{}, fmt.Errorf("%w: frame %q has no capture time", ErrInvalidFrame, id)
+	}
+	if !timeRepresentable(meta.CaptureTime) {
+		return FrameMeta{}, fmt.Errorf("%w: frame %q capture time %s is outside %d..%d", ErrInvalidFrame, id,
+			meta.CaptureTime, minTime.Year(), maxTime.Year())
+	}
+	if len(jpeg) == 0 {
+		return FrameMeta{}, fmt.Errorf("%w: frame %q has no JPEG data", ErrInvalidFrame, id)
+	}
+	if meta.SizeBytes != 0 && meta.SizeBytes != int64(len(jpeg)) {
+		return FrameMeta{}, fmt.Errorf("%w: frame %q size_bytes %d but JPEG has %d bytes", ErrInvalidFrame, id, meta.SizeBytes, len(jpeg))
+	}
+	sum := sha256.Sum256(jpeg)
+	digest := hex.EncodeToString(sum[:])
+	if meta.ContentSHA256 != "" && !equalFoldASCII(meta.ContentSHA256, digest) {
+		return FrameMeta{}, fmt.Errorf("%w: frame %q content_sha256 %s does not match JPEG (%s)", ErrInvalidFrame, id, meta.ContentSHA256, digest)
+	}
+	meta.ContentSHA256 = digest
+	meta.SizeBytes = int64(len(jpeg))
+	meta.CaptureTime = meta.CaptureTime.Round(0).UTC()
+	if meta.StoredTime.IsZero() {
+		meta.StoredTime = s.now()
+	}
+	meta.StoredTime = meta.StoredTime.Round(0).UTC()
+	if len(meta.Boxes) > 0 {
+		meta.Boxes = append([]Box(nil), meta.Boxes...)
+	} else {
+		meta.Boxes = nil
+	}
+	meta.ThumbnailBytes = 0
+	return meta, nil
+}
+
+func equalFoldASCII(a, b string) bool {
+	return len(a) == len(b) && bytes.EqualFold([]byte(a), []byte(b))
+}
+
+// Put stores a frame without a thumbnail; see PutFrame.
+func (s *Store) Put(ctx context.Context, meta FrameMeta, jpeg []byte) (stored bool, err error) {
+	return s.PutFrame(ctx, meta, jpeg, nil)
+}
+
+// PutFrame stores a frame (and its thumbnail, if any) once. It returns
+// stored=false, and changes nothing, when meta.FrameID is already indexed
+// or was deleted by retention (a replay), whatever meta and jpeg hold then.
+// PutFrame fills in ContentSHA256 and SizeBytes (checking them when given)
+// and StoredTime when zero, and adds the frame to its event.
+//
+// If the frame's object exists but the id is not indexed (a crash came
+// between a previous Put's object write and its index commit), PutFrame
+// writes the object again and indexes the frame.
+func (s *Store) PutFrame(ctx context.Context, meta FrameMeta, jpeg, thumb []byte) (stored bool, err error) {
+	if err := s.check(ctx); err != nil {
+		return false, fmt.Errorf("put frame %q: %w", meta.FrameID, err)
+	}
+	meta, err = s.prepare(meta, jpeg)
+	if err != nil {
+		return false, fmt.Errorf("put: %w", err)
+	}
+	id := meta.FrameID
+	mu := s.idLock(id)
+	mu.Lock()
+	defer mu.Unlock()
+
+	existing, found, err := s.lookup(id)
+	if err != nil {
+		return false, fmt.Errorf("put frame %q: %w", id, err)
+	}
+	if found {
+		if existing.ContentSHA256 != meta.ContentSHA256 {
+			s.log.Warn("replayed frame has different content; keeping the stored one",
+				"frame_id", id, "stored_sha256", existing.ContentSHA256, "replay_sha256", meta.ContentSHA256)
+		} else {
+			s.log.Debug("frame already stored", "frame_id", id)
+		}
+		return false, nil
+	}
+	if deleted, err := s.wasDeleted(id); err != nil {
+		return false, fmt.Errorf("put frame %q: %w", id, err)
+	} else if deleted {
+		s.log.Debug("frame was deleted by retention; not stored again", "frame_id", id)
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("put frame %q: %w", id, err)
+	}
+
+	rel := relPath(meta)
+	if err := s.objects.Put(ctx, rel, jpeg); err != nil {
+		return false, fmt.Errorf("put frame %q: write %s: %w", id, rel, err)
+	}
+	rec := recordFromMeta(meta, rel)
+	if len(thumb) > 0 {
+		tp := thumbPath(meta)
+		if err := s.objects.Put(ctx, tp, thumb); err != nil {
+			return false, fmt.Errorf("put frame %q: write thumbnail %s: %w", id, tp, err)
+		}
+		rec.ThumbPath, rec.ThumbSize = tp, int64(len(thumb))
+	}
+
+	// The objects are durable; commit the index. From here on the context
+	// is not consulted, so that a cancelled caller does not leave an
+	// unindexed object behind.
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return false, fmt.Errorf("put frame %q: encode record: %w", id, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		stored = false
+		fb := tx.Bucket(bucketFrames)
+		if fb.Get([]byte(id)) != nil {
+			return nil
+		}
+		if err := fb.Put([]byte(id), recJSON); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketByTime).Put(timeKey(cameraPrefix(meta.CameraID), meta.CaptureTime, id), nil); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketByTimeAll).Put(timeKey(nil, meta.CaptureTime, id), nil); err != nil {
+			return err
+		}
+		mb := tx.Bucket(bucketMeta)
+		if err := addU64(mb, keyFrames, 1); err != nil {
+			return err
+		}
+		if err := addU64(mb, keyBytes, meta.SizeBytes); err != nil {
+			return err
+		}
+		newEvent := false
+		if meta.EventID != "" {
+			if err := tx.Bucket(bucketByEvent).Put(timeKey(cameraPrefix(meta.EventID), meta.CaptureTime, id), nil); err != nil {
+				return err
+			}
+			var err error
+			if newEvent, err = addToEvent(tx, rec); err != nil {
+				return err
+			}
+		}
+		if err := updateCamera(tx, meta.CameraID, func(c *cameraRecord) {
+			c.Frames++
+			c.Bytes += meta.SizeBytes
+			if newEvent {
+				c.Events++
+			}
+		}); err != nil {
+			return err
+		}
+		stored = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("put frame %q: commit index (object %s already written): %w", id, rel, dbErr(err))
+	}
+	s.log.Debug("frame stored", "frame_id", id, "camera_id", meta.CameraID, "path", rel, "size", meta.SizeBytes)
+	return stored, nil
+}
