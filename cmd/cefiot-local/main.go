@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
@@ -150,8 +151,9 @@ func watch(ctx context.Context, stack *localstack.Stack, logger *slog.Logger, ex
 	go func() {
 		for {
 			select {
-			case err := <-stack.Exits():
-				logger.Warn("a service process died; the stack starts it again, and its workloads move meanwhile", "err", err)
+			case ex := <-stack.Exits():
+				first, _, _ := strings.Cut(ex.Error(), "\n")
+				logger.Warn("a service process died; the stack starts it again, and its workloads move meanwhile", "service", ex.Service, "err", first)
 			case <-ctx.Done():
 				return
 			}
