@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/redact"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-	"github.com/cefiot/cefiot/services/capture/internal/source"
 )
 
 type adminServer struct {
@@ -109,7 +109,7 @@ func (s *adminServer) camera(id string) (*cefiotv1.Camera, error) {
 }
 
 func settingsToProto(s Settings) *cefiotv1.CameraSettings {
-	src := source.Redact(s.Source)
+	src := redact.URL(s.Source)
 	p := &cefiotv1.CameraSettings{
 		Source: &src, Fps: &s.FPS, Realtime: &s.Realtime, Watch: &s.Watch,
 		DetectWidth: ptr(int32(s.DetectWidth)), Threshold: ptr(int32(s.Threshold)), MinArea: &s.MinArea,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/libs/redact"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/event"
@@ -274,7 +275,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			version = v
 			n := cam.Settings()
 			if n.Source != set.Source || n.Watch != set.Watch || n.Realtime != set.Realtime {
-				logger.Info("source settings changed; starting a new session", "source", source.Redact(n.Source))
+				logger.Info("source settings changed; starting a new session", "source", redact.URL(n.Source))
 				return errors.Join(publish(tr.Flush()), errSourceChanged)
 			}
 			nd, err := motion.NewDetector(n.Motion())
@@ -300,7 +301,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("camera %s: read %s: %w", id, source.Redact(set.Source), err)
+			return fmt.Errorf("camera %s: read %s: %w", id, redact.URL(set.Source), err)
 		}
 		c.metrics.frames.Inc()
 		cam.frameArrived(f.CaptureTime)
@@ -415,7 +416,7 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 	c.metrics.statusChanges.Inc()
 	rec := &cefiotv1.CameraStatusChange{
 		CameraId: id, Online: online, Time: timestamppb.Now(), Reason: reason,
-		Source: source.Redact(src), CaptureNode: c.cfg.Node, Reconnects: reconnects,
+		Source: redact.URL(src), CaptureNode: c.cfg.Node, Reconnects: reconnects,
 	}
 	value, err := proto.Marshal(rec)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/redact"
 	"gocv.io/x/gocv"
 )
 
@@ -28,22 +29,6 @@ func isURL(spec string) bool {
 }
 
 func isDevice(spec string) bool { return strings.HasPrefix(spec, "/dev/video") }
-
-// Redact returns spec with any password in a URL replaced, for logs,
-// status records and frame metadata.
-func Redact(spec string) string {
-	if !isURL(spec) {
-		return spec
-	}
-	u, err := url.Parse(spec)
-	if err != nil || u.User == nil {
-		return spec
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
 
 // StreamOptions tune a Stream beyond Options.
 type StreamOptions struct {
@@ -91,11 +76,11 @@ func OpenStream(spec string, opts Options, sopts StreamOptions) (*Stream, error)
 		return nil, err
 	}
 	if !IsStream(spec) {
-		return nil, fmt.Errorf("source: %q is not a stream URL (rtsp, http) or /dev/videoN device", Redact(spec))
+		return nil, fmt.Errorf("source: %q is not a stream URL (rtsp, http) or /dev/videoN device", redact.URL(spec))
 	}
 	if isURL(spec) {
 		if _, err := url.Parse(spec); err != nil {
-			return nil, fmt.Errorf("source: stream URL %q: %v", Redact(spec), err)
+			return nil, fmt.Errorf("source: stream URL %q: %v", redact.URL(spec), err)
 		}
 	}
 	if sopts.MinBackoff <= 0 {
@@ -152,7 +137,7 @@ func (s *Stream) connect() error {
 			}
 			return fmt.Errorf("open device %s: OpenCV's V4L2 backend cannot open it (busy, or not a capture device)", s.spec)
 		}
-		return fmt.Errorf("open %s: the stream does not answer or is not a video stream", Redact(s.spec))
+		return fmt.Errorf("open %s: the stream does not answer or is not a video stream", redact.URL(s.spec))
 	}
 	if d := vc.Get(gocv.VideoCaptureFPS); s.opts.FPS == 0 && d > 0 && d <= 1000 {
 		s.fps = d
@@ -185,7 +170,7 @@ func (s *Stream) wait(ctx context.Context) error {
 // returns an error when ctx ends or after Close.
 func (s *Stream) Next(ctx context.Context) (Frame, error) {
 	if s.closed {
-		return Frame{}, fmt.Errorf("source: stream %s: Next after Close", Redact(s.spec))
+		return Frame{}, fmt.Errorf("source: stream %s: Next after Close", redact.URL(s.spec))
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -194,7 +179,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		if s.vc == nil {
 			if err := s.connect(); err != nil {
 				s.setOnline(false, err.Error())
-				s.opts.logger().Warn("source: stream unavailable; retrying", "source", Redact(s.spec), "err", err, "retry_in", s.backoff)
+				s.opts.logger().Warn("source: stream unavailable; retrying", "source", redact.URL(s.spec), "err", err, "retry_in", s.backoff)
 				if err := s.wait(ctx); err != nil {
 					return Frame{}, err
 				}
@@ -205,7 +190,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 			s.disconnect()
 			reason := "stream ended or stalled"
 			s.setOnline(false, reason)
-			s.opts.logger().Warn("source: stream dropped; reconnecting", "source", Redact(s.spec), "retry_in", s.backoff)
+			s.opts.logger().Warn("source: stream dropped; reconnecting", "source", redact.URL(s.spec), "retry_in", s.backoff)
 			if err := s.wait(ctx); err != nil {
 				return Frame{}, err
 			}
@@ -240,7 +225,7 @@ func (s *Stream) Describe() string {
 	if s.online {
 		state = "online"
 	}
-	return fmt.Sprintf("%s %s (%s, %d connection attempts)", kind, Redact(s.spec), state, s.attempts)
+	return fmt.Sprintf("%s %s (%s, %d connection attempts)", kind, redact.URL(s.spec), state, s.attempts)
 }
 
 // Online reports whether the last read delivered a frame.

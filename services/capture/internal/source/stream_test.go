@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/videogen"
+	"github.com/cefiot/cefiot/libs/redact"
 	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )
 
@@ -134,7 +135,7 @@ func TestStreamNeverAnswers(t *testing.T) {
 }
 
 func TestStreamRedactsAndRejects(t *testing.T) {
-	if got := Redact("rtsp://admin:secret@10.0.0.5:554/h264"); strings.Contains(got, "secret") || !strings.Contains(got, "admin") {
+	if got := redact.URL("rtsp://admin:secret@10.0.0.5:554/h264"); strings.Contains(got, "secret") || !strings.Contains(got, "admin") {
 		t.Errorf("Redact = %q", got)
 	}
 	if _, err := OpenStream("/tmp/not-a-stream.avi", Options{}, StreamOptions{}); err == nil {

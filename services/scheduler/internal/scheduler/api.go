@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/redact"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -100,7 +101,7 @@ func (a *api) ListWorkloads(ctx context.Context, _ *cefiotv1.ListWorkloadsReques
 	if err != nil {
 		return nil, err
 	}
-	return &cefiotv1.ListWorkloadsResponse{Workloads: st.Workloads}, nil
+	return &cefiotv1.ListWorkloadsResponse{Workloads: shown(st.Workloads...)}, nil
 }
 
 func (a *api) ListAssignments(ctx context.Context, _ *cefiotv1.ListAssignmentsRequest) (*cefiotv1.ListAssignmentsResponse, error) {
@@ -396,7 +397,7 @@ func (a *api) ApplySpec(ctx context.Context, req *cefiotv1.ApplySpecRequest) (*c
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "%v", err)
 	}
-	return &cefiotv1.ApplySpecResponse{Changed: int32(n), Workloads: spec.Proto()}, nil
+	return &cefiotv1.ApplySpecResponse{Changed: int32(n), Workloads: shown(spec.Proto()...)}, nil
 }
 
 func (a *api) GetWorkload(ctx context.Context, req *cefiotv1.GetWorkloadRequest) (*cefiotv1.GetWorkloadResponse, error) {
@@ -411,7 +412,7 @@ func (a *api) GetWorkload(ctx context.Context, req *cefiotv1.GetWorkloadRequest)
 	if wl == nil {
 		return nil, status.Errorf(codes.NotFound, "name: workload %q is not declared in site %s", req.GetName(), a.keys.Site())
 	}
-	return &cefiotv1.GetWorkloadResponse{Workload: wl, Assignment: st.Assignment(wl.GetName()), Claim: st.Claim(wl.GetName())}, nil
+	return &cefiotv1.GetWorkloadResponse{Workload: shown(wl)[0], Assignment: st.Assignment(wl.GetName()), Claim: st.Claim(wl.GetName())}, nil
 }
 
 func (a *api) PutWorkload(ctx context.Context, req *cefiotv1.PutWorkloadRequest) (*cefiotv1.PutWorkloadResponse, error) {
@@ -426,6 +427,15 @@ func (a *api) PutWorkload(ctx context.Context, req *cefiotv1.PutWorkloadRequest)
 	if wl.GetSite() == a.keys.Site() {
 		wl.Site = ""
 	}
+	// A workload read from this API and written back keeps its stored
+	// credentials (the API shows them masked).
+	st, err := a.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if stored := st.Workload(wl.GetName()); stored != nil {
+		redact.Restore(wl.GetParams(), stored.GetParams())
+	}
 	if wl.GetHomeSite() == a.keys.Site() {
 		return nil, invalid("workload.home_site", "%q is this site; home_site names the site a workload was moved here from", wl.GetHomeSite())
 	}
@@ -437,8 +447,20 @@ func (a *api) PutWorkload(ctx context.Context, req *cefiotv1.PutWorkloadRequest)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "%v", err)
 		}
-		return &cefiotv1.PutWorkloadResponse{Workload: wl, Changed: changed}, nil
+		return &cefiotv1.PutWorkloadResponse{Workload: shown(wl)[0], Changed: changed}, nil
 	}
+}
+
+// shown returns copies of workloads as the API shows them: credentials in
+// their params (a camera URL's password) masked.
+func shown(workloads ...*cefiotv1.Workload) []*cefiotv1.Workload {
+	out := make([]*cefiotv1.Workload, len(workloads))
+	for i, wl := range workloads {
+		c := proto.Clone(wl).(*cefiotv1.Workload)
+		c.Params = redact.Params(c.GetParams())
+		out[i] = c
+	}
+	return out
 }
 
 func (a *api) DeleteWorkload(ctx context.Context, req *cefiotv1.DeleteWorkloadRequest) (*cefiotv1.DeleteWorkloadResponse, error) {
