@@ -1,0 +1,185 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
+)
+
+// refreshTopics assigns new matching partitions and drops vanished ones.
+func (s *session) refreshTopics(ctx context.Context) error {
+	s.lastRefresh = time.Now()
+	md, err := s.edgeAdmin.GetMetadata(nil, true, 10000)
+	if err != nil {
+		return fmt.Errorf("edge metadata: %w", err)
+	}
+	want := map[checkpoint.Partition]string{}
+	counts := map[string]int{}
+	for name, t := range md.Topics {
+		if t.Error.Code() != kafka.ErrNoError || !s.cfg.Selection.Match(name) || len(t.Partitions) == 0 {
+			continue
+		}
+		counts[name] = len(t.Partitions)
+		for _, p := range t.Partitions {
+			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
+		}
+	}
+	var added []checkpoint.Partition
+	for p := range want {
+		if _, ok := s.parts[p]; !ok {
+			added = append(added, p)
+		}
+	}
+	var removed []kafka.TopicPartition
+	for p := range s.parts {
+		if _, ok := want[p]; !ok {
+			t := p.Topic
+			removed = append(removed, kafka.TopicPartition{Topic: &t, Partition: p.Partition})
+			delete(s.parts, p)
+			s.tracker.Forget(p)
+		}
+	}
+	if len(removed) > 0 {
+		s.logger.Warn("edge partitions vanished; no longer forwarded", "partitions", len(removed))
+		if err := s.consumer.IncrementalUnassign(removed); err != nil {
+			return fmt.Errorf("unassign vanished partitions: %w", err)
+		}
+	}
+	if len(added) == 0 {
+		if len(removed) > 0 {
+			s.reportAssigned()
+		}
+		return nil
+	}
+	slices.SortFunc(added, func(a, b checkpoint.Partition) int {
+		if a.Topic != b.Topic {
+			return cmpString(a.Topic, b.Topic)
+		}
+		return int(a.Partition - b.Partition)
+	})
+	for _, topic := range slices.Sorted(maps.Keys(counts)) {
+		if err := s.ensureCloudTopic(ctx, topic, counts[topic]); err != nil {
+			return err
+		}
+	}
+	cps, err := s.loadCheckpoints(ctx, added)
+	if err != nil {
+		return err
+	}
+	assign := make([]kafka.TopicPartition, 0, len(added))
+	for _, p := range added {
+		cp, ok := cps[p]
+		if !ok {
+			cp = checkpoint.Record{Site: s.cfg.Site, Topic: p.Topic, Partition: p.Partition, Next: 0}
+		}
+		s.parts[p] = &partState{cloudTopic: want[p], cp: cp}
+		s.tracker.Start(p, cp.Next)
+		t := p.Topic
+		assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: p.Partition, Offset: kafka.Offset(cp.Next)})
+	}
+	if err := s.consumer.IncrementalAssign(assign); err != nil {
+		return fmt.Errorf("assign edge partitions: %w", err)
+	}
+	if s.paused {
+		_ = s.consumer.Pause(assign)
+	}
+	s.logger.Info("forwarding edge partitions", "added", len(added), "total", len(s.parts), "resumed_from_checkpoint", len(cps))
+	s.reportAssigned()
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *session) reportAssigned() {
+	out := make(map[checkpoint.Partition]PartitionInfo, len(s.parts))
+	for p, st := range s.parts {
+		out[p] = PartitionInfo{CloudTopic: st.cloudTopic, Checkpoint: st.cp}
+	}
+	s.obs.Assigned(s.cfg.TransactionID, out)
+}
+
+// ensureCloudTopic creates the cloud topic with the edge partition count,
+// or adds partitions to an existing one that has fewer.
+func (s *session) ensureCloudTopic(ctx context.Context, topic string, n int) error {
+	target := pipeline.CloudTopic(s.cfg.Site, topic)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	got, err := kafkax.EnsureTopicWith(tctx, s.cloudAdmin, kafkax.TopicSpec{Name: target, Partitions: n})
+	if err != nil {
+		return err
+	}
+	if got >= n {
+		return nil
+	}
+	s.logger.Info("edge topic grew; adding cloud partitions", "topic", target, "from", got, "to", n)
+	res, err := s.cloudAdmin.CreatePartitions(tctx, []kafka.PartitionsSpecification{{Topic: target, IncreaseTo: n}})
+	if err != nil {
+		return fmt.Errorf("add partitions to %s: %w", target, err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError {
+			return fmt.Errorf("add partitions to %s: %w", target, r.Error)
+		}
+	}
+	for {
+		got, err := kafkax.PartitionCount(s.cloudAdmin, target)
+		if err == nil && got >= n {
+			return nil
+		}
+		select {
+		case <-tctx.Done():
+			return fmt.Errorf("partitions of %s not visible: %w", target, tctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// loadCheckpoints reads the checkpoints of parts; when another workload
+// wrote the last checkpoint of one of them, it fences that workload first so
+// that it cannot commit behind our back, and reads again.
+func (s *session) loadCheckpoints(ctx context.Context, parts []checkpoint.Partition) (map[checkpoint.Partition]checkpoint.Record, error) {
+	all, err := checkpoint.Load(ctx, s.cfg.CloudBootstrap, s.cpTopic, s.cfg.Site)
+	if err != nil {
+		return nil, err
+	}
+	owners := map[string]bool{}
+	for _, p := range parts {
+		if r, ok := all[p]; ok && r.Owner != "" && r.Owner != s.cfg.TransactionID {
+			owners[r.Owner] = true
+		}
+	}
+	if len(owners) > 0 {
+		for _, o := range slices.Sorted(maps.Keys(owners)) {
+			s.logger.Warn("taking over partitions another bridge workload forwarded; fencing it", "previous_owner", o)
+			if err := checkpoint.Fence(ctx, s.cfg.CloudBootstrap, o); err != nil {
+				return nil, err
+			}
+		}
+		if all, err = checkpoint.Load(ctx, s.cfg.CloudBootstrap, s.cpTopic, s.cfg.Site); err != nil {
+			return nil, err
+		}
+	}
+	out := map[checkpoint.Partition]checkpoint.Record{}
+	for _, p := range parts {
+		if r, ok := all[p]; ok {
+			out[p] = r
+		}
+	}
+	return out, nil
+}
