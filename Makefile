@@ -64,7 +64,7 @@ check: lint ## gofmt, go vet, staticcheck, errcheck, generated code current, buf
 	$(GO) vet $(GO_PKGS)
 	./scripts/check-generated.sh
 	./scripts/buf-checks.sh
-	./scripts/check-deps.sh
+	./scripts/check-structure.sh
 
 .PHONY: lint
 lint: ## staticcheck and errcheck (versions pinned in tools/go.mod; errcheck's exclusions with reasons in .errcheck-excludes)

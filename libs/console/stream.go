@@ -31,6 +31,9 @@ type Snapshot struct {
 	// Services holds, by target name, what each worker's admin API
 	// reported (only targets that are a worker of some site).
 	Services map[string]*ServiceState `json:"services"`
+	// Topics names the topic each stage writes, for the page's links
+	// (from libs/pipeline).
+	Topics map[string]string `json:"topics"`
 }
 
 // SiteState is what a site's scheduler reports. The lists are the REST
@@ -229,7 +232,9 @@ func (c *collector) getJSON(ctx context.Context, base, path string, out any) err
 
 // gather asks every scheduler, then every worker they list.
 func (c *collector) gather(ctx context.Context) *Snapshot {
-	snap := &Snapshot{Time: time.Now(), Services: map[string]*ServiceState{}}
+	snap := &Snapshot{Time: time.Now(), Services: map[string]*ServiceState{}, Topics: map[string]string{
+		pipeline.KindCapture: pipeline.TopicFramesRaw, pipeline.KindEnrich: pipeline.TopicFramesEnriched,
+	}}
 	sites := c.sites(ctx)
 	snap.Sites = sites
 

@@ -8,7 +8,10 @@
 const STAGES = ["camera", "capture", "enrich", "bridge", "sink"];
 // The counter that measures what a stage hands to the next one.
 const OUT_COUNTER = { camera: ["capture", "frames"], capture: ["capture", "published"], enrich: ["enrich", "records_out"], bridge: ["bridge", "records_forwarded"], sink: ["sink", "stored"] };
-const LINK_LABEL = { camera: "frames read", capture: "frames.raw", enrich: "frames.enriched", bridge: "WAN" };
+// The links between stages: topic names come with each snapshot (the
+// server takes them from the pipeline's one list of names).
+const LINK_LABEL = { camera: "frames read", bridge: "WAN" };
+const linkLabel = (stage) => LINK_LABEL[stage] || state.topics[stage] || stage;
 const GALLERY_PAGE = 48;
 
 const state = {
@@ -16,7 +19,7 @@ const state = {
   statuses: new Map(), // target -> {kind, body, worker}
   prev: new Map(), rates: new Map(), // "target/counter" -> {v, t} / per second
   cameras: [], events: [], nextPage: "", thumbs: new Map(), sink: null, bridgeTarget: null, cameraNames: new Set(),
-  stats: null, galleryKey: "", seq: 0,
+  stats: null, galleryKey: "", seq: 0, topics: {},
   filter: { camera: "", since: "", until: "" },
 };
 
@@ -121,6 +124,7 @@ function assignmentsOfKind(kind) { return allAssignments().filter((a) => kindOf(
 function applySnapshot(snap) {
   const now = new Date(snap.time).getTime() / 1000;
   state.seq = snap.seq;
+  state.topics = snap.topics || {};
   state.sites = new Map((snap.sites || []).map((s) => [s.site, {
     site: s.site, scheduler: s.scheduler, leader: s.leader, nodes: s.nodes || [], workers: s.workers || [],
     workloads: s.workloads || [], assignments: s.assignments || [] }]));
@@ -251,8 +255,8 @@ function renderGraph() {
         stage === "sink" ? [el("dt", {}, "stored"), el("dd", {}, rate(info.rate))] : null,
         info.problems.length ? [el("dt", {}, "problem"), el("dd", {}, info.problems.join("; "))] : null)));
     if (i < STAGES.length - 1) {
-      items.push(el("li", { class: `link${stage === "bridge" ? " wan" : ""}`, "aria-label": `${LINK_LABEL[stage]}: ${rate(info.rate)}` },
-        el("span", {}, LINK_LABEL[stage]), el("br"), el("span", { class: "rate" }, rate(info.rate))));
+      items.push(el("li", { class: `link${stage === "bridge" ? " wan" : ""}`, "aria-label": `${linkLabel(stage)}: ${rate(info.rate)}` },
+        el("span", {}, linkLabel(stage)), el("br"), el("span", { class: "rate" }, rate(info.rate))));
     }
   });
   g.replaceChildren(...items);
