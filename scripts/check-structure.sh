@@ -23,7 +23,7 @@ if (cd libs && GOWORK=off go mod graph | grep -q 'gocv.io/x/gocv'); then
   echo "libs has gocv in its module graph"; fail=1
 fi
 # Code lines (not comments) that spell a topic name or the cloud prefix.
-spelled=$(git grep -n -E '"(frames\.raw|frames\.enriched|frames\.deadletter|cameras\.status|sink\.deadletter)"|"edge-"' \
+spelled=$(git grep --untracked -n -E '"(frames\.raw|frames\.enriched|frames\.deadletter|cameras\.status|sink\.deadletter)"|"edge-"' \
   -- '*.go' '*.js' ':!libs/pipeline/' ':!proto/' ':!*_test.go' | grep -v -E '^[^:]+:[0-9]+:\s*//' || true)
 if [[ -n "$spelled" ]]; then
   echo "pipeline names spelled outside libs/pipeline (take them from there):"; echo "$spelled" | sed 's/^/  /'; fail=1
