@@ -7,7 +7,11 @@
 // (p50/p99 of stored_time - capture_time, the video paced at its 25 fps,
 // the first 3 s of each camera left out while the pipeline starts); and the
 // peak resident memory of the capture process (its
-// process_resident_memory_bytes metric, sampled every 50 ms).
+// process_resident_memory_bytes metric, sampled every 50 ms); and where the
+// CPU goes: milliseconds of CPU per stored frame for every service process
+// and every Kafka broker (from /proc), with capture's share split into
+// decode, detect, encode and publish by a CPU profile taken from its admin
+// port (/debug/pprof/profile) during the run.
 //
 // Usage:
 //
@@ -29,11 +33,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cefiot/cefiot/cmd/cefiot-dataplane-bench/internal/cpu"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
@@ -47,12 +54,15 @@ func main() {
 }
 
 type result struct {
-	cameras    int
-	frames     int
-	elapsed    time.Duration
-	p50, p99   time.Duration
-	peakRSS    int64
-	framesPerS float64
+	// cpuPerFrame is the CPU each process (and each stage of capture)
+	// spent per stored frame in the run as fast as decoded.
+	cpuPerFrame map[string]time.Duration
+	cameras     int
+	frames      int
+	elapsed     time.Duration
+	p50, p99    time.Duration
+	peakRSS     int64
+	framesPerS  float64
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -100,7 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%d camera(s), real time: %w", n, err)
 		}
-		fast.p50, fast.p99 = paced.p50, paced.p99
+		fast.p50, fast.p99 = paced.p50, paced.p99 // cpuPerFrame stays the fast run's
 		fast.peakRSS = max(fast.peakRSS, paced.peakRSS)
 		results = append(results, fast)
 	}
@@ -120,6 +130,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	row("latency p50 (25 fps per camera)", ms(a.p50), ms(b.p50), "ms")
 	row("latency p99 (25 fps per camera)", ms(a.p99), ms(b.p99), "ms")
 	row("capture peak RSS", float64(a.peakRSS)/(1<<20), float64(b.peakRSS)/(1<<20), "MiB")
+	fmt.Fprintf(out, "\nCPU per stored frame (as fast as decoded; processes from /proc, capture's stages from a CPU profile)\n\n")
+	for _, name := range cpuRows(a.cpuPerFrame, b.cpuPerFrame) {
+		row(name, ms(a.cpuPerFrame[name]), ms(b.cpuPerFrame[name]), "ms")
+	}
 	return nil
 }
 
@@ -147,6 +161,25 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	defer stopSampling()
 	go sampleRSS(sampleCtx, fmt.Sprintf("http://127.0.0.1:%d/metrics", stack.Config().Ports.CaptureHTTP), &peak)
 
+	meter, err := cpu.Start(processes(stack))
+	if err != nil {
+		return result{}, err
+	}
+	profiled := make(chan profileResult, 1)
+	if !realtime {
+		go func() {
+			// Capture's admin port opens a moment after the process starts.
+			for {
+				p, err := cpu.Fetch(ctx, stack.HTTP("capture"), profileSeconds)
+				if err == nil || ctx.Err() != nil || !errors.Is(err, syscall.ECONNREFUSED) {
+					profiled <- profileResult{p, err}
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+
 	want := int64(cameras * perCamera)
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -154,6 +187,33 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 		return result{}, err
 	}
 	stopSampling()
+	used, err := meter.Used()
+	if err != nil {
+		return result{}, err
+	}
+	perFrame := map[string]time.Duration{}
+	var total time.Duration
+	for name, d := range used {
+		perFrame[name] = d / time.Duration(want)
+		total += d
+	}
+	perFrame["total (all processes)"] = total / time.Duration(want)
+	if !realtime {
+		pr := <-profiled
+		if pr.err != nil {
+			return result{}, pr.err
+		}
+		split := cpu.Split(pr.p, captureStages)
+		var sampled time.Duration
+		for _, d := range split {
+			sampled += d
+		}
+		if sampled > 0 {
+			for stage, d := range split {
+				perFrame["  capture: "+stage] = time.Duration(float64(perFrame["capture"]) * float64(d) / float64(sampled))
+			}
+		}
+	}
 	conn, err := grpc.NewClient(stack.SinkGRPC(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return result{}, err
@@ -190,9 +250,75 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	elapsed := last.Sub(first)
 	return result{
-		cameras: cameras, frames: n, elapsed: elapsed, p50: pct(0.50), p99: pct(0.99),
+		cpuPerFrame: perFrame,
+		cameras:     cameras, frames: n, elapsed: elapsed, p50: pct(0.50), p99: pct(0.99),
 		peakRSS: peak.Load(), framesPerS: float64(n) / elapsed.Seconds(),
 	}, nil
+}
+
+// profileSeconds is how long capture's CPU profile runs: the start of the
+// run, where capture decodes, detects and encodes at full speed.
+const profileSeconds = 3
+
+type profileResult struct {
+	p   *profile.Profile
+	err error
+}
+
+// captureStages splits capture's CPU profile.
+var captureStages = []cpu.Stage{
+	{Name: "decode", Functions: []string{"source.(*VideoFile).Next", "gocv.(*VideoCapture).Read"}},
+	{Name: "detect", Functions: []string{"motion.(*Detector).Detect"}},
+	{Name: "encode", Functions: []string{"motion.EncodeJPEG"}},
+	{Name: "publish", Functions: []string{"confluent-kafka-go", "capture.(*publisher)"}},
+}
+
+// processes are the processes whose CPU the benchmark counts: every
+// service and every Kafka broker of both clusters.
+func processes(stack *localstack.Stack) map[string]int {
+	out := map[string]int{}
+	for _, name := range stack.ServiceNames() {
+		if pid := stack.PID(name); pid != 0 {
+			out[name] = pid
+		}
+	}
+	for _, c := range []*kafkalocal.Cluster{stack.Edge, stack.Cloud} {
+		for _, n := range c.Nodes() {
+			if n.PID != 0 {
+				out[fmt.Sprintf("kafka %s broker %d", c.Name(), n.ID)] = n.PID
+			}
+		}
+	}
+	return out
+}
+
+// cpuRows orders the CPU table: pipeline stages, capture's parts, the rest.
+func cpuRows(a, b map[string]time.Duration) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range []map[string]time.Duration{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	rank := func(n string) int {
+		for i, p := range []string{"capture", "  capture: decode", "  capture: detect", "  capture: encode", "  capture: publish", "  capture: other", "enrich", "bridge", "sink", "kafka edge", "kafka cloud", "scheduler", "total"} {
+			if strings.HasPrefix(n, p) {
+				return i
+			}
+		}
+		return 99
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		if d := rank(x) - rank(y); d != 0 {
+			return d
+		}
+		return strings.Compare(x, y)
+	})
+	return names
 }
 
 // sampleRSS keeps the largest process_resident_memory_bytes seen.

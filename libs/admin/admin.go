@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -97,6 +98,13 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	// Profiles of the running process (CPU, heap, goroutines), for finding
+	// where the time goes under real load (make bench reads them).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", gw)
 	return &Server{
 		logger: logger, registry: registry, grpc: g, health: hs,

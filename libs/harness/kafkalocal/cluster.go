@@ -30,6 +30,8 @@ type Node struct {
 	ControllerAddr string
 	// LogFile receives the node's stdout and stderr.
 	LogFile string
+	// PID is the node's process id when Nodes was called (0 if none).
+	PID int
 	// Running reports whether the node's process was running when Nodes
 	// was called.
 	Running bool
@@ -319,6 +321,9 @@ func (c *Cluster) Nodes() []Node {
 		n.mu.Lock()
 		out[i] = n.info
 		out[i].Running = n.proc != nil && !n.proc.exited()
+		if out[i].Running {
+			out[i].PID = n.proc.pid
+		}
 		n.mu.Unlock()
 	}
 	return out
