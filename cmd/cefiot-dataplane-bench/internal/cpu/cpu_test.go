@@ -31,7 +31,9 @@ func TestProcessTimeGrowsWithWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	burnA(300 * time.Millisecond)
+	if burnA(300*time.Millisecond) == 0 {
+		t.Fatal("the busy loop did no work")
+	}
 	used, err := m.Used()
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +50,19 @@ func TestSplitAttributesSamplesToStages(t *testing.T) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	done := make(chan struct{})
+	done := make(chan int)
 	go func() {
-		defer close(done)
+		n := 0
 		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
-			burnA(30 * time.Millisecond)
-			burnB(10 * time.Millisecond)
+			n += burnA(30 * time.Millisecond)
+			n += burnB(10 * time.Millisecond)
 		}
+		done <- n
 	}()
 	p, err := Fetch(context.Background(), srv.URL, 1)
-	<-done
+	if <-done == 0 {
+		t.Fatal("the busy loops did no work")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
