@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -58,6 +59,8 @@ type Set struct {
 	Services   []*corev1.Service
 	PDBs       []*policyv1.PodDisruptionBudget
 	Namespaces map[string]bool
+	// NetworkPolicies of every namespace.
+	NetworkPolicies []*networkingv1.NetworkPolicy
 }
 
 // NewSet indexes objs.
@@ -79,6 +82,8 @@ func NewSet(objs []Object) *Set {
 			s.PDBs = append(s.PDBs, t)
 		case *corev1.Namespace:
 			s.Namespaces[t.Name] = true
+		case *networkingv1.NetworkPolicy:
+			s.NetworkPolicies = append(s.NetworkPolicies, t)
 		}
 	}
 	return s

@@ -19,6 +19,7 @@ func Policy(s *Set, facts Facts) []error {
 	p.services()
 	for _, ns := range s.SiteNamespaces() {
 		p.site(ns)
+		p.network(ns)
 	}
 	p.kafka()
 	p.etcd()

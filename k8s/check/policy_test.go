@@ -46,6 +46,9 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		breakIt func(s *Set)
 		want    string
 	}{
+		{"no default deny", "overlays/edge", func(s *Set) { dropNetworkPolicy(s, "default-deny") }, "namespace cefiot-edge: no default-deny NetworkPolicy"},
+		{"kafka clients shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka") }, "kafka container kafka: port broker (9092) is not admitted by any NetworkPolicy"},
+		{"edge bridges shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka-external") }, "port external (9094) is not admitted by any NetworkPolicy"},
 		{"no liveness probe", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").LivenessProbe = nil }, "enrich container enrich: has no livenessProbe"},
 		{"probe on the wrong port", "overlays/edge", func(s *Set) { container(s, "Deployment", "bridge").ReadinessProbe.GRPC.Port = 9102 }, "readinessProbe probes gRPC port 9102 but the service listens on 9103"},
 		{"http probe for a service", "overlays/cloud", func(s *Set) {
@@ -159,4 +162,14 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			t.Fatalf("want an error containing %q, got %d:\n%s", tc.want, len(errs), strings.Join(msgs, "\n"))
 		})
 	}
+}
+
+func dropNetworkPolicy(s *Set, name string) {
+	kept := s.NetworkPolicies[:0]
+	for _, np := range s.NetworkPolicies {
+		if np.Name != name {
+			kept = append(kept, np)
+		}
+	}
+	s.NetworkPolicies = kept
 }
