@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	frames := fs.Int("frames", 250, "frames of the video (all but the first have motion)")
 	cameras := fs.Int("cameras", 4, "cameras of the second run")
 	binDir := fs.String("bin-dir", "bin", "directory of the service binaries")
+	compare := fs.Bool("compare", true, "also run 1 camera with the thumbnails made by enrich, as before, and print it beside today's")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
@@ -102,11 +103,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var results []result
 	for i, n := range []int{1, *cameras} {
-		fast, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("fast%d", i)), bins, libs, video, n, spec.MotionFrames(), false, 0)
+		fast, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("fast%d", i)), bins, libs, video, n, spec.MotionFrames(), false, 0, nil)
 		if err != nil {
 			return fmt.Errorf("%d camera(s), as fast as decoded: %w", n, err)
 		}
-		paced, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("paced%d", i)), bins, libs, video, n, spec.MotionFrames(), true, uint64(3*spec.FPS))
+		paced, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("paced%d", i)), bins, libs, video, n, spec.MotionFrames(), true, uint64(3*spec.FPS), nil)
 		if err != nil {
 			return fmt.Errorf("%d camera(s), real time: %w", n, err)
 		}
@@ -134,12 +135,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, name := range cpuRows(a.cpuPerFrame, b.cpuPerFrame) {
 		row(name, ms(a.cpuPerFrame[name]), ms(b.cpuPerFrame[name]), "ms")
 	}
+	if !*compare {
+		return nil
+	}
+	// Before and after, side by side: the thumbnail made by enrich from the
+	// full JPEG (capture -thumbnail-width 0, as before) against capture's,
+	// made from the image it has decoded anyway.
+	before, err := measure(ctx, filepath.Join(tmp, "before"), bins, libs, video, 1, spec.MotionFrames(), false, 0,
+		map[string][]string{"capture": {"-thumbnail-width", "0"}})
+	if err != nil {
+		return fmt.Errorf("1 camera, thumbnails by enrich: %w", err)
+	}
+	fmt.Fprintf(out, "\nThumbnails: made by enrich from the full JPEG (before) against made by capture from the decoded image (now), 1 camera as fast as decoded\n\n")
+	fmt.Fprintf(out, "%-34s %14s %14s %10s\n", "", "before", "now", "ratio")
+	row("throughput", before.framesPerS, a.framesPerS, "fr/s")
+	for _, name := range []string{"capture", "enrich", "total (all processes)"} {
+		row("CPU per frame: "+name, ms(before.cpuPerFrame[name]), ms(a.cpuPerFrame[name]), "ms")
+	}
 	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCamera int, realtime bool, warmup uint64) (result, error) {
+func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCamera int, realtime bool, warmup uint64, binaryArgs map[string][]string) (result, error) {
 	var cams []string
 	for i := 1; i <= cameras; i++ {
 		cams = append(cams, fmt.Sprintf("cam-%d", i))
@@ -147,6 +165,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	stack, err := localstack.Start(ctx, localstack.Config{
 		BinDir: bins, RunDir: dir, KafkaLibs: libs, Video: video, Cameras: cams, Logger: logger, Realtime: realtime,
+		BinaryArgs: binaryArgs,
 	})
 	if err != nil {
 		return result{}, err

@@ -61,6 +61,13 @@ func CloudTopicPattern(topic string) string {
 	return "^" + regexp.QuoteMeta(cloudPrefix) + `.+\.` + regexp.QuoteMeta(topic) + "$"
 }
 
+// Thumbnails: capture makes them from the decoded frame; enrich makes one
+// only for a frame that came without (or with another width).
+const (
+	DefaultThumbnailWidth   = 160
+	DefaultThumbnailQuality = 70
+)
+
 // Record headers, each set by one owner only.
 const (
 	// HeaderFrameID (set by capture) is the frame's id, the key the sink

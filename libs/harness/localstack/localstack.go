@@ -58,6 +58,9 @@ type Config struct {
 	// CloudEnrich starts an enrich worker in the cloud site, idle until
 	// enrich is moved there (cefiotctl move enrich -to-site cloud).
 	CloudEnrich bool
+	// BinaryArgs adds arguments to every process of a binary ("capture":
+	// {"-thumbnail-width", "0"}), checked against its flags like the rest.
+	BinaryArgs map[string][]string
 }
 
 // Ports are the listening ports of the stack.
@@ -353,6 +356,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			return procs.Spec{}, err
 		}
 	}
+	args = append(args, c.BinaryArgs[bin]...)
 	return procs.Spec{
 		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,
 		LogPath: filepath.Join(c.RunDir, "logs", name+".log"),

@@ -178,9 +178,15 @@ type Frame struct {
 	EventFrameIndex uint32 `protobuf:"varint,15,opt,name=event_frame_index,json=eventFrameIndex,proto3" json:"event_frame_index,omitempty"`
 	// True when the detector saw motion in this frame; false for pre- and
 	// post-capture frames published for context.
-	Motion        bool `protobuf:"varint,16,opt,name=motion,proto3" json:"motion,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Motion bool `protobuf:"varint,16,opt,name=motion,proto3" json:"motion,omitempty"`
+	// Small JPEG of the frame, made by capture from the decoded image it
+	// already holds (empty when capture makes none). Enrich moves it into
+	// EnrichedFrame.thumbnail_jpeg instead of decoding the full JPEG again.
+	ThumbnailJpeg   []byte `protobuf:"bytes,17,opt,name=thumbnail_jpeg,json=thumbnailJpeg,proto3" json:"thumbnail_jpeg,omitempty"`
+	ThumbnailWidth  int32  `protobuf:"varint,18,opt,name=thumbnail_width,json=thumbnailWidth,proto3" json:"thumbnail_width,omitempty"`
+	ThumbnailHeight int32  `protobuf:"varint,19,opt,name=thumbnail_height,json=thumbnailHeight,proto3" json:"thumbnail_height,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Frame) Reset() {
@@ -325,6 +331,27 @@ func (x *Frame) GetMotion() bool {
 	return false
 }
 
+func (x *Frame) GetThumbnailJpeg() []byte {
+	if x != nil {
+		return x.ThumbnailJpeg
+	}
+	return nil
+}
+
+func (x *Frame) GetThumbnailWidth() int32 {
+	if x != nil {
+		return x.ThumbnailWidth
+	}
+	return 0
+}
+
+func (x *Frame) GetThumbnailHeight() int32 {
+	if x != nil {
+		return x.ThumbnailHeight
+	}
+	return 0
+}
+
 // CameraStatusChange is published by capture to cameras.status (key = camera
 // id) whenever a camera goes online or offline.
 type CameraStatusChange struct {
@@ -432,7 +459,8 @@ type EnrichedFrame struct {
 	EnrichTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enrich_time,json=enrichTime,proto3" json:"enrich_time,omitempty"`
 	// Hex SHA-256 of frame.jpeg.
 	ContentSha256 string `protobuf:"bytes,5,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
-	// Small JPEG of the frame for listings (empty if enrich could not make one).
+	// Small JPEG of the frame for listings: capture's (frame.thumbnail_jpeg,
+	// moved here) or, for a frame that came without one, enrich's.
 	ThumbnailJpeg   []byte `protobuf:"bytes,6,opt,name=thumbnail_jpeg,json=thumbnailJpeg,proto3" json:"thumbnail_jpeg,omitempty"`
 	ThumbnailWidth  int32  `protobuf:"varint,7,opt,name=thumbnail_width,json=thumbnailWidth,proto3" json:"thumbnail_width,omitempty"`
 	ThumbnailHeight int32  `protobuf:"varint,8,opt,name=thumbnail_height,json=thumbnailHeight,proto3" json:"thumbnail_height,omitempty"`
@@ -535,7 +563,7 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
 	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\"\x9c\x04\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"\x97\x05\n" +
 	"\x05Frame\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x12\x1b\n" +
 	"\tcamera_id\x18\x02 \x01(\tR\bcameraId\x12#\n" +
@@ -554,7 +582,10 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\vevent_phase\x18\x0e \x01(\x0e2\x15.cefiot.v1.EventPhaseR\n" +
 	"eventPhase\x12*\n" +
 	"\x11event_frame_index\x18\x0f \x01(\rR\x0feventFrameIndex\x12\x16\n" +
-	"\x06motion\x18\x10 \x01(\bR\x06motion\"\xec\x01\n" +
+	"\x06motion\x18\x10 \x01(\bR\x06motion\x12%\n" +
+	"\x0ethumbnail_jpeg\x18\x11 \x01(\fR\rthumbnailJpeg\x12'\n" +
+	"\x0fthumbnail_width\x18\x12 \x01(\x05R\x0ethumbnailWidth\x12)\n" +
+	"\x10thumbnail_height\x18\x13 \x01(\x05R\x0fthumbnailHeight\"\xec\x01\n" +
 	"\x12CameraStatusChange\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12.\n" +

@@ -23,7 +23,11 @@ type Config struct {
 	Topic          string
 	Partitions     int
 	JPEGQuality    int
-	KafkaWait      time.Duration
+	// ThumbnailWidth and ThumbnailQuality shape the thumbnail each frame
+	// carries (width 0: none; enrich then makes one).
+	ThumbnailWidth   int
+	ThumbnailQuality int
+	KafkaWait        time.Duration
 	// CamerasFile holds per-camera settings (see Registry); "" keeps
 	// updates from the admin API in memory only.
 	CamerasFile string
@@ -39,6 +43,8 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.Topic, "topic", pipeline.TopicFramesRaw, "topic motion frames are published to")
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the topic when capture creates it")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 90, "JPEG quality of published frames, 1..100")
+	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail each frame carries, 16..1024 (0: none; enrich then decodes the frame to make one)")
+	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")
 	fs.StringVar(&c.CamerasFile, "cameras", "", "YAML file of per-camera settings, reloaded when it changes and written by the admin API (see docs/data-plane.md)")
 	fs.StringVar(&c.StatusTopic, "status-topic", pipeline.TopicCameraStatus, "topic camera online/offline changes are published to")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
@@ -51,6 +57,8 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.NotEmpty("topic", c.Topic)
 	ch.Check(c.Partitions >= 1, "partitions", strconv.Itoa(c.Partitions), "must be at least 1")
 	ch.Check(c.JPEGQuality >= 1 && c.JPEGQuality <= 100, "jpeg-quality", strconv.Itoa(c.JPEGQuality), "must be 1..100")
+	ch.Check(c.ThumbnailWidth == 0 || (c.ThumbnailWidth >= 16 && c.ThumbnailWidth <= 1024), "thumbnail-width", strconv.Itoa(c.ThumbnailWidth), "must be 0 or 16..1024")
+	ch.Check(c.ThumbnailQuality >= 1 && c.ThumbnailQuality <= 100, "thumbnail-quality", strconv.Itoa(c.ThumbnailQuality), "must be 1..100")
 	ch.NotEmpty("status-topic", c.StatusTopic)
 	if c.CamerasFile != "" {
 		if _, _, err := readCameraFile(c.CamerasFile); err != nil {

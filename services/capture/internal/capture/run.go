@@ -373,6 +373,13 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 	for _, b := range o.Boxes {
 		frame.Boxes = append(frame.Boxes, &cefiotv1.Box{X: int32(b.Min.X), Y: int32(b.Min.Y), Width: int32(b.Dx()), Height: int32(b.Dy())})
 	}
+	if c.cfg.ThumbnailWidth > 0 {
+		th, w, h, err := motion.Thumbnail(*img, c.cfg.ThumbnailWidth, c.cfg.ThumbnailQuality)
+		if err != nil {
+			return fmt.Errorf("camera %s frame %d: %w", camera, o.Index, err)
+		}
+		frame.ThumbnailJpeg, frame.ThumbnailWidth, frame.ThumbnailHeight = th, int32(w), int32(h)
+	}
 	value, err := proto.Marshal(frame)
 	if err != nil {
 		return fmt.Errorf("encode frame %s: %w", frame.FrameId, err)

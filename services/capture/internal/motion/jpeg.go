@@ -2,6 +2,7 @@ package motion
 
 import (
 	"fmt"
+	"image"
 
 	"gocv.io/x/gocv"
 )
@@ -29,4 +30,24 @@ func EncodeJPEG(m gocv.Mat, quality int) ([]byte, error) {
 	}
 	// GetBytes aliases C memory freed by Close: copy it out.
 	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+// Thumbnail scales m to width (keeping the aspect ratio; never wider than
+// m) and encodes it as a JPEG of quality: the listing image of a frame,
+// made from the decoded image capture already holds, so nothing
+// downstream decodes the full JPEG again.
+func Thumbnail(m gocv.Mat, width, quality int) (jpeg []byte, w, h int, err error) {
+	if m.Empty() {
+		return nil, 0, 0, fmt.Errorf("motion: thumbnail: empty image")
+	}
+	w = min(width, m.Cols())
+	h = max(1, m.Rows()*w/m.Cols())
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(m, &small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	jpeg, err = EncodeJPEG(small, quality)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("motion: thumbnail: %w", err)
+	}
+	return jpeg, w, h, nil
 }

@@ -1,15 +1,18 @@
 package enrich
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -47,6 +50,33 @@ func bad(code, format string, args ...any) error {
 	return &BadRecordError{Code: code, Reason: fmt.Sprintf(format, args...)}
 }
 
+// checkHeader reads the size the full JPEG declares (its header only) and
+// refuses a frame whose JPEG is not one, or is larger than it says or than
+// MaxPixels allows.
+func (t Transformer) checkHeader(f *cefiotv1.Frame) error {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(f.GetJpeg()))
+	if err != nil {
+		return bad("bad-jpeg", "frame %s: not a JPEG (%d bytes): %v", f.GetFrameId(), len(f.GetJpeg()), err)
+	}
+	if t.MaxPixels > 0 && cfg.Width*cfg.Height > t.MaxPixels {
+		return bad("too-large", "frame %s decodes to %dx%d, over the limit of %d pixels", f.GetFrameId(), cfg.Width, cfg.Height, t.MaxPixels)
+	}
+	if (f.GetWidth() != 0 || f.GetHeight() != 0) && (cfg.Width != int(f.GetWidth()) || cfg.Height != int(f.GetHeight())) {
+		return bad("invalid", "frame %s says %dx%d, its JPEG is %dx%d", f.GetFrameId(), f.GetWidth(), f.GetHeight(), cfg.Width, cfg.Height)
+	}
+	return nil
+}
+
+// usable reports whether a thumbnail carried by a frame is a JPEG of the
+// width enrich would make and the size it claims.
+func usable(thumb []byte, w, h, wantWidth int) bool {
+	if len(thumb) == 0 || w != wantWidth || h < 1 {
+		return false
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(thumb))
+	return err == nil && cfg.Width == w && cfg.Height == h
+}
+
 // Enrich decodes value as a cefiot.v1.Frame and returns the encoded
 // EnrichedFrame and the frame.
 func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, error) {
@@ -79,19 +109,31 @@ func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, erro
 		EnrichTime:    timestamppb.New(now()),
 		ContentSha256: hex.EncodeToString(sum[:]),
 	}
+	// The frame's own thumbnail (capture makes it from the image it has
+	// decoded anyway) moves to the enriched record; enrich decodes the
+	// full JPEG only for a frame that came without one of the right width.
+	carried, carriedW, carriedH := f.GetThumbnailJpeg(), int(f.GetThumbnailWidth()), int(f.GetThumbnailHeight())
+	f.ThumbnailJpeg, f.ThumbnailWidth, f.ThumbnailHeight = nil, 0, 0
 	if t.ThumbnailWidth > 0 {
-		q := t.ThumbnailQuality
-		if q <= 0 {
-			q = 70
+		if err := t.checkHeader(&f); err != nil {
+			return nil, nil, err
 		}
-		th, err := MakeThumbnail(f.GetJpeg(), int(f.GetWidth()), t.ThumbnailWidth, q)
-		if err != nil {
-			return nil, nil, bad("bad-jpeg", "frame %s: %v", f.GetFrameId(), err)
+		if f.GetWidth() > 0 && usable(carried, carriedW, carriedH, min(t.ThumbnailWidth, int(f.GetWidth()))) {
+			out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = carried, int32(carriedW), int32(carriedH)
+		} else {
+			q := t.ThumbnailQuality
+			if q <= 0 {
+				q = pipeline.DefaultThumbnailQuality
+			}
+			th, err := MakeThumbnail(f.GetJpeg(), int(f.GetWidth()), t.ThumbnailWidth, q)
+			if err != nil {
+				return nil, nil, bad("bad-jpeg", "frame %s: %v", f.GetFrameId(), err)
+			}
+			if t.MaxPixels > 0 && th.SourceWidth*th.SourceHeight > t.MaxPixels {
+				return nil, nil, bad("too-large", "frame %s decodes to %dx%d, over the limit of %d pixels", f.GetFrameId(), th.SourceWidth, th.SourceHeight, t.MaxPixels)
+			}
+			out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = th.JPEG, int32(th.Width), int32(th.Height)
 		}
-		if t.MaxPixels > 0 && th.SourceWidth*th.SourceHeight > t.MaxPixels {
-			return nil, nil, bad("too-large", "frame %s decodes to %dx%d, over the limit of %d pixels", f.GetFrameId(), th.SourceWidth, th.SourceHeight, t.MaxPixels)
-		}
-		out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = th.JPEG, int32(th.Width), int32(th.Height)
 	}
 	b, err := proto.Marshal(out)
 	if err != nil {
