@@ -175,3 +175,25 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkThumbnail measures the listing thumbnail capture makes of each
+// published frame (160 px wide, quality 70), from the decoded image.
+func BenchmarkThumbnail(b *testing.B) {
+	r, err := videogen.NewRenderer(videogen.DefaultSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	if err := r.Frame(100, &frame); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, _, err := Thumbnail(frame, 160, 70); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
