@@ -157,16 +157,7 @@ func BenchmarkDecodeThenDetect(b *testing.B) {
 // BenchmarkEncodeJPEG measures encoding a full-resolution sample frame at
 // quality 85, the other per-motion-frame cost of capture.
 func BenchmarkEncodeJPEG(b *testing.B) {
-	r, err := videogen.NewRenderer(videogen.DefaultSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	if err := r.Frame(100, &frame); err != nil {
-		b.Fatal(err)
-	}
+	frame := sampleFrame(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -179,16 +170,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 // BenchmarkThumbnail measures the listing thumbnail capture makes of each
 // published frame (160 px wide, quality 70), from the decoded image.
 func BenchmarkThumbnail(b *testing.B) {
-	r, err := videogen.NewRenderer(videogen.DefaultSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	if err := r.Frame(100, &frame); err != nil {
-		b.Fatal(err)
-	}
+	frame := sampleFrame(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -196,4 +178,21 @@ func BenchmarkThumbnail(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// sampleFrame renders frame 100 of the sample video (a moving square on
+// the background), closed when the benchmark ends.
+func sampleFrame(b *testing.B) gocv.Mat {
+	b.Helper()
+	r, err := videogen.NewRenderer(videogen.DefaultSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	frame := gocv.NewMat()
+	b.Cleanup(func() { frame.Close() })
+	if err := r.Frame(100, &frame); err != nil {
+		b.Fatal(err)
+	}
+	return frame
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/etcdtest"
-	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -28,21 +26,7 @@ func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	emb, cli := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	grpcAddr, _ := netx.FreeAddr()
-	httpAddr, _ := netx.FreeAddr()
-	specPath := filepath.Join(t.TempDir(), "spec.yaml")
-	writeFile(t, specPath, "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Site: "edge", ReplicaID: "s1", EtcdEndpoints: emb.Endpoint(), SpecPath: specPath,
-			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("scheduler: %v", err)
-		}
-	}()
+	grpcAddr, httpAddr := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -82,21 +82,7 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 	emb, _ := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	grpcAddr, _ := netx.FreeAddr()
-	httpAddr, _ := netx.FreeAddr()
-	specPath := filepath.Join(t.TempDir(), "spec.yaml")
-	writeFile(t, specPath, "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Site: "edge", ReplicaID: "s1", EtcdEndpoints: emb.Endpoint(), SpecPath: specPath,
-			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("scheduler: %v", err)
-		}
-	}()
+	grpcAddr, httpAddr := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
 
 	keys, _ := placement.NewKeys("edge")
 	recs := map[string]*recorder{}
@@ -241,4 +227,27 @@ func writeFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runScheduler runs a scheduler replica of site edge with spec on the etcd
+// at endpoint until ctx ends (the test fails if it returns an error) and
+// returns its admin addresses.
+func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) (grpcAddr, httpAddr string) {
+	t.Helper()
+	grpcAddr, _ = netx.FreeAddr()
+	httpAddr, _ = netx.FreeAddr()
+	specPath := filepath.Join(t.TempDir(), "spec.yaml")
+	writeFile(t, specPath, spec)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Site: "edge", ReplicaID: "s1", EtcdEndpoints: endpoint, SpecPath: specPath,
+			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text"})
+	}()
+	t.Cleanup(func() {
+		<-ctx.Done() // the test cancels ctx before its cleanups run
+		if err := <-done; err != nil {
+			t.Errorf("scheduler: %v", err)
+		}
+	})
+	return grpcAddr, httpAddr
 }
