@@ -10,56 +10,77 @@ import (
 	"time"
 )
 
+// spin does n units of work; its cost is CPU, whatever the scheduler does.
+//
 //go:noinline
-func burnA(d time.Duration) int {
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+func spin(n int) uint64 {
+	x := uint64(1)
+	for i := 0; i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
 	}
-	return n
+	return x
 }
 
 //go:noinline
-func burnB(d time.Duration) int {
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); n++ {
-	}
-	return n
-}
+func burnA(units int) uint64 { return spin(3 * units) }
+
+//go:noinline
+func burnB(units int) uint64 { return spin(units) }
 
 func TestProcessTimeGrowsWithWork(t *testing.T) {
-	m, err := Start(map[string]int{"self": os.Getpid()})
+	self := map[string]int{"self": os.Getpid()}
+	m, err := Start(self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if burnA(300*time.Millisecond) == 0 {
-		t.Fatal("the busy loop did no work")
+	before, err := ProcessTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Work until this process has used 200 ms more CPU by its own count.
+	var x uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		x += spin(1 << 20)
+		now, err := ProcessTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now-before >= 200*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s of busy work used only %v of CPU", now-before)
+		}
 	}
 	used, err := m.Used()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if used["self"] < 200*time.Millisecond || used["self"] > 3*time.Second {
-		t.Fatalf("a 300 ms busy loop used %v of CPU", used["self"])
+	if used["self"] < 200*time.Millisecond || x == 0 {
+		t.Fatalf("the meter saw %v of CPU, the process %v or more", used["self"], 200*time.Millisecond)
 	}
 }
 
-// A profile of a process that spends about three times as long in burnA as
-// in burnB splits in about that ratio.
+// A profile of a process that does three times as much work in burnA as in
+// burnB splits in about that ratio.
 func TestSplitAttributesSamplesToStages(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	done := make(chan int)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan uint64)
 	go func() {
-		n := 0
-		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
-			n += burnA(30 * time.Millisecond)
-			n += burnB(10 * time.Millisecond)
+		var x uint64
+		for ctx.Err() == nil {
+			x += burnA(1 << 18)
+			x += burnB(1 << 18)
 		}
-		done <- n
+		done <- x
 	}()
 	p, err := Fetch(context.Background(), srv.URL, 1)
+	cancel()
 	if <-done == 0 {
 		t.Fatal("the busy loops did no work")
 	}

@@ -21,7 +21,7 @@ const (
 // downWithin is how long the probe may take to notice an unanswering
 // cluster: failures probes, each ending after timeout at the latest, one
 // interval apart, plus slack for a loaded machine.
-const downWithin = failures*(interval+timeout) + time.Second
+const downWithin = failures*(interval+timeout) + 3*time.Second
 
 // newCluster starts a fake Kafka cluster (kfake) with one broker, on port
 // (0: any free port).
@@ -121,7 +121,7 @@ func TestProbeReportsDownAtTheFirstFailure(t *testing.T) {
 	run(t, p)
 	// The state is unknown until the first probe, which fails: no
 	// waiting for more failures to report a link that never was up.
-	st := waitState(t, p, "down", timeout+time.Second, func(st State) bool { return st.Known })
+	st := waitState(t, p, "down", timeout+3*time.Second, func(st State) bool { return st.Known })
 	if !isDown(st) || st.Downs != 1 || st.Err == "" {
 		t.Fatalf("state %+v, want down after the first probe", st)
 	}
