@@ -99,9 +99,10 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	// Profiles of the running process (CPU, heap, goroutines), for finding
-	// where the time goes under real load (make bench reads them).
+	// where the time goes under real load (make bench reads them). Not the
+	// command line: it may carry a secret passed as a flag.
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
