@@ -16,7 +16,9 @@ import (
 // Profiles are served; the command line, which may carry a secret passed
 // as a flag, is not.
 func TestProfilesButNotTheCommandLine(t *testing.T) {
-	os.Args = append(os.Args, "-s3-secret-key", "hunter2")
+	args := os.Args
+	os.Args = append(append([]string(nil), args...), "-s3-secret-key", "hunter2")
+	t.Cleanup(func() { os.Args = args })
 	srv, err := New(Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
