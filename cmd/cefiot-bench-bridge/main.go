@@ -31,6 +31,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/procs"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/program"
@@ -289,8 +290,12 @@ func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, top
 		return result{}, err
 	}
 	defer emb.Close()
+	site, err := sitepki.Make(filepath.Join(dir, "pki"), "edge")
+	if err != nil {
+		return result{}, err
+	}
 	sched, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: binDir, Dir: filepath.Join(dir, "scheduler"), EtcdEndpoint: emb.Endpoint(),
-		Params: map[string]string{"topic-regex": `bench\..*`}})
+		Params: map[string]string{"topic-regex": `bench\..*`}, PKI: site})
 	if err != nil {
 		return result{}, err
 	}
@@ -299,7 +304,7 @@ func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, top
 	// start time is the bridge's own.
 	time.Sleep(2 * time.Second)
 	b, err := bridgeharness.Start(bridgeharness.Config{BinDir: binDir, Dir: filepath.Join(dir, "bridge"),
-		EdgeBootstrap: edgeBS, CloudBootstrap: cloudBS, EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs)})
+		EdgeBootstrap: edgeBS, CloudBootstrap: cloudBS, EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs), PKI: site})
 	if err != nil {
 		return result{}, err
 	}

@@ -38,7 +38,6 @@ import (
 
 	"github.com/google/pprof/profile"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cefiot/cefiot/cmd/cefiot-dataplane-bench/internal/cpu"
 	"github.com/cefiot/cefiot/libs/config"
@@ -178,7 +177,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	var peak atomic.Int64
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
-	go sampleRSS(sampleCtx, fmt.Sprintf("http://127.0.0.1:%d/metrics", stack.Config().Ports.CaptureHTTP), &peak)
+	go sampleRSS(sampleCtx, stack.OperatorHTTP(), stack.HTTP("capture")+"/metrics", &peak)
 
 	meter, err := cpu.Start(processes(stack))
 	if err != nil {
@@ -189,7 +188,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 		go func() {
 			// Capture's admin port opens a moment after the process starts.
 			for {
-				p, err := cpu.Fetch(ctx, stack.HTTP("capture"), profileSeconds)
+				p, err := cpu.Fetch(ctx, stack.OperatorHTTP(), stack.HTTP("capture"), profileSeconds)
 				if err == nil || ctx.Err() != nil || !errors.Is(err, syscall.ECONNREFUSED) {
 					profiled <- profileResult{p, err}
 					return
@@ -202,7 +201,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	want := int64(cameras * perCamera)
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	if _, err := localstack.WaitSink(waitCtx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= want }, nil); err != nil {
+	if _, err := stack.WaitSink(waitCtx, func(s localstack.SinkStatus) bool { return s.Stored >= want }, nil); err != nil {
 		return result{}, err
 	}
 	stopSampling()
@@ -233,7 +232,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 			}
 		}
 	}
-	conn, err := grpc.NewClient(stack.SinkGRPC(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.Operator().DialOption())
 	if err != nil {
 		return result{}, err
 	}
@@ -341,11 +340,11 @@ func cpuRows(a, b map[string]time.Duration) []string {
 }
 
 // sampleRSS keeps the largest process_resident_memory_bytes seen.
-func sampleRSS(ctx context.Context, url string, peak *atomic.Int64) {
+func sampleRSS(ctx context.Context, client *http.Client, url string, peak *atomic.Int64) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if v, ok := readRSS(ctx, url); ok && v > peak.Load() {
+		if v, ok := readRSS(ctx, client, url); ok && v > peak.Load() {
 			peak.Store(v)
 		}
 		select {
@@ -356,9 +355,9 @@ func sampleRSS(ctx context.Context, url string, peak *atomic.Int64) {
 	}
 }
 
-func readRSS(ctx context.Context, url string) (int64, bool) {
+func readRSS(ctx context.Context, client *http.Client, url string) (int64, bool) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, false
 	}

@@ -14,13 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/program"
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 func main() { program.Main("cefiot-local", run) }
@@ -107,7 +110,11 @@ func run(ctx context.Context, args []string) error {
 		for name, url := range stack.AdminURLs() {
 			targets = append(targets, console.Target{Name: name, URL: url})
 		}
-		srv, err := console.Start(*consoleAddr, targets, logger)
+		sec, err := consoleSecurity(stack, logger)
+		if err != nil {
+			return err
+		}
+		srv, err := console.Start(*consoleAddr, targets, logger, sec)
 		if err != nil {
 			return err
 		}
@@ -122,25 +129,47 @@ func run(ctx context.Context, args []string) error {
 	return watch(ctx, stack, logger, *exitAfter)
 }
 
+// consoleSecurity is the console's identity: its key pair in the edge site
+// (the one people log in to) and its client identity in both sites.
+func consoleSecurity(stack *localstack.Stack, logger *slog.Logger) (*console.Security, error) {
+	server, err := tlsx.Load(tlsx.FilesIn(stack.PKIDir(stack.Sites()[0]), access.Console), logger, nil)
+	if err != nil {
+		return nil, fmt.Errorf("console identity: %w", err)
+	}
+	client, err := stack.Identity(access.Console)
+	if err != nil {
+		return nil, err
+	}
+	return &console.Security{Server: server, Client: client}, nil
+}
+
 func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration, consoleURL string) {
 	p := stack.Config().Ports
+	edge, cloud := stack.PKIDir(stack.Sites()[0]), stack.PKIDir("cloud")
+	opCert, opKey, _ := pki.Paths(edge, localstack.Operator)
+	cloudCert, cloudKey, _ := pki.Paths(cloud, localstack.Operator)
 	if consoleURL != "" {
-		fmt.Printf("\ncefiot console:     %s\n", consoleURL)
+		fmt.Printf("\ncefiot console:     %s   (log in with the client certificate %s)\n", consoleURL, opCert)
 	}
 	fmt.Printf(`
-cefiot local default is up (%s):
+cefiot local default is up (%s), secure as deployed: every admin port is
+mutual TLS. Each site's CA and certificates are in %s/pki/<site>.
   stored frames:    %s/v1/frames
-  one frame (JSON): %s/v1/frames/<frame_id>
   one frame (JPEG): %s/v1/frames/<frame_id>/jpeg
   sink status:      %s/v1/sink/status
-  edge scheduler:   http://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
-  cloud scheduler:  http://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
+      curl --cacert %s/ca.crt --cert %s --key %s %s/v1/sink/status
+  edge scheduler:   https://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
+      curl --cacert %s/ca.crt --cert %s --key %s https://127.0.0.1:%d/v1/assignments
+  cloud scheduler:  https://127.0.0.1:%d/v1/assignments   (gRPC 127.0.0.1:%d)
   edge Kafka:       %s   cloud Kafka: %s
   logs:             %s/logs
 Ctrl-C stops everything.
 
-`, took.Round(time.Millisecond), stack.SinkHTTP(), stack.SinkHTTP(), stack.SinkHTTP(), stack.SinkHTTP(),
-		p.EdgeSchedulerHTTP, p.EdgeSchedulerGRPC, p.CloudSchedulerHTTP, p.CloudSchedulerGRPC,
+`, took.Round(time.Millisecond), stack.Config().RunDir, stack.SinkHTTP(), stack.SinkHTTP(), stack.SinkHTTP(),
+		cloud, cloudCert, cloudKey, stack.SinkHTTP(),
+		p.EdgeSchedulerHTTP, p.EdgeSchedulerGRPC,
+		edge, opCert, opKey, p.EdgeSchedulerHTTP,
+		p.CloudSchedulerHTTP, p.CloudSchedulerGRPC,
 		stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), stack.Config().RunDir)
 }
 
@@ -160,7 +189,7 @@ func watch(ctx context.Context, stack *localstack.Stack, logger *slog.Logger, ex
 		}
 	}()
 	var first time.Time
-	st, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+	st, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool {
 		return exitAfter > 0 && s.Stored >= int64(exitAfter)
 	}, func(s localstack.SinkStatus) {
 		if first.IsZero() && s.Stored > 0 {

@@ -79,17 +79,14 @@ func run(_ context.Context, args []string, out io.Writer) error {
 	now := time.Now()
 	switch args[0] {
 	case "init":
-		ca, created, err := pki.EnsureCA(o.dir, o.site, now)
+		components := split(o.components)
+		_, issued, created, err := pki.InitSite(o.dir, o.site, components, hosts, o.validity, now)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "CA of site %s in %s (%s)\n", o.site, o.dir, map[bool]string{true: "created", false: "kept"}[created])
-		for _, c := range split(o.components) {
-			is, err := ca.WriteIssued(o.dir, c, hosts, o.validity, now)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "  %-28s until %s\n", pki.Identity{Site: o.site, Component: c}, is.Cert.NotAfter.Format(time.DateOnly))
+		for i, c := range components {
+			fmt.Fprintf(out, "  %-28s until %s\n", pki.Identity{Site: o.site, Component: c}, issued[i].Cert.NotAfter.Format(time.DateOnly))
 		}
 		return nil
 	case "issue":

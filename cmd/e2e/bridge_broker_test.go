@@ -103,8 +103,12 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "bytes_per_second") {
 			t.Fatalf("negative rate: %v, want InvalidArgument naming bytes_per_second", err)
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+b.HTTPAddr+"/v1/bridge/rate-limit", strings.NewReader(`{"bytesPerSecond": -5}`))
-		resp, err := http.DefaultClient.Do(req)
+		client, err := b.HTTPClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "https://"+b.HTTPAddr+"/v1/bridge/rate-limit", strings.NewReader(`{"bytesPerSecond": -5}`))
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,13 +116,13 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("REST negative rate: HTTP %d, want 400", resp.StatusCode)
 		}
-		body := httpGet(t, "http://"+b.HTTPAddr+"/v1/bridge/status")
+		body := httpGet(t, b, "/v1/bridge/status")
 		for _, want := range []string{`"link":"LINK_STATE_UP"`, `"sourceTopic":"bk.frames"`, `"backlogRecords"`} {
 			if !strings.Contains(strings.ReplaceAll(body, " ", ""), want) {
 				t.Errorf("REST status lacks %s: %s", want, body)
 			}
 		}
-		if body := httpGet(t, "http://"+b.HTTPAddr+"/v1/bridge/topics"); !strings.Contains(body, "edge-edge.bk.frames") {
+		if body := httpGet(t, b, "/v1/bridge/topics"); !strings.Contains(body, "edge-edge.bk.frames") {
 			t.Errorf("REST topics: %s", body)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/netem"
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/logging"
 )
 
@@ -30,6 +31,7 @@ type bridgeEnv struct {
 	cli         *clientv3.Client
 	ns          *netem.Namespace
 	lan, wan    *netem.Link
+	pki         sitepki.Site // the edge site's
 }
 
 type envOptions struct {
@@ -41,6 +43,10 @@ type envOptions struct {
 func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 	t.Helper()
 	e := &bridgeEnv{t: t, bins: binDir(t), dir: t.TempDir()}
+	var err error
+	if e.pki, err = sitepki.Make(filepath.Join(e.dir, "pki"), "edge"); err != nil {
+		t.Fatal(err)
+	}
 	edgeHost, cloudHost := "127.0.0.1", "127.0.0.1"
 	if o.netns {
 		if err := netem.Available(); err != nil {
@@ -104,7 +110,7 @@ func (e *bridgeEnv) schedule(params map[string]string) { e.scheduleOn(e.etcd, "s
 
 func (e *bridgeEnv) scheduleOn(etcd, name string, params map[string]string) {
 	e.t.Helper()
-	p, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: e.bins, Dir: filepath.Join(e.dir, name), EtcdEndpoint: etcd, Params: params})
+	p, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: e.bins, Dir: filepath.Join(e.dir, name), EtcdEndpoint: etcd, Params: params, PKI: e.pki})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -130,7 +136,7 @@ func (e *bridgeEnv) startBridgeOn(etcd, workerID string, args ...string) *bridge
 	cfg := bridgeharness.Config{
 		BinDir: e.bins, Dir: filepath.Join(e.dir, "bridge"), WorkerID: workerID,
 		EdgeBootstrap: e.edge.BootstrapServers(), CloudBootstrap: e.cloud.BootstrapServers(),
-		EtcdEndpoint: etcd, Args: args,
+		EtcdEndpoint: etcd, Args: args, PKI: e.pki,
 	}
 	if e.ns != nil {
 		cfg.NS, cfg.AdminHost = e.ns, e.lan.NsIP.String()

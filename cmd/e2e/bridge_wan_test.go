@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -234,7 +233,7 @@ func TestBridgeWANOutages(t *testing.T) {
 			t.Fatalf("gap markers for %s = %v, want one for [50, %d)", topic, mine, logStart)
 		}
 		metric := fmt.Sprintf(`cefiot_bridge_gap_offsets{partition="0",topic="%s"} %d`, topic, lost)
-		if body := httpGet(t, "http://"+b.HTTPAddr+"/metrics"); !strings.Contains(body, metric) {
+		if body := httpGet(t, b, "/metrics"); !strings.Contains(body, metric) {
 			t.Fatalf("metrics lack %q", metric)
 		}
 	})
@@ -312,16 +311,20 @@ func readGapMarkers(t *testing.T, ctx context.Context, bootstrap, topic string) 
 	return nil
 }
 
-func httpGet(t *testing.T, url string) string {
+func httpGet(t *testing.T, b *bridgeharness.Bridge, path string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	client, err := b.HTTPClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get("https://" + b.HTTPAddr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return string(body)
 }

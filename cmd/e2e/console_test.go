@@ -19,6 +19,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
@@ -81,7 +82,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	local := startLocalDefault(ctx, t, root, "-video", video, "-edge-nodes", "2")
-	if _, err := localstack.WaitSink(ctx, local.sink, func(s localstack.SinkStatus) bool {
+	if _, err := localstack.WaitSink(ctx, local.client, local.sink, func(s localstack.SinkStatus) bool {
 		return s.Stored >= int64(spec.MotionFrames())
 	}, nil); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "node", "console.mjs")
 	cmd.Dir = filepath.Join(root, "web", "e2e")
-	cmd.Env = append(os.Environ(), "CONSOLE_URL="+local.console, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium)
+	// The browser logs in with the operator's client certificate.
+	op := local.pki.Files(sitepki.Operator)
+	cmd.Env = append(os.Environ(), "CONSOLE_URL="+local.console, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium,
+		"CLIENT_CERT="+op.Cert, "CLIENT_KEY="+op.Key)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -114,7 +118,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// What the page showed after the drain is what the scheduler says.
 	drain := steps["drain"]
 	from, to := fmt.Sprint(drain["from"]), fmt.Sprint(drain["to"])
-	node := enrichNode(ctx, t, local.edgeScheduler)
+	node := enrichNode(ctx, t, local.client, local.edgeScheduler)
 	if node != to || node == from {
 		t.Errorf("page shows enrich on %q (drained %q), the scheduler has it on %q", to, from, node)
 	}
@@ -123,7 +127,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("the page moved no workload between sites")
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, local.cloudScheduler+"/v1/workloads/enrich.edge", nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
+	if resp, err := local.client.Do(req); err != nil {
 		t.Error(err)
 	} else {
 		resp.Body.Close()
@@ -142,10 +146,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 }
 
-func enrichNode(ctx context.Context, t *testing.T, scheduler string) string {
+func enrichNode(ctx context.Context, t *testing.T, client *http.Client, scheduler string) string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheduler+"/v1/assignments", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +173,10 @@ func enrichNode(ctx context.Context, t *testing.T, scheduler string) string {
 // localDefault is a running bin/cefiot-local: the URLs it printed.
 type localDefault struct {
 	console, sink, edgeScheduler, cloudScheduler string
+	// pki is the edge site's PKI; client calls as the operator of both
+	// sites.
+	pki    sitepki.Site
+	client *http.Client
 }
 
 // startLocalDefault runs bin/cefiot-local with free ports and args, waits
@@ -246,6 +254,12 @@ func startLocalDefault(ctx context.Context, t *testing.T, root string, args ...s
 		}
 	}()
 	t.Logf("local default: console %s, sink %s, schedulers %s %s", l.console, l.sink, l.edgeScheduler, l.cloudScheduler)
+	l.pki = sitepki.Site{Name: "edge", Dir: filepath.Join(runDir, "pki", "edge")}
+	op, err := sitepki.Identity(sitepki.Operator, l.pki, sitepki.Site{Name: "cloud", Dir: filepath.Join(runDir, "pki", "cloud")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.client = op.HTTPClient()
 	return l
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func checkEvents(ctx context.Context, t *testing.T, stack *localstack.Stack, sin
 		first.GetThumbnailSizeBytes() == 0 {
 		t.Fatalf("first frame %v / last frame %v: want START and END phases and a thumbnail", first, last)
 	}
-	hr, err := http.Get(stack.SinkHTTP() + "/v1/frames/" + ev.GetBestFrameId() + "/thumbnail")
+	hr, err := stack.OperatorHTTP().Get(stack.SinkHTTP() + "/v1/frames/" + ev.GetBestFrameId() + "/thumbnail")
 	if err != nil {
 		t.Fatal(err)
 	}

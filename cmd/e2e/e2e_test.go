@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
@@ -93,7 +91,7 @@ func TestVideoToStore(t *testing.T) {
 
 	want := spec.MotionFrames()
 	start := time.Now()
-	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool {
 		return s.Stored >= int64(want)
 	}, nil); err != nil {
 		t.Fatal(err)
@@ -102,7 +100,7 @@ func TestVideoToStore(t *testing.T) {
 	// Capture has published everything it will: the video is finite.
 	waitCaptureDone(ctx, t, stack, int64(want))
 
-	conn, err := grpc.NewClient(stack.SinkGRPC(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +113,8 @@ func TestVideoToStore(t *testing.T) {
 	// Garbage on a topic is counted and skipped, never fatal and never stored.
 	produceGarbage(t, stack.Edge.BootstrapServers(), "frames.raw")
 	produceGarbage(t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched")
-	waitCounter(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/v1/enrich/status", stack.Config().Ports.EnrichHTTP), "bad_records", 1)
-	waitCounter(ctx, t, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
+	waitCounter(ctx, t, stack, stack.HTTP("enrich")+"/v1/enrich/status", "bad_records", 1)
+	waitCounter(ctx, t, stack, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
 	checkDeadLetter(ctx, t, stack.Edge.BootstrapServers(), "frames.deadletter", "enrich")
 	checkDeadLetter(ctx, t, stack.Cloud.BootstrapServers(), "sink.deadletter", "sink")
 
@@ -130,7 +128,7 @@ func TestVideoToStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool {
+	st, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool {
 		return s.RecordsIn >= int64(want)
 	}, nil)
 	if err != nil {
@@ -177,10 +175,10 @@ func produceGarbage(t *testing.T, bootstrap, topic string) {
 	}
 }
 
-func waitCounter(ctx context.Context, t *testing.T, url, name string, want int64) {
+func waitCounter(ctx context.Context, t *testing.T, stack *localstack.Stack, url, name string, want int64) {
 	t.Helper()
 	for {
-		c, err := localstack.ReadCounters(ctx, url)
+		c, err := stack.ReadCounters(ctx, url)
 		if err == nil && c[name] >= want {
 			if c[name] != want {
 				t.Fatalf("%s %s = %d, want %d", url, name, c[name], want)
@@ -197,9 +195,9 @@ func waitCounter(ctx context.Context, t *testing.T, url, name string, want int64
 
 func waitCaptureDone(ctx context.Context, t *testing.T, stack *localstack.Stack, want int64) {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/capture/status", stack.Config().Ports.CaptureHTTP)
+	url := stack.HTTP("capture") + "/v1/capture/status"
 	for {
-		counters, err := localstack.ReadCounters(ctx, url)
+		counters, err := stack.ReadCounters(ctx, url)
 		if err == nil && counters["published"] >= want {
 			if counters["motion_frames"] != want || counters["frames"] != 200 {
 				t.Fatalf("capture counters %v: want 200 frames read, %d with motion", counters, want)
@@ -255,7 +253,7 @@ func checkFrames(ctx context.Context, t *testing.T, stack *localstack.Stack, sin
 		if hex.EncodeToString(sum[:]) != f.GetContentSha256() {
 			t.Errorf("frame %s: JPEG hash differs from content_sha256", f.GetFrameId())
 		}
-		hr, err := http.Get(stack.SinkHTTP() + "/v1/frames/" + f.GetFrameId() + "/jpeg")
+		hr, err := stack.OperatorHTTP().Get(stack.SinkHTTP() + "/v1/frames/" + f.GetFrameId() + "/jpeg")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func TestSchedulerFaults(t *testing.T) {
 	defer cancel()
 	video, spec := faultVideo(t, dir, 450)
 	stack := fiveNodeStack(ctx, t, dir, video)
-	edge := schedulerClient(t, stack.SchedulerGRPC("scheduler-edge-2"))
+	edge := schedulerClient(t, stack, "scheduler-edge-2")
 	want := 2 * spec.MotionFrames()
 
 	awaitState(ctx, t, "every workload running", func() (bool, string) {
@@ -89,16 +89,16 @@ func TestSchedulerFaults(t *testing.T) {
 	t.Run("kill two nodes and the leader", func(t *testing.T) { killNodesAndLeader(ctx, t, stack) })
 
 	// Everything the cameras saw arrives, exactly once.
-	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
+	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
 		t.Fatal(err)
 	}
-	checkStoreExactlyOnce(ctx, t, stack.SinkGRPC(), want)
+	checkStoreExactlyOnce(ctx, t, stack, want)
 	checkPipelineExactlyOnce(ctx, t, stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), "edge")
 }
 
 func awaitStored(ctx context.Context, t *testing.T, stack *localstack.Stack, n int64) int64 {
 	t.Helper()
-	st, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= n }, nil)
+	st, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= n }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, e
 	awaitStored(ctx, t, stack, mid+20) // more frames after the heal
 
 	// node-1 fenced itself (and did not overrun the fence).
-	m := scrapeMetrics(ctx, t, stack.HTTP("enrich@node-1"))
+	m := scrapeMetrics(ctx, t, stack.OperatorHTTP(), stack.HTTP("enrich@node-1"))
 	if m["cefiot_worker_fence_pauses_total"] < 1 || m["cefiot_worker_fence_overruns_total"] != 0 || m["cefiot_worker_lease_losses_total"] < 1 {
 		t.Fatalf("node-1 enrich metrics: fence pauses %v, overruns %v, lease losses %v", m["cefiot_worker_fence_pauses_total"], m["cefiot_worker_fence_overruns_total"], m["cefiot_worker_lease_losses_total"])
 	}
@@ -209,7 +209,7 @@ func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, e
 // killNodesAndLeader SIGKILLs every process of the nodes running enrich
 // and bridge (two nodes) and the scheduler leader, while frames flow.
 func killNodesAndLeader(ctx context.Context, t *testing.T, stack *localstack.Stack) {
-	edge := schedulerClient(t, stack.SchedulerGRPC("scheduler-edge"))
+	edge := schedulerClient(t, stack, "scheduler-edge")
 	as, _, err := runningClaims(ctx, edge)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func killNodesAndLeader(ctx context.Context, t *testing.T, stack *localstack.Sta
 	if leader.GetLeaderId() == survivor {
 		survivor = "scheduler-edge-2"
 	}
-	edge = schedulerClient(t, stack.SchedulerGRPC(survivor))
+	edge = schedulerClient(t, stack, survivor)
 	awaitState(ctx, t, "every workload back on a live node", func() (bool, string) {
 		as, cs, err := runningClaims(ctx, edge)
 		if err != nil {
@@ -280,10 +280,10 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // metrics reads a service's /metrics (plain counters and gauges).
-func scrapeMetrics(ctx context.Context, t *testing.T, base string) map[string]float64 {
+func scrapeMetrics(ctx context.Context, t *testing.T, client *http.Client, base string) map[string]float64 {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,8 +47,8 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 		case <-ctx.Done():
 		}
 	}()
-	home := sitemove.Site{Name: "edge", Client: schedulerClient(t, stack.SchedulerGRPC("scheduler-edge"))}
-	cloud := sitemove.Site{Name: "cloud", Client: schedulerClient(t, stack.SchedulerGRPC("scheduler-cloud"))}
+	home := sitemove.Site{Name: "edge", Client: schedulerClient(t, stack, "scheduler-edge")}
+	cloud := sitemove.Site{Name: "cloud", Client: schedulerClient(t, stack, "scheduler-cloud")}
 	perCamera := int64(spec.MotionFrames())
 
 	awaitStored(ctx, t, stack, 40)
@@ -74,14 +74,14 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 	}
 	t.Logf("cloud -> edge handoff %s done", res.Handoff)
 	bridgeForwards(ctx, t, home, "frames.raw", false)
-	st, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= perCamera }, nil)
+	st, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= perCamera }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Duplicates != 0 {
 		t.Errorf("the sink skipped %d duplicates: a frame was enriched twice across the moves", st.Duplicates)
 	}
-	checkStoreExactlyOnce(ctx, t, stack.SinkGRPC(), int(perCamera))
+	checkStoreExactlyOnce(ctx, t, stack, int(perCamera))
 	checkMoveOrder(ctx, t, stack)
 	if _, err := cloud.Client.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{Name: pipeline.RemoteWorkloadName("enrich", "edge")}); err == nil {
 		t.Error("the cloud copy of enrich is still declared after the move back")
@@ -99,7 +99,7 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 		t.Fatal(err)
 	}
 	enrichURL := stack.HTTP("enrich") + "/v1/enrich/status"
-	before, err := localstack.ReadCounters(ctx, enrichURL)
+	before, err := stack.ReadCounters(ctx, enrichURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitState(ctx, t, "cam-2 captured and enriched at the edge with the cloud down", func() (bool, string) {
-		c, err := localstack.ReadCounters(ctx, enrichURL)
+		c, err := stack.ReadCounters(ctx, enrichURL)
 		return err == nil && c["records_out"]-before["records_out"] >= perCamera, fmt.Sprint(c, err)
 	})
 	t.Logf("edge enriched all %d frames of cam-2 in %.1fs with the cloud site stopped", perCamera, time.Since(outage).Seconds())
@@ -121,11 +121,11 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 		}
 	}
 	back := time.Now()
-	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= perCamera }, nil); err != nil {
+	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= perCamera }, nil); err != nil {
 		t.Fatal(err) // the restarted sink counts from zero
 	}
 	t.Logf("the cloud stored the %d buffered frames %.1fs after it returned", perCamera, time.Since(back).Seconds())
-	checkStoreExactlyOnce(ctx, t, stack.SinkGRPC(), int(2*perCamera))
+	checkStoreExactlyOnce(ctx, t, stack, int(2*perCamera))
 }
 
 // bridgeForwards waits until the bridge's assignment does (or does not)

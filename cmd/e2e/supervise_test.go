@@ -40,7 +40,7 @@ func TestKilledWorkerProcessComesBack(t *testing.T) {
 		Nodes: nodes, Logger: logger, // the local default's lease TTL
 	})
 	exits := watchExits(ctx, t, stack)
-	edge := schedulerClient(t, stack.SchedulerGRPC("scheduler-edge"))
+	edge := schedulerClient(t, stack, "scheduler-edge")
 	awaitState(ctx, t, "every workload running", func() (bool, string) {
 		as, cs, err := runningClaims(ctx, edge)
 		return err == nil && len(as) == 3 && len(cs) == 3, describeRunning(as, cs)
@@ -96,9 +96,9 @@ func TestKilledWorkerProcessComesBack(t *testing.T) {
 	awaitStored(ctx, t, stack, before+20) // frames keep flowing
 
 	want := spec.MotionFrames()
-	if _, err := localstack.WaitSink(ctx, stack.SinkHTTP(), func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
+	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
 		t.Fatal(err)
 	}
-	checkStoreExactlyOnce(ctx, t, stack.SinkGRPC(), want)
+	checkStoreExactlyOnce(ctx, t, stack, want)
 	checkPipelineExactlyOnce(ctx, t, stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), "edge")
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -110,9 +110,9 @@ func frameCounts(rs []topicRecord) (map[string]int, int) {
 
 // checkStoreExactlyOnce asserts the store lists exactly want distinct
 // frames, none twice.
-func checkStoreExactlyOnce(ctx context.Context, t *testing.T, sinkGRPC string, want int) {
+func checkStoreExactlyOnce(ctx context.Context, t *testing.T, stack *localstack.Stack, want int) {
 	t.Helper()
-	conn, err := grpc.NewClient(sinkGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +188,9 @@ func awaitState(ctx context.Context, t *testing.T, what string, cond func() (boo
 	}
 }
 
-func schedulerClient(t *testing.T, addr string) cefiotv1.SchedulerServiceClient {
+func schedulerClient(t *testing.T, stack *localstack.Stack, name string) cefiotv1.SchedulerServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(stack.SchedulerGRPC(name), stack.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,10 +50,20 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{"kafka clients shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka") }, "kafka container kafka: port broker (9092) is not admitted by any NetworkPolicy"},
 		{"edge bridges shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka-external") }, "port external (9094) is not admitted by any NetworkPolicy"},
 		{"no liveness probe", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").LivenessProbe = nil }, "enrich container enrich: has no livenessProbe"},
-		{"probe on the wrong port", "overlays/edge", func(s *Set) { container(s, "Deployment", "bridge").ReadinessProbe.GRPC.Port = 9102 }, "readinessProbe probes gRPC port 9102 but the service listens on 9103"},
-		{"http probe for a service", "overlays/cloud", func(s *Set) {
+		{"probe on the wrong port", "overlays/edge", func(s *Set) {
+			container(s, "Deployment", "bridge").ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8102)
+		}, "readinessProbe probes port 8102 but the service's HTTPS listens on 8103"},
+		{"tcp probe for a service", "overlays/cloud", func(s *Set) {
 			container(s, "StatefulSet", "sink").LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9104)}}}
-		}, "livenessProbe must be a gRPC health probe"},
+		}, "livenessProbe must be an HTTPS GET of /healthz"},
+		{"plain HTTP probe", "overlays/edge", func(s *Set) {
+			container(s, "Deployment", "scheduler").StartupProbe.HTTPGet.Scheme = corev1.URISchemeHTTP
+		}, "startupProbe must be an HTTPS GET of /healthz"},
+		{"plaintext service", "overlays/cloud", func(s *Set) { setEnv(container(s, "StatefulSet", "sink"), "CEFIOT_INSECURE_PLAINTEXT", "true") }, "insecure-plaintext is set"},
+		{"no certificate", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "enrich"), "CEFIOT_TLS_CERT", "") }, "tls-cert is not set"},
+		{"key outside its Secret", "overlays/edge", func(s *Set) {
+			setEnv(container(s, "Deployment", "bridge"), "CEFIOT_TLS_KEY", "/tmp/bridge.key")
+		}, `tls-key "/tmp/bridge.key" is not in a mounted Secret volume`},
 		{"no memory limit", "overlays/edge", func(s *Set) { delete(container(s, "DaemonSet", "capture").Resources.Limits, corev1.ResourceMemory) }, "resources.limits.memory is not set"},
 		{"writable root filesystem", "overlays/cloud", func(s *Set) {
 			f := false

@@ -85,20 +85,24 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 		} else if int(cp) != port {
 			p.fail(id, "container port %s is %d but the service listens on %d (flag %s = %q)", l.port, cp, port, l.flag, addr)
 		}
-		if l.port != "grpc" {
+		if l.port != "http" {
 			continue
 		}
+		// The admin ports are mutual TLS; only /healthz answers a client
+		// without a certificate, the kubelet.
 		for name, pr := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe, "startupProbe": c.StartupProbe} {
 			if pr == nil {
 				continue
 			}
-			if pr.GRPC == nil {
-				p.fail(id, "%s must be a gRPC health probe", name)
-			} else if int(pr.GRPC.Port) != port {
-				p.fail(id, "%s probes gRPC port %d but the service listens on %d (flag %s = %q)", name, pr.GRPC.Port, port, l.flag, addr)
+			g := pr.HTTPGet
+			if g == nil || g.Path != "/healthz" || g.Scheme != corev1.URISchemeHTTPS {
+				p.fail(id, "%s must be an HTTPS GET of /healthz on the http port (the admin ports are mutual TLS)", name)
+			} else if g.Port.String() != l.port && g.Port.IntValue() != port {
+				p.fail(id, "%s probes port %s but the service's HTTPS listens on %d (flag %s = %q)", name, g.Port.String(), port, l.flag, addr)
 			}
 		}
 	}
+	p.tlsFiles(w, c, id, value)
 	// In-cluster addresses in the config name objects that exist.
 	for flag := range flags {
 		if !strings.HasSuffix(flag, "bootstrap") && !strings.HasSuffix(flag, "endpoints") {
@@ -108,6 +112,36 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 			if err := p.checkEndpoint(w.Namespace, strings.TrimSpace(ep)); err != nil {
 				p.fail(id, "%s %q: %v", flag, ep, err)
 			}
+		}
+	}
+}
+
+// tlsFiles checks that the service runs with TLS, from files of a mounted
+// Secret: no plaintext anywhere.
+func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func(string) string) {
+	if value("insecure-plaintext") == "true" {
+		p.fail(id, "insecure-plaintext is set: every cefiot port must be mutual TLS")
+	}
+	secretVolumes := map[string]bool{}
+	for _, v := range w.Template.Spec.Volumes {
+		if v.Secret != nil {
+			secretVolumes[v.Name] = true
+		}
+	}
+	for _, flag := range []string{"tls-cert", "tls-key", "tls-ca"} {
+		file := value(flag)
+		if file == "" {
+			p.fail(id, "%s is not set (%s): the service would not start", flag, EnvName(flag))
+			continue
+		}
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			if secretVolumes[m.Name] && strings.HasPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/") {
+				mounted = true
+			}
+		}
+		if !mounted {
+			p.fail(id, "%s %q is not in a mounted Secret volume", flag, file)
 		}
 	}
 }

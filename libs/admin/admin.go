@@ -4,10 +4,20 @@
 //
 // The gRPC API listens on one address and HTTP (REST, /metrics, /healthz)
 // on another, so that each can be exposed, probed and secured separately.
+//
+// With a TLS source (the default of every service) both are mutual TLS:
+// gRPC requires a client certificate of the site and authorizes each call
+// on the caller's identity (Config.Policy); HTTPS requires one on every
+// path but /healthz (so that a kubelet probe can read it), authorizes
+// /metrics, /debug/pprof and plain handlers on the caller's role, and
+// hands REST calls to the gRPC server over an in-process connection that
+// carries the caller's identity, so REST and gRPC answer to the same
+// policy.
 package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,21 +33,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 // GatewayRegistrar registers a service's REST handlers against the gRPC
 // endpoint (the generated Register<Service>HandlerFromEndpoint functions).
 type GatewayRegistrar func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
 
-// Config says where the admin server listens.
+// Config says where the admin server listens and whom it answers.
 type Config struct {
 	GRPCAddr string // e.g. 127.0.0.1:9090; port 0 picks a free port
 	HTTPAddr string // e.g. 127.0.0.1:8080; port 0 picks a free port
+	// TLS is the process's key pair and trust bundle; nil serves
+	// plaintext to anyone (-insecure-plaintext).
+	TLS *tlsx.Source
+	// Policy authorizes gRPC (and REST) calls when TLS is set.
+	Policy tlsx.Policy
 }
 
 // Server is the admin server of one service.
@@ -49,8 +67,11 @@ type Server struct {
 	httpMux  *http.ServeMux
 	gateway  *runtime.ServeMux
 
-	grpcLis net.Listener
-	httpLis net.Listener
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	inProcess *bufconn.Listener // the gateway's connection to the gRPC server
+	tls       *tlsx.Source
+	site      string
 
 	mu       sync.Mutex
 	gateways []GatewayRegistrar
@@ -74,10 +95,16 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 	)
 	srvMetrics := grpcprom.NewServerMetrics()
 	registry.MustRegister(srvMetrics)
-	g := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(srvMetrics.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(srvMetrics.StreamServerInterceptor()),
-	)
+	unary := []grpc.UnaryServerInterceptor{srvMetrics.UnaryServerInterceptor()}
+	stream := []grpc.StreamServerInterceptor{srvMetrics.StreamServerInterceptor()}
+	opts := []grpc.ServerOption{}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(cfg.TLS.ServerCredentials()))
+		unary = append(unary, cfg.Policy.UnaryInterceptor())
+		stream = append(stream, cfg.Policy.StreamInterceptor())
+	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	g := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
@@ -87,9 +114,19 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
+		// The caller's verified identity travels to the gRPC server as
+		// metadata; a client's own header of that name is never passed on.
+		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		runtime.WithMetadata(forwardCaller),
 	)
+	srv := &Server{
+		logger: logger, registry: registry, grpc: g, health: hs,
+		gateway: gw, grpcLis: grpcLis, httpLis: httpLis, tls: cfg.TLS, site: cfg.Policy.Site,
+		inProcess: bufconn.Listen(1 << 20),
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	srv.httpMux = mux
+	mux.Handle("/metrics", srv.require(access.Scrapers(), promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := hs.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -102,15 +139,12 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 	// where the time goes under real load (make bench reads them). Not the
 	// command line: it may carry a secret passed as a flag.
 	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", srv.require(access.Profilers(), http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/profile", srv.require(access.Profilers(), http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/symbol", srv.require(access.Profilers(), http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("/debug/pprof/trace", srv.require(access.Profilers(), http.HandlerFunc(pprof.Trace)))
 	mux.Handle("/", gw)
-	return &Server{
-		logger: logger, registry: registry, grpc: g, health: hs,
-		httpMux: mux, gateway: gw, grpcLis: grpcLis, httpLis: httpLis,
-	}, nil
+	return srv, nil
 }
 
 // GRPC returns the gRPC server to register services on.
@@ -123,8 +157,11 @@ func (s *Server) AddGateway(r GatewayRegistrar) {
 	s.gateways = append(s.gateways, r)
 }
 
-// Handle adds a plain HTTP handler (served before the gateway's routes).
-func (s *Server) Handle(pattern string, h http.Handler) { s.httpMux.Handle(pattern, h) }
+// Handle adds a plain HTTP handler (served before the gateway's routes)
+// that observers of the site may call.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.httpMux.Handle(pattern, s.require(access.Observers(), h))
+}
 
 // GRPCAddr is the address the gRPC server listens on.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
@@ -144,27 +181,36 @@ func (s *Server) SetServing(service string, serving bool) {
 
 // Run serves until ctx ends, then stops both servers gracefully.
 func (s *Server) Run(ctx context.Context) error {
-	conn := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	conn := []grpc.DialOption{
+		s.tls.DialOption(),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inProcess.DialContext(ctx) }),
+	}
 	s.mu.Lock()
 	for _, r := range s.gateways {
-		if err := r(ctx, s.gateway, s.GRPCAddr(), conn); err != nil {
+		// passthrough: the in-process dialer ignores the address.
+		if err := r(ctx, s.gateway, "passthrough:///in-process", conn); err != nil {
 			s.mu.Unlock()
 			return fmt.Errorf("register gateway: %w", err)
 		}
 	}
 	s.mu.Unlock()
 
-	httpSrv := &http.Server{Handler: s.httpMux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	httpSrv := &http.Server{Handler: s.authenticate(s.httpMux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(s.logger)}
+	httpLis := s.httpLis
+	if s.tls != nil {
+		httpLis = tls.NewListener(httpLis, s.tls.HTTPServerConfig())
+	}
+	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+	go func() { errc <- s.grpc.Serve(s.inProcess) }()
 	go func() {
-		err := httpSrv.Serve(s.httpLis)
+		err := httpSrv.Serve(httpLis)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
 		errc <- err
 	}()
-	s.logger.Info("admin server listening", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
+	s.logger.Info("admin server listening", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "tls", s.tls != nil)
 
 	var err error
 	select {

@@ -47,6 +47,7 @@ type Target struct {
 // Handler serves the console for targets.
 type Handler struct {
 	mux       *http.ServeMux
+	client    *http.Client
 	targets   []Target
 	proxies   map[string]*httputil.ReverseProxy
 	logger    *slog.Logger
@@ -57,12 +58,16 @@ type Handler struct {
 }
 
 // New returns the console handler. Target names must be unique, non-empty
-// and free of "/"; URLs must be absolute http(s) URLs.
-func New(targets []Target, logger *slog.Logger) (*Handler, error) {
+// and free of "/"; URLs must be absolute http(s) URLs. client calls the
+// targets (with the console's identity in each site; nil: plain HTTP).
+func New(targets []Target, logger *slog.Logger, client *http.Client) (*Handler, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := &Handler{mux: http.NewServeMux(), proxies: map[string]*httputil.ReverseProxy{}, logger: logger, moves: newMoves(), done: make(chan struct{})}
+	if client == nil {
+		client = &http.Client{}
+	}
+	h := &Handler{client: client, mux: http.NewServeMux(), proxies: map[string]*httputil.ReverseProxy{}, logger: logger, moves: newMoves(), done: make(chan struct{})}
 	for _, t := range targets {
 		if t.Name == "" || strings.ContainsAny(t.Name, "/?#") {
 			return nil, fmt.Errorf("console: target name %q: want a non-empty name without / ? #", t.Name)
@@ -78,7 +83,7 @@ func New(targets []Target, logger *slog.Logger) (*Handler, error) {
 		h.targets = append(h.targets, Target{Name: t.Name, URL: strings.TrimSuffix(t.URL, "/")})
 	}
 	sort.Slice(h.targets, func(i, j int) bool { return h.targets[i].Name < h.targets[j].Name })
-	h.collector = newCollector(h.targets)
+	h.collector = newCollector(h.targets, client)
 
 	assets, err := fs.Sub(static, "static")
 	if err != nil {
@@ -180,6 +185,7 @@ func (h *Handler) proxy(name string, base *url.URL) *httputil.ReverseProxy {
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = base.Host
 		},
+		Transport: h.client.Transport,
 		// Streaming calls (the scheduler's watch) are passed on as they come.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

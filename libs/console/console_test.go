@@ -25,7 +25,7 @@ func TestProxyAndAssets(t *testing.T) {
 		_, _ = io.WriteString(w, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
 	}))
 	defer backend.Close()
-	h, err := New([]Target{{Name: "sink", URL: backend.URL}, {Name: "scheduler-edge", URL: backend.URL + "/"}}, nil)
+	h, err := New([]Target{{Name: "sink", URL: backend.URL}, {Name: "scheduler-edge", URL: backend.URL + "/"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestProxyAndAssets(t *testing.T) {
 }
 
 func TestUnreachableTargetIsGatewayError(t *testing.T) {
-	h, err := New([]Target{{Name: "bridge", URL: "http://127.0.0.1:1"}}, nil)
+	h, err := New([]Target{{Name: "bridge", URL: "http://127.0.0.1:1"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestBadTargets(t *testing.T) {
 		{[]Target{{Name: "a", URL: "x:1"}}, "want http://host:port"},
 		{[]Target{{Name: "a", URL: "http://x:1"}, {Name: "a", URL: "http://x:2"}}, "given twice"},
 	} {
-		if _, err := New(tc.targets, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New(tc.targets, nil, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%v) = %v, want error containing %q", tc.targets, err, tc.want)
 		}
 	}

@@ -86,10 +86,10 @@ type collector struct {
 	wake   chan struct{}
 }
 
-func newCollector(targets []Target) *collector {
+func newCollector(targets []Target, client *http.Client) *collector {
 	return &collector{
 		targets:  targets,
-		client:   &http.Client{},
+		client:   client,
 		interval: snapshotInterval,
 		subs:     map[chan []byte]struct{}{},
 		wake:     make(chan struct{}, 1),

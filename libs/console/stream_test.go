@@ -128,7 +128,7 @@ func next(t *testing.T, ch <-chan Snapshot) Snapshot {
 
 func TestStreamSendsSnapshotsAndFollowsTheWatch(t *testing.T) {
 	f := newFakeSite(t, "edge")
-	h, err := New(f.targets(), nil)
+	h, err := New(f.targets(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestStreamSendsSnapshotsAndFollowsTheWatch(t *testing.T) {
 
 func TestSiteMoveRefusals(t *testing.T) {
 	f := newFakeSite(t, "edge")
-	h, err := New(f.targets(), nil)
+	h, err := New(f.targets(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestSiteMoveRefusals(t *testing.T) {
 
 func TestSiteMoveOfAWorkloadThatCannotLeave(t *testing.T) {
 	edge, cloud := newFakeSite(t, "edge"), newFakeSite(t, "cloud")
-	h, err := New([]Target{{Name: "scheduler-edge", URL: edge.scheduler.URL}, {Name: "scheduler-cloud", URL: cloud.scheduler.URL}}, nil)
+	h, err := New([]Target{{Name: "scheduler-edge", URL: edge.scheduler.URL}, {Name: "scheduler-cloud", URL: cloud.scheduler.URL}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

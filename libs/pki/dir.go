@@ -88,3 +88,20 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	return nil
 }
+
+// InitSite makes the CA of site in dir (an existing one is kept: created
+// says which) and issues every component's certificate for hosts.
+func InitSite(dir, site string, components, hosts []string, validity time.Duration, now time.Time) (ca *CA, issued []*Issued, created bool, err error) {
+	ca, created, err = EnsureCA(dir, site, now)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, c := range components {
+		is, err := ca.WriteIssued(dir, c, hosts, validity, now)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		issued = append(issued, is)
+	}
+	return ca, issued, created, nil
+}

@@ -89,15 +89,7 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	if len(found) != 1 {
 		return Identity{}, fmt.Errorf("certificate %q carries %d %s URIs, want exactly one", cert.Subject.CommonName, len(found), Scheme)
 	}
-	u := found[0]
-	if len(u.Path) < 2 || u.Path[0] != '/' || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return Identity{}, fmt.Errorf("identity %q: want spiffe://<site>/<component>", u)
-	}
-	id := Identity{Site: u.Host, Component: u.Path[1:]}
-	if err := id.Validate(); err != nil {
-		return Identity{}, fmt.Errorf("identity %q: %w", u, err)
-	}
-	return id, nil
+	return ParseIdentity(found[0].String())
 }
 
 // CA is a site's certificate authority.
@@ -275,4 +267,21 @@ func serial() *big.Int {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // the system has no randomness: nothing is safe
 	}
 	return n
+}
+
+// ParseIdentity reads an identity written as its URI
+// (spiffe://<site>/<component>).
+func ParseIdentity(s string) (Identity, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Identity{}, fmt.Errorf("identity %q: %w", s, err)
+	}
+	if u.Scheme != Scheme || len(u.Path) < 2 || u.Path[0] != '/' || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Port() != "" {
+		return Identity{}, fmt.Errorf("identity %q: want spiffe://<site>/<component>", s)
+	}
+	id := Identity{Site: u.Host, Component: u.Path[1:]}
+	if err := id.Validate(); err != nil {
+		return Identity{}, fmt.Errorf("identity %q: %w", s, err)
+	}
+	return id, nil
 }

@@ -19,12 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/tlsx"
 	"github.com/cefiot/cefiot/libs/worker"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -41,6 +43,7 @@ type Common struct {
 	HTTPAddr      string
 	LogLevel      string
 	LogFormat     string
+	TLS           tlsx.Flags
 }
 
 // Register adds the common flags to fs with the service's default ports.
@@ -56,6 +59,7 @@ func (c *Common) Register(fs *flag.FlagSet, defaultGRPC, defaultHTTP string) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTP, "admin HTTP (REST, /metrics) listen address")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	c.TLS.Register(fs)
 }
 
 // Validate checks the common keys and fills defaults that depend on others.
@@ -84,6 +88,7 @@ func (c *Common) Validate(service string, ch *config.Checker) {
 	if _, err := logging.New(os.Stderr, "info", c.LogFormat); err != nil {
 		ch.Add(config.Invalid("log-format", c.LogFormat, err.Error()))
 	}
+	c.TLS.Validate(ch)
 }
 
 // Logger builds the logger the config asks for.
@@ -119,18 +124,29 @@ type Process struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Admin    *admin.Server
-	worker   *worker.Worker
+	// TLS is the process's key pair and trust bundle (nil with
+	// -insecure-plaintext).
+	TLS    *tlsx.Source
+	worker *worker.Worker
 }
 
-// New listens on the admin addresses. Register admin services on
-// p.Admin before calling Run.
-func New(name string, c Common, logger *slog.Logger) (*Process, error) {
+// New loads the TLS files and listens on the admin addresses. The admin
+// API is the gRPC service named api (e.g. cefiotv1.BridgeService_ServiceDesc.ServiceName):
+// observers of the site may call its methods, operators also those in
+// changes (full method names). Register it on p.Admin before calling Run.
+func New(name string, c Common, logger *slog.Logger, api string, changes ...string) (*Process, error) {
 	reg := prometheus.NewRegistry()
-	adm, err := admin.New(admin.Config{GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr}, reg, logger)
+	src, err := c.TLS.Open(logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	adm, err := admin.New(admin.Config{
+		GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, TLS: src, Policy: access.Policy(c.Site, api, changes...),
+	}, reg, logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Process{Name: name, Common: c, Logger: logger, Registry: reg, Admin: adm}, nil
+	return &Process{Name: name, Common: c, Logger: logger, Registry: reg, Admin: adm, TLS: src}, nil
 }
 
 // Status returns the worker part of the service status.
@@ -178,6 +194,9 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	p.Admin.SetServing("", true)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Admin.Run(gctx) })
+	if p.TLS != nil {
+		g.Go(func() error { p.TLS.Watch(gctx, tlsx.ReloadInterval); return nil })
+	}
 	g.Go(func() error { return w.Run(gctx) })
 	return g.Wait()
 }

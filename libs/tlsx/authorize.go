@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -39,15 +40,36 @@ func (p Policy) Check(method string, id pki.Identity) error {
 			allowed, key = v, k
 		}
 	}
-	for _, pattern := range allowed {
-		if ok, _ := path.Match(pattern, id.Component); ok {
-			return nil
-		}
+	if Allowed(allowed, id) {
+		return nil
 	}
 	return status.Errorf(codes.PermissionDenied, "%s may not call %s (allowed: %s)", id, method, strings.Join(allowed, ", "))
 }
 
-// CallerIdentity is the verified identity of a gRPC call's peer.
+// Allowed says whether id's component matches one of patterns
+// (path.Match: "operator/*").
+func Allowed(patterns []string, id pki.Identity) bool {
+	for _, pattern := range patterns {
+		if ok, _ := path.Match(pattern, id.Component); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ForwardedCallerKey is the gRPC metadata key in which a process's own REST
+// gateway passes on the verified identity of its HTTPS caller. It is
+// believed only on the in-process connection (see InProcessNetwork):
+// anyone may send it over the network, and it is ignored there.
+const ForwardedCallerKey = "x-cefiot-forwarded-caller"
+
+// InProcessNetwork is the network name of connections that never leave the
+// process (a bufconn listener the REST gateway dials).
+const InProcessNetwork = "bufconn"
+
+// CallerIdentity is the verified identity of a gRPC call's caller: the
+// peer's certificate, or, on the in-process connection of the REST
+// gateway, the identity the gateway forwards.
 func CallerIdentity(ctx context.Context) (pki.Identity, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -61,7 +83,18 @@ func CallerIdentity(ctx context.Context) (pki.Identity, error) {
 	if err != nil {
 		return pki.Identity{}, status.Errorf(codes.Unauthenticated, "peer identity: %v", err)
 	}
-	return id, nil
+	if p.Addr == nil || p.Addr.Network() != InProcessNetwork {
+		return id, nil
+	}
+	fwd := metadata.ValueFromIncomingContext(ctx, ForwardedCallerKey)
+	if len(fwd) != 1 {
+		return pki.Identity{}, status.Errorf(codes.Unauthenticated, "gateway call with %d forwarded callers, want 1", len(fwd))
+	}
+	caller, err := pki.ParseIdentity(fwd[0])
+	if err != nil {
+		return pki.Identity{}, status.Errorf(codes.Unauthenticated, "forwarded caller: %v", err)
+	}
+	return caller, nil
 }
 
 // UnaryInterceptor enforces the policy on unary calls.

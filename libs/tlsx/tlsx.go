@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"sync"
@@ -39,7 +40,8 @@ type material struct {
 	leaf     *x509.Certificate
 	identity pki.Identity
 	roots    *x509.CertPool
-	stamp    string // what the files looked like when read
+	subjects [][]byte // raw subjects of the bundle's CAs
+	stamp    string   // what the files looked like when read
 }
 
 // Source holds the current key pair and trust bundle, reloaded from Files.
@@ -116,14 +118,16 @@ func read(files Files) (*material, error) {
 		return nil, fmt.Errorf("trust bundle %s: %w", files.CA, err)
 	}
 	roots := x509.NewCertPool()
+	var subjects [][]byte
 	for _, c := range cas {
 		roots.AddCert(c)
+		subjects = append(subjects, c.RawSubject)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, fmt.Errorf("certificate %s is not signed by the trust bundle %s: %w", files.Cert, files.CA, err)
 	}
 	pair.Leaf = leaf
-	return &material{cert: &pair, leaf: leaf, identity: id, roots: roots, stamp: stamp}, nil
+	return &material{cert: &pair, leaf: leaf, identity: id, roots: roots, subjects: subjects, stamp: stamp}, nil
 }
 
 func (s *Source) set(m *material) {
@@ -187,6 +191,10 @@ func (s *Source) Watch(ctx context.Context, interval time.Duration) {
 // ServerConfig requires and verifies a client certificate from the current
 // trust bundle; each handshake uses the current key pair.
 func (s *Source) ServerConfig() *tls.Config {
+	return s.serverConfig(tls.RequireAndVerifyClientCert)
+}
+
+func (s *Source) serverConfig(auth tls.ClientAuthType) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -194,7 +202,7 @@ func (s *Source) ServerConfig() *tls.Config {
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS12,
 				Certificates: []tls.Certificate{*m.cert},
-				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientAuth:   auth,
 				ClientCAs:    m.roots,
 				NextProtos:   []string{"h2", "http/1.1"},
 			}, nil
@@ -242,4 +250,14 @@ func PeerIdentity(cs tls.ConnectionState) (pki.Identity, error) {
 		return pki.Identity{}, errors.New("no peer certificate")
 	}
 	return pki.IdentityOf(cs.PeerCertificates[0])
+}
+
+// ReloadInterval is how often processes look for rotated files.
+const ReloadInterval = 5 * time.Second
+
+// HandshakeLog is the error log of an HTTPS server: failed handshakes (a
+// plaintext or foreign client) are routine on an exposed port, so they are
+// logged at debug level.
+func HandshakeLog(logger *slog.Logger) *log.Logger {
+	return slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
 }

@@ -2,7 +2,8 @@
 // against a running local stack: headless Chromium (the system's package)
 // driven by playwright-core.
 //
-//   CONSOLE_URL=http://127.0.0.1:8080/ SCREENSHOT_DIR=out node console.mjs
+//   CONSOLE_URL=https://127.0.0.1:8080/ CLIENT_CERT=run/pki/edge/operator-local.crt \
+//     CLIENT_KEY=run/pki/edge/operator-local.key SCREENSHOT_DIR=out node console.mjs
 //
 // Prints one JSON line per step; exits non-zero with the reason on failure.
 import { chromium } from "playwright-core";
@@ -21,8 +22,13 @@ const log = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra })
 const fail = (msg) => { throw new Error(msg); };
 const profile = mkdtempSync(join(tmpdir(), "cefiot-chromium-"));
 
+// The console is mutual TLS: the browser presents the operator's client
+// certificate for the console's origin, and trusts the site's CA for it.
+const clientCertificates = process.env.CLIENT_CERT
+  ? [{ origin: new URL(url).origin, certPath: process.env.CLIENT_CERT, keyPath: process.env.CLIENT_KEY }]
+  : [];
 const context = await chromium.launchPersistentContext(profile, {
-  executablePath, headless: true, timeout: T,
+  executablePath, headless: true, timeout: T, clientCertificates, ignoreHTTPSErrors: clientCertificates.length > 0,
   viewport: { width: 1280, height: 900 },
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],

@@ -11,17 +11,18 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cefiot/cefiot/libs/harness/netem"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/procs"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -44,6 +45,9 @@ type Config struct {
 	NS        *netem.Namespace
 	Args      []string // more flags
 	Env       []string
+	// PKI is the site's PKI (sitepki.Make); the bridge runs as
+	// worker/bridge and Client calls as the site's operator.
+	PKI sitepki.Site
 }
 
 // SchedulerConfig describes a scheduler process for the bridge's site.
@@ -55,6 +59,7 @@ type SchedulerConfig struct {
 	// Params of the bridge workload in the spec.
 	Params map[string]string
 	NS     *netem.Namespace // nil: run on the host
+	PKI    sitepki.Site     // the site's PKI (sitepki.Make)
 }
 
 // StartScheduler writes a spec with one bridge workload and starts the
@@ -89,6 +94,7 @@ func StartScheduler(cfg SchedulerConfig) (*procs.Proc, error) {
 	args := []string{"-site", cfg.Site, "-replica-id", "scheduler-test", "-spec", specPath,
 		"-etcd-endpoints", cfg.EtcdEndpoint, "-session-ttl", "2s", "-resync", "1s",
 		"-grpc-addr", "127.0.0.1:" + strconv.Itoa(gp), "-http-addr", "127.0.0.1:" + strconv.Itoa(hp)}
+	args = append(args, cfg.PKI.ServiceArgs("scheduler")...)
 	return procs.Start(procs.Spec{Name: "scheduler", Path: filepath.Join(cfg.BinDir, "scheduler"), Args: args,
 		LogPath: filepath.Join(cfg.Dir, "scheduler.log")})
 }
@@ -146,7 +152,8 @@ func Start(cfg Config) (*Bridge, error) {
 		"-site", cfg.Site, "-node", "test", "-worker-id", cfg.WorkerID, "-etcd-endpoints", cfg.EtcdEndpoint,
 		"-lease-ttl", "2s", "-grpc-addr", b.GRPCAddr, "-http-addr", b.HTTPAddr,
 		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-log-level", "info",
-	}, cfg.Args...)
+	}, cfg.PKI.ServiceArgs(pipeline.KindBridge)...)
+	args = append(args, cfg.Args...)
 	path := filepath.Join(cfg.BinDir, "bridge")
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("bridge binary: %w", err)
@@ -180,7 +187,11 @@ func (b *Bridge) Tail(n int) string { return b.proc.Tail(n) }
 
 // Client dials the admin gRPC API.
 func (b *Bridge) Client() (cefiotv1.BridgeServiceClient, func(), error) {
-	conn, err := grpc.NewClient(b.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	op, err := b.cfg.PKI.Load(sitepki.Operator)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(b.GRPCAddr, op.DialOption())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,4 +224,14 @@ func AwaitStatus(ctx context.Context, c cefiotv1.BridgeServiceClient, ok func(*c
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// HTTPClient is an HTTPS client of the bridge's admin port, as the site's
+// operator.
+func (b *Bridge) HTTPClient() (*http.Client, error) {
+	op, err := b.cfg.PKI.Load(sitepki.Operator)
+	if err != nil {
+		return nil, err
+	}
+	return op.HTTPClient(), nil
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 // Config describes a local stack.
@@ -133,6 +135,8 @@ type Stack struct {
 	once  sync.Once
 
 	ports    map[string][2]int // admin ports of processes without fixed ones
+	operator tlsx.Sites        // operator/local of both sites
+	opHTTP   *http.Client      // its HTTPS client
 	edgeEtcd *etcdx.Embedded   // multi-node stacks only
 	proxies  map[string]*netx.Proxy
 }
@@ -185,6 +189,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}()
 
+	if err := s.makePKI(); err != nil {
+		return s, err
+	}
+	if s.operator, err = s.Identity(Operator); err != nil {
+		return s, err
+	}
+	if err := s.writeClientConfig(); err != nil {
+		return s, err
+	}
+	s.opHTTP = s.operator.HTTPClient()
 	// Both clusters start in parallel: each JVM takes seconds.
 	var wg sync.WaitGroup
 	var edgeErr, cloudErr error
@@ -252,7 +266,7 @@ func (s *Stack) checkArgs(ctx context.Context) error {
 func (s *Stack) Config() Config { return s.cfg }
 
 // SinkHTTP is the sink's REST base URL.
-func (s *Stack) SinkHTTP() string { return "http://127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkHTTP) }
+func (s *Stack) SinkHTTP() string { return "https://127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkHTTP) }
 
 // SinkGRPC is the sink's gRPC address.
 func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkGRPC) }
@@ -356,6 +370,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			return procs.Spec{}, err
 		}
 	}
+	args = append(args, s.PKI(argValue(args, "-site")).ServiceArgs(bin)...)
 	args = append(args, c.BinaryArgs[bin]...)
 	return procs.Spec{
 		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,

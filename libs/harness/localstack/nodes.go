@@ -139,10 +139,10 @@ func (s *Stack) HTTP(name string) string {
 		"capture": p.CaptureHTTP, "enrich": p.EnrichHTTP, "bridge": p.BridgeHTTP, "sink": p.SinkHTTP,
 	}
 	if port, ok := fixed[name]; ok {
-		return "http://" + addr(port)
+		return "https://" + addr(port)
 	}
 	_, h := s.dynamicPorts(name)
-	return "http://" + addr(h)
+	return "https://" + addr(h)
 }
 
 // dynamicPorts returns the (stable) admin ports of a process that has no

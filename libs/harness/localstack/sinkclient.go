@@ -18,12 +18,12 @@ type SinkStatus struct {
 
 // ReadCounters fetches a service's GET /v1/<service>/status and returns
 // its counters.
-func ReadCounters(ctx context.Context, url string) (map[string]int64, error) {
+func ReadCounters(ctx context.Context, client *http.Client, url string) (map[string]int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", url, err)
 	}
@@ -47,8 +47,8 @@ func ReadCounters(ctx context.Context, url string) (map[string]int64, error) {
 }
 
 // ReadSinkStatus fetches GET /v1/sink/status.
-func ReadSinkStatus(ctx context.Context, baseURL string) (SinkStatus, error) {
-	c, err := ReadCounters(ctx, baseURL+"/v1/sink/status")
+func ReadSinkStatus(ctx context.Context, client *http.Client, baseURL string) (SinkStatus, error) {
+	c, err := ReadCounters(ctx, client, baseURL+"/v1/sink/status")
 	if err != nil {
 		return SinkStatus{}, err
 	}
@@ -57,12 +57,12 @@ func ReadSinkStatus(ctx context.Context, baseURL string) (SinkStatus, error) {
 
 // WaitSink polls the sink status until cond holds or ctx ends. It reports
 // every change of the status to onChange (may be nil).
-func WaitSink(ctx context.Context, baseURL string, cond func(SinkStatus) bool, onChange func(SinkStatus)) (SinkStatus, error) {
+func WaitSink(ctx context.Context, client *http.Client, baseURL string, cond func(SinkStatus) bool, onChange func(SinkStatus)) (SinkStatus, error) {
 	var last SinkStatus
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st, err := ReadSinkStatus(ctx, baseURL)
+		st, err := ReadSinkStatus(ctx, client, baseURL)
 		if err == nil {
 			if st != last && onChange != nil {
 				onChange(st)
@@ -78,4 +78,15 @@ func WaitSink(ctx context.Context, baseURL string, cond func(SinkStatus) bool, o
 		case <-t.C:
 		}
 	}
+}
+
+// WaitSink is WaitSink on the stack's sink, as its operator.
+func (s *Stack) WaitSink(ctx context.Context, cond func(SinkStatus) bool, onChange func(SinkStatus)) (SinkStatus, error) {
+	return WaitSink(ctx, s.opHTTP, s.SinkHTTP(), cond, onChange)
+}
+
+// ReadCounters reads the counters of a status URL of the stack, as its
+// operator.
+func (s *Stack) ReadCounters(ctx context.Context, url string) (map[string]int64, error) {
+	return ReadCounters(ctx, s.opHTTP, url)
 }

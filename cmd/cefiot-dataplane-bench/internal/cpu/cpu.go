@@ -93,12 +93,12 @@ const Other = "other"
 
 // Fetch takes a CPU profile of seconds from a Go process's
 // /debug/pprof/profile.
-func Fetch(ctx context.Context, baseURL string, seconds int) (*profile.Profile, error) {
+func Fetch(ctx context.Context, client *http.Client, baseURL string, seconds int) (*profile.Profile, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, seconds), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cpu profile from %s: %w", baseURL, err)
 	}

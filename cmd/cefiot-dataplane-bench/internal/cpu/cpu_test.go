@@ -79,7 +79,7 @@ func TestSplitAttributesSamplesToStages(t *testing.T) {
 		}
 		done <- x
 	}()
-	p, err := Fetch(context.Background(), srv.URL, 1)
+	p, err := Fetch(context.Background(), srv.Client(), srv.URL, 1)
 	cancel()
 	if <-done == 0 {
 		t.Fatal("the busy loops did no work")

@@ -28,7 +28,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -107,12 +106,12 @@ func runOne(ctx context.Context, cfg Config, video, runDir string, ttl time.Dura
 		defer cancel()
 		_ = stack.Stop(stopCtx)
 	}()
-	edge, closeEdge, err := client(stack.SchedulerGRPC("scheduler-edge"))
+	edge, closeEdge, err := client(stack.SchedulerGRPC("scheduler-edge"), stack.Operator().DialOption())
 	if err != nil {
 		return res, err
 	}
 	defer closeEdge()
-	cloud, closeCloud, err := client(stack.SchedulerGRPC("scheduler-cloud"))
+	cloud, closeCloud, err := client(stack.SchedulerGRPC("scheduler-cloud"), stack.Operator().DialOption())
 	if err != nil {
 		return res, err
 	}
@@ -155,18 +154,18 @@ func runOne(ctx context.Context, cfg Config, video, runDir string, ttl time.Dura
 	if err := <-feedErr; err != nil && !errors.Is(err, context.Canceled) {
 		return res, fmt.Errorf("feeding frames: %w", err)
 	}
-	res.fencePauses, res.renewFailure = workerCounters(ctx, edge)
+	res.fencePauses, res.renewFailure = workerCounters(ctx, edge, stack.OperatorHTTP())
 	return res, nil
 }
 
 // workerCounters sums the lease counters of the live edge workers.
-func workerCounters(ctx context.Context, edge cefiotv1.SchedulerServiceClient) (pauses, renewFailures float64) {
+func workerCounters(ctx context.Context, edge cefiotv1.SchedulerServiceClient, hc *http.Client) (pauses, renewFailures float64) {
 	ws, err := edge.ListWorkers(ctx, &cefiotv1.ListWorkersRequest{})
 	if err != nil {
 		return 0, 0
 	}
 	for _, w := range ws.GetWorkers() {
-		m := scrape(ctx, "http://"+w.GetAdminHttpAddress()+"/metrics")
+		m := scrape(ctx, hc, "https://"+w.GetAdminHttpAddress()+"/metrics")
 		pauses += m["cefiot_worker_fence_pauses_total"]
 		renewFailures += m["cefiot_worker_lease_renew_failures_total"]
 	}
@@ -174,13 +173,13 @@ func workerCounters(ctx context.Context, edge cefiotv1.SchedulerServiceClient) (
 }
 
 // scrape reads plain (label-less) samples of a /metrics page.
-func scrape(ctx context.Context, url string) map[string]float64 {
+func scrape(ctx context.Context, hc *http.Client, url string) map[string]float64 {
 	out := map[string]float64{}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return out
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return out
 	}
@@ -198,8 +197,8 @@ func scrape(ctx context.Context, url string) map[string]float64 {
 	return out
 }
 
-func client(addr string) (cefiotv1.SchedulerServiceClient, func(), error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func client(addr string, cred grpc.DialOption) (cefiotv1.SchedulerServiceClient, func(), error) {
+	conn, err := grpc.NewClient(addr, cred)
 	if err != nil {
 		return nil, nil, err
 	}

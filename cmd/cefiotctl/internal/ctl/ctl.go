@@ -15,8 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -27,10 +25,20 @@ import (
 
 const usage = `cefiotctl: admin command line of a cefiot site's scheduler
 
-Usage: cefiotctl [-scheduler HOST:PORT] [-o table|json] [-timeout D] COMMAND [ARGS]
+Usage: cefiotctl [-site S] [-scheduler HOST:PORT] [-o table|json] [-timeout D] COMMAND [ARGS]
+
+cefiotctl calls with the client certificate its client config names, as
+kubectl does with a kubeconfig: the file $CEFIOT_CONFIG, else
+run/cefiotctl.yaml (written by make run), else
+$XDG_CONFIG_HOME/cefiot/cefiotctl.yaml. The config lists each site's
+scheduler address and the person's key pair and trust bundle in that site.
 
 Global flags (each also as env CEFIOT_<NAME>, e.g. CEFIOT_SCHEDULER):
-  -scheduler  admin gRPC address of the site's scheduler (default 127.0.0.1:9100)
+  -config     client config file (default: found as above)
+  -site       site to talk to (default: the config's current-site)
+  -scheduler  admin gRPC address of the site's scheduler (default: the config's)
+  -insecure-plaintext
+              call without TLS (only a scheduler started with the same flag answers)
   -o          output: table or json (default table)
   -timeout    deadline of one command (default 30s; move: 5m)
 
@@ -46,9 +54,9 @@ Commands:
   drain NODE [-reason R]          cordon NODE and move its workloads elsewhere
   move WORKLOAD -node N           move to the least loaded fitting worker on node N
   move WORKLOAD -worker W         move to worker W
-  move WORKLOAD -to-site S -remote HOST:PORT
-                                  move between this (home) site and the site whose
-                                  scheduler is at -remote, while data flows
+  move WORKLOAD -to-site S [-remote HOST:PORT]
+                                  move between this (home) site and site S (its
+                                  scheduler from the config, or -remote), while data flows
   apply -f SPEC.yaml              make the site's workloads those of the spec
   delete WORKLOAD                 remove a workload
 `
@@ -57,7 +65,10 @@ Commands:
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
 	fs := flag.NewFlagSet("cefiotctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addr := fs.String("scheduler", envOr(lookupEnv, "CEFIOT_SCHEDULER", "127.0.0.1:9100"), "")
+	addr := fs.String("scheduler", envOr(lookupEnv, "CEFIOT_SCHEDULER", ""), "")
+	site := fs.String("site", envOr(lookupEnv, "CEFIOT_SITE", ""), "")
+	configPath := fs.String("config", "", "")
+	plaintext := fs.Bool("insecure-plaintext", envOr(lookupEnv, "CEFIOT_INSECURE_PLAINTEXT", "") == "true", "")
 	output := fs.String("o", envOr(lookupEnv, "CEFIOT_O", "table"), "")
 	timeout := fs.Duration("timeout", 0, "")
 	if err := fs.Parse(args); err != nil {
@@ -86,12 +97,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	conn, err := dial(*addr)
+	cn, err := connect(*configPath, *plaintext, lookupEnv)
+	if err != nil {
+		return err
+	}
+	home, err := cn.scheduler(*site, *addr)
+	if err != nil {
+		return err
+	}
+	conn, err := cn.dial(home)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	c := &ctl{cli: cefiotv1.NewSchedulerServiceClient(conn), out: stdout, json: *output == "json"}
+	c := &ctl{cli: cefiotv1.NewSchedulerServiceClient(conn), conn: cn, site: *site, out: stdout, json: *output == "json"}
 	switch cmd {
 	case "leader":
 		return c.leader(ctx)
@@ -108,7 +127,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	case "cordon", "uncordon", "drain":
 		return c.node(ctx, cmd, cargs)
 	case "move":
-		return c.move(ctx, *addr, cargs)
+		return c.move(ctx, home, cargs)
 	case "apply":
 		return c.apply(ctx, cargs)
 	case "delete":
@@ -136,16 +155,10 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-func dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("scheduler address %q: %w", addr, err)
-	}
-	return conn, nil
-}
-
 type ctl struct {
 	cli  cefiotv1.SchedulerServiceClient
+	conn *connection
+	site string // -site, "" for the config's current site
 	out  io.Writer
 	json bool
 }
@@ -464,14 +477,21 @@ func (c *ctl) move(ctx context.Context, homeAddr string, args []string) error {
 	if *node != "" || *worker != "" {
 		return errors.New("move: -to-site moves between sites; -node and -worker move within one")
 	}
-	if *remote == "" {
-		return errors.New("move: -to-site needs -remote, the admin gRPC address of the other site's scheduler")
+	remoteSite := *toSite
+	if *remote == "" && (remoteSite == c.site || (c.site == "" && c.conn.cfg != nil && remoteSite == c.conn.cfg.CurrentSite)) {
+		// Moving back home: the other end is the site the workload is in.
+		if remoteSite, err = c.conn.otherSite(c.site); err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+	}
+	if *remote, err = c.conn.scheduler(remoteSite, *remote); err != nil {
+		return fmt.Errorf("move: the scheduler of site %s: %w (give -remote, its admin gRPC address)", *toSite, err)
 	}
 	homeLeader, err := c.cli.GetLeader(ctx, &cefiotv1.GetLeaderRequest{})
 	if err != nil {
 		return rpcErr("home site", err)
 	}
-	conn, err := dial(*remote)
+	conn, err := c.conn.dial(*remote)
 	if err != nil {
 		return err
 	}

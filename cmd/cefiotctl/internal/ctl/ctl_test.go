@@ -51,7 +51,7 @@ func serve(t *testing.T, f *fakeScheduler) string {
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := Run(context.Background(), args, &out, &out, func(string) (string, bool) { return "", false })
+	err := Run(context.Background(), append([]string{"-insecure-plaintext"}, args...), &out, &out, func(string) (string, bool) { return "", false })
 	return out.String(), err
 }
 
@@ -85,7 +85,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{[]string{"-scheduler", addr, "move", "enrich", "-worker", ""}, "InvalidArgument: node: give a target node"},
 		{[]string{"-scheduler", addr, "move"}, "give the workload name"},
-		{[]string{"-scheduler", addr, "move", "enrich", "-to-site", "cloud"}, "needs -remote"},
+		{[]string{"-scheduler", addr, "move", "enrich", "-to-site", "cloud"}, "give -remote"},
 		{[]string{"-scheduler", addr, "-o", "yaml", "nodes"}, "flag -o \"yaml\""},
 		{[]string{"-scheduler", addr, "frobnicate"}, "unknown command \"frobnicate\""},
 		{[]string{"-scheduler", addr, "apply"}, "-f FILE"},

@@ -27,7 +27,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"edge-bootstrap": cfg.EdgeBootstrap, "cloud-bootstrap": cfg.CloudBootstrap}); err != nil {
 		return err
 	}
-	proc, err := service.New("bridge", cfg.Common, logger)
+	proc, err := service.New("bridge", cfg.Common, logger, cefiotv1.BridgeService_ServiceDesc.ServiceName,
+		cefiotv1.BridgeService_Pause_FullMethodName, cefiotv1.BridgeService_Resume_FullMethodName, cefiotv1.BridgeService_SetRateLimit_FullMethodName)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("config key cameras: %w", err)
 	}
-	proc, err := service.New("capture", cfg.Common, logger)
+	proc, err := service.New("capture", cfg.Common, logger, cefiotv1.CaptureService_ServiceDesc.ServiceName,
+		cefiotv1.CaptureService_UpdateCamera_FullMethodName)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
 		return err
 	}
-	proc, err := service.New("enrich", cfg.Common, logger)
+	proc, err := service.New("enrich", cfg.Common, logger, cefiotv1.EnrichService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}

@@ -3,17 +3,16 @@ package scheduler
 import (
 	"context"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -26,8 +25,8 @@ func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	emb, cli := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	grpcAddr, httpAddr := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
+	conn, err := grpc.NewClient(s.grpcAddr, s.as(t, sitepki.Operator).DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	}
 	shown("ListWorkloads", list)
 	for _, path := range []string{"/v1/workloads", "/v1/workloads/capture:door"} {
-		resp, err := http.Get("http://" + httpAddr + path)
+		resp, err := s.client(t, sitepki.Operator).Get(s.url(path))
 		if err != nil {
 			t.Fatal(err)
 		}

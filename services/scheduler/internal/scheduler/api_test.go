@@ -14,13 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/harness/etcdtest"
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/tlsx"
 	"github.com/cefiot/cefiot/libs/worker"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -82,7 +84,7 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 	emb, _ := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	grpcAddr, httpAddr := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
+	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
 
 	keys, _ := placement.NewKeys("edge")
 	recs := map[string]*recorder{}
@@ -97,7 +99,7 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 		}
 		go func() { _ = w.Run(ctx) }()
 	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(s.grpcAddr, s.as(t, sitepki.Operator).DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +138,13 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 			Workloads []string `json:"workloads"`
 		} `json:"nodes"`
 	}
-	getJSON(t, "http://"+httpAddr+"/v1/nodes", &nodes)
+	getJSON(t, s.client(t, sitepki.Operator), s.url("/v1/nodes"), &nodes)
 	if len(nodes.Nodes) != 3 {
 		t.Fatalf("GET /v1/nodes: %+v", nodes)
 	}
 	from := owner("capture:c1")
 	to := map[string]string{"n1": "n2", "n2": "n3", "n3": "n1"}[from]
-	resp, err := http.Post("http://"+httpAddr+"/v1/workloads/capture:c1/move", "application/json", strings.NewReader(`{"node":"`+to+`"}`))
+	resp, err := s.client(t, sitepki.Operator).Post(s.url("/v1/workloads/capture:c1/move"), "application/json", strings.NewReader(`{"node":"`+to+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,9 +208,9 @@ func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t *testing.T, client *http.Client, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,19 +231,49 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// runScheduler runs a scheduler replica of site edge with spec on the etcd
-// at endpoint until ctx ends (the test fails if it returns an error) and
-// returns its admin addresses.
-func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) (grpcAddr, httpAddr string) {
+// testScheduler is a scheduler replica under test and its site's PKI.
+type testScheduler struct {
+	grpcAddr, httpAddr string
+	pki                sitepki.Site
+}
+
+// as loads an identity of the scheduler's site.
+func (s testScheduler) as(t *testing.T, component string) *tlsx.Source {
 	t.Helper()
-	grpcAddr, _ = netx.FreeAddr()
-	httpAddr, _ = netx.FreeAddr()
-	specPath := filepath.Join(t.TempDir(), "spec.yaml")
+	src, err := s.pki.Load(component)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// client is an HTTPS client with an identity of the site.
+func (s testScheduler) client(t *testing.T, component string) *http.Client {
+	return s.as(t, component).HTTPClient()
+}
+
+func (s testScheduler) url(path string) string { return "https://" + s.httpAddr + path }
+
+// runScheduler runs a scheduler replica of site edge with spec on the etcd
+// at endpoint until ctx ends (the test fails if it returns an error), as
+// deployed: with the site's certificates.
+func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) testScheduler {
+	t.Helper()
+	grpcAddr, _ := netx.FreeAddr()
+	httpAddr, _ := netx.FreeAddr()
+	dir := t.TempDir()
+	site, err := sitepki.Make(filepath.Join(dir, "pki"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(dir, "spec.yaml")
 	writeFile(t, specPath, spec)
+	f := site.Files(access.Scheduler)
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Site: "edge", ReplicaID: "s1", EtcdEndpoints: endpoint, SpecPath: specPath,
-			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text"})
+			SessionTTL: time.Second, Resync: time.Second, GRPCAddr: grpcAddr, HTTPAddr: httpAddr, LogLevel: "warn", LogFormat: "text",
+			TLS: tlsx.Flags{Cert: f.Cert, Key: f.Key, CA: f.CA}})
 	}()
 	t.Cleanup(func() {
 		<-ctx.Done() // the test cancels ctx before its cleanups run
@@ -249,5 +281,5 @@ func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) (grp
 			t.Errorf("scheduler: %v", err)
 		}
 	})
-	return grpcAddr, httpAddr
+	return testScheduler{grpcAddr: grpcAddr, httpAddr: httpAddr, pki: site}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 // Config is the scheduler configuration.
@@ -28,6 +29,7 @@ type Config struct {
 	HTTPAddr      string
 	LogLevel      string
 	LogFormat     string
+	TLS           tlsx.Flags
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -48,6 +50,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8100", "admin HTTP (REST, /metrics) listen address")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	c.TLS.Register(fs)
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
@@ -75,5 +78,6 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	if _, err := logging.New(os.Stderr, c.LogLevel, c.LogFormat); err != nil {
 		ch.Add(config.Invalid("log-level/log-format", c.LogLevel+"/"+c.LogFormat, err.Error()))
 	}
+	c.TLS.Validate(&ch)
 	return c, ch.Err()
 }

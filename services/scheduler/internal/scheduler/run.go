@@ -9,10 +9,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -23,6 +25,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	logger := base.With("service", "scheduler", "site", cfg.Site, "replica", cfg.ReplicaID)
+	reg := prometheus.NewRegistry()
+	src, err := cfg.TLS.Open(logger, reg)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
 	var spec *placement.Spec
 	if cfg.SpecPath != "" {
 		if spec, err = placement.LoadSpec(cfg.SpecPath); err != nil {
@@ -46,8 +53,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer cli.Close()
 
-	reg := prometheus.NewRegistry()
-	adm, err := admin.New(admin.Config{GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr}, reg, logger)
+	adm, err := admin.New(admin.Config{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src,
+		Policy: access.Policy(cfg.Site, cefiotv1.SchedulerService_ServiceDesc.ServiceName,
+			cefiotv1.SchedulerService_CordonNode_FullMethodName, cefiotv1.SchedulerService_UncordonNode_FullMethodName,
+			cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
+			cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
+			cefiotv1.SchedulerService_DeleteWorkload_FullMethodName),
+	}, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -61,6 +74,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adm.Run(gctx) })
+	if src != nil {
+		g.Go(func() error { src.Watch(gctx, tlsx.ReloadInterval); return nil })
+	}
 	g.Go(func() error { return sched.Run(gctx) })
 	return g.Wait()
 }

@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config) error {
 			logger.Error("closing the frame store", "err", err)
 		}
 	}()
-	proc, err := service.New("sink", cfg.Common, logger)
+	proc, err := service.New("sink", cfg.Common, logger, cefiotv1.SinkService_ServiceDesc.ServiceName)
 	if err != nil {
 		return err
 	}

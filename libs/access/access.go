@@ -1,0 +1,62 @@
+// Package access says who may do what in a cefiot site. Every identity the
+// site's CA issues (spiffe://<site>/<component>) has a role given by its
+// component: operators change the pipeline, observers read it, workers
+// run it. Admin APIs build their authorization policy from these roles,
+// so a role means the same thing on every port.
+package access
+
+import (
+	"strings"
+
+	"github.com/cefiot/cefiot/libs/tlsx"
+)
+
+// Components of a site's identities.
+const (
+	Scheduler = "scheduler"
+	Console   = "console"
+	Kafka     = "kafka"
+	Etcd      = "etcd"
+	// OperatorPrefix starts a person's operator identity: operator/alice.
+	OperatorPrefix = "operator/"
+	// ViewerPrefix starts a person's read-only identity: viewer/bob.
+	ViewerPrefix = "viewer/"
+	// MonitorPrefix starts a metrics scraper's identity: monitor/prometheus.
+	MonitorPrefix = "monitor/"
+	// WorkerPrefix starts a data-plane worker's identity: worker/enrich.
+	WorkerPrefix = "worker/"
+)
+
+// Worker is the identity component of the workers of a kind.
+func Worker(kind string) string { return WorkerPrefix + kind }
+
+// Operators may change what a site runs: pause, rate-limit, cordon, drain,
+// move, apply and delete. The console acts for the operator logged in to
+// it.
+func Operators() []string { return []string{OperatorPrefix + "*", Console} }
+
+// Observers may read status, frames and events.
+func Observers() []string {
+	return []string{OperatorPrefix + "*", Console, ViewerPrefix + "*", MonitorPrefix + "*"}
+}
+
+// Scrapers may read /metrics.
+func Scrapers() []string { return Observers() }
+
+// Profilers may read /debug/pprof: a profile shows the process's inner
+// workings, so only operators.
+func Profilers() []string { return []string{OperatorPrefix + "*"} }
+
+// Policy is the authorization of an admin gRPC API of site: observers may
+// call every method, operators also those in changes (full method names,
+// e.g. cefiotv1.BridgeService_Pause_FullMethodName); health and
+// reflection are open to every identity of the site.
+func Policy(site, service string, changes ...string) tlsx.Policy {
+	rules := map[string][]string{
+		"/" + strings.TrimPrefix(service, "/") + "/": Observers(),
+	}
+	for _, m := range changes {
+		rules[m] = Operators()
+	}
+	return tlsx.Policy{Site: site, Rules: rules, Default: []string{"*", "*/*", "*/*/*"}}
+}

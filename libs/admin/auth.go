@@ -1,0 +1,82 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/cefiot/cefiot/libs/pki"
+	"github.com/cefiot/cefiot/libs/tlsx"
+)
+
+type identityKey struct{}
+
+// requestIdentity is the verified identity of an HTTPS request's client.
+func requestIdentity(r *http.Request) (pki.Identity, bool) {
+	id, ok := r.Context().Value(identityKey{}).(pki.Identity)
+	return id, ok
+}
+
+// authenticate lets through requests of a verified identity of this site
+// (and anyone to /healthz, the probe). Without TLS it lets everything
+// through: -insecure-plaintext.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.tls == nil || r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "a client certificate of this site is required", http.StatusUnauthorized)
+			return
+		}
+		id, err := tlsx.PeerIdentity(*r.TLS)
+		if err != nil {
+			http.Error(w, "client certificate: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+		if id.Site != s.site {
+			http.Error(w, id.String()+" belongs to another site than "+s.site, http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+// require lets through requests whose identity matches one of allowed.
+func (s *Server) require(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.tls == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, ok := requestIdentity(r)
+		if !ok || !tlsx.Allowed(allowed, id) {
+			http.Error(w, id.String()+" may not read "+r.URL.Path+" (allowed: "+strings.Join(allowed, ", ")+")", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forwardCaller passes the HTTPS caller's verified identity to the gRPC
+// server (see tlsx.CallerIdentity).
+func forwardCaller(_ context.Context, r *http.Request) metadata.MD {
+	id, ok := requestIdentity(r)
+	if !ok {
+		return nil
+	}
+	return metadata.Pairs(tlsx.ForwardedCallerKey, id.String())
+}
+
+// forwardHeader is grpc-gateway's default header matcher, except that a
+// client can never set the forwarded identity itself.
+func forwardHeader(key string) (string, bool) {
+	if strings.EqualFold(strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"), tlsx.ForwardedCallerKey) {
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}

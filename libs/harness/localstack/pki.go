@@ -1,0 +1,90 @@
+package localstack
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+
+	"github.com/cefiot/cefiot/libs/clientconfig"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/tlsx"
+)
+
+// The stack is secure as deployed: each site has its own CA under
+// <RunDir>/pki/<site> (see sitepki), every process runs with its own
+// certificate, and the stack's own calls (tests, the benchmarks,
+// cefiot-local's console and status lines) are made with the identities
+// below.
+const (
+	// Operator is the person of the local default (operator/local).
+	Operator = sitepki.Operator
+	// Viewer is a read-only identity, for tests of what it may not do.
+	Viewer = sitepki.Viewer
+)
+
+// PKIDir is the directory of site's CA and certificates.
+func (s *Stack) PKIDir(site string) string { return filepath.Join(s.cfg.RunDir, "pki", site) }
+
+// PKI is site's PKI.
+func (s *Stack) PKI(site string) sitepki.Site { return sitepki.Site{Name: site, Dir: s.PKIDir(site)} }
+
+// Sites are the stack's two sites (edge first).
+func (s *Stack) Sites() []string { return []string{s.cfg.Site, "cloud"} }
+
+// makePKI makes (or keeps) each site's CA and issues every component's
+// certificate afresh.
+func (s *Stack) makePKI() error {
+	for _, site := range s.Sites() {
+		if _, err := sitepki.Make(s.PKIDir(site), site); err != nil {
+			return fmt.Errorf("localstack: %w", err)
+		}
+	}
+	return nil
+}
+
+// Identity loads component's key pair in every site of the stack, as one
+// client (see tlsx.Sites): the console, or an operator who works on both.
+func (s *Stack) Identity(component string) (tlsx.Sites, error) {
+	out, err := sitepki.Identity(component, s.PKI(s.Sites()[0]), s.PKI(s.Sites()[1]))
+	if err != nil {
+		return nil, fmt.Errorf("localstack: %w", err)
+	}
+	return out, nil
+}
+
+// Operator is the stack's operator (operator/local of both sites): the
+// identity of tests, benchmarks and cefiot-local.
+func (s *Stack) Operator() tlsx.Sites { return s.operator }
+
+// OperatorHTTP is the operator's HTTPS client.
+func (s *Stack) OperatorHTTP() *http.Client { return s.opHTTP }
+
+// argValue is the value of flag name in args ("" if absent).
+func argValue(args []string, name string) string {
+	if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
+// ClientConfigPath is the operator's client config (cefiotctl finds it).
+func (s *Stack) ClientConfigPath() string { return filepath.Join(s.cfg.RunDir, "cefiotctl.yaml") }
+
+// writeClientConfig writes the operator's client config: both sites'
+// schedulers and operator/local's files in each.
+func (s *Stack) writeClientConfig() error {
+	cfg := clientconfig.Config{CurrentSite: s.cfg.Site, Sites: map[string]clientconfig.Site{}}
+	for _, site := range s.Sites() {
+		f := tlsx.FilesIn(s.PKIDir(site), Operator)
+		name := "scheduler-cloud"
+		if site == s.cfg.Site {
+			name = "scheduler-edge"
+		}
+		cfg.Sites[site] = clientconfig.Site{Scheduler: s.SchedulerGRPC(name), Cert: f.Cert, Key: f.Key, CA: f.CA}
+	}
+	if err := clientconfig.Write(s.ClientConfigPath(), cfg); err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package scheduler
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/tlsx"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// TestAdminPortsRefuseStrangers attacks both admin ports of a real
+// scheduler: a plaintext client, a client of an impostor CA that claims the
+// same site, and valid identities without the right (a viewer, a worker)
+// are each refused; an operator is not.
+func TestAdminPortsRefuseStrangers(t *testing.T) {
+	emb, _ := etcdtest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
+	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignOperator, err := impostor.Load(sitepki.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callCtx, callCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer callCancel()
+	schedulerAs := func(cred grpc.DialOption) cefiotv1.SchedulerServiceClient {
+		conn, err := grpc.NewClient(s.grpcAddr, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return cefiotv1.NewSchedulerServiceClient(conn)
+	}
+	operator := schedulerAs(s.as(t, sitepki.Operator).DialOption())
+	// The operator's first call waits for the scheduler to listen.
+	if _, err := operator.ListNodes(callCtx, &cefiotv1.ListNodesRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("operator ListNodes: %v", err)
+	}
+
+	t.Run("grpc", func(t *testing.T) {
+		for _, tc := range []struct {
+			who  string
+			cli  cefiotv1.SchedulerServiceClient
+			call func(cefiotv1.SchedulerServiceClient) error
+			want codes.Code
+		}{
+			{"plaintext", schedulerAs(grpc.WithTransportCredentials(insecure.NewCredentials())), listNodes, codes.Unavailable},
+			{"impostor CA", schedulerAs(foreignOperator.DialOption()), listNodes, codes.Unavailable},
+			{"viewer cordons", schedulerAs(s.as(t, sitepki.Viewer).DialOption()), cordon, codes.PermissionDenied},
+			{"viewer applies a spec", schedulerAs(s.as(t, sitepki.Viewer).DialOption()), applySpec, codes.PermissionDenied},
+			{"worker lists nodes", schedulerAs(s.as(t, access.Worker("enrich")).DialOption()), listNodes, codes.PermissionDenied},
+			{"worker moves", schedulerAs(s.as(t, access.Worker("enrich")).DialOption()), move, codes.PermissionDenied},
+			{"viewer lists nodes", schedulerAs(s.as(t, sitepki.Viewer).DialOption()), listNodes, codes.OK},
+			// Past authorization: the node is unknown.
+			{"operator cordons", operator, cordon, codes.NotFound},
+		} {
+			err := tc.call(tc.cli)
+			if got := status.Code(err); got != tc.want {
+				t.Errorf("%s: got %v (%v), want %v", tc.who, got, err, tc.want)
+			}
+		}
+	})
+
+	t.Run("https", func(t *testing.T) {
+		viewer := s.client(t, sitepki.Viewer)
+		anonymous, err := s.pki.AnonymousClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := func(r *http.Request) {
+			r.Header.Set("Grpc-Metadata-"+tlsx.ForwardedCallerKey, "spiffe://edge/operator/local")
+		}
+		for _, tc := range []struct {
+			who, method, path string
+			client            *http.Client
+			edit              func(*http.Request)
+			want              int // 0: the connection is refused
+		}{
+			{"no certificate", "GET", "/v1/nodes", anonymous, nil, http.StatusUnauthorized},
+			{"no certificate, probe", "GET", "/healthz", anonymous, nil, http.StatusOK},
+			{"impostor CA", "GET", "/v1/nodes", foreignOperator.HTTPClient(), nil, 0},
+			{"viewer drains", "POST", "/v1/nodes/local/drain", viewer, nil, http.StatusForbidden},
+			{"viewer forges the gateway's header", "POST", "/v1/nodes/local/drain", viewer, forged, http.StatusForbidden},
+			{"viewer profiles", "GET", "/debug/pprof/", viewer, nil, http.StatusForbidden},
+			{"worker reads metrics", "GET", "/metrics", s.client(t, access.Worker("enrich")), nil, http.StatusForbidden},
+			{"viewer reads metrics", "GET", "/metrics", viewer, nil, http.StatusOK},
+			{"viewer lists nodes", "GET", "/v1/nodes", viewer, nil, http.StatusOK},
+			{"operator profiles", "GET", "/debug/pprof/", s.client(t, sitepki.Operator), nil, http.StatusOK},
+			// Past authorization: the node is unknown.
+			{"operator drains", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), nil, http.StatusNotFound},
+		} {
+			req, _ := http.NewRequestWithContext(callCtx, tc.method, s.url(tc.path), strings.NewReader("{}"))
+			if tc.edit != nil {
+				tc.edit(req)
+			}
+			resp, err := tc.client.Do(req)
+			switch {
+			case tc.want == 0 && err == nil:
+				resp.Body.Close()
+				t.Errorf("%s: %s %s answered HTTP %d, want the handshake refused", tc.who, tc.method, tc.path, resp.StatusCode)
+			case tc.want != 0 && err != nil:
+				t.Errorf("%s: %s %s: %v", tc.who, tc.method, tc.path, err)
+			case tc.want != 0:
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Errorf("%s: %s %s: HTTP %d, want %d", tc.who, tc.method, tc.path, resp.StatusCode, tc.want)
+				}
+			}
+		}
+		// Plain HTTP on the HTTPS port gets no API answer.
+		if resp, err := http.Get("http://" + s.httpAddr + "/v1/nodes"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("plain HTTP: HTTP %d, want 400 (an HTTP request to an HTTPS server)", resp.StatusCode)
+			}
+		}
+	})
+}
+
+func listNodes(c cefiotv1.SchedulerServiceClient) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.ListNodes(ctx, &cefiotv1.ListNodesRequest{})
+	return err
+}
+
+func cordon(c cefiotv1.SchedulerServiceClient) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.CordonNode(ctx, &cefiotv1.CordonNodeRequest{Node: "local", Reason: "test"})
+	return err
+}
+
+func applySpec(c cefiotv1.SchedulerServiceClient) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.ApplySpec(ctx, &cefiotv1.ApplySpecRequest{})
+	return err
+}
+
+func move(c cefiotv1.SchedulerServiceClient) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: "enrich", Node: "x"})
+	return err
+}
