@@ -26,6 +26,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
@@ -285,15 +286,16 @@ func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, top
 	if err != nil {
 		return result{}, err
 	}
-	emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "bench", Dir: filepath.Join(dir, "etcd"), ClientAddr: client, PeerAddr: peer}, logger)
-	if err != nil {
-		return result{}, err
-	}
-	defer emb.Close()
 	site, err := sitepki.Make(filepath.Join(dir, "pki"), "edge")
 	if err != nil {
 		return result{}, err
 	}
+	etcdFiles := site.Files(access.Etcd)
+	emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "bench", Dir: filepath.Join(dir, "etcd"), ClientAddr: client, PeerAddr: peer, TLS: &etcdFiles}, logger)
+	if err != nil {
+		return result{}, err
+	}
+	defer emb.Close()
 	sched, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: binDir, Dir: filepath.Join(dir, "scheduler"), EtcdEndpoint: emb.Endpoint(),
 		Params: map[string]string{"topic-regex": `bench\..*`}, PKI: site})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/etcdtest"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
@@ -80,18 +81,23 @@ func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 		client, peer := freeOn(t, edgeHost), freeOn(t, edgeHost)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "edge", Dir: t.TempDir(), ClientAddr: client, PeerAddr: peer}, logging.Discard())
+		etcdFiles := e.pki.Files(access.Etcd)
+		emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "edge", Dir: t.TempDir(), ClientAddr: client, PeerAddr: peer, TLS: &etcdFiles}, logging.Discard())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(emb.Close)
 		e.etcd = emb.Endpoint()
-		if e.cli, err = etcdx.Connect(ctx, []string{e.etcd}); err != nil {
+		sched, err := e.pki.Load(access.Scheduler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.cli, err = etcdx.Connect(ctx, []string{e.etcd}, sched.ClientConfig()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { e.cli.Close() })
 	} else {
-		emb, cli := etcdtest.Start(t)
+		emb, cli := etcdtest.StartSecure(t, e.pki)
 		e.etcd, e.cli = emb.Endpoint(), cli
 	}
 	return e

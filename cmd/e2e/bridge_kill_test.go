@@ -74,7 +74,7 @@ func TestBridgeExactlyOnceThroughKills(t *testing.T) {
 	// A zombie: a bridge started by another control plane for the same
 	// site and workload. Both use one transactional id and fence each
 	// other; neither may duplicate or lose a record.
-	_, zcli := etcdtest.Start(t)
+	_, zcli := etcdtest.StartSecure(t, e.pki)
 	zetcd := zcli.Endpoints()[0]
 	e.scheduleOn(zetcd, "scheduler-zombie", params)
 	zombie := e.startBridgeOn(zetcd, "bridge-zombie", args...)

@@ -128,8 +128,14 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			cmData(s, "cefiot-site")["CEFIOT_ETCD_ENDPOINTS"] = "etcd:2380"
 		}, "Service cefiot-edge/etcd has no port 2380"},
 		{"etcd initial cluster out of step", "overlays/edge", func(s *Set) {
-			setEnv(container(s, "StatefulSet", "etcd"), "ETCD_INITIAL_CLUSTER", "etcd-0=http://etcd-0.etcd-headless.$(POD_NAMESPACE).svc:2380")
+			setEnv(container(s, "StatefulSet", "etcd"), "ETCD_INITIAL_CLUSTER", "etcd-0=https://etcd-0.etcd-headless.$(POD_NAMESPACE).svc:2380")
 		}, "ETCD_INITIAL_CLUSTER names members [etcd-0]"},
+		{"etcd without client certificates", "overlays/edge", func(s *Set) {
+			setEnv(container(s, "StatefulSet", "etcd"), "ETCD_CLIENT_CERT_AUTH", "false")
+		}, `ETCD_CLIENT_CERT_AUTH must be "true"`},
+		{"etcd peers in plaintext", "overlays/cloud", func(s *Set) {
+			setEnv(container(s, "StatefulSet", "etcd"), "ETCD_LISTEN_PEER_URLS", "http://0.0.0.0:2380")
+		}, "every client and peer URL must be https"},
 		{"site names disagree", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "bridge"), "CEFIOT_SITE", "edge-2") }, "disagree on the site name"},
 		{"spec for another site", "overlays/cloud", func(s *Set) {
 			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: sink, kind: sink}]\n"

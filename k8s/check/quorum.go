@@ -56,9 +56,10 @@ func (p *policy) kafka() {
 	}
 }
 
-var initialMemberRE = regexp.MustCompile(`^([^=]+)=http://([^:/]+):2380$`)
+var initialMemberRE = regexp.MustCompile(`^([^=]+)=https://([^:/]+):2380$`)
 
-// etcd: the initial cluster lists exactly the StatefulSet's members.
+// etcd: the initial cluster lists exactly the StatefulSet's members, and
+// clients and peers are mutual TLS.
 func (p *policy) etcd() {
 	for _, w := range p.set.Workloads {
 		if w.GVK.Kind != "StatefulSet" || w.Name != "etcd" {
@@ -71,12 +72,22 @@ func (p *policy) etcd() {
 		for _, m := range strings.Split(env["ETCD_INITIAL_CLUSTER"].Value, ",") {
 			mm := initialMemberRE.FindStringSubmatch(m)
 			if mm == nil {
-				p.fail(id, "ETCD_INITIAL_CLUSTER member %q: want name=http://host:2380", m)
+				p.fail(id, "ETCD_INITIAL_CLUSTER member %q: want name=https://host:2380 (peers are mutual TLS)", m)
 				continue
 			}
 			got = append(got, mm[1])
 			if !strings.HasPrefix(mm[2], mm[1]+"."+w.ServiceName+".") {
 				p.fail(id, "ETCD_INITIAL_CLUSTER member %s has peer host %s, want %s.%s.<namespace>.svc", mm[1], mm[2], mm[1], w.ServiceName)
+			}
+		}
+		for _, key := range []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD_INITIAL_ADVERTISE_PEER_URLS"} {
+			if v := env[key].Value; !strings.HasPrefix(v, "https://") || strings.Contains(v, "http://") {
+				p.fail(id, "%s %q: every client and peer URL must be https", key, v)
+			}
+		}
+		for _, key := range []string{"ETCD_CLIENT_CERT_AUTH", "ETCD_PEER_CLIENT_CERT_AUTH"} {
+			if env[key].Value != "true" {
+				p.fail(id, "%s must be \"true\": clients and peers show a certificate of the site", key)
 			}
 		}
 		var want []string

@@ -171,7 +171,7 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	if err != nil {
 		return err
 	}
-	cli, err := etcdx.Connect(ctx, strings.Split(p.Common.EtcdEndpoints, ","))
+	cli, err := etcdx.Connect(ctx, strings.Split(p.Common.EtcdEndpoints, ","), p.TLS.ClientConfigOrNil())
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}

@@ -25,6 +25,14 @@ func (s *Source) HTTPClient() *http.Client {
 	}}
 }
 
+// ClientConfigOrNil is ClientConfig, or nil when s is nil (plaintext).
+func (s *Source) ClientConfigOrNil() *tls.Config {
+	if s == nil {
+		return nil
+	}
+	return s.ClientConfig()
+}
+
 // DialOption is the gRPC transport credential of this key pair (plaintext
 // when s is nil).
 func (s *Source) DialOption() grpc.DialOption {

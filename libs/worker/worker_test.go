@@ -98,7 +98,7 @@ func connect(t *testing.T, endpoint string) *clientv3.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli, err := etcdx.Connect(ctx, []string{endpoint})
+	cli, err := etcdx.Connect(ctx, []string{endpoint}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func (p *etcdProcess) start() {
 	waitUntil(p.t, "etcd answers", 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		cli, err := etcdx.Connect(ctx, []string{p.client})
+		cli, err := etcdx.Connect(ctx, []string{p.client}, nil)
 		if err == nil {
 			cli.Close()
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/pipeline"
@@ -171,10 +172,12 @@ func (s *Stack) dynamicPorts(name string) (grpcPort, httpPort int) {
 // startEdgeEtcd runs the edge site's etcd in this process (multi-node
 // stacks), tuned so that worker leases may be as short as one second.
 func (s *Stack) startEdgeEtcd(ctx context.Context) error {
+	files := s.PKI(s.cfg.Site).Files(access.Etcd)
 	e, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{
 		Name: "etcd-" + s.cfg.Site, Dir: filepath.Join(s.cfg.RunDir, "etcd-"+s.cfg.Site),
 		ClientAddr: addr(s.cfg.Ports.EdgeEtcd), PeerAddr: addr(s.cfg.Ports.EdgeEtcdPeer),
 		Heartbeat: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		TLS: &files,
 	}, s.logger)
 	if err != nil {
 		return fmt.Errorf("localstack: edge etcd: %w", err)

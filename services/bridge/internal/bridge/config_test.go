@@ -8,7 +8,7 @@ import (
 func noEnv(string) (string, bool) { return "", false }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := ParseConfig([]string{"-node", "n1"}, noEnv)
+	c, err := ParseConfig([]string{"-node", "n1", "-tls-cert", "b.crt", "-tls-key", "b.key", "-tls-ca", "ca.crt"}, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +26,8 @@ func TestParseConfigNamesBadKeys(t *testing.T) {
 		key  string
 	}{
 		{[]string{"-topic-regex", "(("}, `"topic-regex"`},
+		// Secure by default: no key pair, no start.
+		{[]string{"-node", "n1"}, `"tls-cert"`},
 		{[]string{"-topics", " , "}, `"topics"`},
 		{[]string{"-rate-limit", "-1"}, `"rate-limit"`},
 		{[]string{"-transaction-timeout", "1s"}, `"transaction-timeout"`},

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cefiot/cefiot/libs/access"
-	"github.com/cefiot/cefiot/libs/harness/etcdtest"
+	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -25,10 +26,9 @@ import (
 // same site, and valid identities without the right (a viewer, a worker)
 // are each refused; an operator is not.
 func TestAdminPortsRefuseStrangers(t *testing.T) {
-	emb, _ := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
+	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
 	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +131,38 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEtcdRefusesStrangers attacks the site's etcd as the scheduler runs
+// it (mutual TLS on the client port): a plaintext client and a client of an
+// impostor CA get no answer; the scheduler's identity does.
+func TestEtcdRefusesStrangers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
+	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := impostor.Load(access.Scheduler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who  string
+		conf *tls.Config
+	}{{"plaintext", nil}, {"impostor CA", foreign.ClientConfig()}} {
+		connectCtx, connectCancel := context.WithTimeout(ctx, 3*time.Second)
+		cli, err := etcdx.Connect(connectCtx, []string{s.etcd.Endpoint()}, tc.conf)
+		connectCancel()
+		if err == nil {
+			cli.Close()
+			t.Errorf("%s: etcd answered", tc.who)
+		}
+	}
+	if _, err := s.cli.Get(ctx, "probe"); err != nil {
+		t.Errorf("the scheduler's identity: %v", err)
+	}
 }
 
 func listNodes(c cefiotv1.SchedulerServiceClient) error {

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cefiot/cefiot/libs/harness/etcdtest"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/placement"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -22,10 +21,9 @@ import (
 // the API and written back keeps the real password.
 func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	const secret = "s3cret-pw"
-	emb, cli := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
+	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
 	conn, err := grpc.NewClient(s.grpcAddr, s.as(t, sitepki.Operator).DialOption())
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +83,7 @@ func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	}
 	shown("PutWorkload", put)
 	keys, _ := placement.NewKeys("edge")
-	st, err := placement.ReadState(ctx, cli, keys)
+	st, err := placement.ReadState(ctx, s.cli, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

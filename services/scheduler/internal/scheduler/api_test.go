@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -81,17 +82,16 @@ func TestAPIRefusesBadInputNamingTheField(t *testing.T) {
 // The admin API over REST and gRPC: nodes, cordon, drain, move and the
 // assignment watch, against a running scheduler and real workers.
 func TestAdminCordonDrainMoveAndWatch(t *testing.T) {
-	emb, _ := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := runScheduler(ctx, t, emb.Endpoint(), "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
+	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: 'capture:c1', kind: capture, params: {camera: c1, source: /v}}\n - {name: enrich, kind: enrich}\n")
 
 	keys, _ := placement.NewKeys("edge")
 	recs := map[string]*recorder{}
 	for _, id := range []string{"n1", "n2", "n3"} {
 		rec := newRecorder()
 		recs[id] = rec
-		w, err := worker.New(etcdtest.NewClient(t, emb), worker.Config{
+		w, err := worker.New(etcdtest.NewClient(t, s.etcd), worker.Config{
 			Keys: keys, ID: "w-" + id, Node: id, Kinds: []string{"capture", "enrich"}, LeaseTTL: 2 * time.Second,
 		}, rec.run, logging.Discard())
 		if err != nil {
@@ -235,6 +235,8 @@ func writeFile(t *testing.T, path, body string) {
 type testScheduler struct {
 	grpcAddr, httpAddr string
 	pki                sitepki.Site
+	etcd               *etcdtest.Member // the site's etcd (mutual TLS)
+	cli                *clientv3.Client // a client of it
 }
 
 // as loads an identity of the scheduler's site.
@@ -254,10 +256,10 @@ func (s testScheduler) client(t *testing.T, component string) *http.Client {
 
 func (s testScheduler) url(path string) string { return "https://" + s.httpAddr + path }
 
-// runScheduler runs a scheduler replica of site edge with spec on the etcd
-// at endpoint until ctx ends (the test fails if it returns an error), as
-// deployed: with the site's certificates.
-func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) testScheduler {
+// runScheduler runs a scheduler replica of site edge with spec until ctx
+// ends (the test fails if it returns an error), as deployed: with the
+// site's certificates, on the site's etcd over mutual TLS.
+func runScheduler(ctx context.Context, t *testing.T, spec string) testScheduler {
 	t.Helper()
 	grpcAddr, _ := netx.FreeAddr()
 	httpAddr, _ := netx.FreeAddr()
@@ -266,6 +268,8 @@ func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) test
 	if err != nil {
 		t.Fatal(err)
 	}
+	emb, cli := etcdtest.StartSecure(t, site)
+	endpoint := emb.Endpoint()
 	specPath := filepath.Join(dir, "spec.yaml")
 	writeFile(t, specPath, spec)
 	f := site.Files(access.Scheduler)
@@ -281,5 +285,5 @@ func runScheduler(ctx context.Context, t *testing.T, endpoint, spec string) test
 			t.Errorf("scheduler: %v", err)
 		}
 	})
-	return testScheduler{grpcAddr: grpcAddr, httpAddr: httpAddr, pki: site}
+	return testScheduler{grpcAddr: grpcAddr, httpAddr: httpAddr, pki: site, etcd: emb, cli: cli}
 }

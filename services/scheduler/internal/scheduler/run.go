@@ -38,16 +38,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	endpoints := cfg.EtcdEndpoints
 	if strings.TrimSpace(endpoints) == "" {
-		emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{
+		ec := etcdx.EmbeddedConfig{
 			Name: "etcd-" + cfg.Site, Dir: cfg.EtcdDir, ClientAddr: cfg.EtcdClient, PeerAddr: cfg.EtcdPeer,
-		}, logger)
+		}
+		if src != nil {
+			files := cfg.TLS.Files()
+			ec.TLS = &files
+		}
+		emb, err := etcdx.StartEmbedded(ctx, ec, logger)
 		if err != nil {
 			return fmt.Errorf("config keys etcd-dir/etcd-client-addr: %w", err)
 		}
 		defer emb.Close()
 		endpoints = emb.Endpoint()
 	}
-	cli, err := etcdx.Connect(ctx, strings.Split(endpoints, ","))
+	cli, err := etcdx.Connect(ctx, strings.Split(endpoints, ","), src.ClientConfigOrNil())
 	if err != nil {
 		return fmt.Errorf("config key etcd-endpoints: %w", err)
 	}

@@ -173,7 +173,7 @@ func TestPartitionedLeaderStepsDown(t *testing.T) {
 	defer proxy.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	viaProxy, err := etcdx.Connect(ctx, []string{proxy.Addr()})
+	viaProxy, err := etcdx.Connect(ctx, []string{proxy.Addr()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
