@@ -33,6 +33,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/kafkaacl"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/program"
@@ -112,23 +113,39 @@ func run(ctx context.Context, o options) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
-	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each) in %s\n", dir)
-	edge, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "edge", BaseDir: filepath.Join(dir, "edge"), LibsDir: libs}, logger)
+	// Secure as deployed: both clusters mutual TLS with ACLs, the cloud
+	// trusting the edge site's CA.
+	edgePKI, err := sitepki.Make(filepath.Join(dir, "pki", "edge"), "edge")
+	if err != nil {
+		return err
+	}
+	cloudPKI, err := sitepki.Make(filepath.Join(dir, "pki", "cloud"), "cloud")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each, mutual TLS) in %s\n", dir)
+	edge, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "edge", BaseDir: filepath.Join(dir, "edge"), LibsDir: libs, TLS: edgePKI.KafkaTLS()}, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = edge.Stop(context.Background()) }()
-	cloud, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, "cloud"), LibsDir: libs}, logger)
+	cloud, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, "cloud"), LibsDir: libs, TLS: cloudPKI.KafkaTLS(edgePKI)}, logger)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cloud.Stop(context.Background()) }()
-
-	const topic = "bench.frames"
-	if err := bridgeharness.CreateTopic(ctx, edge.BootstrapServers(), topic, o.partitions, nil); err != nil {
+	if err := edge.Grant(ctx, kafkaacl.Edge("edge")); err != nil {
 		return err
 	}
-	f, err := bridgeharness.NewFeeder(edge.BootstrapServers(), topic, o.partitions, o.size)
+	if err := cloud.Grant(ctx, kafkaacl.CloudSite("edge")); err != nil {
+		return err
+	}
+
+	const topic = "bench.frames"
+	if err := bridgeharness.CreateTopic(ctx, edge.Conn(), topic, o.partitions, nil); err != nil {
+		return err
+	}
+	f, err := bridgeharness.NewFeeder(edge.Conn(), topic, o.partitions, o.size)
 	if err != nil {
 		return err
 	}
@@ -144,10 +161,10 @@ func run(ctx context.Context, o options) error {
 	var mm2 result
 	if o.skipMM2 {
 		mm2 = result{name: "skipped", forward: time.Hour}
-	} else if mm2, err = runMM2(ctx, o, dir, libs, mm2Libs, edge.BootstrapServers(), cloud.BootstrapServers(), topic); err != nil {
+	} else if mm2, err = runMM2(ctx, o, dir, libs, mm2Libs, edge, cloud, topic); err != nil {
 		return fmt.Errorf("MirrorMaker 2: %w", err)
 	}
-	br, err := runBridge(ctx, o, dir, binDir, edge.BootstrapServers(), cloud.BootstrapServers(), topic, logger)
+	br, err := runBridge(ctx, o, dir, binDir, edge, cloud, edgePKI, cloudPKI, topic, logger)
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
@@ -158,7 +175,7 @@ func run(ctx context.Context, o options) error {
 // measure waits for the records of a backlog in cloudTopic, counting them
 // with a consumer (isolation as given), and returns the arrival times of the
 // first and the last.
-func measure(ctx context.Context, bootstrap, cloudTopic string, want int, readCommitted bool, timeout time.Duration) (first, last time.Time, err error) {
+func measure(ctx context.Context, bootstrap kafkax.Conn, cloudTopic string, want int, readCommitted bool, timeout time.Duration) (first, last time.Time, err error) {
 	iso := "read_uncommitted"
 	if readCommitted {
 		iso = "read_committed"
@@ -194,7 +211,7 @@ func measure(ctx context.Context, bootstrap, cloudTopic string, want int, readCo
 
 // newTopicLatency creates a topic at the edge with one record and returns
 // how long it took to show up in cloudName (0 when not within wait).
-func newTopicLatency(ctx context.Context, edgeBootstrap, cloudBootstrap, topic, cloudName string, readCommitted bool, wait time.Duration) (time.Duration, error) {
+func newTopicLatency(ctx context.Context, edgeBootstrap, cloudBootstrap kafkax.Conn, topic, cloudName string, readCommitted bool, wait time.Duration) (time.Duration, error) {
 	start := time.Now()
 	if err := bridgeharness.CreateTopic(ctx, edgeBootstrap, topic, 1, nil); err != nil {
 		return 0, err
@@ -217,11 +234,14 @@ func newTopicLatency(ctx context.Context, edgeBootstrap, cloudBootstrap, topic, 
 	return last.Sub(start), nil
 }
 
-func runMM2(ctx context.Context, o options, dir, libs, mm2Libs, edgeBS, cloudBS, topic string) (result, error) {
+func runMM2(ctx context.Context, o options, dir, libs, mm2Libs string, edge, cloud *kafkalocal.Cluster, topic string) (result, error) {
 	fmt.Println("MirrorMaker 2 (dedicated mode, defaults: at-least-once)...")
+	edgeBS, cloudBS := edge.Conn(), cloud.Conn()
 	props := fmt.Sprintf(`clusters = edge, cloud
 edge.bootstrap.servers = %s
 cloud.bootstrap.servers = %s
+%s
+%s
 edge->cloud.enabled = true
 edge->cloud.topics = bench\\..*
 cloud->edge.enabled = false
@@ -233,7 +253,7 @@ offset.storage.replication.factor = 1
 status.storage.replication.factor = 1
 config.storage.replication.factor = 1
 sync.topic.acls.enabled = false
-`, edgeBS, cloudBS)
+`, edgeBS, cloudBS, javaTLS("edge", edge), javaTLS("cloud", cloud))
 	propsPath := filepath.Join(dir, "mm2.properties")
 	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
 		return result{}, err
@@ -276,17 +296,14 @@ sync.topic.acls.enabled = false
 	return r, nil
 }
 
-func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, topic string, logger *slog.Logger) (result, error) {
+func runBridge(ctx context.Context, o options, dir, binDir string, edge, cloud *kafkalocal.Cluster, site, cloudSite sitepki.Site, topic string, logger *slog.Logger) (result, error) {
+	edgeBS, cloudBS := edge.Conn(), cloud.Conn()
 	fmt.Println("cefiot bridge (exactly-once transactions)...")
 	client, err := netx.FreeAddr()
 	if err != nil {
 		return result{}, err
 	}
 	peer, err := netx.FreeAddr()
-	if err != nil {
-		return result{}, err
-	}
-	site, err := sitepki.Make(filepath.Join(dir, "pki"), "edge")
 	if err != nil {
 		return result{}, err
 	}
@@ -306,7 +323,8 @@ func runBridge(ctx context.Context, o options, dir, binDir, edgeBS, cloudBS, top
 	// start time is the bridge's own.
 	time.Sleep(2 * time.Second)
 	b, err := bridgeharness.Start(bridgeharness.Config{BinDir: binDir, Dir: filepath.Join(dir, "bridge"),
-		EdgeBootstrap: edgeBS, CloudBootstrap: cloudBS, EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs), PKI: site})
+		EdgeBootstrap: edge.BootstrapServers(), CloudBootstrap: cloud.BootstrapServers(), CloudTLSCA: cloudSite.Files(access.Kafka).CA,
+		EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs), PKI: site})
 	if err != nil {
 		return result{}, err
 	}
@@ -356,4 +374,16 @@ func printTable(o options, mm2, br result) {
 	if mm2.newTopic == 0 {
 		fmt.Println("MM2 looks for new topics every refresh.topics.interval.seconds (default 600 s); the bridge every -topic-refresh (default 2 s).")
 	}
+}
+
+// javaTLS is the MirrorMaker 2 client security of cluster alias: the
+// cluster's own (super user) key pair, in the PEM key store kafkalocal
+// writes, and its CA.
+func javaTLS(alias string, c *kafkalocal.Cluster) string {
+	conn := c.Conn()
+	if conn.TLS == nil {
+		return ""
+	}
+	return fmt.Sprintf("%[1]s.security.protocol = SSL\n%[1]s.ssl.keystore.type = PEM\n%[1]s.ssl.keystore.location = %[2]s\n%[1]s.ssl.truststore.type = PEM\n%[1]s.ssl.truststore.location = %[3]s\n",
+		alias, c.KeystorePath(), conn.TLS.CA)
 }

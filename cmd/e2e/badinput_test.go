@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
@@ -20,6 +22,16 @@ func TestServicesRefuseBadConfig(t *testing.T) {
 	bins := binDir(t)
 	deadAddr, err := netx.FreeAddr() // nothing listens there
 	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := sitepki.Make(filepath.Join(t.TempDir(), "pki"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrichTLS := site.ServiceArgs(pipeline.KindEnrich)
+	bridgeTLS := append(site.ServiceArgs(pipeline.KindBridge), "-cloud-tls-ca", site.Files(access.Kafka).CA)
+	garbage := filepath.Join(t.TempDir(), "garbage.crt")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -34,8 +46,12 @@ func TestServicesRefuseBadConfig(t *testing.T) {
 		{"bad regex", "sink", []string{"-topic-pattern", "^edge-(("}, nil, []string{`"topic-pattern"`, "missing closing )"}},
 		{"bad site", "capture", []string{"-site", "a/b"}, nil, []string{`"site"`}},
 		{"missing spec", "scheduler", []string{"-spec", "/nonexistent/spec.yaml"}, nil, []string{`"spec"`, "no such file"}},
-		{"unreachable broker", "enrich", []string{"-kafka-bootstrap", deadAddr, "-kafka-wait", "1s"}, nil, []string{"kafka-bootstrap", deadAddr, "does not answer"}},
-		{"unreachable cloud broker", "bridge", []string{"-cloud-bootstrap", deadAddr, "-edge-bootstrap", deadAddr, "-kafka-wait", "1s"}, nil, []string{"bootstrap", deadAddr, "does not answer"}},
+		{"unreachable broker", "enrich", append([]string{"-kafka-bootstrap", deadAddr, "-kafka-wait", "1s"}, enrichTLS...), nil, []string{"kafka-bootstrap", deadAddr, "does not answer"}},
+		{"unreachable cloud broker", "bridge", append([]string{"-cloud-bootstrap", deadAddr, "-edge-bootstrap", deadAddr, "-kafka-wait", "1s"}, bridgeTLS...), nil, []string{"bootstrap", deadAddr, "does not answer"}},
+		// Secure by default: no key pair, no start; a bad one is named.
+		{"no certificate", "sink", nil, nil, []string{`"tls-cert"`, "-insecure-plaintext turns it off"}},
+		{"bridge without the cloud's CA", "bridge", site.ServiceArgs(pipeline.KindBridge), nil, []string{`"cloud-tls-ca"`}},
+		{"garbage certificate", "capture", append(site.ServiceArgs(pipeline.KindCapture), "-tls-cert", garbage), nil, []string{garbage}},
 		{"unknown flag", "sink", []string{"-no-such-flag"}, nil, []string{"no-such-flag"}},
 	}
 	for _, tc := range cases {

@@ -128,7 +128,7 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 	})
 
 	t.Run("broker-killed", func(t *testing.T) {
-		leader := leaderOf(t, e.edge.BootstrapServers(), topic, 0)
+		leader := leaderOf(t, e.edge.Conn(), topic, 0)
 		if err := e.edge.KillBroker(leader); err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 	})
 }
 
-func leaderOf(t *testing.T, bootstrap, topic string, partition int32) int {
+func leaderOf(t *testing.T, bootstrap kafkax.Conn, topic string, partition int32) int {
 	t.Helper()
 	admin, err := kafka.NewAdminClient(kafkax.Config(bootstrap, nil))
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/netem"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/kafkaacl"
 	"github.com/cefiot/cefiot/libs/logging"
 )
 
@@ -33,6 +34,7 @@ type bridgeEnv struct {
 	ns          *netem.Namespace
 	lan, wan    *netem.Link
 	pki         sitepki.Site // the edge site's
+	cloudPKI    sitepki.Site // the cloud's
 }
 
 type envOptions struct {
@@ -44,10 +46,6 @@ type envOptions struct {
 func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 	t.Helper()
 	e := &bridgeEnv{t: t, bins: binDir(t), dir: t.TempDir()}
-	var err error
-	if e.pki, err = sitepki.Make(filepath.Join(e.dir, "pki"), "edge"); err != nil {
-		t.Fatal(err)
-	}
 	edgeHost, cloudHost := "127.0.0.1", "127.0.0.1"
 	if o.netns {
 		if err := netem.Available(); err != nil {
@@ -74,9 +72,26 @@ func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 	if o.edgeBrokers == 0 {
 		o.edgeBrokers = 1
 	}
+	// Secure as deployed: each site its CA, both clusters mutual TLS with
+	// ACLs, the cloud trusting the edge site's bridge.
+	var err error
+	if e.pki, err = sitepki.Make(filepath.Join(e.dir, "pki", "edge"), "edge", edgeHost); err != nil {
+		t.Fatal(err)
+	}
+	if e.cloudPKI, err = sitepki.Make(filepath.Join(e.dir, "pki", "cloud"), "cloud", cloudHost); err != nil {
+		t.Fatal(err)
+	}
 	// Both clusters start at once; kafkatest registers their cleanup.
-	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps})
-	e.cloud = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "cloud", Brokers: 1, Host: cloudHost})
+	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps, TLS: e.pki.KafkaTLS()})
+	e.cloud = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "cloud", Brokers: 1, Host: cloudHost, TLS: e.cloudPKI.KafkaTLS(e.pki)})
+	grantCtx, grantCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer grantCancel()
+	if err := e.edge.Grant(grantCtx, kafkaacl.Edge("edge")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cloud.Grant(grantCtx, kafkaacl.CloudSite("edge")); err != nil {
+		t.Fatal(err)
+	}
 	if o.netns {
 		client, peer := freeOn(t, edgeHost), freeOn(t, edgeHost)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,7 +156,7 @@ func (e *bridgeEnv) startBridgeOn(etcd, workerID string, args ...string) *bridge
 	e.t.Helper()
 	cfg := bridgeharness.Config{
 		BinDir: e.bins, Dir: filepath.Join(e.dir, "bridge"), WorkerID: workerID,
-		EdgeBootstrap: e.edge.BootstrapServers(), CloudBootstrap: e.cloud.BootstrapServers(),
+		EdgeBootstrap: e.edge.BootstrapServers(), CloudBootstrap: e.cloud.BootstrapServers(), CloudTLSCA: e.cloudPKI.Files(access.Kafka).CA,
 		EtcdEndpoint: etcd, Args: args, PKI: e.pki,
 	}
 	if e.ns != nil {
@@ -177,14 +192,14 @@ func (e *bridgeEnv) createEdgeTopic(topic string, partitions int, configs map[st
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bridgeharness.CreateTopic(ctx, e.edge.BootstrapServers(), topic, partitions, configs); err != nil {
+	if err := bridgeharness.CreateTopic(ctx, e.edge.Conn(), topic, partitions, configs); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 func (e *bridgeEnv) feeder(topic string, partitions, size int) *bridgeharness.Feeder {
 	e.t.Helper()
-	f, err := bridgeharness.NewFeeder(e.edge.BootstrapServers(), topic, partitions, size)
+	f, err := bridgeharness.NewFeeder(e.edge.Conn(), topic, partitions, size)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -198,7 +213,7 @@ func (e *bridgeEnv) checkCopy(t *testing.T, topic string, skip func(int32, int64
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	diff, n, err := bridgeharness.AwaitCopy(ctx, e.edge.BootstrapServers(), e.cloud.BootstrapServers(), topic, "edge-edge."+topic, skip)
+	diff, n, err := bridgeharness.AwaitCopy(ctx, e.edge.Conn(), e.cloud.Conn(), topic, "edge-edge."+topic, skip)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func TestBridgeWANOutages(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("the transaction over the cut link did not fail: %v; last %v", err, st)
 		}
-		logStart := purge(t, ctx, e.edge.BootstrapServers(), topic, 50)
+		logStart := purge(t, ctx, e.edge.Conn(), topic, 50)
 		lost := logStart - 50
 		t.Logf("retention purged offsets [50, %d) during the cut", logStart)
 		st, err = bridgeharness.AwaitStatus(ctx, c, func(s *cefiotv1.GetBridgeStatusResponse) bool {
@@ -204,7 +204,7 @@ func TestBridgeWANOutages(t *testing.T) {
 		}
 		// The edge lost offsets [50, logStart) for good; the cloud must hold
 		// every other record once, in order: 0..49, then logStart..169.
-		cloud, err := bridgeharness.ReadAll(ctx, e.cloud.BootstrapServers(), "edge-edge."+topic)
+		cloud, err := bridgeharness.ReadAll(ctx, e.cloud.Conn(), "edge-edge."+topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestBridgeWANOutages(t *testing.T) {
 			t.Fatalf("cloud copy of %s: got keys %v, want %v", topic, got, want)
 		}
 		t.Logf("gap [50, %d) reported; the other %d records arrived once", logStart, len(got))
-		markers := readGapMarkers(t, ctx, e.cloud.BootstrapServers(), "edge-edge._cefiot.gaps")
+		markers := readGapMarkers(t, ctx, e.cloud.Conn(), "edge-edge._cefiot.gaps")
 		var mine []*cefiotv1.GapMarker
 		for _, m := range markers {
 			if m.GetSourceTopic() == topic {
@@ -242,7 +242,7 @@ func TestBridgeWANOutages(t *testing.T) {
 // purge lets edge retention delete every closed segment of topic's
 // partition 0, waits until the log start offset passes after, restores
 // unlimited retention and returns the log start offset.
-func purge(t *testing.T, ctx context.Context, bootstrap, topic string, after int64) int64 {
+func purge(t *testing.T, ctx context.Context, bootstrap kafkax.Conn, topic string, after int64) int64 {
 	t.Helper()
 	admin, err := kafka.NewAdminClient(kafkax.Config(bootstrap, nil))
 	if err != nil {
@@ -283,7 +283,7 @@ func purge(t *testing.T, ctx context.Context, bootstrap, topic string, after int
 	return start
 }
 
-func readGapMarkers(t *testing.T, ctx context.Context, bootstrap, topic string) []*cefiotv1.GapMarker {
+func readGapMarkers(t *testing.T, ctx context.Context, bootstrap kafkax.Conn, topic string) []*cefiotv1.GapMarker {
 	t.Helper()
 	c, err := kafka.NewConsumer(kafkax.Config(bootstrap, map[string]any{
 		"group.id": "gap-reader", "isolation.level": "read_committed", "enable.partition.eof": true, "enable.auto.commit": false}))

@@ -56,7 +56,7 @@ func checkEvents(ctx context.Context, t *testing.T, stack *localstack.Stack, sin
 
 // checkDeadLetter waits for the garbage record in a dead-letter topic and
 // checks its reason headers.
-func checkDeadLetter(ctx context.Context, t *testing.T, bootstrap, topic, stage string) {
+func checkDeadLetter(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, topic, stage string) {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": bootstrap, "group.id": "e2e-dlq-" + stage, "auto.offset.reset": "earliest",

@@ -20,6 +20,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -111,12 +112,12 @@ func TestVideoToStore(t *testing.T) {
 	checkEvents(ctx, t, stack, sink, want)
 
 	// Garbage on a topic is counted and skipped, never fatal and never stored.
-	produceGarbage(t, stack.Edge.BootstrapServers(), "frames.raw")
-	produceGarbage(t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched")
+	produceGarbage(t, stack.Edge.Conn(), "frames.raw")
+	produceGarbage(t, stack.Cloud.Conn(), "edge-edge.frames.enriched")
 	waitCounter(ctx, t, stack, stack.HTTP("enrich")+"/v1/enrich/status", "bad_records", 1)
 	waitCounter(ctx, t, stack, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
-	checkDeadLetter(ctx, t, stack.Edge.BootstrapServers(), "frames.deadletter", "enrich")
-	checkDeadLetter(ctx, t, stack.Cloud.BootstrapServers(), "sink.deadletter", "sink")
+	checkDeadLetter(ctx, t, stack.Edge.Conn(), "frames.deadletter", "enrich")
+	checkDeadLetter(ctx, t, stack.Cloud.Conn(), "sink.deadletter", "sink")
 
 	// Restart the whole pipeline over the same video: the same frame ids come
 	// again and the store keeps exactly one of each.
@@ -156,7 +157,7 @@ func TestVideoToStore(t *testing.T) {
 	}
 }
 
-func produceGarbage(t *testing.T, bootstrap, topic string) {
+func produceGarbage(t *testing.T, bootstrap kafkax.Conn, topic string) {
 	t.Helper()
 	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
 	if err != nil {

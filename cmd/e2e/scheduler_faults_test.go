@@ -93,7 +93,7 @@ func TestSchedulerFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStoreExactlyOnce(ctx, t, stack, want)
-	checkPipelineExactlyOnce(ctx, t, stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), "edge")
+	checkPipelineExactlyOnce(ctx, t, stack.Edge.Conn(), stack.Cloud.Conn(), "edge")
 }
 
 func awaitStored(ctx context.Context, t *testing.T, stack *localstack.Stack, n int64) int64 {
@@ -161,7 +161,7 @@ func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, e
 	// In the committed output, node-1's last record was enriched before
 	// the new owner's first, and in every partition nothing of node-1
 	// follows the new owner.
-	enriched := readCommitted(ctx, t, stack.Edge.BootstrapServers(), "frames.enriched", true)
+	enriched := readCommitted(ctx, t, stack.Edge.Conn(), "frames.enriched", true)
 	var lastOld, firstNew time.Time
 	sawNew := map[int32]bool{}
 	afterHeal := 0

@@ -60,7 +60,7 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 	bridgeForwards(ctx, t, home, "frames.raw", true)
 	cloudEnriched := func() int {
 		n := 0
-		for _, r := range readCommitted(ctx, t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched", true) {
+		for _, r := range readCommitted(ctx, t, stack.Cloud.Conn(), "edge-edge.frames.enriched", true) {
 			if r.enriched.GetEnrichNode() == "cloud" {
 				n++
 			}
@@ -169,7 +169,7 @@ func splitComma(s string) []string {
 func checkMoveOrder(ctx context.Context, t *testing.T, stack *localstack.Stack) {
 	t.Helper()
 	var all []*cefiotv1.EnrichedFrame
-	for _, r := range readCommitted(ctx, t, stack.Cloud.BootstrapServers(), "edge-edge.frames.enriched", true) {
+	for _, r := range readCommitted(ctx, t, stack.Cloud.Conn(), "edge-edge.frames.enriched", true) {
 		if r.enriched != nil {
 			all = append(all, r.enriched)
 		}

@@ -100,5 +100,5 @@ func TestKilledWorkerProcessComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStoreExactlyOnce(ctx, t, stack, want)
-	checkPipelineExactlyOnce(ctx, t, stack.Edge.BootstrapServers(), stack.Cloud.BootstrapServers(), "edge")
+	checkPipelineExactlyOnce(ctx, t, stack.Edge.Conn(), stack.Cloud.Conn(), "edge")
 }

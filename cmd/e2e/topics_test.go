@@ -28,7 +28,7 @@ type topicRecord struct {
 
 // readCommitted reads every committed record of topic (read_committed) up to
 // the high watermarks at the time of the call, in partition order.
-func readCommitted(ctx context.Context, t *testing.T, bootstrap, topic string, decodeEnriched bool) []topicRecord {
+func readCommitted(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, topic string, decodeEnriched bool) []topicRecord {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": bootstrap, "group.id": "cefiot-e2e-reader", "isolation.level": "read_committed",
@@ -133,7 +133,7 @@ func checkStoreExactlyOnce(ctx context.Context, t *testing.T, stack *localstack.
 // checkPipelineExactlyOnce asserts that enrich turned every raw frame
 // record into exactly one enriched record, and that the bridge forwarded
 // every enriched record exactly once.
-func checkPipelineExactlyOnce(ctx context.Context, t *testing.T, edge, cloud string, site string) (raw, enriched []topicRecord) {
+func checkPipelineExactlyOnce(ctx context.Context, t *testing.T, edge, cloud kafkax.Conn, site string) (raw, enriched []topicRecord) {
 	t.Helper()
 	raw = readCommitted(ctx, t, edge, pipeline.TopicFramesRaw, false)
 	enriched = readCommitted(ctx, t, edge, pipeline.TopicFramesEnriched, true)

@@ -9,16 +9,40 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
-// Config builds a librdkafka configuration from the bootstrap servers and
-// the given overrides.
-func Config(bootstrap string, kv map[string]any) *kafka.ConfigMap {
+// Conn is how a client reaches a Kafka cluster: its bootstrap servers and,
+// unless the process runs with -insecure-plaintext, the client's key pair
+// and the cluster's trust bundle (mutual TLS; the broker authorizes the
+// certificate's identity, see libs/kafkaacl).
+type Conn struct {
+	Bootstrap string
+	TLS       *tlsx.Files // nil: plaintext
+}
+
+func (c Conn) String() string { return c.Bootstrap }
+
+// Config builds a librdkafka configuration for the cluster with the given
+// overrides.
+func (c Conn) Config(kv map[string]any) *kafka.ConfigMap { return Config(c, kv) }
+
+// Config builds a librdkafka configuration for c with the given overrides.
+func Config(c Conn, kv map[string]any) *kafka.ConfigMap {
 	cm := kafka.ConfigMap{
-		"bootstrap.servers":       bootstrap,
+		"bootstrap.servers":       c.Bootstrap,
 		"client.dns.lookup":       "use_all_dns_ips",
 		"socket.keepalive.enable": true,
 		"log.connection.close":    false,
+	}
+	if c.TLS != nil {
+		cm["security.protocol"] = "ssl"
+		cm["ssl.certificate.location"] = c.TLS.Cert
+		cm["ssl.key.location"] = c.TLS.Key
+		cm["ssl.ca.location"] = c.TLS.CA
+		// Brokers' certificates name the hosts clients dial.
+		cm["ssl.endpoint.identification.algorithm"] = "https"
 	}
 	for k, v := range kv {
 		cm[k] = v
@@ -26,10 +50,11 @@ func Config(bootstrap string, kv map[string]any) *kafka.ConfigMap {
 	return &cm
 }
 
-// WaitReachable returns nil once the cluster at bootstrap answers a metadata
-// request, or an error naming the servers when it does not before ctx ends.
-func WaitReachable(ctx context.Context, bootstrap string) error {
-	admin, err := kafka.NewAdminClient(Config(bootstrap, nil))
+// WaitReachable returns nil once the cluster answers a metadata request, or
+// an error naming the servers when it does not before ctx ends.
+func WaitReachable(ctx context.Context, c Conn) error {
+	bootstrap := c.Bootstrap
+	admin, err := kafka.NewAdminClient(Config(c, nil))
 	if err != nil {
 		return fmt.Errorf("kafka admin client for %s: %w", bootstrap, err)
 	}
@@ -59,10 +84,10 @@ type TopicSpec struct {
 
 // EnsureTopic creates the topic unless it exists, and returns its partition
 // count (the existing one when it was already there).
-func EnsureTopic(ctx context.Context, bootstrap string, spec TopicSpec) (int, error) {
-	admin, err := kafka.NewAdminClient(Config(bootstrap, nil))
+func EnsureTopic(ctx context.Context, c Conn, spec TopicSpec) (int, error) {
+	admin, err := kafka.NewAdminClient(Config(c, nil))
 	if err != nil {
-		return 0, fmt.Errorf("kafka admin client for %s: %w", bootstrap, err)
+		return 0, fmt.Errorf("kafka admin client for %s: %w", c, err)
 	}
 	defer admin.Close()
 	return EnsureTopicWith(ctx, admin, spec)

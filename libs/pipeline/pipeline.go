@@ -128,3 +128,39 @@ const (
 // RemoteWorkloadName is the name of the copy of workload name (declared in
 // site home) that runs in another site after a move.
 func RemoteWorkloadName(name, home string) string { return name + "." + home }
+
+// Kafka names of a site's stages: consumer groups and transactional ids.
+// Each starts with "<stage prefix>.<site>.", and a site name has no '.',
+// so one site's names never match another's prefix: the Kafka ACLs of a
+// site (libs/kafkaacl) grant by these prefixes.
+
+// EnrichPrefix starts the group and transactional ids of site's enrich.
+func EnrichPrefix(site string) string { return "cefiot-enrich." + site + "." }
+
+// EnrichGroup is the consumer group of site's enrich.
+func EnrichGroup(site string) string { return EnrichPrefix(site) + "group" }
+
+// EnrichTransactionalID is the transactional id of site's enrich
+// workload: a replaced enrich fences the old one.
+func EnrichTransactionalID(site, workload string) string { return EnrichPrefix(site) + workload }
+
+// BridgePrefix starts the groups and transactional ids of site's bridge.
+func BridgePrefix(site string) string { return "cefiot-bridge." + site + "." }
+
+// BridgeTransactionalID is the cloud transactional id of site's bridge
+// workload (also its edge consumer group): a replaced bridge fences the
+// old one.
+func BridgeTransactionalID(site, workload string) string { return BridgePrefix(site) + workload }
+
+// BridgeCheckpointGroup is the group id of site's bridge when it reads its
+// checkpoints back (it assigns partitions and commits nothing).
+func BridgeCheckpointGroup(site string) string { return BridgePrefix(site) + "_checkpoint-reader" }
+
+// SinkGroup is the consumer group of the sinks of (cloud) site.
+func SinkGroup(site string) string { return "cefiot-sink." + site }
+
+// CloudTopicPrefix starts every cloud topic that holds site's records.
+func CloudTopicPrefix(site string) string { return CloudTopic(site, "") }
+
+// CloudPrefix starts every cloud topic of every site (the sink reads them).
+const CloudPrefix = cloudPrefix

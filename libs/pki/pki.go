@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -51,8 +52,8 @@ func (id Identity) String() string { return id.URI().String() }
 
 // Validate checks the site and component names.
 func (id Identity) Validate() error {
-	if !nameRE.MatchString(id.Site) {
-		return fmt.Errorf("site %q: must be lower-case letters, digits, '.' or '-'", id.Site)
+	if !nameRE.MatchString(id.Site) || strings.Contains(id.Site, ".") {
+		return fmt.Errorf("site %q: must be lower-case letters, digits or '-'", id.Site)
 	}
 	if id.Component == "" || len(id.Component) > 128 {
 		return fmt.Errorf("component %q: must be 1 to 128 characters", id.Component)

@@ -29,8 +29,10 @@ func ValidName(s string) bool { return nameRE.MatchString(s) }
 
 // NewKeys returns the keys of site.
 func NewKeys(site string) (Keys, error) {
-	if !ValidName(site) || strings.Contains(site, ":") {
-		return Keys{}, fmt.Errorf("site name %q: must match %s without ':'", site, nameRE)
+	// No '.': Kafka names of a site's stages are "<prefix>.<site>.", and
+	// a site's ACLs grant by that prefix (see pipeline.EnrichPrefix).
+	if !ValidName(site) || strings.ContainsAny(site, ":.") {
+		return Keys{}, fmt.Errorf("site name %q: must match %s without ':' or '.'", site, nameRE)
 	}
 	return Keys{site: site}, nil
 }

@@ -201,12 +201,30 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	return g.Wait()
 }
 
-// RequireKafka waits up to wait for each cluster (config key -> bootstrap
-// servers) to answer, and returns an error naming the key when one does not.
-func RequireKafka(ctx context.Context, wait time.Duration, clusters map[string]string) error {
-	for key, bootstrap := range clusters {
+// Kafka is how this process reaches the Kafka cluster at bootstrap: as
+// itself (its key pair), trusting the site's bundle, or plaintext with
+// -insecure-plaintext.
+func (c Common) Kafka(bootstrap string) kafkax.Conn {
+	return c.KafkaTrusting(bootstrap, c.TLS.CA)
+}
+
+// KafkaTrusting is Kafka for a cluster of another trust domain, whose
+// brokers' certificates the bundle ca signed (the bridge's cloud cluster).
+func (c Common) KafkaTrusting(bootstrap, ca string) kafkax.Conn {
+	if c.TLS.InsecurePlaintext {
+		return kafkax.Conn{Bootstrap: bootstrap}
+	}
+	files := c.TLS.Files()
+	files.CA = ca
+	return kafkax.Conn{Bootstrap: bootstrap, TLS: &files}
+}
+
+// RequireKafka waits up to wait for each cluster (config key -> cluster)
+// to answer, and returns an error naming the key when one does not.
+func RequireKafka(ctx context.Context, wait time.Duration, clusters map[string]kafkax.Conn) error {
+	for key, conn := range clusters {
 		waitCtx, cancel := context.WithTimeout(ctx, wait)
-		err := kafkax.WaitReachable(waitCtx, bootstrap)
+		err := kafkax.WaitReachable(waitCtx, conn)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("config key %s: %w", key, err)

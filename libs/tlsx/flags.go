@@ -36,6 +36,13 @@ func (f *Flags) Validate(ch *config.Checker) {
 	ch.Check(f.Cert != "", "tls-cert", f.Cert, reason)
 	ch.Check(f.Key != "", "tls-key", f.Key, reason)
 	ch.Check(f.CA != "", "tls-ca", f.CA, reason)
+	if f.Cert != "" && f.Key != "" && f.CA != "" {
+		// Unreadable or mismatched files stop the process at start, named,
+		// before anything dials with them.
+		if _, err := read(f.Files()); err != nil {
+			ch.Add(config.Invalid("tls-cert", f.Cert, err.Error()))
+		}
+	}
 }
 
 // Files are the files the flags name.

@@ -38,7 +38,9 @@ type Config struct {
 	Params         map[string]string
 	EdgeBootstrap  string
 	CloudBootstrap string
-	EtcdEndpoint   string
+	// CloudTLSCA is the cloud cluster's trust bundle (-cloud-tls-ca).
+	CloudTLSCA   string
+	EtcdEndpoint string
 	// AdminHost is the address the admin listeners bind (default
 	// 127.0.0.1; the namespace side of a link when NS is set).
 	AdminHost string
@@ -151,7 +153,7 @@ func Start(cfg Config) (*Bridge, error) {
 	args := append([]string{
 		"-site", cfg.Site, "-node", "test", "-worker-id", cfg.WorkerID, "-etcd-endpoints", cfg.EtcdEndpoint,
 		"-lease-ttl", "2s", "-grpc-addr", b.GRPCAddr, "-http-addr", b.HTTPAddr,
-		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-log-level", "info",
+		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-cloud-tls-ca", cfg.CloudTLSCA, "-log-level", "info",
 	}, cfg.PKI.ServiceArgs(pipeline.KindBridge)...)
 	args = append(args, cfg.Args...)
 	path := filepath.Join(cfg.BinDir, "bridge")

@@ -19,7 +19,7 @@ import (
 )
 
 // CreateTopic creates a topic with partitions and configs.
-func CreateTopic(ctx context.Context, bootstrap, topic string, partitions int, configs map[string]string) error {
+func CreateTopic(ctx context.Context, bootstrap kafkax.Conn, topic string, partitions int, configs map[string]string) error {
 	_, err := kafkax.EnsureTopic(ctx, bootstrap, kafkax.TopicSpec{Name: topic, Partitions: partitions, Configs: configs})
 	return err
 }
@@ -42,7 +42,7 @@ type Feeder struct {
 }
 
 // NewFeeder returns a feeder of records of size bytes.
-func NewFeeder(bootstrap, topic string, partitions, size int) (*Feeder, error) {
+func NewFeeder(bootstrap kafkax.Conn, topic string, partitions, size int) (*Feeder, error) {
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
 		"enable.idempotence": true, "acks": "all", "linger.ms": 5, "message.timeout.ms": 0,
 		"message.max.bytes": 16 << 20, "batch.size": 1 << 20,
@@ -169,7 +169,7 @@ func toRecord(m *kafka.Message) Record {
 
 // ReadAll reads every partition of topic from the beginning to its end with
 // read_committed and returns the records per partition in offset order.
-func ReadAll(ctx context.Context, bootstrap, topic string) (map[int32][]Record, error) {
+func ReadAll(ctx context.Context, bootstrap kafkax.Conn, topic string) (map[int32][]Record, error) {
 	c, err := kafka.NewConsumer(kafkax.Config(bootstrap, map[string]any{
 		"group.id": "cefiot-bridge-check", "enable.auto.commit": false, "isolation.level": "read_committed",
 		"enable.partition.eof": true, "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20,
@@ -279,7 +279,7 @@ func Count(m map[int32][]Record) int {
 // AwaitCopy waits until the cloud copy holds as many records as the edge
 // topic (minus skip), then diffs them. It returns the diff ("" when equal)
 // and the number of records.
-func AwaitCopy(ctx context.Context, edgeBootstrap, cloudBootstrap, topic, cloudTopic string, skip func(int32, int64) bool) (string, int, error) {
+func AwaitCopy(ctx context.Context, edgeBootstrap, cloudBootstrap kafkax.Conn, topic, cloudTopic string, skip func(int32, int64) bool) (string, int, error) {
 	edge, err := ReadAll(ctx, edgeBootstrap, topic)
 	if err != nil {
 		return "", 0, fmt.Errorf("read edge %s: %w", topic, err)

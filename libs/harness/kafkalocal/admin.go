@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
@@ -22,15 +23,14 @@ type adminClient struct {
 	logsDone chan struct{}
 }
 
-func newAdmin(bootstrap string, logger *slog.Logger) (*adminClient, error) {
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
-		"bootstrap.servers":        bootstrap,
+func newAdmin(conn kafkax.Conn, logger *slog.Logger) (*adminClient, error) {
+	bootstrap := conn.Bootstrap
+	p, err := kafka.NewProducer(conn.Config(map[string]any{
 		"client.id":                "kafkalocal",
 		"reconnect.backoff.ms":     20,
 		"reconnect.backoff.max.ms": 250,
-		"log.connection.close":     false,
 		"go.logs.channel.enable":   true,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("admin client for %s: %w", bootstrap, err)
 	}
@@ -61,17 +61,17 @@ func (c *adminClient) Close() {
 // partitions or rf of 0 or less take the broker defaults (num.partitions,
 // default.replication.factor); configs are topic configs such as
 // "retention.ms".
-func CreateTopic(ctx context.Context, bootstrap, name string, partitions, rf int, configs map[string]string) error {
-	return createTopic(ctx, bootstrap, name, partitions, rf, configs, slog.New(slog.DiscardHandler))
+func CreateTopic(ctx context.Context, conn kafkax.Conn, name string, partitions, rf int, configs map[string]string) error {
+	return createTopic(ctx, conn, name, partitions, rf, configs, slog.New(slog.DiscardHandler))
 }
 
 // CreateTopic is [CreateTopic] on this cluster.
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions, rf int, configs map[string]string) error {
-	return createTopic(ctx, c.BootstrapServers(), name, partitions, rf, configs, c.logger)
+	return createTopic(ctx, c.Conn(), name, partitions, rf, configs, c.logger)
 }
 
-func createTopic(ctx context.Context, bootstrap, name string, partitions, rf int, configs map[string]string, logger *slog.Logger) error {
-	adm, err := newAdmin(bootstrap, logger)
+func createTopic(ctx context.Context, conn kafkax.Conn, name string, partitions, rf int, configs map[string]string, logger *slog.Logger) error {
+	adm, err := newAdmin(conn, logger)
 	if err != nil {
 		return fmt.Errorf("kafkalocal: create topic %q: %w", name, err)
 	}

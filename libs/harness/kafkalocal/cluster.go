@@ -101,8 +101,19 @@ func (c *Cluster) start(ctx context.Context) error {
 	if c.clusterID, err = c.resolveClusterID(); err != nil {
 		return err
 	}
+	superUser := ""
+	if c.cfg.TLS != nil {
+		if superUser, err = superUserOf(c.cfg.TLS); err != nil {
+			return err
+		}
+	}
 	for _, n := range nodes {
-		if err := os.WriteFile(c.propsPath(n), serverProperties(c.cfg, nodes, n), 0o644); err != nil {
+		if c.cfg.TLS != nil {
+			if err := writeStores(c.cfg.TLS, n); err != nil {
+				return fmt.Errorf("node %d: %w", n.ID, err)
+			}
+		}
+		if err := os.WriteFile(c.propsPath(n), serverProperties(c.cfg, nodes, n, superUser), 0o644); err != nil {
 			return fmt.Errorf("node %d: write server.properties: %w", n.ID, err)
 		}
 		if err := os.WriteFile(c.log4jPath(n), []byte(log4j2Properties), 0o644); err != nil {
@@ -257,7 +268,7 @@ func (c *Cluster) awaitReady(ctx context.Context, n *node, p *proc, want []int) 
 		}
 	}()
 
-	adm, err := newAdmin(n.info.BrokerAddr, c.logger.With("node", id))
+	adm, err := newAdmin(c.connTo(n.info.BrokerAddr), c.logger.With("node", id))
 	if err != nil {
 		return fmt.Errorf("node %d: %w", id, err)
 	}

@@ -40,7 +40,7 @@ func TestSingleBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Idempotent: the topic exists already.
-	if err := kafkalocal.CreateTopic(ctx, c.BootstrapServers(), topic, 2, 1, nil); err != nil {
+	if err := kafkalocal.CreateTopic(ctx, c.Conn(), topic, 2, 1, nil); err != nil {
 		t.Fatalf("second CreateTopic: %v", err)
 	}
 

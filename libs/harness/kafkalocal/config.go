@@ -89,6 +89,28 @@ type ClusterConfig struct {
 	// StartTimeout bounds Start and StartBroker when their ctx has no
 	// deadline (default 2m).
 	StartTimeout time.Duration
+	// TLS, when set, makes every listener (clients, inter-broker,
+	// controller) mutual TLS and turns on the StandardAuthorizer with
+	// allow.everyone.if.no.acl.found=false: a client needs ACLs for
+	// everything it does. nil: plaintext and no authorization.
+	TLS *TLS
+}
+
+// TLS is a cluster's security: the brokers' key pair and the trust bundles
+// of the clients it admits.
+type TLS struct {
+	// Cert and Key are the brokers' key pair (PEM, PKCS#8 key), issued for
+	// Host. Its identity is the cluster's super user (the brokers and
+	// controllers among themselves, and Admin).
+	Cert, Key string
+	// TrustBundles are the PEM files of the CAs a client's certificate may
+	// chain to: the cluster's own site, and for a cloud cluster every site
+	// whose bridge writes to it. Removing a site's bundle (and restarting
+	// the brokers) locks the whole site out.
+	TrustBundles []string
+	// CA is the bundle the brokers' own certificate chains to, which the
+	// cluster's tools trust.
+	CA string
 }
 
 // withDefaults validates cfg and fills in its zero fields.
@@ -175,20 +197,24 @@ func replication(n int) (rf, minISR int) {
 type property struct{ key, value string }
 
 // serverProperties renders the server.properties of node n.
-func serverProperties(cfg ClusterConfig, nodes []Node, n Node) []byte {
+func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string) []byte {
 	voters := make([]string, len(nodes))
 	for i, o := range nodes {
 		voters[i] = fmt.Sprintf("%d@%s", o.ID, o.ControllerAddr)
 	}
 	rf, minISR := replication(cfg.Brokers)
+	protocol := "PLAINTEXT"
+	if cfg.TLS != nil {
+		protocol = "SSL"
+	}
 	props := []property{
 		{"process.roles", "broker,controller"},
 		{"node.id", strconv.Itoa(n.ID)},
 		{"controller.quorum.voters", strings.Join(voters, ",")},
-		{"listeners", "PLAINTEXT://" + n.BrokerAddr + ",CONTROLLER://" + n.ControllerAddr},
-		{"advertised.listeners", "PLAINTEXT://" + n.BrokerAddr},
-		{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
-		{"inter.broker.listener.name", "PLAINTEXT"},
+		{"listeners", "CLIENT://" + n.BrokerAddr + ",CONTROLLER://" + n.ControllerAddr},
+		{"advertised.listeners", "CLIENT://" + n.BrokerAddr},
+		{"listener.security.protocol.map", "CLIENT:" + protocol + ",CONTROLLER:" + protocol},
+		{"inter.broker.listener.name", "CLIENT"},
 		{"controller.listener.names", "CONTROLLER"},
 		{"log.dirs", filepath.Join(n.Dir, "data")},
 
@@ -224,6 +250,9 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node) []byte {
 		{"broker.heartbeat.interval.ms", "1000"},
 		{"broker.session.timeout.ms", "6000"},
 		{"replica.lag.time.max.ms", "10000"},
+	}
+	if cfg.TLS != nil {
+		props = append(props, tlsProperties(n, superUser)...)
 	}
 	idx := make(map[string]int, len(props))
 	for i, p := range props {

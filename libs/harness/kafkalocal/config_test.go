@@ -53,7 +53,7 @@ func TestServerPropertiesReplication(t *testing.T) {
 	} {
 		nodes := testNodes(tc.n)
 		cfg := ClusterConfig{Name: "t", Brokers: tc.n}
-		p := parseProps(t, serverProperties(cfg, nodes, nodes[tc.n-1]))
+		p := parseProps(t, serverProperties(cfg, nodes, nodes[tc.n-1], ""))
 		for _, k := range []string{"default.replication.factor", "offsets.topic.replication.factor",
 			"transaction.state.log.replication.factor", "share.coordinator.state.topic.replication.factor"} {
 			if p[k] != tc.rf {
@@ -80,7 +80,7 @@ func TestServerPropertiesDefaultsAndOverrides(t *testing.T) {
 		"num.partitions":   "6",
 		"compression.type": "zstd",
 	}}
-	p := parseProps(t, serverProperties(cfg, nodes, nodes[0]))
+	p := parseProps(t, serverProperties(cfg, nodes, nodes[0], ""))
 	want := map[string]string{
 		"process.roles":                    "broker,controller",
 		"controller.listener.names":        "CONTROLLER",

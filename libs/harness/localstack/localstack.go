@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
@@ -207,17 +208,24 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		defer wg.Done()
 		s.Edge, edgeErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
 			Name: "edge", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
+			TLS: s.PKI(cfg.Site).KafkaTLS(),
 		}, cfg.Logger)
 	}()
 	go func() {
 		defer wg.Done()
 		s.Cloud, cloudErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
 			Name: "cloud", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-cloud"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.CloudKafka,
+			// The cloud admits the edge site's bridge: it trusts the
+			// edge CA too (and its ACLs confine that site to its names).
+			TLS: s.PKI("cloud").KafkaTLS(s.PKI(cfg.Site)),
 		}, cfg.Logger)
 	}()
 	wg.Wait()
 	if err := errors.Join(edgeErr, cloudErr); err != nil {
 		return s, fmt.Errorf("localstack: kafka: %w", err)
+	}
+	if err := s.grantKafka(ctx); err != nil {
+		return s, err
 	}
 	if err := s.writeSpecs(); err != nil {
 		return s, err
@@ -359,7 +367,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 	case "bridge":
 		bin = "bridge"
 		args = append(common(c.Site, edgeEtcd, p.BridgeGRPC, p.BridgeHTTP),
-			"-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())
+			"-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers(), "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
 	case "sink":
 		bin = "sink"
 		args = append(common("cloud", cloudEtcd, p.SinkGRPC, p.SinkHTTP),

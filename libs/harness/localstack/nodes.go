@@ -249,7 +249,7 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 	case "capture", "enrich":
 		args = append(args, "-kafka-bootstrap", s.Edge.BootstrapServers())
 	case "bridge":
-		args = append(args, "-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())
+		args = append(args, "-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers(), "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
 	default:
 		return "", nil, fmt.Errorf("localstack: service %q cannot run on an edge node", svc)
 	}

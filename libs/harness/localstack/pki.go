@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/cefiot/cefiot/libs/clientconfig"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -84,6 +87,22 @@ func (s *Stack) writeClientConfig() error {
 		cfg.Sites[site] = clientconfig.Site{Scheduler: s.SchedulerGRPC(name), Cert: f.Cert, Key: f.Key, CA: f.CA}
 	}
 	if err := clientconfig.Write(s.ClientConfigPath(), cfg); err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	return nil
+}
+
+// grantKafka gives every identity of the stack its rights in both
+// clusters (libs/kafkaacl), and the operator read access for kcat.
+func (s *Stack) grantKafka(ctx context.Context) error {
+	edge, cloud := s.cfg.Site, "cloud"
+	edgeGrants := append(kafkaacl.Edge(edge), kafkaacl.Reader(pki.Identity{Site: edge, Component: Operator})...)
+	if err := s.Edge.Grant(ctx, edgeGrants); err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	cloudGrants := append(kafkaacl.Cloud(cloud), kafkaacl.CloudSite(edge)...)
+	cloudGrants = append(cloudGrants, kafkaacl.Reader(pki.Identity{Site: cloud, Component: Operator})...)
+	if err := s.Cloud.Grant(ctx, cloudGrants); err != nil {
 		return fmt.Errorf("localstack: %w", err)
 	}
 	return nil

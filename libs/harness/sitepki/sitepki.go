@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
@@ -31,7 +32,7 @@ const (
 
 // Components are the identities issued in every site.
 func Components() []string {
-	out := []string{access.Scheduler, access.Etcd, access.Console, Operator, Viewer}
+	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, Operator, Viewer}
 	for _, k := range pipeline.Kinds() {
 		out = append(out, access.Worker(k))
 	}
@@ -44,9 +45,9 @@ type Site struct {
 }
 
 // Make makes (or keeps) site's CA in dir and issues every component's
-// certificate afresh.
-func Make(dir, site string) (Site, error) {
-	if _, _, _, err := pki.InitSite(dir, site, Components(), []string{"127.0.0.1", "localhost"}, 0, time.Now()); err != nil {
+// certificate afresh, for 127.0.0.1, localhost and hosts.
+func Make(dir, site string, hosts ...string) (Site, error) {
+	if _, _, _, err := pki.InitSite(dir, site, Components(), append([]string{"127.0.0.1", "localhost"}, hosts...), 0, time.Now()); err != nil {
 		return Site{}, fmt.Errorf("PKI of site %s: %w", site, err)
 	}
 	return Site{Name: site, Dir: dir}, nil
@@ -93,6 +94,18 @@ func Identity(component string, sites ...Site) (tlsx.Sites, error) {
 // site name, and the same components. Servers of the real site must refuse
 // every one of its certificates.
 func Foreign(dir, site string) (Site, error) { return Make(dir, site) }
+
+// KafkaTLS is the security of a Kafka cluster of this site whose clients
+// may also come from the sites of others (a cloud cluster: every site
+// whose bridge writes to it).
+func (s Site) KafkaTLS(others ...Site) *kafkalocal.TLS {
+	f := s.Files(access.Kafka)
+	t := &kafkalocal.TLS{Cert: f.Cert, Key: f.Key, CA: f.CA, TrustBundles: []string{f.CA}}
+	for _, o := range others {
+		t.TrustBundles = append(t.TrustBundles, o.Files(access.Kafka).CA)
+	}
+	return t
+}
 
 // AnonymousClient trusts the site's CA but presents no certificate: a
 // kubelet probe, or a stranger with a browser.

@@ -120,13 +120,13 @@ func runOne(ctx context.Context, cfg Config, video, runDir string, ttl time.Dura
 	fctx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
 	feedErr := make(chan error, 1)
-	go func() { feedErr <- feed(fctx, stack.Edge.BootstrapServers(), cfg.Rate) }()
-	edgeObs, err := observe(ctx, stack.Edge.BootstrapServers(), pipeline.TopicFramesEnriched)
+	go func() { feedErr <- feed(fctx, stack.Edge.Conn(), cfg.Rate) }()
+	edgeObs, err := observe(ctx, stack.Edge.Conn(), pipeline.TopicFramesEnriched)
 	if err != nil {
 		return res, err
 	}
 	defer edgeObs.close()
-	cloudObs, err := observe(ctx, stack.Cloud.BootstrapServers(), pipeline.CloudTopic("edge", pipeline.TopicFramesEnriched))
+	cloudObs, err := observe(ctx, stack.Cloud.Conn(), pipeline.CloudTopic("edge", pipeline.TopicFramesEnriched))
 	if err != nil {
 		return res, err
 	}
@@ -308,7 +308,7 @@ func moveAndMeasure(ctx context.Context, home, remote sitemove.Site, to string, 
 }
 
 // feed produces small valid frames into frames.raw at rate per second.
-func feed(ctx context.Context, bootstrap string, rate int) error {
+func feed(ctx context.Context, bootstrap kafkax.Conn, rate int) error {
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{"enable.idempotence": true, "acks": "all", "linger.ms": 5}))
 	if err != nil {
 		return err
@@ -370,7 +370,7 @@ type observer struct {
 	stop   func()
 }
 
-func observe(ctx context.Context, bootstrap, topic string) (*observer, error) {
+func observe(ctx context.Context, bootstrap kafkax.Conn, topic string) (*observer, error) {
 	c, err := kafka.NewConsumer(kafkax.Config(bootstrap, map[string]any{
 		"group.id": "cefiot-failover-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36), "isolation.level": "read_committed",
 		"auto.offset.reset": "latest", "enable.auto.commit": false, "fetch.wait.max.ms": 10,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/services/bridge/internal/selection"
@@ -27,6 +28,7 @@ type Config struct {
 	service.Common
 	EdgeBootstrap      string
 	CloudBootstrap     string
+	CloudTLSCA         string
 	Topics             string
 	TopicRegex         string
 	BatchSize          int
@@ -46,6 +48,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.Common.Register(fs, "127.0.0.1:9103", "127.0.0.1:8103")
 	fs.StringVar(&c.EdgeBootstrap, "edge-bootstrap", "127.0.0.1:19092", "bootstrap servers of the edge (source) cluster")
 	fs.StringVar(&c.CloudBootstrap, "cloud-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud (target) cluster")
+	fs.StringVar(&c.CloudTLSCA, "cloud-tls-ca", "", "the cloud's trust bundle (PEM): the cloud brokers' certificates must chain to it (the bridge shows its own site certificate, which the cloud trusts)")
 	fs.StringVar(&c.Topics, "topics", strings.Join(pipeline.DefaultBridgeTopics(), ","), "comma-separated edge topics to forward (a workload's \"topics\" param overrides it)")
 	fs.StringVar(&c.TopicRegex, "topic-regex", "", "regular expression (RE2, whole name) of edge topics to forward; wins over -topics (a workload's \"topic-regex\" param overrides it)")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per transaction at most")
@@ -63,6 +66,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.Common.Validate("bridge", &ch)
 	ch.NotEmpty("edge-bootstrap", c.EdgeBootstrap)
 	ch.NotEmpty("cloud-bootstrap", c.CloudBootstrap)
+	ch.Check(c.TLS.InsecurePlaintext || c.CloudTLSCA != "", "cloud-tls-ca", c.CloudTLSCA, "required (TLS is on by default; -insecure-plaintext turns it off)")
 	if c.TopicRegex != "" {
 		if _, err := selection.FromRegex(c.TopicRegex); err != nil {
 			ch.Add(config.Invalid("topic-regex", c.TopicRegex, err.Error()))
@@ -80,3 +84,10 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }
+
+// Edge is the connection to the site's own cluster.
+func (c Config) Edge() kafkax.Conn { return c.Kafka(c.EdgeBootstrap) }
+
+// Cloud is the connection to the cloud cluster: the bridge's site
+// certificate, and the cloud's trust bundle.
+func (c Config) Cloud() kafkax.Conn { return c.KafkaTrusting(c.CloudBootstrap, c.CloudTLSCA) }

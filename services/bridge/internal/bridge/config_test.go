@@ -8,7 +8,7 @@ import (
 func noEnv(string) (string, bool) { return "", false }
 
 func TestParseConfigDefaults(t *testing.T) {
-	c, err := ParseConfig([]string{"-node", "n1", "-tls-cert", "b.crt", "-tls-key", "b.key", "-tls-ca", "ca.crt"}, noEnv)
+	c, err := ParseConfig([]string{"-node", "n1", "-insecure-plaintext"}, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

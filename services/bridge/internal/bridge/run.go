@@ -24,7 +24,7 @@ import (
 // Run runs the bridge service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("bridge")
-	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"edge-bootstrap": cfg.EdgeBootstrap, "cloud-bootstrap": cfg.CloudBootstrap}); err != nil {
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]kafkax.Conn{"edge-bootstrap": cfg.Edge(), "cloud-bootstrap": cfg.Cloud()}); err != nil {
 		return err
 	}
 	proc, err := service.New("bridge", cfg.Common, logger, cefiotv1.BridgeService_ServiceDesc.ServiceName,
@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	m := newMetrics(proc.Registry)
-	probe := linkprobe.New(cfg.CloudBootstrap, cfg.ProbeInterval, 2*time.Second, 2, logger)
+	probe := linkprobe.New(cfg.Cloud(), cfg.ProbeInterval, 2*time.Second, 2, logger)
 	st := newState(m, ratelimit.New(cfg.RateLimit), probe)
 	m.rateLimit.Set(float64(cfg.RateLimit))
 	b := &bridge{cfg: cfg, logger: logger, metrics: m, state: st, probe: probe}
@@ -57,7 +57,9 @@ type bridge struct {
 
 // TransactionalID is the cloud transactional id of a site's bridge
 // workload.
-func TransactionalID(site, workload string) string { return "cefiot-bridge." + site + "." + workload }
+func TransactionalID(site, workload string) string {
+	return pipeline.BridgeTransactionalID(site, workload)
+}
 
 // run is the bridge workload: forwarding sessions in a loop. A session that
 // fails because the WAN or a cluster is away is restarted here, from the
@@ -76,7 +78,7 @@ func (b *bridge) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.W
 	defer b.state.drop(txnID)
 	cfg := forward.Config{
 		Site: b.cfg.Site, TransactionID: txnID,
-		EdgeBootstrap: b.cfg.EdgeBootstrap, CloudBootstrap: b.cfg.CloudBootstrap, Selection: sel,
+		EdgeBootstrap: b.cfg.Edge(), CloudBootstrap: b.cfg.Cloud(), Selection: sel,
 		BatchRecords: b.cfg.BatchSize, BatchBytes: b.cfg.BatchBytes, BatchWait: b.cfg.BatchWait,
 		TopicRefresh: b.cfg.TopicRefresh, TransactionTimeout: b.cfg.TransactionTimeout,
 	}
@@ -121,7 +123,7 @@ func (b *bridge) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.W
 // monitor reads the edge watermarks of the forwarded partitions every
 // second for the backlog, and mirrors the link state into the metrics.
 func (b *bridge) monitor(ctx context.Context) error {
-	admin, err := kafka.NewAdminClient(kafkax.Config(b.cfg.EdgeBootstrap, nil))
+	admin, err := kafka.NewAdminClient(kafkax.Config(b.cfg.Edge(), nil))
 	if err != nil {
 		return fmt.Errorf("edge admin client: %w", err)
 	}

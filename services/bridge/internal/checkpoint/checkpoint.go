@@ -24,6 +24,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/leasebound"
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // Partition names a source (edge) partition.
@@ -82,7 +83,7 @@ const StableWait = 90 * time.Second
 // Load returns the checkpoints of site in the checkpoint topic, by
 // partition. It must run after the caller's InitTransactions, which decides
 // the caller's own last transaction.
-func Load(ctx context.Context, bootstrap, topic, site string) (map[Partition]Record, error) {
+func Load(ctx context.Context, bootstrap kafkax.Conn, topic, site string) (map[Partition]Record, error) {
 	admin, err := kafka.NewAdminClient(kafkax.Config(bootstrap, nil))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint admin client: %w", err)
@@ -115,7 +116,7 @@ func Load(ctx context.Context, bootstrap, topic, site string) (map[Partition]Rec
 	}
 
 	c, err := kafka.NewConsumer(kafkax.Config(bootstrap, map[string]any{
-		"group.id":             "cefiot-bridge-checkpoint-reader",
+		"group.id":             pipeline.BridgeCheckpointGroup(site),
 		"enable.auto.commit":   false,
 		"isolation.level":      "read_committed",
 		"enable.partition.eof": true,
@@ -184,7 +185,7 @@ func endOffset(ctx context.Context, admin *kafka.AdminClient, tp kafka.TopicPart
 // commit: it initialises a producer with that id, which aborts the owner's
 // open transaction and bumps its epoch. The bridge calls it before it takes
 // over partitions whose last checkpoint another workload wrote.
-func Fence(ctx context.Context, bootstrap, owner string) error {
+func Fence(ctx context.Context, bootstrap kafkax.Conn, owner string) error {
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
 		"transactional.id":       owner,
 		"transaction.timeout.ms": 60000,

@@ -17,18 +17,18 @@ const testTopic = "checkpoints"
 
 // newCluster starts a fake Kafka cluster (kfake, the Kafka wire protocol in
 // process) holding the checkpoint topic and returns its bootstrap servers.
-func newCluster(t *testing.T) string {
+func newCluster(t *testing.T) kafkax.Conn {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return strings.Join(c.ListenAddrs(), ",")
+	return kafkax.Conn{Bootstrap: strings.Join(c.ListenAddrs(), ",")}
 }
 
 // txnProducer returns an initialised transactional producer with id.
-func txnProducer(ctx context.Context, t *testing.T, bootstrap, id string) *kafka.Producer {
+func txnProducer(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, id string) *kafka.Producer {
 	t.Helper()
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
 		"transactional.id":       id,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 	"github.com/cefiot/cefiot/services/bridge/internal/gaps"
@@ -35,8 +36,8 @@ import (
 type Config struct {
 	Site           string
 	TransactionID  string
-	EdgeBootstrap  string
-	CloudBootstrap string
+	EdgeBootstrap  kafkax.Conn
+	CloudBootstrap kafkax.Conn
 	Selection      selection.Selection
 	// A transaction is committed when it holds BatchRecords records or
 	// BatchBytes bytes, or BatchWait after its first record.

@@ -31,14 +31,14 @@ const (
 	edgeParts  = 2
 )
 
-func newCluster(t *testing.T, opts ...kfake.Opt) string {
+func newCluster(t *testing.T, opts ...kfake.Opt) kafkax.Conn {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return strings.Join(c.ListenAddrs(), ",")
+	return kafkax.Conn{Bootstrap: strings.Join(c.ListenAddrs(), ",")}
 }
 
 // record is what the tests compare: a record as sent to the edge and as
@@ -62,7 +62,7 @@ func headersString(hs []kafka.Header) string {
 // produceEdge writes n records to each edge partition (non-transactional)
 // and returns them. Keys, values and headers are distinct per record; seq
 // distinguishes calls.
-func produceEdge(t *testing.T, bootstrap string, seq string, n int) []record {
+func produceEdge(t *testing.T, bootstrap kafkax.Conn, seq string, n int) []record {
 	t.Helper()
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{"linger.ms": 1}))
 	if err != nil {
@@ -109,7 +109,7 @@ func produceEdge(t *testing.T, bootstrap string, seq string, n int) []record {
 
 // readCloud reads topic of the cloud cluster (read_committed) from the
 // beginning to its end.
-func readCloud(ctx context.Context, t *testing.T, bootstrap, topic string) []record {
+func readCloud(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, topic string) []record {
 	t.Helper()
 	admin, err := kafka.NewAdminClient(kafkax.Config(bootstrap, nil))
 	if err != nil {
@@ -303,7 +303,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func testConfig(t *testing.T, edge, cloud string) Config {
+func testConfig(t *testing.T, edge, cloud kafkax.Conn) Config {
 	t.Helper()
 	sel, err := selection.FromList(edgeTopic)
 	if err != nil {

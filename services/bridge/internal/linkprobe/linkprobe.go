@@ -31,7 +31,7 @@ type State struct {
 
 // Probe tracks the link state.
 type Probe struct {
-	bootstrap string
+	bootstrap kafkax.Conn
 	interval  time.Duration
 	timeout   time.Duration
 	failures  int
@@ -46,7 +46,7 @@ type Probe struct {
 // New returns a probe of the cluster at bootstrap: a request every interval,
 // each allowed timeout, and down after failures unanswered requests in a
 // row.
-func New(bootstrap string, interval, timeout time.Duration, failures int, logger *slog.Logger) *Probe {
+func New(bootstrap kafkax.Conn, interval, timeout time.Duration, failures int, logger *slog.Logger) *Probe {
 	return &Probe{bootstrap: bootstrap, interval: interval, timeout: timeout, failures: max(failures, 1), logger: logger, changed: make(chan struct{})}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -71,7 +72,7 @@ func TestProbeFollowsTheCluster(t *testing.T) {
 	t.Parallel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cluster, addr := newCluster(t, 0)
-	p := New(addr, interval, timeout, failures, logger)
+	p := New(kafkax.Conn{Bootstrap: addr}, interval, timeout, failures, logger)
 	if st := p.State(); st.Known {
 		t.Fatalf("state known before any probe: %+v", st)
 	}
@@ -117,7 +118,7 @@ func TestProbeReportsDownAtTheFirstFailure(t *testing.T) {
 	// A cluster that is gone leaves a free address nobody answers on.
 	cluster, addr := newCluster(t, 0)
 	cluster.Close()
-	p := New(addr, interval, timeout, failures, logger)
+	p := New(kafkax.Conn{Bootstrap: addr}, interval, timeout, failures, logger)
 	run(t, p)
 	// The state is unknown until the first probe, which fails: no
 	// waiting for more failures to report a link that never was up.

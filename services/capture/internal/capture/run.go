@@ -28,7 +28,7 @@ import (
 // Run runs the capture service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("capture")
-	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]kafkax.Conn{"kafka-bootstrap": cfg.Kafka(cfg.KafkaBootstrap)}); err != nil {
 		return err
 	}
 	reg, err := NewRegistry(cfg.CamerasFile, logger)
@@ -96,7 +96,7 @@ type publisher struct {
 	done     chan struct{}
 }
 
-func newPublisher(bootstrap, frameTopic string, m *metrics) (*publisher, error) {
+func newPublisher(bootstrap kafkax.Conn, frameTopic string, m *metrics) (*publisher, error) {
 	// Idempotent producer; messages never time out, so a broker that is
 	// briefly away delays frames instead of duplicating or dropping them.
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
@@ -177,11 +177,11 @@ func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	defer c.registry.Detach(cam)
 	logger := c.logger.With("workload", wl.GetName(), "camera", id, "epoch", a.GetEpoch())
 	for _, t := range []string{c.cfg.Topic, c.cfg.StatusTopic} {
-		if _, err := kafkax.EnsureTopic(ctx, c.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: t, Partitions: c.cfg.Partitions}); err != nil {
+		if _, err := kafkax.EnsureTopic(ctx, c.cfg.Kafka(c.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: t, Partitions: c.cfg.Partitions}); err != nil {
 			return err
 		}
 	}
-	pub, err := newPublisher(c.cfg.KafkaBootstrap, c.cfg.Topic, c.metrics)
+	pub, err := newPublisher(c.cfg.Kafka(c.cfg.KafkaBootstrap), c.cfg.Topic, c.metrics)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )
@@ -50,7 +51,9 @@ func TestCamerasOnRealKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Common: service.Common{Node: "n1", Site: "edge"}, KafkaBootstrap: cluster.BootstrapServers(),
+	// The plaintext test cluster: this test is about cameras; the end-to-end
+	// tests run capture over mutual TLS.
+	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
 		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras}
 	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prometheus.NewRegistry()), registry: reg}
 

@@ -311,9 +311,9 @@ func (e *enricher) withTopics(input, output string) *enricher {
 // partition count.
 func (e *enricher) inputPartitions(ctx context.Context, movedHere bool) (int, error) {
 	if !movedHere {
-		return kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.InputTopic, Partitions: e.cfg.Partitions})
+		return kafkax.EnsureTopic(ctx, e.cfg.Kafka(e.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: e.cfg.InputTopic, Partitions: e.cfg.Partitions})
 	}
-	admin, err := kafka.NewAdminClient(kafkax.Config(e.cfg.KafkaBootstrap, nil))
+	admin, err := kafka.NewAdminClient(kafkax.Config(e.cfg.Kafka(e.cfg.KafkaBootstrap), nil))
 	if err != nil {
 		return 0, fmt.Errorf("admin client: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 // Run runs the enrich service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("enrich")
-	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]kafkax.Conn{"kafka-bootstrap": cfg.Kafka(cfg.KafkaBootstrap)}); err != nil {
 		return err
 	}
 	proc, err := service.New("enrich", cfg.Common, logger, cefiotv1.EnrichService_ServiceDesc.ServiceName)
@@ -81,18 +81,18 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	}
 	// Topics may come from the workload (an enrich moved to another site).
 	e = e.withTopics(params.InputTopic, params.OutputTopic)
-	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
+	if _, err := kafkax.EnsureTopic(ctx, e.cfg.Kafka(e.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: e.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
 		return err
 	}
 	inputPartitions, err := e.inputPartitions(ctx, wl.GetHomeSite() != "")
 	if err != nil {
 		return err
 	}
-	if _, err := kafkax.EnsureTopic(ctx, e.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: e.cfg.OutputTopic, Partitions: e.cfg.Partitions}); err != nil {
+	if _, err := kafkax.EnsureTopic(ctx, e.cfg.Kafka(e.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: e.cfg.OutputTopic, Partitions: e.cfg.Partitions}); err != nil {
 		return err
 	}
-	group := "cefiot-enrich-" + e.cfg.Site
-	consumer, err := kafka.NewConsumer(kafkax.Config(e.cfg.KafkaBootstrap, map[string]any{
+	group := pipeline.EnrichGroup(e.cfg.Site)
+	consumer, err := kafka.NewConsumer(kafkax.Config(e.cfg.Kafka(e.cfg.KafkaBootstrap), map[string]any{
 		"group.id":             group,
 		"enable.auto.commit":   false,
 		"auto.offset.reset":    "earliest",
@@ -103,8 +103,8 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		return fmt.Errorf("enrich consumer: %w", err)
 	}
 	defer consumer.Close()
-	producer, err := kafka.NewProducer(kafkax.Config(e.cfg.KafkaBootstrap, map[string]any{
-		"transactional.id":    fmt.Sprintf("cefiot-enrich-%s-%s", e.cfg.Site, wl.GetName()),
+	producer, err := kafka.NewProducer(kafkax.Config(e.cfg.Kafka(e.cfg.KafkaBootstrap), map[string]any{
+		"transactional.id":    pipeline.EnrichTransactionalID(e.cfg.Site, wl.GetName()),
 		"enable.idempotence":  true,
 		"linger.ms":           5,
 		"message.max.bytes":   16 << 20,

@@ -16,7 +16,7 @@ func TestConfigStoreAndRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := ParseConfig([]string{"-store-backend", "s3", "-s3-endpoint", "127.0.0.1:9000", "-s3-bucket", "frames",
-		"-s3-access-key", "k", "-retention-max-age", "720h", "-tls-cert", "s.crt", "-tls-key", "s.key", "-tls-ca", "ca.crt", "-retention-max-bytes", "20GiB", "-retention-file", ret},
+		"-s3-access-key", "k", "-retention-max-age", "720h", "-insecure-plaintext", "-retention-max-bytes", "20GiB", "-retention-file", ret},
 		func(k string) (string, bool) {
 			if k == "CEFIOT_S3_SECRET_KEY" {
 				return "s", true

@@ -28,7 +28,7 @@ type deadLetters struct {
 	done    chan struct{} // closed and replaced when pending drops to 0
 }
 
-func newDeadLetters(bootstrap, topic, stage string, counter *prometheus.CounterVec, logger *slog.Logger) (*deadLetters, error) {
+func newDeadLetters(bootstrap kafkax.Conn, topic, stage string, counter *prometheus.CounterVec, logger *slog.Logger) (*deadLetters, error) {
 	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
 		"enable.idempotence": true,
 		"acks":               "all",

@@ -21,7 +21,7 @@ import (
 // Run runs the sink service until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	logger := cfg.Common.Logger("sink")
-	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]string{"kafka-bootstrap": cfg.KafkaBootstrap}); err != nil {
+	if err := service.RequireKafka(ctx, cfg.KafkaWait, map[string]kafkax.Conn{"kafka-bootstrap": cfg.Kafka(cfg.KafkaBootstrap)}); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg, logger)
@@ -109,11 +109,11 @@ type sink struct {
 // store.
 func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
 	logger := s.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
-	if _, err := kafkax.EnsureTopic(ctx, s.cfg.KafkaBootstrap, kafkax.TopicSpec{Name: s.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
+	if _, err := kafkax.EnsureTopic(ctx, s.cfg.Kafka(s.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: s.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
 		return err
 	}
-	consumer, err := kafka.NewConsumer(kafkax.Config(s.cfg.KafkaBootstrap, map[string]any{
-		"group.id":                           "cefiot-sink-" + s.cfg.Site,
+	consumer, err := kafka.NewConsumer(kafkax.Config(s.cfg.Kafka(s.cfg.KafkaBootstrap), map[string]any{
+		"group.id":                           pipeline.SinkGroup(s.cfg.Site),
 		"enable.auto.commit":                 false,
 		"auto.offset.reset":                  "earliest",
 		"isolation.level":                    "read_committed",
@@ -124,7 +124,7 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		return fmt.Errorf("sink consumer: %w", err)
 	}
 	defer consumer.Close()
-	dlq, err := newDeadLetters(s.cfg.KafkaBootstrap, s.cfg.DeadLetterTopic, "sink", s.metrics.deadLetters, logger)
+	dlq, err := newDeadLetters(s.cfg.Kafka(s.cfg.KafkaBootstrap), s.cfg.DeadLetterTopic, "sink", s.metrics.deadLetters, logger)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,109 @@
+package kafkalocal
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/tlsx"
+)
+
+// keystorePath and truststorePath are a node's PEM key store (key and
+// certificate) and trust store (every trust bundle), written on each start.
+func keystorePath(n Node) string   { return filepath.Join(n.Dir, "tls", "keystore.pem") }
+func truststorePath(n Node) string { return filepath.Join(n.Dir, "tls", "truststore.pem") }
+
+// tlsProperties are the SSL and authorizer settings of node n.
+func tlsProperties(n Node, superUser string) []property {
+	return []property{
+		{"ssl.keystore.type", "PEM"},
+		{"ssl.keystore.location", keystorePath(n)},
+		{"ssl.truststore.type", "PEM"},
+		{"ssl.truststore.location", truststorePath(n)},
+		{"ssl.client.auth", "required"},
+		{"ssl.enabled.protocols", "TLSv1.3,TLSv1.2"},
+		{"ssl.endpoint.identification.algorithm", "https"},
+		{"authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
+		{"allow.everyone.if.no.acl.found", "false"},
+		{"super.users", superUser},
+	}
+}
+
+// writeStores writes n's key store and trust store from the TLS files.
+func writeStores(t *TLS, n Node) error {
+	if err := os.MkdirAll(filepath.Join(n.Dir, "tls"), 0o700); err != nil {
+		return err
+	}
+	cert, err := os.ReadFile(t.Cert)
+	if err != nil {
+		return fmt.Errorf("broker certificate: %w", err)
+	}
+	key, err := os.ReadFile(t.Key)
+	if err != nil {
+		return fmt.Errorf("broker key: %w", err)
+	}
+	if err := os.WriteFile(keystorePath(n), append(append(key, '\n'), cert...), 0o600); err != nil {
+		return err
+	}
+	var trust []byte
+	for _, b := range t.TrustBundles {
+		pemBytes, err := os.ReadFile(b)
+		if err != nil {
+			return fmt.Errorf("trust bundle: %w", err)
+		}
+		trust = append(append(trust, pemBytes...), '\n')
+	}
+	return os.WriteFile(truststorePath(n), trust, 0o644)
+}
+
+// superUserOf is the Kafka principal of the brokers' certificate: Kafka
+// names an mTLS client by its subject in RFC 2253 form.
+func superUserOf(t *TLS) (string, error) {
+	b, err := os.ReadFile(t.Cert)
+	if err != nil {
+		return "", fmt.Errorf("broker certificate: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return "", errors.New("broker certificate: no PEM block")
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("broker certificate: %w", err)
+	}
+	return "User:" + c.Subject.String(), nil
+}
+
+// Conn is how the cluster's own tools reach it: as the brokers' identity,
+// the super user (plaintext without TLS).
+func (c *Cluster) Conn() kafkax.Conn { return c.connTo(c.BootstrapServers()) }
+
+func (c *Cluster) connTo(bootstrap string) kafkax.Conn {
+	if c.cfg.TLS == nil {
+		return kafkax.Conn{Bootstrap: bootstrap}
+	}
+	return kafkax.Conn{Bootstrap: bootstrap, TLS: &tlsx.Files{Cert: c.cfg.TLS.Cert, Key: c.cfg.TLS.Key, CA: c.cfg.TLS.CA}}
+}
+
+// Grant creates ACLs, as the cluster's super user.
+func (c *Cluster) Grant(ctx context.Context, grants []kafkaacl.Grant) error {
+	adm, err := newAdmin(c.Conn(), c.logger)
+	if err != nil {
+		return fmt.Errorf("kafkalocal: grant: %w", err)
+	}
+	defer adm.Close()
+	if err := kafkaacl.Apply(ctx, adm.AdminClient, grants); err != nil {
+		return fmt.Errorf("kafkalocal: cluster %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}
+
+// KeystorePath is the PEM key store (the brokers' key and certificate) of
+// the first node, for Java clients that act as the super user.
+func (c *Cluster) KeystorePath() string { return keystorePath(c.nodes[0].info) }
