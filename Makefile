@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 BIN      := bin
 SERVICES := capture enrich bridge sink scheduler
-TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-pki cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge
+TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-pki cefiot-acls cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge
 VIDEO    ?=
 GO       ?= go
 # Every Go package of the workspace (tools/ is its own module, outside it).

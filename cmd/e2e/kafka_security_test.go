@@ -112,6 +112,49 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 		}
 	})
 
+	t.Run("a revoked site is locked out, open connections included", func(t *testing.T) {
+		// Site other's bridge writes with one producer (one connection)
+		// while its site is revoked.
+		p, err := kafka.NewProducer(as(cloudKafka, other, bridge).Config(map[string]any{"message.timeout.ms": 15000}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		topic := pipeline.CloudTopic("other", pipeline.TopicFramesEnriched)
+		send := func() error {
+			dr := make(chan kafka.Event, 1)
+			if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Value: []byte("x")}, dr); err != nil {
+				return err
+			}
+			return (<-dr).(*kafka.Message).TopicPartition.Error
+		}
+		if err := send(); err != nil {
+			t.Fatalf("before the revocation: %v", err)
+		}
+		start := time.Now()
+		if err := cloudKafka.Revoke(ctx, kafkaacl.CloudSite("other")); err != nil {
+			t.Fatal(err)
+		}
+		var lockedOut time.Duration
+		for lockedOut == 0 && time.Since(start) < 60*time.Second {
+			if err := send(); isCode(err, kafka.ErrTopicAuthorizationFailed) {
+				lockedOut = time.Since(start)
+			} else if err != nil {
+				t.Fatalf("after the revocation: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+			} else {
+				time.Sleep(100 * time.Millisecond) // the next attempt; no event to wait for
+			}
+		}
+		if lockedOut == 0 {
+			t.Fatal("site other still writes 60 s after its revocation")
+		}
+		t.Logf("site other locked out %v after the revocation, on its open connection", lockedOut.Round(time.Millisecond))
+		// Every other site is untouched.
+		if err := produceOne(ctx, as(cloudKafka, edge, bridge), edgeTopic); err != nil {
+			t.Errorf("site edge after site other's revocation: %v", err)
+		}
+	})
+
 	t.Run("stages have only their rights", func(t *testing.T) {
 		if err := produceOne(ctx, as(cloudKafka, cloud, access.Worker(pipeline.KindSink)), edgeTopic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
 			t.Errorf("the sink writing %s: %v, want TOPIC_AUTHORIZATION_FAILED", edgeTopic, err)

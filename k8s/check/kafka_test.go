@@ -10,7 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/kafkaacl"
 )
 
 // TestKafkaStartScript runs the Kafka StatefulSet's start script as each
@@ -18,7 +21,8 @@ import (
 // StorageTool formatting the data directory: the generated server.properties
 // must be a valid KRaft config for that node (Kafka validates node id,
 // quorum voters and listeners when it formats) and name the node's own
-// listeners.
+// listeners, every one of them mutual TLS, with the authorizer on and the
+// brokers' own principal as the only super user.
 func TestKafkaStartScript(t *testing.T) {
 	libs := kafkatest.Libs(t)
 	java := "java"
@@ -39,6 +43,22 @@ func TestKafkaStartScript(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
+			// The Secret cefiot-tls-kafka and, in the cloud, an edge site's CA.
+			site := env["SITE"].Value
+			pki, err := sitepki.Make(filepath.Join(t.TempDir(), site), site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edgePKI, err := sitepki.Make(filepath.Join(t.TempDir(), "edge-ca"), "edge-2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsDir, casDir := t.TempDir(), t.TempDir()
+			kf := pki.Files(access.Kafka)
+			copyFile(t, kf.Cert, filepath.Join(tlsDir, "tls.crt"))
+			copyFile(t, kf.Key, filepath.Join(tlsDir, "tls.key"))
+			copyFile(t, kf.CA, filepath.Join(tlsDir, "ca.crt"))
+			copyFile(t, edgePKI.Files(access.Kafka).CA, filepath.Join(casDir, "edge-2.crt"))
 			stub := t.TempDir()
 			writeExec(t, filepath.Join(stub, "bin", "kafka-storage.sh"),
 				"#!/bin/sh\nexec "+java+" -Xmx256m -cp '"+libs+"/*' kafka.tools.StorageTool \"$@\"\n")
@@ -49,7 +69,7 @@ func TestKafkaStartScript(t *testing.T) {
 				cmd := exec.Command("/bin/sh", "-c", script)
 				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_HOME=" + stub, "CONFIG_DIR=" + dir + "/config",
 					"DATA_DIR=" + dir + "/data", "STARTED=" + dir + "/started.properties",
-					"POD_NAME=kafka-" + strconv.Itoa(i), "POD_NAMESPACE=" + ns}
+					"POD_NAME=kafka-" + strconv.Itoa(i), "POD_NAMESPACE=" + ns, "TLS_DIR=" + tlsDir, "CLIENT_CAS_DIR=" + casDir}
 				for k, v := range env {
 					if !strings.HasPrefix(v.Value, "<") && k != "LOG_DIR" && k != "KAFKA_HEAP_OPTS" {
 						cmd.Env = append(cmd.Env, k+"="+v.Value)
@@ -60,7 +80,14 @@ func TestKafkaStartScript(t *testing.T) {
 				}
 				props := readFile(t, dir+"/started.properties")
 				host := "kafka-" + strconv.Itoa(i) + ".kafka-headless." + ns + ".svc"
-				for _, want := range []string{"node.id=" + strconv.Itoa(i) + "\n", "advertised.listeners=PLAINTEXT://" + host + ":9092"} {
+				protocols := "listener.security.protocol.map=CLIENT:SSL,CONTROLLER:SSL"
+				if env["EXTERNAL_DOMAIN"].Value != "" {
+					protocols += ",EXTERNAL:SSL"
+				}
+				for _, want := range []string{"node.id=" + strconv.Itoa(i) + "\n", "advertised.listeners=CLIENT://" + host + ":9092",
+					protocols + "\n", "ssl.client.auth=required\n", "allow.everyone.if.no.acl.found=false\n",
+					"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
+					"super.users=" + kafkaacl.Principal(pki.Identity(access.Kafka)) + "\n"} {
 					if !strings.Contains(props, want) {
 						t.Errorf("kafka-%d: server.properties lacks %q:\n%s", i, want, props)
 					}
@@ -72,6 +99,9 @@ func TestKafkaStartScript(t *testing.T) {
 				}
 				if ext := env["EXTERNAL_DOMAIN"].Value; ext != "" && !strings.Contains(props, "EXTERNAL://kafka-"+strconv.Itoa(i)+"."+ext+":9094") {
 					t.Errorf("kafka-%d: no EXTERNAL listener for %s:\n%s", i, ext, props)
+				}
+				if trust := readFile(t, dir+"/config/truststore.pem"); strings.Count(trust, "BEGIN CERTIFICATE") != 2 {
+					t.Errorf("kafka-%d: the trust store holds %d certificates, want the site's CA and the admitted site's", i, strings.Count(trust, "BEGIN CERTIFICATE"))
 				}
 				meta := readFile(t, dir+"/data/meta.properties")
 				if !strings.Contains(meta, "cluster.id="+env["CLUSTER_ID"].Value) || !strings.Contains(meta, "node.id="+strconv.Itoa(i)) {
@@ -114,4 +144,15 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

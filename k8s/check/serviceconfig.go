@@ -102,7 +102,8 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 			}
 		}
 	}
-	p.tlsFiles(w, c, id, value)
+	_, cloudCA := flags["cloud-tls-ca"]
+	p.tlsFiles(w, c, id, value, cloudCA)
 	// In-cluster addresses in the config name objects that exist.
 	for flag := range flags {
 		if !strings.HasSuffix(flag, "bootstrap") && !strings.HasSuffix(flag, "endpoints") {
@@ -118,7 +119,7 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 
 // tlsFiles checks that the service runs with TLS, from files of a mounted
 // Secret: no plaintext anywhere.
-func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func(string) string) {
+func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func(string) string, cloudCA bool) {
 	if value("insecure-plaintext") == "true" {
 		p.fail(id, "insecure-plaintext is set: every cefiot port must be mutual TLS")
 	}
@@ -128,7 +129,11 @@ func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func
 			secretVolumes[v.Name] = true
 		}
 	}
-	for _, flag := range []string{"tls-cert", "tls-key", "tls-ca"} {
+	files := []string{"tls-cert", "tls-key", "tls-ca"}
+	if cloudCA {
+		files = append(files, "cloud-tls-ca")
+	}
+	for _, flag := range files {
 		file := value(flag)
 		if file == "" {
 			p.fail(id, "%s is not set (%s): the service would not start", flag, EnvName(flag))

@@ -175,3 +175,27 @@ func Apply(ctx context.Context, admin *kafka.AdminClient, grants []Grant) error 
 	}
 	return errors.Join(errs...)
 }
+
+// Revoke deletes the grants. Kafka authorizes every request, so a client
+// whose grants are gone is refused at its next request, on connections
+// already open too, without a broker restart.
+func Revoke(ctx context.Context, admin *kafka.AdminClient, grants []Grant) error {
+	if len(grants) == 0 {
+		return nil
+	}
+	filters := make(kafka.ACLBindingFilters, len(grants))
+	for i, g := range grants {
+		filters[i] = g.Binding()
+	}
+	res, err := admin.DeleteACLs(ctx, filters)
+	if err != nil {
+		return fmt.Errorf("delete ACLs: %w", err)
+	}
+	var errs []error
+	for i, r := range res {
+		if r.Error.Code() != kafka.ErrNoError {
+			errs = append(errs, fmt.Errorf("ACL %s: %w", grants[i], r.Error))
+		}
+	}
+	return errors.Join(errs...)
+}

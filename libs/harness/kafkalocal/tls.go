@@ -107,3 +107,16 @@ func (c *Cluster) Grant(ctx context.Context, grants []kafkaacl.Grant) error {
 // KeystorePath is the PEM key store (the brokers' key and certificate) of
 // the first node, for Java clients that act as the super user.
 func (c *Cluster) KeystorePath() string { return keystorePath(c.nodes[0].info) }
+
+// Revoke deletes ACLs, as the cluster's super user.
+func (c *Cluster) Revoke(ctx context.Context, grants []kafkaacl.Grant) error {
+	adm, err := newAdmin(c.Conn(), c.logger)
+	if err != nil {
+		return fmt.Errorf("kafkalocal: revoke: %w", err)
+	}
+	defer adm.Close()
+	if err := kafkaacl.Revoke(ctx, adm.AdminClient, grants); err != nil {
+		return fmt.Errorf("kafkalocal: cluster %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}

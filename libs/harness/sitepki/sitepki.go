@@ -53,6 +53,11 @@ func Make(dir, site string, hosts ...string) (Site, error) {
 	return Site{Name: site, Dir: dir}, nil
 }
 
+// Identity is component's identity in the site.
+func (s Site) Identity(component string) pki.Identity {
+	return pki.Identity{Site: s.Name, Component: component}
+}
+
 // Files are component's files.
 func (s Site) Files(component string) tlsx.Files { return tlsx.FilesIn(s.Dir, component) }
 

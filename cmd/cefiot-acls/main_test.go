@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestPrintsTheSitesGrants(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"-cluster", "cloud", "-site", "cloud", "-sites", "edge,edge-2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"User:CN=worker/bridge,OU=edge,O=cefiot WRITE TOPIC*=edge-edge.",
+		"User:CN=worker/bridge,OU=edge-2,O=cefiot WRITE TRANSACTIONAL_ID*=cefiot-bridge.edge-2.",
+		"User:CN=worker/sink,OU=cloud,O=cefiot READ TOPIC*=edge-",
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	// No grant of one site names another's prefix.
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "OU=edge,") && strings.Contains(line, "edge-2") {
+			t.Errorf("site edge's grant names site edge-2's names: %s", line)
+		}
+	}
+}
+
+func TestRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-cluster", "middle", "-site", "edge"}, `"cluster"`},
+		{[]string{"-cluster", "cloud", "-site", "cloud", "-revoke"}, `"sites"`},
+		{[]string{"-cluster", "edge", "-site", "a.b"}, `"site"`},
+		{[]string{"-cluster", "edge", "-site", "edge", "-apply"}, `"bootstrap"`},
+	} {
+		err := run(context.Background(), tc.args, &strings.Builder{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+}
