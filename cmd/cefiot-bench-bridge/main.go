@@ -1,10 +1,16 @@
 // Command cefiot-bench-bridge compares the cefiot bridge with Apache Kafka
 // MirrorMaker 2 (dedicated mode, connect-mirror jars from Maven Central) on
-// the same two local Kafka clusters in one run, and prints a table with the
-// ratio: records/s and MB/s forwarding a backlog of 100 KB records (MM2 at
-// its default at-least-once, the bridge with exactly-once transactions),
-// the time from process start to the first forwarded record, and the time
-// until a newly created topic is forwarded.
+// the same two local Kafka clusters in one run, both secured as deployed
+// (mutual TLS on every listener, the StandardAuthorizer, the site's ACLs),
+// and prints a table with the ratio: records/s and MB/s forwarding a
+// backlog of 100 KB records (MM2 at its best: tasks.max equal to the
+// partitions, its producer batching tuned, at-least-once; the bridge with
+// exactly-once transactions), the time from process start to the first
+// forwarded record, and the time until a newly created topic is forwarded.
+// Against the limit no replicator can pass, a plain producer writing the
+// same records into the cloud cluster, it reports each one's fraction; and
+// (-tls-compare, on by default) the bridge's MB/s between plaintext
+// clusters, for what TLS costs.
 //
 // It needs the broker jars and the MM2 jars: scripts/fetch-kafka.sh
 // --with-mm2. Usage: cefiot-bench-bridge -bin-dir bin [-records 1000]
@@ -48,6 +54,7 @@ type options struct {
 	keep         bool
 	bridgeArgs   string
 	skipMM2      bool
+	tlsCompare   bool
 }
 
 func main() { program.Main("cefiot-bench-bridge", parseAndRun) }
@@ -62,6 +69,7 @@ func parseAndRun(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.newTopicWait, "new-topic-wait", 60*time.Second, "longest wait for a new topic to be forwarded")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.BoolVar(&o.skipMM2, "skip-mm2", false, "measure the bridge alone (for tuning)")
+	fs.BoolVar(&o.tlsCompare, "tls-compare", true, "also run the bridge between plaintext clusters, to report what TLS costs")
 	fs.StringVar(&o.bridgeArgs, "bridge-args", "", "more flags for the bridge, space-separated")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
@@ -113,63 +121,141 @@ func run(ctx context.Context, o options) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
-	// Secure as deployed: both clusters mutual TLS with ACLs, the cloud
-	// trusting the edge site's CA.
-	edgePKI, err := sitepki.Make(filepath.Join(dir, "pki", "edge"), "edge")
+	secure, err := startPair(ctx, dir, "secure", libs, true, logger)
 	if err != nil {
 		return err
 	}
-	cloudPKI, err := sitepki.Make(filepath.Join(dir, "pki", "cloud"), "cloud")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each, mutual TLS) in %s\n", dir)
-	edge, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "edge", BaseDir: filepath.Join(dir, "edge"), LibsDir: libs, TLS: edgePKI.KafkaTLS()}, logger)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = edge.Stop(context.Background()) }()
-	cloud, err := kafkalocal.Start(ctx, kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, "cloud"), LibsDir: libs, TLS: cloudPKI.KafkaTLS(edgePKI)}, logger)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = cloud.Stop(context.Background()) }()
-	if err := edge.Grant(ctx, kafkaacl.Edge("edge")); err != nil {
-		return err
-	}
-	if err := cloud.Grant(ctx, kafkaacl.CloudSite("edge")); err != nil {
-		return err
-	}
-
+	defer secure.stop()
 	const topic = "bench.frames"
-	if err := bridgeharness.CreateTopic(ctx, edge.Conn(), topic, o.partitions, nil); err != nil {
+	if err := secure.backlog(ctx, o, topic); err != nil {
 		return err
 	}
-	f, err := bridgeharness.NewFeeder(edge.Conn(), topic, o.partitions, o.size)
-	if err != nil {
-		return err
-	}
-	if err := f.Produce(o.records); err != nil {
-		return err
-	}
-	if err := f.Stop(ctx); err != nil {
-		return err
-	}
-	f.Close()
-	fmt.Printf("backlog: %d records x %d B = %.1f MB in %s (%d partitions)\n", o.records, o.size, float64(o.records*o.size)/1e6, topic, o.partitions)
+	fmt.Printf("backlog: %d records x %d B = %.1f MB in %s (%d partitions), clusters mutual TLS with ACLs\n", o.records, o.size, float64(o.records*o.size)/1e6, topic, o.partitions)
 
 	var mm2 result
 	if o.skipMM2 {
 		mm2 = result{name: "skipped", forward: time.Hour}
-	} else if mm2, err = runMM2(ctx, o, dir, libs, mm2Libs, edge, cloud, topic); err != nil {
+	} else if mm2, err = runMM2(ctx, o, dir, libs, mm2Libs, secure.edge, secure.cloud, topic); err != nil {
 		return fmt.Errorf("MirrorMaker 2: %w", err)
 	}
-	br, err := runBridge(ctx, o, dir, binDir, edge, cloud, edgePKI, cloudPKI, topic, logger)
+	br, err := runBridge(ctx, o, filepath.Join(dir, "secure"), binDir, secure, topic, logger)
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)
 	}
-	printTable(o, mm2, br)
+	plain, err := plainProducer(ctx, o, secure.cloud)
+	if err != nil {
+		return fmt.Errorf("plain producer: %w", err)
+	}
+	var brPlaintext *result
+	if o.tlsCompare {
+		secure.stop()
+		insecure, err := startPair(ctx, dir, "plaintext", libs, false, logger)
+		if err != nil {
+			return err
+		}
+		defer insecure.stop()
+		if err := insecure.backlog(ctx, o, topic); err != nil {
+			return err
+		}
+		r, err := runBridge(ctx, o, filepath.Join(dir, "plaintext"), binDir, insecure, topic, logger)
+		if err != nil {
+			return fmt.Errorf("bridge without TLS: %w", err)
+		}
+		brPlaintext = &r
+	}
+	printTable(o, mm2, br, plain, brPlaintext)
 	return nil
+}
+
+// pair is an edge and a cloud cluster, secured as deployed (each site its
+// CA, mutual TLS, ACLs; the cloud trusting the edge site) or plaintext.
+type pair struct {
+	edge, cloud       *kafkalocal.Cluster
+	edgePKI, cloudPKI sitepki.Site
+	secure            bool
+}
+
+func startPair(ctx context.Context, dir, name, libs string, secure bool, logger *slog.Logger) (*pair, error) {
+	p := &pair{secure: secure}
+	edgeCfg := kafkalocal.ClusterConfig{Name: "edge", BaseDir: filepath.Join(dir, name, "edge"), LibsDir: libs}
+	cloudCfg := kafkalocal.ClusterConfig{Name: "cloud", BaseDir: filepath.Join(dir, name, "cloud"), LibsDir: libs}
+	var err error
+	if p.edgePKI, err = sitepki.Make(filepath.Join(dir, name, "pki", "edge"), "edge"); err != nil {
+		return nil, err
+	}
+	if p.cloudPKI, err = sitepki.Make(filepath.Join(dir, name, "pki", "cloud"), "cloud"); err != nil {
+		return nil, err
+	}
+	if secure {
+		edgeCfg.TLS, cloudCfg.TLS = p.edgePKI.KafkaTLS(), p.cloudPKI.KafkaTLS(p.edgePKI)
+	}
+	fmt.Printf("starting an edge and a cloud Kafka cluster (1 broker each, %s) in %s\n", map[bool]string{true: "mutual TLS", false: "plaintext"}[secure], filepath.Join(dir, name))
+	if p.edge, err = kafkalocal.Start(ctx, edgeCfg, logger); err != nil {
+		return nil, err
+	}
+	if p.cloud, err = kafkalocal.Start(ctx, cloudCfg, logger); err != nil {
+		p.stop()
+		return nil, err
+	}
+	if secure {
+		if err := p.edge.Grant(ctx, kafkaacl.Edge("edge")); err != nil {
+			p.stop()
+			return nil, err
+		}
+		if err := p.cloud.Grant(ctx, kafkaacl.CloudSite("edge")); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *pair) stop() {
+	for _, c := range []*kafkalocal.Cluster{p.edge, p.cloud} {
+		if c != nil {
+			_ = c.Stop(context.Background())
+		}
+	}
+}
+
+// backlog writes the records to forward into the edge cluster.
+func (p *pair) backlog(ctx context.Context, o options, topic string) error {
+	if err := bridgeharness.CreateTopic(ctx, p.edge.Conn(), topic, o.partitions, nil); err != nil {
+		return err
+	}
+	f, err := bridgeharness.NewFeeder(p.edge.Conn(), topic, o.partitions, o.size)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Produce(o.records); err != nil {
+		return err
+	}
+	return f.Stop(ctx)
+}
+
+// plainProducer writes the same records straight into the cloud cluster
+// (idempotent, acks=all, over the same TLS): the rate no replicator can
+// pass, since a replicator also reads them.
+func plainProducer(ctx context.Context, o options, cloud *kafkalocal.Cluster) (result, error) {
+	fmt.Println("plain producer into the cloud cluster (the limit)...")
+	const topic = "bench.plain"
+	if err := bridgeharness.CreateTopic(ctx, cloud.Conn(), topic, o.partitions, nil); err != nil {
+		return result{}, err
+	}
+	f, err := bridgeharness.NewFeeder(cloud.Conn(), topic, o.partitions, o.size)
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	start := time.Now()
+	if err := f.Produce(o.records); err != nil {
+		return result{}, err
+	}
+	if err := f.Stop(ctx); err != nil {
+		return result{}, err
+	}
+	return result{name: "plain producer", forward: time.Since(start), records: o.records, bytes: int64(o.records) * int64(o.size)}, nil
 }
 
 // measure waits for the records of a backlog in cloudTopic, counting them
@@ -235,7 +321,7 @@ func newTopicLatency(ctx context.Context, edgeBootstrap, cloudBootstrap kafkax.C
 }
 
 func runMM2(ctx context.Context, o options, dir, libs, mm2Libs string, edge, cloud *kafkalocal.Cluster, topic string) (result, error) {
-	fmt.Println("MirrorMaker 2 (dedicated mode, defaults: at-least-once)...")
+	fmt.Printf("MirrorMaker 2 (dedicated mode, at-least-once, tasks.max=%d as the partitions, producer batching tuned)...\n", o.partitions)
 	edgeBS, cloudBS := edge.Conn(), cloud.Conn()
 	props := fmt.Sprintf(`clusters = edge, cloud
 edge.bootstrap.servers = %s
@@ -243,6 +329,12 @@ cloud.bootstrap.servers = %s
 %s
 %s
 edge->cloud.enabled = true
+tasks.max = %d
+cloud.producer.linger.ms = 20
+cloud.producer.batch.size = 1048576
+cloud.producer.max.request.size = 16777216
+edge.consumer.max.partition.fetch.bytes = 16777216
+edge.consumer.fetch.max.bytes = 67108864
 edge->cloud.topics = bench\\..*
 cloud->edge.enabled = false
 replication.factor = 1
@@ -253,7 +345,7 @@ offset.storage.replication.factor = 1
 status.storage.replication.factor = 1
 config.storage.replication.factor = 1
 sync.topic.acls.enabled = false
-`, edgeBS, cloudBS, javaTLS("edge", edge), javaTLS("cloud", cloud))
+`, edgeBS, cloudBS, javaTLS("edge", edge), javaTLS("cloud", cloud), o.partitions)
 	propsPath := filepath.Join(dir, "mm2.properties")
 	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
 		return result{}, err
@@ -296,9 +388,10 @@ sync.topic.acls.enabled = false
 	return r, nil
 }
 
-func runBridge(ctx context.Context, o options, dir, binDir string, edge, cloud *kafkalocal.Cluster, site, cloudSite sitepki.Site, topic string, logger *slog.Logger) (result, error) {
+func runBridge(ctx context.Context, o options, dir, binDir string, p *pair, topic string, logger *slog.Logger) (result, error) {
+	edge, cloud, site := p.edge, p.cloud, p.edgePKI
 	edgeBS, cloudBS := edge.Conn(), cloud.Conn()
-	fmt.Println("cefiot bridge (exactly-once transactions)...")
+	fmt.Printf("cefiot bridge (exactly-once transactions, %s)...\n", map[bool]string{true: "mutual TLS", false: "plaintext"}[p.secure])
 	client, err := netx.FreeAddr()
 	if err != nil {
 		return result{}, err
@@ -307,14 +400,18 @@ func runBridge(ctx context.Context, o options, dir, binDir string, edge, cloud *
 	if err != nil {
 		return result{}, err
 	}
-	etcdFiles := site.Files(access.Etcd)
-	emb, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{Name: "bench", Dir: filepath.Join(dir, "etcd"), ClientAddr: client, PeerAddr: peer, TLS: &etcdFiles}, logger)
+	ec := etcdx.EmbeddedConfig{Name: "bench", Dir: filepath.Join(dir, "etcd"), ClientAddr: client, PeerAddr: peer}
+	if p.secure {
+		etcdFiles := site.Files(access.Etcd)
+		ec.TLS = &etcdFiles
+	}
+	emb, err := etcdx.StartEmbedded(ctx, ec, logger)
 	if err != nil {
 		return result{}, err
 	}
 	defer emb.Close()
 	sched, err := bridgeharness.StartScheduler(bridgeharness.SchedulerConfig{BinDir: binDir, Dir: filepath.Join(dir, "scheduler"), EtcdEndpoint: emb.Endpoint(),
-		Params: map[string]string{"topic-regex": `bench\..*`}, PKI: site})
+		Params: map[string]string{"topic-regex": `bench\..*`}, PKI: site, Plaintext: !p.secure})
 	if err != nil {
 		return result{}, err
 	}
@@ -323,8 +420,8 @@ func runBridge(ctx context.Context, o options, dir, binDir string, edge, cloud *
 	// start time is the bridge's own.
 	time.Sleep(2 * time.Second)
 	b, err := bridgeharness.Start(bridgeharness.Config{BinDir: binDir, Dir: filepath.Join(dir, "bridge"),
-		EdgeBootstrap: edge.BootstrapServers(), CloudBootstrap: cloud.BootstrapServers(), CloudTLSCA: cloudSite.Files(access.Kafka).CA,
-		EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs), PKI: site})
+		EdgeBootstrap: edge.BootstrapServers(), CloudBootstrap: cloud.BootstrapServers(), CloudTLSCA: p.cloudPKI.Files(access.Kafka).CA,
+		EtcdEndpoint: emb.Endpoint(), Args: strings.Fields(o.bridgeArgs), PKI: site, Plaintext: !p.secure})
 	if err != nil {
 		return result{}, err
 	}
@@ -347,7 +444,7 @@ func fmtDur(d, wait time.Duration) string {
 	return d.Round(10 * time.Millisecond).String()
 }
 
-func printTable(o options, mm2, br result) {
+func printTable(o options, mm2, br, plain result, brPlaintext *result) {
 	ratio := func(a, b float64) string {
 		if b == 0 {
 			return "-"
@@ -371,6 +468,12 @@ func printTable(o options, mm2, br result) {
 		verdict = "MISSES"
 	}
 	fmt.Printf("throughput ratio bridge/MM2: %s (%s the 1.2x target)\n", ratio(br.mbPerSec(), mm2.mbPerSec()), verdict)
+	fmt.Printf("plain producer into the cloud (the limit): %.1f MB/s; the bridge reaches %.0f%% of it, MM2 %.0f%%\n",
+		plain.mbPerSec(), 100*br.mbPerSec()/plain.mbPerSec(), 100*mm2.mbPerSec()/plain.mbPerSec())
+	if brPlaintext != nil {
+		fmt.Printf("what TLS costs the bridge: %.1f MB/s with mutual TLS and ACLs, %.1f MB/s plaintext (%.0f%%)\n",
+			br.mbPerSec(), brPlaintext.mbPerSec(), 100*br.mbPerSec()/brPlaintext.mbPerSec())
+	}
 	if mm2.newTopic == 0 {
 		fmt.Println("MM2 looks for new topics every refresh.topics.interval.seconds (default 600 s); the bridge every -topic-refresh (default 2 s).")
 	}

@@ -50,6 +50,9 @@ type Config struct {
 	// PKI is the site's PKI (sitepki.Make); the bridge runs as
 	// worker/bridge and Client calls as the site's operator.
 	PKI sitepki.Site
+	// Plaintext runs the bridge with -insecure-plaintext (a benchmark's
+	// comparison; never a test of a guarantee).
+	Plaintext bool
 }
 
 // SchedulerConfig describes a scheduler process for the bridge's site.
@@ -62,6 +65,8 @@ type SchedulerConfig struct {
 	Params map[string]string
 	NS     *netem.Namespace // nil: run on the host
 	PKI    sitepki.Site     // the site's PKI (sitepki.Make)
+	// Plaintext: -insecure-plaintext (a benchmark's comparison).
+	Plaintext bool
 }
 
 // StartScheduler writes a spec with one bridge workload and starts the
@@ -96,7 +101,7 @@ func StartScheduler(cfg SchedulerConfig) (*procs.Proc, error) {
 	args := []string{"-site", cfg.Site, "-replica-id", "scheduler-test", "-spec", specPath,
 		"-etcd-endpoints", cfg.EtcdEndpoint, "-session-ttl", "2s", "-resync", "1s",
 		"-grpc-addr", "127.0.0.1:" + strconv.Itoa(gp), "-http-addr", "127.0.0.1:" + strconv.Itoa(hp)}
-	args = append(args, cfg.PKI.ServiceArgs("scheduler")...)
+	args = append(args, securityArgs(cfg.PKI, "scheduler", cfg.Plaintext)...)
 	return procs.Start(procs.Spec{Name: "scheduler", Path: filepath.Join(cfg.BinDir, "scheduler"), Args: args,
 		LogPath: filepath.Join(cfg.Dir, "scheduler.log")})
 }
@@ -153,8 +158,11 @@ func Start(cfg Config) (*Bridge, error) {
 	args := append([]string{
 		"-site", cfg.Site, "-node", "test", "-worker-id", cfg.WorkerID, "-etcd-endpoints", cfg.EtcdEndpoint,
 		"-lease-ttl", "2s", "-grpc-addr", b.GRPCAddr, "-http-addr", b.HTTPAddr,
-		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-cloud-tls-ca", cfg.CloudTLSCA, "-log-level", "info",
-	}, cfg.PKI.ServiceArgs(pipeline.KindBridge)...)
+		"-edge-bootstrap", cfg.EdgeBootstrap, "-cloud-bootstrap", cfg.CloudBootstrap, "-log-level", "info",
+	}, securityArgs(cfg.PKI, pipeline.KindBridge, cfg.Plaintext)...)
+	if !cfg.Plaintext {
+		args = append(args, "-cloud-tls-ca", cfg.CloudTLSCA)
+	}
 	args = append(args, cfg.Args...)
 	path := filepath.Join(cfg.BinDir, "bridge")
 	if _, err := os.Stat(path); err != nil {
@@ -236,4 +244,12 @@ func (b *Bridge) HTTPClient() (*http.Client, error) {
 		return nil, err
 	}
 	return op.HTTPClient(), nil
+}
+
+// securityArgs are a process's TLS flags, or -insecure-plaintext.
+func securityArgs(site sitepki.Site, bin string, plaintext bool) []string {
+	if plaintext {
+		return []string{"-insecure-plaintext"}
+	}
+	return site.ServiceArgs(bin)
 }
