@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -79,7 +80,18 @@ func OpenStream(spec string, opts Options, sopts StreamOptions) (*Stream, error)
 		return nil, fmt.Errorf("source: %q is not a stream URL (rtsp, http) or /dev/videoN device", redact.URL(spec))
 	}
 	if isURL(spec) {
-		if _, err := url.Parse(spec); err != nil {
+		// A password may be a reference to a file (redact.Expand): the
+		// spec keeps the reference, each connection reads the file.
+		resolved, err := redact.Expand(spec)
+		if err != nil {
+			return nil, fmt.Errorf("source: stream URL %q: %v", redact.URL(spec), err)
+		}
+		if _, err := url.Parse(resolved); err != nil {
+			// url.Error repeats the URL, password included: keep its reason.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			return nil, fmt.Errorf("source: stream URL %q: %v", redact.URL(spec), err)
 		}
 	}
@@ -126,7 +138,11 @@ func (s *Stream) connect() error {
 	if isDevice(s.spec) {
 		api = gocv.VideoCaptureV4L2
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(s.spec, api)
+	target, err := redact.Expand(s.spec)
+	if err != nil {
+		return fmt.Errorf("open %s: %v", redact.URL(s.spec), err)
+	}
+	vc, err := gocv.VideoCaptureFileWithAPI(target, api)
 	if err != nil || !vc.IsOpened() {
 		if vc != nil {
 			vc.Close()
