@@ -5,11 +5,13 @@ package etcdx
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -45,7 +47,9 @@ func Connect(ctx context.Context, endpoints []string, tlsConf *tls.Config) (*cli
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Get(checkCtx, "health-probe"); err != nil {
+	// Permission denied is an answer: with authorization on, a worker may
+	// read only its site's keys.
+	if _, err := cli.Get(checkCtx, "health-probe"); err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		cli.Close()
 		return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
 	}

@@ -349,13 +349,13 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
 			"-etcd-dir", filepath.Join(c.RunDir, "etcd-"+site), "-etcd-client-addr", addr(etcd), "-etcd-peer-addr", addr(peer),
 			"-session-ttl", c.LeaseTTL.String(),
-			"-grpc-addr", addr(g), "-http-addr", addr(h),
+			"-grpc-addr", addr(g), "-http-addr", addr(h), "-etcd-observers", Operator,
 		}
 		if name == "scheduler-edge" && c.multiNode() {
 			args = []string{
 				"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
 				"-etcd-endpoints", addr(etcd), "-session-ttl", c.LeaseTTL.String(),
-				"-grpc-addr", addr(g), "-http-addr", addr(h),
+				"-grpc-addr", addr(g), "-http-addr", addr(h), "-etcd-observers", Operator,
 			}
 		}
 	case "capture":

@@ -3,12 +3,15 @@ package scheduler
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -17,6 +20,7 @@ import (
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -163,6 +167,36 @@ func TestEtcdRefusesStrangers(t *testing.T) {
 	if _, err := s.cli.Get(ctx, "probe"); err != nil {
 		t.Errorf("the scheduler's identity: %v", err)
 	}
+
+	// A valid identity without the right: a worker registers and claims,
+	// but may not declare a workload, assign one or mark a spec applied;
+	// a viewer (no etcd user) may not even read.
+	keys, _ := placement.NewKeys("edge")
+	worker := etcdAs(ctx, t, s, access.Worker("enrich"))
+	if _, err := worker.Put(ctx, keys.Worker("enrich-x"), "{}"); err != nil {
+		t.Errorf("a worker registering: %v", err)
+	}
+	for _, key := range []string{keys.Workload("evil"), keys.Assignment("enrich"), keys.SpecApplied()} {
+		if _, err := worker.Put(ctx, key, "{}"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Errorf("a worker writing %s: %v, want permission denied", key, err)
+		}
+	}
+	if _, err := etcdAs(ctx, t, s, sitepki.Viewer).Get(ctx, keys.Prefix(), clientv3.WithPrefix()); err == nil {
+		t.Error("a viewer read the site's keys")
+	}
+}
+
+// etcdAs is a client of the site's etcd with component's certificate (no
+// check that it answers: a refused identity gets its error per request).
+func etcdAs(ctx context.Context, t *testing.T, s testScheduler, component string) *clientv3.Client {
+	t.Helper()
+	src := s.as(t, component)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.etcd.Endpoint()}, TLS: src.ClientConfig(), DialTimeout: 5 * time.Second, Context: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
 
 func listNodes(c cefiotv1.SchedulerServiceClient) error {

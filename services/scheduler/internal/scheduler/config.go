@@ -30,6 +30,7 @@ type Config struct {
 	LogLevel      string
 	LogFormat     string
 	TLS           tlsx.Flags
+	EtcdObservers string
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -51,6 +52,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	c.TLS.Register(fs)
+	fs.StringVar(&c.EtcdObservers, "etcd-observers", "", "comma-separated identities (operator/alice) that may read the site's etcd keys (etcdctl); the scheduler is etcd's root, workers write only their registrations and claims")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}

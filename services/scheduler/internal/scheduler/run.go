@@ -11,6 +11,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
+	"github.com/cefiot/cefiot/libs/etcdauth"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
@@ -36,6 +37,18 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("config key spec: %w", err)
 		}
 	}
+	// Listen first: callers may connect while etcd starts.
+	adm, err := admin.New(admin.Config{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src,
+		Policy: access.Policy(cfg.Site, cefiotv1.SchedulerService_ServiceDesc.ServiceName,
+			cefiotv1.SchedulerService_CordonNode_FullMethodName, cefiotv1.SchedulerService_UncordonNode_FullMethodName,
+			cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
+			cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
+			cefiotv1.SchedulerService_DeleteWorkload_FullMethodName),
+	}, reg, logger)
+	if err != nil {
+		return err
+	}
 	endpoints := cfg.EtcdEndpoints
 	if strings.TrimSpace(endpoints) == "" {
 		ec := etcdx.EmbeddedConfig{
@@ -57,18 +70,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("config key etcd-endpoints: %w", err)
 	}
 	defer cli.Close()
-
-	adm, err := admin.New(admin.Config{
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src,
-		Policy: access.Policy(cfg.Site, cefiotv1.SchedulerService_ServiceDesc.ServiceName,
-			cefiotv1.SchedulerService_CordonNode_FullMethodName, cefiotv1.SchedulerService_UncordonNode_FullMethodName,
-			cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
-			cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
-			cefiotv1.SchedulerService_DeleteWorkload_FullMethodName),
-	}, reg, logger)
-	if err != nil {
-		return err
+	if src != nil {
+		// With mutual TLS, etcd knows each client by its certificate:
+		// turn its authorization on (idempotent, every replica).
+		keys, err := placement.NewKeys(cfg.Site)
+		if err != nil {
+			return err
+		}
+		if err := etcdauth.Enable(ctx, cli, keys, splitList(cfg.EtcdObservers)...); err != nil {
+			return fmt.Errorf("config key etcd-endpoints: %w", err)
+		}
 	}
+
 	sched, err := newScheduler(cli, cfg, spec, reg, logger)
 	if err != nil {
 		return err
@@ -84,4 +97,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	g.Go(func() error { return sched.Run(gctx) })
 	return g.Wait()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
