@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -60,7 +59,7 @@ func flags(o *options) *flag.FlagSet {
 // grants are the ACLs the options name.
 func grants(o options) ([]kafkaacl.Grant, error) {
 	var out []kafkaacl.Grant
-	sites := split(o.sites)
+	sites := config.List(o.sites)
 	switch o.cluster {
 	case "edge":
 		if o.revoke {
@@ -77,7 +76,7 @@ func grants(o options) ([]kafkaacl.Grant, error) {
 	default:
 		return nil, &config.KeyError{Key: "cluster", Value: o.cluster, Reason: "want edge or cloud"}
 	}
-	for _, name := range split(o.operators) {
+	for _, name := range config.List(o.operators) {
 		out = append(out, kafkaacl.Reader(pki.Identity{Site: o.site, Component: access.OperatorPrefix + name})...)
 	}
 	return out, nil
@@ -133,14 +132,4 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%d ACLs %s on %s\n", len(gs), map[bool]string{true: "deleted", false: "created"}[o.revoke], conn)
 	return nil
-}
-
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -75,11 +75,11 @@ func run(_ context.Context, args []string, out io.Writer) error {
 	if o.site == "" || o.dir == "" {
 		return errors.New("-site and -dir are required")
 	}
-	hosts := split(o.hosts)
+	hosts := config.List(o.hosts)
 	now := time.Now()
 	switch args[0] {
 	case "init":
-		components := split(o.components)
+		components := config.List(o.components)
 		_, issued, created, err := pki.InitSite(o.dir, o.site, components, hosts, o.validity, now)
 		if err != nil {
 			return err
@@ -153,14 +153,4 @@ func secrets(out io.Writer, o options) error {
 		return fmt.Errorf("no component certificates in %s (run cefiot-pki init)", o.dir)
 	}
 	return nil
-}
-
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

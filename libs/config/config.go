@@ -140,3 +140,15 @@ func describeSetError(f *flag.Flag, err error) string {
 	}
 	return want
 }
+
+// List splits a comma-separated flag value into its trimmed, non-empty
+// items.
+func List(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/cefiot/cefiot/libs/kafkaacl"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/tlsx"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
 // keystorePath and truststorePath are a node's PEM key store (key and
@@ -93,13 +94,22 @@ func (c *Cluster) connTo(bootstrap string) kafkax.Conn {
 
 // Grant creates ACLs, as the cluster's super user.
 func (c *Cluster) Grant(ctx context.Context, grants []kafkaacl.Grant) error {
+	return c.asSuperUser(ctx, "grant", func(a *kafka.AdminClient) error { return kafkaacl.Apply(ctx, a, grants) })
+}
+
+// Revoke deletes ACLs, as the cluster's super user.
+func (c *Cluster) Revoke(ctx context.Context, grants []kafkaacl.Grant) error {
+	return c.asSuperUser(ctx, "revoke", func(a *kafka.AdminClient) error { return kafkaacl.Revoke(ctx, a, grants) })
+}
+
+func (c *Cluster) asSuperUser(_ context.Context, what string, f func(*kafka.AdminClient) error) error {
 	adm, err := newAdmin(c.Conn(), c.logger)
 	if err != nil {
-		return fmt.Errorf("kafkalocal: grant: %w", err)
+		return fmt.Errorf("kafkalocal: %s: %w", what, err)
 	}
 	defer adm.Close()
-	if err := kafkaacl.Apply(ctx, adm.AdminClient, grants); err != nil {
-		return fmt.Errorf("kafkalocal: cluster %s: %w", c.cfg.Name, err)
+	if err := f(adm.AdminClient); err != nil {
+		return fmt.Errorf("kafkalocal: cluster %s: %s: %w", c.cfg.Name, what, err)
 	}
 	return nil
 }
@@ -107,16 +117,3 @@ func (c *Cluster) Grant(ctx context.Context, grants []kafkaacl.Grant) error {
 // KeystorePath is the PEM key store (the brokers' key and certificate) of
 // the first node, for Java clients that act as the super user.
 func (c *Cluster) KeystorePath() string { return keystorePath(c.nodes[0].info) }
-
-// Revoke deletes ACLs, as the cluster's super user.
-func (c *Cluster) Revoke(ctx context.Context, grants []kafkaacl.Grant) error {
-	adm, err := newAdmin(c.Conn(), c.logger)
-	if err != nil {
-		return fmt.Errorf("kafkalocal: revoke: %w", err)
-	}
-	defer adm.Close()
-	if err := kafkaacl.Revoke(ctx, adm.AdminClient, grants); err != nil {
-		return fmt.Errorf("kafkalocal: cluster %s: %w", c.cfg.Name, err)
-	}
-	return nil
-}

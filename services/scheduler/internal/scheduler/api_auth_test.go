@@ -200,29 +200,29 @@ func etcdAs(ctx context.Context, t *testing.T, s testScheduler, component string
 }
 
 func listNodes(c cefiotv1.SchedulerServiceClient) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := c.ListNodes(ctx, &cefiotv1.ListNodesRequest{})
-	return err
+	return within10s(func(ctx context.Context) error { _, err := c.ListNodes(ctx, &cefiotv1.ListNodesRequest{}); return err })
 }
 
 func cordon(c cefiotv1.SchedulerServiceClient) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := c.CordonNode(ctx, &cefiotv1.CordonNodeRequest{Node: "local", Reason: "test"})
-	return err
+	return within10s(func(ctx context.Context) error {
+		_, err := c.CordonNode(ctx, &cefiotv1.CordonNodeRequest{Node: "local", Reason: "test"})
+		return err
+	})
 }
 
 func applySpec(c cefiotv1.SchedulerServiceClient) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := c.ApplySpec(ctx, &cefiotv1.ApplySpecRequest{})
-	return err
+	return within10s(func(ctx context.Context) error { _, err := c.ApplySpec(ctx, &cefiotv1.ApplySpecRequest{}); return err })
 }
 
 func move(c cefiotv1.SchedulerServiceClient) error {
+	return within10s(func(ctx context.Context) error {
+		_, err := c.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: "enrich", Node: "x"})
+		return err
+	})
+}
+
+func within10s(call func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := c.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: "enrich", Node: "x"})
-	return err
+	return call(ctx)
 }

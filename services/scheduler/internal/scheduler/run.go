@@ -11,6 +11,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
+	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdauth"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/logging"
@@ -77,7 +78,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if err := etcdauth.Enable(ctx, cli, keys, splitList(cfg.EtcdObservers)...); err != nil {
+		if err := etcdauth.Enable(ctx, cli, keys, config.List(cfg.EtcdObservers)...); err != nil {
 			return fmt.Errorf("config key etcd-endpoints: %w", err)
 		}
 	}
@@ -97,14 +98,4 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	g.Go(func() error { return sched.Run(gctx) })
 	return g.Wait()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
