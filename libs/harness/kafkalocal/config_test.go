@@ -85,8 +85,9 @@ func TestServerPropertiesDefaultsAndOverrides(t *testing.T) {
 		"process.roles":                    "broker,controller",
 		"controller.listener.names":        "CONTROLLER",
 		"controller.quorum.voters":         "1@127.0.0.1:ca",
-		"listeners":                        "PLAINTEXT://127.0.0.1:a,CONTROLLER://127.0.0.1:ca",
-		"advertised.listeners":             "PLAINTEXT://127.0.0.1:a",
+		"listeners":                        "CLIENT://127.0.0.1:a,CONTROLLER://127.0.0.1:ca",
+		"advertised.listeners":             "CLIENT://127.0.0.1:a",
+		"listener.security.protocol.map":   "CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT",
 		"message.max.bytes":                "16777216",
 		"replica.fetch.max.bytes":          "16777216",
 		"auto.create.topics.enable":        "false",
@@ -211,5 +212,25 @@ func TestStartValidates(t *testing.T) {
 	}
 	if _, err := Start(t.Context(), ClusterConfig{BaseDir: t.TempDir(), LibsDir: t.TempDir()}, nil); !errors.Is(err, ErrLibsNotFound) {
 		t.Fatalf("empty LibsDir: %v", err)
+	}
+}
+
+func TestServerPropertiesWithTLS(t *testing.T) {
+	nodes := []Node{{ID: 1, Dir: "/d/node-1", BrokerAddr: "127.0.0.1:a", ControllerAddr: "127.0.0.1:ca"}}
+	cfg := ClusterConfig{Brokers: 1, TLS: &TLS{}}
+	p := parseProps(t, serverProperties(cfg, nodes, nodes[0], "User:CN=kafka,OU=edge,O=cefiot"))
+	for k, v := range map[string]string{
+		"listener.security.protocol.map": "CLIENT:SSL,CONTROLLER:SSL",
+		"ssl.client.auth":                "required",
+		"ssl.keystore.type":              "PEM",
+		"ssl.keystore.location":          "/d/node-1/tls/keystore.pem",
+		"authorizer.class.name":          "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"allow.everyone.if.no.acl.found": "false",
+		"super.users":                    "User:CN=kafka,OU=edge,O=cefiot",
+		"inter.broker.listener.name":     "CLIENT",
+	} {
+		if p[k] != v {
+			t.Errorf("%s=%q, want %q", k, p[k], v)
+		}
 	}
 }

@@ -261,14 +261,15 @@ func (s testScheduler) url(path string) string { return "https://" + s.httpAddr 
 // site's certificates, on the site's etcd over mutual TLS.
 func runScheduler(ctx context.Context, t *testing.T, spec string) testScheduler {
 	t.Helper()
-	grpcAddr, _ := netx.FreeAddr()
-	httpAddr, _ := netx.FreeAddr()
 	dir := t.TempDir()
 	site, err := sitepki.Make(filepath.Join(dir, "pki"), "edge")
 	if err != nil {
 		t.Fatal(err)
 	}
 	emb, cli := etcdtest.StartSecure(t, site)
+	// Picked once etcd holds its ports, so that none is picked twice.
+	grpcAddr, _ := netx.FreeAddr()
+	httpAddr, _ := netx.FreeAddr()
 	endpoint := emb.Endpoint()
 	specPath := filepath.Join(dir, "spec.yaml")
 	writeFile(t, specPath, spec)
