@@ -103,8 +103,10 @@ func Edge(site string) []Grant {
 	capture := as(site, access.Worker(pipeline.KindCapture)).
 		topic(pipeline.TopicFramesRaw, false, write, create).
 		topic(pipeline.TopicCameraStatus, false, write, create)
+	// Enrich also writes into frames.raw: the markers of a cross-site
+	// handoff, where both sides cut each partition.
 	enrich := as(site, access.Worker(pipeline.KindEnrich)).
-		topic(pipeline.TopicFramesRaw, false, read, create).
+		topic(pipeline.TopicFramesRaw, false, read, write, create).
 		topic(pipeline.TopicFramesEnriched, false, write, create).
 		topic(pipeline.TopicFramesDeadLetter, false, write, create).
 		group(pipeline.EnrichPrefix(site), true).
