@@ -58,10 +58,10 @@ func checkEvents(ctx context.Context, t *testing.T, stack *localstack.Stack, sin
 // checks its reason headers.
 func checkDeadLetter(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, topic, stage string) {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": bootstrap, "group.id": "e2e-dlq-" + stage, "auto.offset.reset": "earliest",
+	c, err := kafka.NewConsumer(bootstrap.Config(map[string]any{
+		"group.id": "e2e-dlq-" + stage, "auto.offset.reset": "earliest",
 		"isolation.level": "read_committed",
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

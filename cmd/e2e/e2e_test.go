@@ -159,7 +159,7 @@ func TestVideoToStore(t *testing.T) {
 
 func produceGarbage(t *testing.T, bootstrap kafkax.Conn, topic string) {
 	t.Helper()
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+	p, err := kafka.NewProducer(bootstrap.Config(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,10 @@ type topicRecord struct {
 // the high watermarks at the time of the call, in partition order.
 func readCommitted(ctx context.Context, t *testing.T, bootstrap kafkax.Conn, topic string, decodeEnriched bool) []topicRecord {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": bootstrap, "group.id": "cefiot-e2e-reader", "isolation.level": "read_committed",
+	c, err := kafka.NewConsumer(bootstrap.Config(map[string]any{
+		"group.id": "cefiot-e2e-reader", "isolation.level": "read_committed",
 		"enable.auto.commit": false, "enable.partition.eof": true,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
