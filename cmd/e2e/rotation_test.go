@@ -106,7 +106,7 @@ func serials(t *testing.T, stack *localstack.Stack, ports map[string]string) map
 		if certs := conn.ConnectionState().PeerCertificates; len(certs) > 0 {
 			out[name] = fmt.Sprint(certs[0].SerialNumber)
 		}
-		conn.Close()
+		_ = conn.Close()
 	}
 	return out
 }
