@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cameras := fs.Int("cameras", 4, "cameras of the second run")
 	binDir := fs.String("bin-dir", "bin", "directory of the service binaries")
 	compare := fs.Bool("compare", true, "also run 1 camera with the thumbnails made by enrich, as before, and print it beside today's")
+	tlsCompare := fs.Bool("tls-compare", true, "also run 1 camera with security off (no TLS, no ACLs) and print what security costs")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
@@ -102,11 +103,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var results []result
 	for i, n := range []int{1, *cameras} {
-		fast, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("fast%d", i)), bins, libs, video, n, spec.MotionFrames(), false, 0, nil)
+		fast, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("fast%d", i)), bins, libs, video, n, spec.MotionFrames(), false, 0, nil, false)
 		if err != nil {
 			return fmt.Errorf("%d camera(s), as fast as decoded: %w", n, err)
 		}
-		paced, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("paced%d", i)), bins, libs, video, n, spec.MotionFrames(), true, uint64(3*spec.FPS), nil)
+		paced, err := measure(ctx, filepath.Join(tmp, fmt.Sprintf("paced%d", i)), bins, libs, video, n, spec.MotionFrames(), true, uint64(3*spec.FPS), nil, false)
 		if err != nil {
 			return fmt.Errorf("%d camera(s), real time: %w", n, err)
 		}
@@ -134,6 +135,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, name := range cpuRows(a.cpuPerFrame, b.cpuPerFrame) {
 		row(name, ms(a.cpuPerFrame[name]), ms(b.cpuPerFrame[name]), "ms")
 	}
+	if *tlsCompare {
+		if err := securityCost(ctx, out, tmp, bins, libs, video, spec, a, row); err != nil {
+			return err
+		}
+	}
 	if !*compare {
 		return nil
 	}
@@ -141,7 +147,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// full JPEG (capture -thumbnail-width 0, as before) against capture's,
 	// made from the image it has decoded anyway.
 	before, err := measure(ctx, filepath.Join(tmp, "before"), bins, libs, video, 1, spec.MotionFrames(), false, 0,
-		map[string][]string{"capture": {"-thumbnail-width", "0"}})
+		map[string][]string{"capture": {"-thumbnail-width", "0"}}, false)
 	if err != nil {
 		return fmt.Errorf("1 camera, thumbnails by enrich: %w", err)
 	}
@@ -156,7 +162,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCamera int, realtime bool, warmup uint64, binaryArgs map[string][]string) (result, error) {
+func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCamera int, realtime bool, warmup uint64, binaryArgs map[string][]string, plaintext bool) (result, error) {
 	var cams []string
 	for i := 1; i <= cameras; i++ {
 		cams = append(cams, fmt.Sprintf("cam-%d", i))
@@ -164,7 +170,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	stack, err := localstack.Start(ctx, localstack.Config{
 		BinDir: bins, RunDir: dir, KafkaLibs: libs, Video: video, Cameras: cams, Logger: logger, Realtime: realtime,
-		BinaryArgs: binaryArgs,
+		BinaryArgs: binaryArgs, InsecurePlaintext: plaintext,
 	})
 	if err != nil {
 		return result{}, err
@@ -232,7 +238,7 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 			}
 		}
 	}
-	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.Operator().DialOption())
+	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.OperatorDial())
 	if err != nil {
 		return result{}, err
 	}
@@ -370,4 +376,29 @@ func readRSS(ctx context.Context, client *http.Client, url string) (int64, bool)
 		}
 	}
 	return 0, false
+}
+
+// securityCost runs 1 camera with security off (as fast as decoded, then
+// paced) and prints it beside secure, the configuration users run.
+func securityCost(ctx context.Context, out io.Writer, tmp, bins, libs, video string, spec videogen.Spec, secure result, row func(string, float64, float64, string)) error {
+	plain, err := measure(ctx, filepath.Join(tmp, "plain-fast"), bins, libs, video, 1, spec.MotionFrames(), false, 0, nil, true)
+	if err != nil {
+		return fmt.Errorf("1 camera without security: %w", err)
+	}
+	paced, err := measure(ctx, filepath.Join(tmp, "plain-paced"), bins, libs, video, 1, spec.MotionFrames(), true, uint64(3*spec.FPS), nil, true)
+	if err != nil {
+		return fmt.Errorf("1 camera without security, real time: %w", err)
+	}
+	plain.p50, plain.p99 = paced.p50, paced.p99
+	fmt.Fprintf(out, "\nWhat security costs: every hop plaintext and unauthorized (-insecure-plaintext) against mutual TLS with ACLs (as run), 1 camera\n\n")
+	fmt.Fprintf(out, "%-34s %14s %14s %10s\n", "", "plaintext", "secure", "ratio")
+	row("throughput (as fast as decoded)", plain.framesPerS, secure.framesPerS, "fr/s")
+	row("latency p50 (25 fps)", ms(plain.p50), ms(secure.p50), "ms")
+	row("latency p99 (25 fps)", ms(plain.p99), ms(secure.p99), "ms")
+	for _, name := range cpuRows(plain.cpuPerFrame, secure.cpuPerFrame) {
+		if !strings.HasPrefix(name, "  ") {
+			row("CPU per frame: "+name, ms(plain.cpuPerFrame[name]), ms(secure.cpuPerFrame[name]), "ms")
+		}
+	}
+	return nil
 }

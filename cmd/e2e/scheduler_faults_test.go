@@ -75,7 +75,23 @@ func TestSchedulerFaults(t *testing.T) {
 		as, cs, err := runningClaims(ctx, edge)
 		return err == nil && len(as) == 4 && len(cs) == 4, describeRunning(as, cs)
 	})
-	// Enrich on the node the test can partition.
+	// Enrich on the node the test can partition, once its worker there has
+	// registered (a worker starts after it has loaded its certificates and
+	// reached etcd, which may be after the workloads are placed elsewhere).
+	awaitState(ctx, t, "enrich-node-1 registered", func() (bool, string) {
+		ws, err := edge.ListWorkers(ctx, &cefiotv1.ListWorkersRequest{})
+		if err != nil {
+			return false, err.Error()
+		}
+		var ids []string
+		for _, w := range ws.GetWorkers() {
+			if w.GetId() == "enrich-node-1" {
+				return true, ""
+			}
+			ids = append(ids, w.GetId())
+		}
+		return false, strings.Join(ids, ",")
+	})
 	if _, err := edge.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: "enrich", Node: "node-1"}); err != nil {
 		t.Fatal(err)
 	}

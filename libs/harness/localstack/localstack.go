@@ -27,7 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
@@ -64,6 +63,10 @@ type Config struct {
 	// BinaryArgs adds arguments to every process of a binary ("capture":
 	// {"-thumbnail-width", "0"}), checked against its flags like the rest.
 	BinaryArgs map[string][]string
+	// InsecurePlaintext runs everything without TLS or authorization, to
+	// measure what security costs (a benchmark's comparison only: the
+	// local default, the tests and the other benchmarks run secure).
+	InsecurePlaintext bool
 }
 
 // Ports are the listening ports of the stack.
@@ -200,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return s, err
 	}
 	s.opHTTP = s.operator.HTTPClient()
+	if cfg.InsecurePlaintext {
+		s.opHTTP = &http.Client{}
+	}
 	// Both clusters start in parallel: each JVM takes seconds.
 	var wg sync.WaitGroup
 	var edgeErr, cloudErr error
@@ -208,7 +214,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		defer wg.Done()
 		s.Edge, edgeErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
 			Name: "edge", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
-			TLS: s.PKI(cfg.Site).KafkaTLS(),
+			TLS: s.kafkaTLS(s.PKI(cfg.Site).KafkaTLS()),
 		}, cfg.Logger)
 	}()
 	go func() {
@@ -217,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			Name: "cloud", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-cloud"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.CloudKafka,
 			// The cloud admits the edge site's bridge: it trusts the
 			// edge CA too (and its ACLs confine that site to its names).
-			TLS: s.PKI("cloud").KafkaTLS(s.PKI(cfg.Site)),
+			TLS: s.kafkaTLS(s.PKI("cloud").KafkaTLS(s.PKI(cfg.Site))),
 		}, cfg.Logger)
 	}()
 	wg.Wait()
@@ -274,7 +280,9 @@ func (s *Stack) checkArgs(ctx context.Context) error {
 func (s *Stack) Config() Config { return s.cfg }
 
 // SinkHTTP is the sink's REST base URL.
-func (s *Stack) SinkHTTP() string { return "https://127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkHTTP) }
+func (s *Stack) SinkHTTP() string {
+	return s.scheme() + "://127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkHTTP)
+}
 
 // SinkGRPC is the sink's gRPC address.
 func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkGRPC) }
@@ -367,7 +375,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 	case "bridge":
 		bin = "bridge"
 		args = append(common(c.Site, edgeEtcd, p.BridgeGRPC, p.BridgeHTTP),
-			"-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers(), "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
+			"-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())
 	case "sink":
 		bin = "sink"
 		args = append(common("cloud", cloudEtcd, p.SinkGRPC, p.SinkHTTP),
@@ -378,7 +386,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			return procs.Spec{}, err
 		}
 	}
-	args = append(args, s.PKI(argValue(args, "-site")).ServiceArgs(bin)...)
+	args = append(args, s.securityArgs(argValue(args, "-site"), bin)...)
 	args = append(args, c.BinaryArgs[bin]...)
 	return procs.Spec{
 		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,

@@ -140,10 +140,10 @@ func (s *Stack) HTTP(name string) string {
 		"capture": p.CaptureHTTP, "enrich": p.EnrichHTTP, "bridge": p.BridgeHTTP, "sink": p.SinkHTTP,
 	}
 	if port, ok := fixed[name]; ok {
-		return "https://" + addr(port)
+		return s.scheme() + "://" + addr(port)
 	}
 	_, h := s.dynamicPorts(name)
-	return "https://" + addr(h)
+	return s.scheme() + "://" + addr(h)
 }
 
 // dynamicPorts returns the (stable) admin ports of a process that has no
@@ -177,7 +177,7 @@ func (s *Stack) startEdgeEtcd(ctx context.Context) error {
 		Name: "etcd-" + s.cfg.Site, Dir: filepath.Join(s.cfg.RunDir, "etcd-"+s.cfg.Site),
 		ClientAddr: addr(s.cfg.Ports.EdgeEtcd), PeerAddr: addr(s.cfg.Ports.EdgeEtcdPeer),
 		Heartbeat: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		TLS: &files,
+		TLS: s.etcdTLS(&files),
 	}, s.logger)
 	if err != nil {
 		return fmt.Errorf("localstack: edge etcd: %w", err)
@@ -249,7 +249,7 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 	case "capture", "enrich":
 		args = append(args, "-kafka-bootstrap", s.Edge.BootstrapServers())
 	case "bridge":
-		args = append(args, "-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers(), "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
+		args = append(args, "-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())
 	default:
 		return "", nil, fmt.Errorf("localstack: service %q cannot run on an edge node", svc)
 	}

@@ -7,11 +7,16 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/clientconfig"
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The stack is secure as deployed: each site has its own CA under
@@ -92,9 +97,55 @@ func (s *Stack) writeClientConfig() error {
 	return nil
 }
 
+// securityArgs are the TLS flags of a process of bin in site (the bridge
+// also trusts the cloud's CA), or -insecure-plaintext.
+func (s *Stack) securityArgs(site, bin string) []string {
+	if s.cfg.InsecurePlaintext {
+		return []string{"-insecure-plaintext"}
+	}
+	args := s.PKI(site).ServiceArgs(bin)
+	if bin == pipeline.KindBridge {
+		args = append(args, "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
+	}
+	return args
+}
+
+func (s *Stack) scheme() string {
+	if s.cfg.InsecurePlaintext {
+		return "http"
+	}
+	return "https"
+}
+
+func (s *Stack) kafkaTLS(t *kafkalocal.TLS) *kafkalocal.TLS {
+	if s.cfg.InsecurePlaintext {
+		return nil
+	}
+	return t
+}
+
+func (s *Stack) etcdTLS(f *tlsx.Files) *tlsx.Files {
+	if s.cfg.InsecurePlaintext {
+		return nil
+	}
+	return f
+}
+
+// OperatorDial is the gRPC credential of the stack's operator (plaintext
+// with InsecurePlaintext).
+func (s *Stack) OperatorDial() grpc.DialOption {
+	if s.cfg.InsecurePlaintext {
+		return grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	return s.operator.DialOption()
+}
+
 // grantKafka gives every identity of the stack its rights in both
 // clusters (libs/kafkaacl), and the operator read access for kcat.
 func (s *Stack) grantKafka(ctx context.Context) error {
+	if s.cfg.InsecurePlaintext {
+		return nil
+	}
 	edge, cloud := s.cfg.Site, "cloud"
 	edgeGrants := append(kafkaacl.Edge(edge), kafkaacl.Reader(pki.Identity{Site: edge, Component: Operator})...)
 	if err := s.Edge.Grant(ctx, edgeGrants); err != nil {
