@@ -94,15 +94,15 @@ func (c *Cluster) connTo(bootstrap string) kafkax.Conn {
 
 // Grant creates ACLs, as the cluster's super user.
 func (c *Cluster) Grant(ctx context.Context, grants []kafkaacl.Grant) error {
-	return c.asSuperUser(ctx, "grant", func(a *kafka.AdminClient) error { return kafkaacl.Apply(ctx, a, grants) })
+	return c.asSuperUser("grant", func(a *kafka.AdminClient) error { return kafkaacl.Apply(ctx, a, grants) })
 }
 
 // Revoke deletes ACLs, as the cluster's super user.
 func (c *Cluster) Revoke(ctx context.Context, grants []kafkaacl.Grant) error {
-	return c.asSuperUser(ctx, "revoke", func(a *kafka.AdminClient) error { return kafkaacl.Revoke(ctx, a, grants) })
+	return c.asSuperUser("revoke", func(a *kafka.AdminClient) error { return kafkaacl.Revoke(ctx, a, grants) })
 }
 
-func (c *Cluster) asSuperUser(_ context.Context, what string, f func(*kafka.AdminClient) error) error {
+func (c *Cluster) asSuperUser(what string, f func(*kafka.AdminClient) error) error {
 	adm, err := newAdmin(c.Conn(), c.logger)
 	if err != nil {
 		return fmt.Errorf("kafkalocal: %s: %w", what, err)

@@ -33,14 +33,7 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
-	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreignOperator, err := impostor.Load(sitepki.Operator)
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreignOperator := impostorIdentity(t, sitepki.Operator)
 	callCtx, callCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer callCancel()
 	schedulerAs := func(cred grpc.DialOption) cefiotv1.SchedulerServiceClient {
@@ -144,14 +137,7 @@ func TestEtcdRefusesStrangers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: enrich, kind: enrich}\n")
-	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := impostor.Load(access.Scheduler)
-	if err != nil {
-		t.Fatal(err)
-	}
+	foreign := impostorIdentity(t, access.Scheduler)
 	for _, tc := range []struct {
 		who  string
 		conf *tls.Config
@@ -184,6 +170,21 @@ func TestEtcdRefusesStrangers(t *testing.T) {
 	if _, err := etcdAs(ctx, t, s, sitepki.Viewer).Get(ctx, keys.Prefix(), clientv3.WithPrefix()); err == nil {
 		t.Error("a viewer read the site's keys")
 	}
+}
+
+// impostorIdentity is component's key pair from an impostor CA that claims
+// site edge: every server of the real site must refuse it.
+func impostorIdentity(t *testing.T, component string) *tlsx.Source {
+	t.Helper()
+	impostor, err := sitepki.Foreign(filepath.Join(t.TempDir(), "impostor"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := impostor.Load(component)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
 
 // etcdAs is a client of the site's etcd with component's certificate (no
