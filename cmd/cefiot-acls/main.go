@@ -7,7 +7,9 @@
 //	cefiot-acls -cluster cloud -site cloud -sites edge,edge-2 \
 //	  -bootstrap kafka-0.kafka-headless:9092 \
 //	  -tls-cert pki/cloud/kafka.crt -tls-key pki/cloud/kafka.key -tls-ca pki/cloud/ca.crt -apply
-//	cefiot-acls -cluster cloud -site cloud -sites edge-2 ... -revoke   # lock site edge-2 out
+//	cefiot-acls -cluster cloud -site cloud -sites edge -nodes board-1,board-2 ...  # one cloud credential per board
+//	cefiot-acls -cluster cloud -site cloud -sites edge -nodes board-2 ... -revoke  # lock stolen board-2 out
+//	cefiot-acls -cluster cloud -site cloud -sites edge-2 ... -revoke                # lock site edge-2 out
 //
 // -apply and -revoke act as the brokers' own identity (the cluster's super
 // user): run them where the kafka key pair is, once per change.
@@ -15,7 +17,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,9 +39,9 @@ func main() {
 }
 
 type options struct {
-	cluster, site, sites, operators, bootstrap string
-	tls                                        tlsx.Flags
-	apply, revoke                              bool
+	cluster, site, sites, nodes, operators, bootstrap string
+	tls                                               tlsx.Flags
+	apply, revoke                                     bool
 }
 
 func flags(o *options) *flag.FlagSet {
@@ -48,10 +49,11 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.cluster, "cluster", "", "edge (a site's own cluster) or cloud")
 	fs.StringVar(&o.site, "site", "", "the site whose cluster it is")
 	fs.StringVar(&o.sites, "sites", "", "cloud: comma-separated edge sites whose bridges write to it (-revoke: the sites to lock out)")
+	fs.StringVar(&o.nodes, "nodes", "", "cloud, with one site in -sites: its boards, each with its own cloud credential node/<board> (-revoke: the boards to lock out, not the site)")
 	fs.StringVar(&o.operators, "operators", "", "comma-separated people (operator/<name>) who may read every topic (kcat)")
 	fs.StringVar(&o.bootstrap, "bootstrap", "", "-apply/-revoke: the cluster's bootstrap servers")
 	fs.BoolVar(&o.apply, "apply", false, "create the ACLs (an existing one is no error)")
-	fs.BoolVar(&o.revoke, "revoke", false, "cloud: delete the ACLs of -sites only, locking those sites out at their next request")
+	fs.BoolVar(&o.revoke, "revoke", false, "cloud: lock -sites (every grant on their names is deleted), or only their boards -nodes (refused everything), out at their next request")
 	o.tls.Register(fs)
 	return fs
 }
@@ -62,16 +64,11 @@ func grants(o options) ([]kafkaacl.Grant, error) {
 	sites := config.List(o.sites)
 	switch o.cluster {
 	case "edge":
-		if o.revoke {
-			return nil, errors.New("-revoke locks a site out of the cloud: give -cluster cloud")
-		}
 		out = kafkaacl.Edge(o.site)
 	case "cloud":
-		if !o.revoke {
-			out = kafkaacl.Cloud(o.site)
-		}
+		out = kafkaacl.Cloud(o.site)
 		for _, s := range sites {
-			out = append(out, kafkaacl.CloudSite(s)...)
+			out = append(out, kafkaacl.CloudSite(s, config.List(o.nodes)...)...)
 		}
 	default:
 		return nil, &config.KeyError{Key: "cluster", Value: o.cluster, Reason: "want edge or cloud"}
@@ -93,6 +90,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.revoke && o.sites == "" {
 		return &config.KeyError{Key: "sites", Value: "", Reason: "-revoke needs the sites to lock out"}
+	}
+	if o.nodes != "" && len(config.List(o.sites)) != 1 {
+		return &config.KeyError{Key: "nodes", Value: o.nodes, Reason: "boards belong to one site: give exactly one in -sites"}
+	}
+	if o.revoke && o.cluster != "cloud" {
+		return &config.KeyError{Key: "cluster", Value: o.cluster, Reason: "-revoke locks a site or a board out of the cloud: give -cluster cloud"}
 	}
 	gs, err := grants(o)
 	if err != nil {
@@ -123,13 +126,34 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if o.revoke {
-		err = kafkaacl.Revoke(ctx, admin, gs)
-	} else {
-		err = kafkaacl.Apply(ctx, admin, gs)
+		return revoke(ctx, admin, o, conn, out)
 	}
-	if err != nil {
+	if err := kafkaacl.Apply(ctx, admin, gs); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d ACLs %s on %s\n", len(gs), map[bool]string{true: "deleted", false: "created"}[o.revoke], conn)
+	fmt.Fprintf(out, "%d ACLs created on %s\n", len(gs), conn)
+	return nil
+}
+
+// revoke locks the boards -nodes of the site, or else every site of -sites,
+// out of the cloud cluster.
+func revoke(ctx context.Context, admin *kafka.AdminClient, o options, conn kafkax.Conn, out io.Writer) error {
+	sites := config.List(o.sites)
+	if nodes := config.List(o.nodes); len(nodes) > 0 {
+		for _, n := range nodes {
+			if err := kafkaacl.RevokeNode(ctx, admin, sites[0], n); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "board %s of site %s locked out of %s (its credential is refused everything)\n", n, sites[0], conn)
+		}
+		return nil
+	}
+	for _, s := range sites {
+		n, err := kafkaacl.RevokeSite(ctx, admin, s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "site %s locked out of %s (%d ACLs deleted)\n", s, conn, n)
+	}
 	return nil
 }

@@ -37,10 +37,33 @@ func TestRefusesBadFlags(t *testing.T) {
 		{[]string{"-cluster", "cloud", "-site", "cloud", "-revoke"}, `"sites"`},
 		{[]string{"-cluster", "edge", "-site", "a.b"}, `"site"`},
 		{[]string{"-cluster", "edge", "-site", "edge", "-apply"}, `"bootstrap"`},
+		{[]string{"-cluster", "cloud", "-site", "cloud", "-sites", "edge,edge-2", "-nodes", "board-1"}, `"nodes"`},
+		{[]string{"-cluster", "edge", "-site", "edge", "-sites", "edge", "-revoke"}, `"cluster"`},
 	} {
 		err := run(context.Background(), tc.args, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestEachBoardItsOwnCloudCredential: with -nodes the site's cloud rights go
+// to each board's own credential, and none to the site's shared bridge
+// identity (which every board holds, so it could not be revoked alone).
+func TestEachBoardItsOwnCloudCredential(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"-cluster", "cloud", "-site", "cloud", "-sites", "edge", "-nodes", "board-1,board-2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"User:CN=node/board-1,OU=edge,O=cefiot WRITE TOPIC*=edge-edge.",
+		"User:CN=node/board-2,OU=edge,O=cefiot WRITE TRANSACTIONAL_ID*=cefiot-bridge.edge.",
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "CN=worker/bridge,OU=edge,") {
+		t.Errorf("the site's shared bridge identity has cloud rights:\n%s", out.String())
 	}
 }

@@ -29,6 +29,9 @@ import (
 //     "edge"'s topics, cannot write its checkpoint (a forged checkpoint is
 //     impossible, not just detected) and cannot initialize its
 //     transactional id (the fencing attack), while it can write its own;
+//   - a revoked board of site "other" is refused on its open connection, on
+//     a new one and after its site's grants are applied again, while the
+//     site's other board goes on; a revoked site is refused everywhere;
 //   - the sink may not write a site's topics; at the edge, capture may not
 //     read frames.raw.
 func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
@@ -37,7 +40,7 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 	}
 	dir := t.TempDir()
 	site := func(name string) sitepki.Site {
-		s, err := sitepki.Make(filepath.Join(dir, "pki", name), name)
+		s, err := sitepki.MakeWithBoards(filepath.Join(dir, "pki", name), name, []string{"board-1", "board-2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +56,8 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	grants := append(kafkaacl.Cloud("cloud"), kafkaacl.CloudSite("edge")...)
-	if err := cloudKafka.Grant(ctx, append(grants, kafkaacl.CloudSite("other")...)); err != nil {
+	otherGrants := append(kafkaacl.CloudSite("other"), kafkaacl.CloudSite("other", "board-1", "board-2")...)
+	if err := cloudKafka.Grant(ctx, append(grants, otherGrants...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := edgeKafka.Grant(ctx, kafkaacl.Edge("edge")); err != nil {
@@ -112,43 +116,42 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 		}
 	})
 
+	otherTopic := pipeline.CloudTopic("other", pipeline.TopicFramesEnriched)
+	t.Run("a stolen board is locked out, open connections included, the site's other boards go on", func(t *testing.T) {
+		board1, board2 := as(cloudKafka, other, access.Node("board-1")), as(cloudKafka, other, access.Node("board-2"))
+		lockedOut := writeUntilRefused(ctx, t, board1, otherTopic, func() error {
+			return cloudKafka.RevokeNode(ctx, "other", "board-1")
+		})
+		t.Logf("board-1 locked out %v after its revocation, on its open connection", lockedOut.Round(time.Millisecond))
+		if err := produceOne(ctx, board1, otherTopic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("board-1 on a new connection: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		if err := initTransactions(ctx, board1, pipeline.BridgeTransactionalID("other", "bridge")); !isCode(err, kafka.ErrTransactionalIDAuthorizationFailed) {
+			t.Errorf("board-1 taking its site's transactional id: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
+		}
+		// Applying the site's grants again does not readmit it.
+		if err := cloudKafka.Grant(ctx, otherGrants); err != nil {
+			t.Fatal(err)
+		}
+		if err := produceOne(ctx, board1, otherTopic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("board-1 after the site's grants were applied again: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		if err := produceOne(ctx, board2, otherTopic); err != nil {
+			t.Errorf("board-2 after board-1's revocation: %v", err)
+		}
+		if err := initTransactions(ctx, board2, pipeline.BridgeTransactionalID("other", "bridge")); err != nil {
+			t.Errorf("board-2 with its site's transactional id: %v", err)
+		}
+	})
+
 	t.Run("a revoked site is locked out, open connections included", func(t *testing.T) {
-		// Site other's bridge writes with one producer (one connection)
-		// while its site is revoked.
-		p, err := kafka.NewProducer(as(cloudKafka, other, bridge).Config(map[string]any{"message.timeout.ms": 15000}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		topic := pipeline.CloudTopic("other", pipeline.TopicFramesEnriched)
-		send := func() error {
-			dr := make(chan kafka.Event, 1)
-			if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Value: []byte("x")}, dr); err != nil {
-				return err
-			}
-			return (<-dr).(*kafka.Message).TopicPartition.Error
-		}
-		if err := send(); err != nil {
-			t.Fatalf("before the revocation: %v", err)
-		}
-		start := time.Now()
-		if err := cloudKafka.Revoke(ctx, kafkaacl.CloudSite("other")); err != nil {
-			t.Fatal(err)
-		}
-		var lockedOut time.Duration
-		for lockedOut == 0 && time.Since(start) < 60*time.Second {
-			if err := send(); isCode(err, kafka.ErrTopicAuthorizationFailed) {
-				lockedOut = time.Since(start)
-			} else if err != nil {
-				t.Fatalf("after the revocation: %v, want TOPIC_AUTHORIZATION_FAILED", err)
-			} else {
-				time.Sleep(100 * time.Millisecond) // the next attempt; no event to wait for
-			}
-		}
-		if lockedOut == 0 {
-			t.Fatal("site other still writes 60 s after its revocation")
-		}
+		lockedOut := writeUntilRefused(ctx, t, as(cloudKafka, other, bridge), otherTopic, func() error {
+			return cloudKafka.RevokeSite(ctx, "other")
+		})
 		t.Logf("site other locked out %v after the revocation, on its open connection", lockedOut.Round(time.Millisecond))
+		if err := produceOne(ctx, as(cloudKafka, other, access.Node("board-2")), otherTopic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("site other's board-2 after its site's revocation: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
 		// Every other site is untouched.
 		if err := produceOne(ctx, as(cloudKafka, edge, bridge), edgeTopic); err != nil {
 			t.Errorf("site edge after site other's revocation: %v", err)
@@ -166,6 +169,50 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 			t.Errorf("capture writing %s: %v", pipeline.TopicFramesRaw, err)
 		}
 	})
+}
+
+// writeUntilRefused writes to topic as conn with one producer (one
+// connection), revokes conn's rights while that connection is open, and
+// returns how long after the revocation the writes were refused; it fails
+// the test if they go on for 60 s.
+func writeUntilRefused(ctx context.Context, t *testing.T, conn kafkax.Conn, topic string, revoke func() error) time.Duration {
+	t.Helper()
+	p, err := kafka.NewProducer(conn.Config(map[string]any{"message.timeout.ms": 15000}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	send := func() error {
+		dr := make(chan kafka.Event, 1)
+		if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Value: []byte("x")}, dr); err != nil {
+			return err
+		}
+		select {
+		case e := <-dr:
+			return e.(*kafka.Message).TopicPartition.Error
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := send(); err != nil {
+		t.Fatalf("before the revocation: %v", err)
+	}
+	start := time.Now()
+	if err := revoke(); err != nil {
+		t.Fatal(err)
+	}
+	for time.Since(start) < 60*time.Second {
+		err := send()
+		if isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			return time.Since(start)
+		}
+		if err != nil {
+			t.Fatalf("after the revocation: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the next attempt; no event to wait for
+	}
+	t.Fatal("still writing 60 s after the revocation")
+	return 0
 }
 
 func isCode(err error, codes ...kafka.ErrorCode) bool {

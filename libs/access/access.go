@@ -25,10 +25,18 @@ const (
 	MonitorPrefix = "monitor/"
 	// WorkerPrefix starts a data-plane worker's identity: worker/enrich.
 	WorkerPrefix = "worker/"
+	// NodePrefix starts an edge board's own identity: node/board-7. A
+	// board shows it to the cloud (the bridge's cloud credential), so one
+	// stolen board can be locked out of the cloud while the site's other
+	// boards go on.
+	NodePrefix = "node/"
 )
 
 // Worker is the identity component of the workers of a kind.
 func Worker(kind string) string { return WorkerPrefix + kind }
+
+// Node is the identity component of the edge board named node.
+func Node(node string) string { return NodePrefix + node }
 
 // Operators may change what a site runs: pause, rate-limit, cordon, drain,
 // move, apply and delete. The console acts for the operator logged in to

@@ -30,13 +30,15 @@ func Principal(id pki.Identity) string {
 }
 
 // Grant is one right: an operation on a resource (a literal name, or every
-// name with a prefix).
+// name with a prefix). With Deny it is a refusal, which Kafka's authorizer
+// puts before every grant.
 type Grant struct {
 	Principal string
 	Resource  kafka.ResourceType
 	Name      string
 	Prefixed  bool
 	Operation kafka.ACLOperation
+	Deny      bool
 }
 
 // Binding is the grant as an ACL binding.
@@ -45,9 +47,13 @@ func (g Grant) Binding() kafka.ACLBinding {
 	if g.Prefixed {
 		pattern = kafka.ResourcePatternTypePrefixed
 	}
+	permission := kafka.ACLPermissionTypeAllow
+	if g.Deny {
+		permission = kafka.ACLPermissionTypeDeny
+	}
 	return kafka.ACLBinding{
 		Type: g.Resource, Name: g.Name, ResourcePatternType: pattern,
-		Principal: g.Principal, Host: "*", Operation: g.Operation, PermissionType: kafka.ACLPermissionTypeAllow,
+		Principal: g.Principal, Host: "*", Operation: g.Operation, PermissionType: permission,
 	}
 }
 
@@ -56,7 +62,11 @@ func (g Grant) String() string {
 	if g.Prefixed {
 		how = "*="
 	}
-	return fmt.Sprintf("%s %s %s%s%s", g.Principal, g.Operation, g.Resource, how, g.Name)
+	s := fmt.Sprintf("%s %s %s%s%s", g.Principal, g.Operation, g.Resource, how, g.Name)
+	if g.Deny {
+		s = "DENY " + s
+	}
+	return s
 }
 
 type grants struct {
@@ -66,13 +76,13 @@ type grants struct {
 
 func (g *grants) topic(name string, prefixed bool, ops ...kafka.ACLOperation) *grants {
 	for _, op := range ops {
-		g.out = append(g.out, Grant{g.principal, kafka.ResourceTopic, name, prefixed, op})
+		g.out = append(g.out, Grant{Principal: g.principal, Resource: kafka.ResourceTopic, Name: name, Prefixed: prefixed, Operation: op})
 	}
 	return g
 }
 
 func (g *grants) group(name string, prefixed bool) *grants {
-	g.out = append(g.out, Grant{g.principal, kafka.ResourceGroup, name, prefixed, kafka.ACLOperationRead})
+	g.out = append(g.out, Grant{Principal: g.principal, Resource: kafka.ResourceGroup, Name: name, Prefixed: prefixed, Operation: kafka.ACLOperationRead})
 	return g
 }
 
@@ -81,7 +91,7 @@ func (g *grants) group(name string, prefixed bool) *grants {
 const resourceTransactionalID = kafka.ResourceType(5)
 
 func (g *grants) transactions(prefix string) *grants {
-	g.out = append(g.out, Grant{g.principal, resourceTransactionalID, prefix, true, kafka.ACLOperationWrite})
+	g.out = append(g.out, Grant{Principal: g.principal, Resource: resourceTransactionalID, Name: prefix, Prefixed: true, Operation: kafka.ACLOperationWrite})
 	return g
 }
 
@@ -125,12 +135,58 @@ func Edge(site string) []Grant {
 
 // CloudSite is what site's bridge may do in the cloud cluster: its own
 // topics (records, checkpoints, gaps), transactional ids and groups, and
-// nothing of another site's.
-func CloudSite(site string) []Grant {
-	return as(site, access.Worker(pipeline.KindBridge)).
-		topic(pipeline.CloudTopicPrefix(site), true, read, write, create, alter, describe).
-		group(pipeline.BridgePrefix(site), true).
-		transactions(pipeline.BridgePrefix(site)).out
+// nothing of another site's. The rights go to each board of nodes (the
+// bridge's cloud credential node/<node>, so one board can be revoked
+// alone), or with no nodes to the site's shared bridge identity
+// worker/bridge.
+func CloudSite(site string, nodes ...string) []Grant {
+	components := []string{access.Worker(pipeline.KindBridge)}
+	if len(nodes) > 0 {
+		components = components[:0]
+		for _, n := range nodes {
+			components = append(components, access.Node(n))
+		}
+	}
+	var out []Grant
+	for _, c := range components {
+		out = append(out, as(site, c).
+			topic(pipeline.CloudTopicPrefix(site), true, read, write, create, alter, describe).
+			group(pipeline.BridgePrefix(site), true).
+			transactions(pipeline.BridgePrefix(site)).out...)
+	}
+	return out
+}
+
+// DenyAll refuses id everything in a cluster, whatever any grant allows:
+// the revocation of a stolen board's credential. It stays when the site's
+// grants are applied again, so re-running an apply cannot readmit the
+// board; deleting these ACLs does.
+func DenyAll(id pki.Identity) []Grant {
+	principal := Principal(id)
+	all := kafka.ACLOperationAll
+	return []Grant{
+		{Principal: principal, Resource: kafka.ResourceTopic, Name: "*", Operation: all, Deny: true},
+		{Principal: principal, Resource: kafka.ResourceGroup, Name: "*", Operation: all, Deny: true},
+		{Principal: principal, Resource: resourceTransactionalID, Name: "*", Operation: all, Deny: true},
+		{Principal: principal, Resource: kafka.ResourceBroker, Name: "kafka-cluster", Operation: all, Deny: true},
+	}
+}
+
+// SiteFilters match every grant on site's names in the cloud cluster
+// (its topics, groups and transactional ids), whoever holds it: deleting
+// them locks every credential of the site out at its next request.
+func SiteFilters(site string) kafka.ACLBindingFilters {
+	filter := func(resource kafka.ResourceType, prefix string) kafka.ACLBindingFilter {
+		return kafka.ACLBindingFilter{
+			Type: resource, Name: prefix, ResourcePatternType: kafka.ResourcePatternTypePrefixed,
+			Operation: kafka.ACLOperationAny, PermissionType: kafka.ACLPermissionTypeAny,
+		}
+	}
+	return kafka.ACLBindingFilters{
+		filter(kafka.ResourceTopic, pipeline.CloudTopicPrefix(site)),
+		filter(kafka.ResourceGroup, pipeline.BridgePrefix(site)),
+		filter(resourceTransactionalID, pipeline.BridgePrefix(site)),
+	}
 }
 
 // Cloud is what the cloud site's own stages may do in its cluster: the
@@ -182,22 +238,53 @@ func Apply(ctx context.Context, admin *kafka.AdminClient, grants []Grant) error 
 // whose grants are gone is refused at its next request, on connections
 // already open too, without a broker restart.
 func Revoke(ctx context.Context, admin *kafka.AdminClient, grants []Grant) error {
-	if len(grants) == 0 {
-		return nil
-	}
 	filters := make(kafka.ACLBindingFilters, len(grants))
 	for i, g := range grants {
 		filters[i] = g.Binding()
 	}
+	_, err := Delete(ctx, admin, filters)
+	return err
+}
+
+// Delete deletes every ACL the filters match and returns how many.
+func Delete(ctx context.Context, admin *kafka.AdminClient, filters kafka.ACLBindingFilters) (int, error) {
+	if len(filters) == 0 {
+		return 0, nil
+	}
 	res, err := admin.DeleteACLs(ctx, filters)
 	if err != nil {
-		return fmt.Errorf("delete ACLs: %w", err)
+		return 0, fmt.Errorf("delete ACLs: %w", err)
 	}
 	var errs []error
+	deleted := 0
 	for i, r := range res {
 		if r.Error.Code() != kafka.ErrNoError {
-			errs = append(errs, fmt.Errorf("ACL %s: %w", grants[i], r.Error))
+			errs = append(errs, fmt.Errorf("ACL filter %s %s: %w", filters[i].Type, filters[i].Name, r.Error))
 		}
+		deleted += len(r.ACLBindings)
 	}
-	return errors.Join(errs...)
+	return deleted, errors.Join(errs...)
+}
+
+// RevokeNode locks one board of site out of the cluster: its credential is
+// refused everything from its next request on, open connections included,
+// and its grants are deleted. The site's other boards go on.
+func RevokeNode(ctx context.Context, admin *kafka.AdminClient, site, node string) error {
+	if err := Apply(ctx, admin, DenyAll(pki.Identity{Site: site, Component: access.Node(node)})); err != nil {
+		return fmt.Errorf("revoke board %s of site %s: %w", node, site, err)
+	}
+	if err := Revoke(ctx, admin, CloudSite(site, node)); err != nil {
+		return fmt.Errorf("revoke board %s of site %s: %w", node, site, err)
+	}
+	return nil
+}
+
+// RevokeSite locks every credential of site out of the cloud cluster by
+// deleting every grant on its names, and returns how many were deleted.
+func RevokeSite(ctx context.Context, admin *kafka.AdminClient, site string) (int, error) {
+	n, err := Delete(ctx, admin, SiteFilters(site))
+	if err != nil {
+		return n, fmt.Errorf("revoke site %s: %w", site, err)
+	}
+	return n, nil
 }

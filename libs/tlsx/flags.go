@@ -45,6 +45,13 @@ func (f *Flags) Validate(ch *config.Checker) {
 	}
 }
 
+// Check reads the files as a process would at start: the key pair must
+// match and the trust bundle hold a certificate.
+func (f Files) Check() error {
+	_, err := read(f)
+	return err
+}
+
 // Files are the files the flags name.
 func (f Flags) Files() Files { return Files{Cert: f.Cert, Key: f.Key, CA: f.CA} }
 

@@ -102,6 +102,20 @@ func (c *Cluster) Revoke(ctx context.Context, grants []kafkaacl.Grant) error {
 	return c.asSuperUser("revoke", func(a *kafka.AdminClient) error { return kafkaacl.Revoke(ctx, a, grants) })
 }
 
+// RevokeNode locks one board of site out of the cluster (kafkaacl.RevokeNode).
+func (c *Cluster) RevokeNode(ctx context.Context, site, node string) error {
+	return c.asSuperUser("revoke board", func(a *kafka.AdminClient) error { return kafkaacl.RevokeNode(ctx, a, site, node) })
+}
+
+// RevokeSite locks every credential of site out of the cluster
+// (kafkaacl.RevokeSite).
+func (c *Cluster) RevokeSite(ctx context.Context, site string) error {
+	return c.asSuperUser("revoke site", func(a *kafka.AdminClient) error {
+		_, err := kafkaacl.RevokeSite(ctx, a, site)
+		return err
+	})
+}
+
 func (c *Cluster) asSuperUser(what string, f func(*kafka.AdminClient) error) error {
 	adm, err := newAdmin(c.Conn(), c.logger)
 	if err != nil {

@@ -386,7 +386,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			return procs.Spec{}, err
 		}
 	}
-	args = append(args, s.securityArgs(argValue(args, "-site"), bin)...)
+	args = append(args, s.securityArgs(argValue(args, "-site"), argValue(args, "-node"), bin)...)
 	args = append(args, c.BinaryArgs[bin]...)
 	return procs.Spec{
 		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,

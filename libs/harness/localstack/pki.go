@@ -41,12 +41,38 @@ func (s *Stack) PKI(site string) sitepki.Site { return sitepki.Site{Name: site, 
 func (s *Stack) Sites() []string { return []string{s.cfg.Site, "cloud"} }
 
 // makePKI makes (or keeps) each site's CA and issues every component's
-// certificate afresh.
+// certificate afresh, and each edge board its own cloud credential.
 func (s *Stack) makePKI() error {
 	for _, site := range s.Sites() {
-		if _, err := sitepki.Make(s.PKIDir(site), site); err != nil {
+		var boards []string
+		if site == s.cfg.Site {
+			boards = s.EdgeBoards()
+		}
+		if _, err := sitepki.MakeWithBoards(s.PKIDir(site), site, boards); err != nil {
 			return fmt.Errorf("localstack: %w", err)
 		}
+	}
+	return nil
+}
+
+// EdgeBoards are the edge site's boards (the -node of its workers): the
+// simulated nodes, or the one board "local".
+func (s *Stack) EdgeBoards() []string {
+	if len(s.cfg.Nodes) == 0 {
+		return []string{"local"}
+	}
+	out := make([]string, len(s.cfg.Nodes))
+	for i, n := range s.cfg.Nodes {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// RevokeBoard locks one edge board out of the cloud cluster, as an
+// operator does for a stolen board (kafkaacl.RevokeNode).
+func (s *Stack) RevokeBoard(ctx context.Context, board string) error {
+	if err := s.Cloud.RevokeNode(ctx, s.cfg.Site, board); err != nil {
+		return fmt.Errorf("localstack: %w", err)
 	}
 	return nil
 }
@@ -97,15 +123,17 @@ func (s *Stack) writeClientConfig() error {
 	return nil
 }
 
-// securityArgs are the TLS flags of a process of bin in site (the bridge
-// also trusts the cloud's CA), or -insecure-plaintext.
-func (s *Stack) securityArgs(site, bin string) []string {
+// securityArgs are the TLS flags of a process of bin in site on board (the
+// bridge also trusts the cloud's CA, and shows the cloud its board's own
+// credential), or -insecure-plaintext.
+func (s *Stack) securityArgs(site, board, bin string) []string {
 	if s.cfg.InsecurePlaintext {
 		return []string{"-insecure-plaintext"}
 	}
 	args := s.PKI(site).ServiceArgs(bin)
 	if bin == pipeline.KindBridge {
 		args = append(args, "-cloud-tls-ca", s.PKI("cloud").Files(access.Kafka).CA)
+		args = append(args, s.PKI(site).BoardArgs(board)...)
 	}
 	return args
 }
@@ -151,7 +179,7 @@ func (s *Stack) grantKafka(ctx context.Context) error {
 	if err := s.Edge.Grant(ctx, edgeGrants); err != nil {
 		return fmt.Errorf("localstack: %w", err)
 	}
-	cloudGrants := append(kafkaacl.Cloud(cloud), kafkaacl.CloudSite(edge)...)
+	cloudGrants := append(kafkaacl.Cloud(cloud), kafkaacl.CloudSite(edge, s.EdgeBoards()...)...)
 	cloudGrants = append(cloudGrants, kafkaacl.Reader(pki.Identity{Site: cloud, Component: Operator})...)
 	if err := s.Cloud.Grant(ctx, cloudGrants); err != nil {
 		return fmt.Errorf("localstack: %w", err)

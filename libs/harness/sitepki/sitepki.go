@@ -47,10 +47,27 @@ type Site struct {
 // Make makes (or keeps) site's CA in dir and issues every component's
 // certificate afresh, for 127.0.0.1, localhost and hosts.
 func Make(dir, site string, hosts ...string) (Site, error) {
-	if _, _, _, err := pki.InitSite(dir, site, Components(), append([]string{"127.0.0.1", "localhost"}, hosts...), 0, time.Now()); err != nil {
+	return MakeWithBoards(dir, site, nil, hosts...)
+}
+
+// MakeWithBoards is Make, and also issues each board of boards its own
+// credential (node/<board>), which its bridge shows to the cloud.
+func MakeWithBoards(dir, site string, boards []string, hosts ...string) (Site, error) {
+	components := Components()
+	for _, b := range boards {
+		components = append(components, access.Node(b))
+	}
+	if _, _, _, err := pki.InitSite(dir, site, components, append([]string{"127.0.0.1", "localhost"}, hosts...), 0, time.Now()); err != nil {
 		return Site{}, fmt.Errorf("PKI of site %s: %w", site, err)
 	}
 	return Site{Name: site, Dir: dir}, nil
+}
+
+// BoardArgs are the bridge flags that make board's bridge show the board's
+// own credential to the cloud.
+func (s Site) BoardArgs(board string) []string {
+	f := s.Files(access.Node(board))
+	return []string{"-cloud-tls-cert", f.Cert, "-cloud-tls-key", f.Key}
 }
 
 // Identity is component's identity in the site.

@@ -20,6 +20,7 @@ import (
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/libs/tlsx"
 	"github.com/cefiot/cefiot/services/bridge/internal/selection"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	EdgeBootstrap      string
 	CloudBootstrap     string
 	CloudTLSCA         string
+	CloudTLSCert       string
+	CloudTLSKey        string
 	Topics             string
 	TopicRegex         string
 	BatchSize          int
@@ -49,6 +52,8 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.EdgeBootstrap, "edge-bootstrap", "127.0.0.1:19092", "bootstrap servers of the edge (source) cluster")
 	fs.StringVar(&c.CloudBootstrap, "cloud-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud (target) cluster")
 	fs.StringVar(&c.CloudTLSCA, "cloud-tls-ca", "", "the cloud's trust bundle (PEM): the cloud brokers' certificates must chain to it (the bridge shows its own site certificate, which the cloud trusts)")
+	fs.StringVar(&c.CloudTLSCert, "cloud-tls-cert", "", "the board's own certificate for the cloud cluster (node/<node>: one board can be revoked alone); default: -tls-cert")
+	fs.StringVar(&c.CloudTLSKey, "cloud-tls-key", "", "the key of -cloud-tls-cert")
 	fs.StringVar(&c.Topics, "topics", strings.Join(pipeline.DefaultBridgeTopics(), ","), "comma-separated edge topics to forward (a workload's \"topics\" param overrides it)")
 	fs.StringVar(&c.TopicRegex, "topic-regex", "", "regular expression (RE2, whole name) of edge topics to forward; wins over -topics (a workload's \"topic-regex\" param overrides it)")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per transaction at most")
@@ -67,6 +72,14 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.NotEmpty("edge-bootstrap", c.EdgeBootstrap)
 	ch.NotEmpty("cloud-bootstrap", c.CloudBootstrap)
 	ch.Check(c.TLS.InsecurePlaintext || c.CloudTLSCA != "", "cloud-tls-ca", c.CloudTLSCA, "required (TLS is on by default; -insecure-plaintext turns it off)")
+	ch.Check((c.CloudTLSCert == "") == (c.CloudTLSKey == ""), "cloud-tls-key", c.CloudTLSKey, "give -cloud-tls-cert and -cloud-tls-key together")
+	if !c.TLS.InsecurePlaintext && c.CloudTLSCert != "" && c.CloudTLSKey != "" && c.TLS.CA != "" {
+		// The board's certificate is issued by the site's CA.
+		board := tlsx.Files{Cert: c.CloudTLSCert, Key: c.CloudTLSKey, CA: c.TLS.CA}
+		if err := board.Check(); err != nil {
+			ch.Add(config.Invalid("cloud-tls-cert", c.CloudTLSCert, err.Error()))
+		}
+	}
 	if c.TopicRegex != "" {
 		if _, err := selection.FromRegex(c.TopicRegex); err != nil {
 			ch.Add(config.Invalid("topic-regex", c.TopicRegex, err.Error()))
@@ -88,6 +101,13 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 // Edge is the connection to the site's own cluster.
 func (c Config) Edge() kafkax.Conn { return c.Kafka(c.EdgeBootstrap) }
 
-// Cloud is the connection to the cloud cluster: the bridge's site
-// certificate, and the cloud's trust bundle.
-func (c Config) Cloud() kafkax.Conn { return c.KafkaTrusting(c.CloudBootstrap, c.CloudTLSCA) }
+// Cloud is the connection to the cloud cluster: the board's own
+// certificate (or the bridge's site certificate), and the cloud's trust
+// bundle.
+func (c Config) Cloud() kafkax.Conn {
+	conn := c.KafkaTrusting(c.CloudBootstrap, c.CloudTLSCA)
+	if conn.TLS != nil && c.CloudTLSCert != "" {
+		conn.TLS.Cert, conn.TLS.Key = c.CloudTLSCert, c.CloudTLSKey
+	}
+	return conn
+}

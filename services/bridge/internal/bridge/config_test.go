@@ -1,8 +1,13 @@
 package bridge
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/pki"
+	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -33,10 +38,37 @@ func TestParseConfigNamesBadKeys(t *testing.T) {
 		{[]string{"-transaction-timeout", "1s"}, `"transaction-timeout"`},
 		{[]string{"-batch-bytes", "10"}, `"batch-bytes"`},
 		{[]string{"-topic-refresh", "1ms"}, `"topic-refresh"`},
+		{[]string{"-cloud-tls-cert", "node.crt"}, `"cloud-tls-key"`},
 	} {
 		_, err := ParseConfig(append([]string{"-node", "n1"}, tc.args...), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%v: error %v does not name %s", tc.args, err, tc.key)
 		}
+	}
+}
+
+// TestCloudCredentialIsTheBoards: with -cloud-tls-cert the bridge shows the
+// board's own certificate to the cloud (and its site certificate to the
+// edge), trusting the cloud's bundle; a missing file stops it at start.
+func TestCloudCredentialIsTheBoards(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, _, err := pki.InitSite(dir, "edge", []string{"worker/bridge", "node/board-1"}, []string{"localhost"}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	site, board := tlsx.FilesIn(dir, "worker/bridge"), tlsx.FilesIn(dir, "node/board-1")
+	args := append(site.Args(), "-node", "board-1", "-cloud-tls-ca", site.CA, "-cloud-tls-cert", board.Cert, "-cloud-tls-key", board.Key)
+	c, err := ParseConfig(args, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *c.Cloud().TLS; got != (tlsx.Files{Cert: board.Cert, Key: board.Key, CA: site.CA}) {
+		t.Errorf("cloud credential = %+v, want the board's", got)
+	}
+	if got := *c.Edge().TLS; got != site {
+		t.Errorf("edge credential = %+v, want the site's", got)
+	}
+	args[len(args)-1] = filepath.Join(dir, "missing.key")
+	if _, err := ParseConfig(args, noEnv); err == nil || !strings.Contains(err.Error(), `"cloud-tls-cert"`) {
+		t.Errorf("a missing board key: %v, want an error naming cloud-tls-cert", err)
 	}
 }
