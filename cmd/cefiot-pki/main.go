@@ -5,6 +5,7 @@
 //	cefiot-pki init -site edge -dir run/pki/edge           # CA (kept if there) + the site's components
 //	cefiot-pki issue -site edge -dir run/pki/edge -component operator/alice
 //	cefiot-pki k8s-secrets -site edge -dir run/pki/edge -namespace cefiot-edge > secrets.yaml
+//	cefiot-pki k8s-ca-secret -site edge -dir run/pki/edge -namespace cefiot-edge | kubectl apply -f -  # for cert-manager
 package main
 
 import (
@@ -28,12 +29,14 @@ func main() {
 	program.Main("cefiot-pki", func(ctx context.Context, args []string) error { return run(ctx, args, os.Stdout) })
 }
 
-const usage = `Usage: cefiot-pki init|issue|k8s-secrets [flags]
+const usage = `Usage: cefiot-pki init|issue|k8s-secrets|k8s-ca-secret [flags]
 
   init         make the site's CA in -dir (an existing one is kept) and issue
                every component's certificate (-components)
   issue        issue one more component's certificate (-component)
   k8s-secrets  print one kubernetes.io/tls Secret per component of -dir
+  k8s-ca-secret print the Secret cefiot-site-ca (the CA's certificate and
+               key) for the optional cert-manager component's Issuer
 Flags (every command):
 `
 
@@ -106,8 +109,49 @@ func run(_ context.Context, args []string, out io.Writer) error {
 		return nil
 	case "k8s-secrets":
 		return secrets(out, o)
+	case "k8s-ca-secret":
+		return caSecret(out, o)
 	}
-	return fmt.Errorf("unknown command %q (want init, issue or k8s-secrets)", args[0])
+	return fmt.Errorf("unknown command %q (want init, issue, k8s-secrets or k8s-ca-secret)", args[0])
+}
+
+// caSecret prints the site's CA as the kubernetes.io/tls Secret
+// cefiot-site-ca, which cert-manager's CA Issuer signs with. The CA key then
+// lives in the cluster: whoever may read that Secret may issue identities
+// of the site (docs/security.md).
+func caSecret(out io.Writer, o options) error {
+	certPEM, keyPEM, err := readCA(o.dir)
+	if err != nil {
+		return err
+	}
+	if _, err := pki.ParseCA(certPEM, keyPEM); err != nil {
+		return fmt.Errorf("site CA in %s: %w", o.dir, err)
+	}
+	enc := yaml.NewEncoder(out)
+	defer func() { _ = enc.Close() }()
+	return enc.Encode(map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": secretMeta(o, "cefiot-site-ca"),
+		"stringData": map[string]string{"tls.crt": string(certPEM), "tls.key": string(keyPEM)},
+	})
+}
+
+func readCA(dir string) (certPEM, keyPEM []byte, err error) {
+	certPath, keyPath, _ := pki.Paths(dir, "ca")
+	if certPEM, err = os.ReadFile(certPath); err != nil {
+		return nil, nil, fmt.Errorf("site CA: %w", err)
+	}
+	if keyPEM, err = os.ReadFile(keyPath); err != nil {
+		return nil, nil, fmt.Errorf("site CA key: %w", err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+func secretMeta(o options, name string) map[string]any {
+	meta := map[string]any{"name": name, "labels": map[string]string{"app.kubernetes.io/part-of": "cefiot", "cefiot.io/site": o.site}}
+	if o.namespace != "" {
+		meta["namespace"] = o.namespace
+	}
+	return meta
 }
 
 // secrets prints a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) per
@@ -137,10 +181,7 @@ func secrets(out io.Writer, o options) error {
 		if err != nil {
 			return fmt.Errorf("key of %s: %w", base, err)
 		}
-		meta := map[string]any{"name": "cefiot-tls-" + base, "labels": map[string]string{"app.kubernetes.io/part-of": "cefiot", "cefiot.io/site": o.site}}
-		if o.namespace != "" {
-			meta["namespace"] = o.namespace
-		}
+		meta := secretMeta(o, "cefiot-tls-"+base)
 		if err := enc.Encode(map[string]any{
 			"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": meta,
 			"stringData": map[string]string{"tls.crt": string(crt), "tls.key": string(key), "ca.crt": string(caPEM)},

@@ -105,3 +105,35 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestCASecretForCertManager: k8s-ca-secret prints the site's CA (the
+// certificate and its key) as cefiot-site-ca, the Secret the cert-manager
+// component's Issuer signs with.
+func TestCASecretForCertManager(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := run(context.Background(), []string{"init", "-site", "edge", "-dir", dir}, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"k8s-ca-secret", "-site", "edge", "-dir", dir, "-namespace", "cefiot-edge"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Kind, Type string
+		Metadata   struct{ Name, Namespace string }
+		StringData map[string]string `yaml:"stringData"`
+	}
+	if err := yaml.Unmarshal([]byte(out.String()), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Kind != "Secret" || s.Type != "kubernetes.io/tls" || s.Metadata.Name != "cefiot-site-ca" || s.Metadata.Namespace != "cefiot-edge" {
+		t.Fatalf("secret %+v", s)
+	}
+	if s.StringData["tls.crt"] != string(mustRead(t, filepath.Join(dir, "ca.crt"))) || s.StringData["tls.key"] != string(mustRead(t, filepath.Join(dir, "ca.key"))) {
+		t.Fatal("the Secret is not the site's CA")
+	}
+	if err := run(context.Background(), []string{"k8s-ca-secret", "-site", "edge", "-dir", t.TempDir()}, &out); err == nil {
+		t.Fatal("a directory without a CA gave a Secret")
+	}
+}

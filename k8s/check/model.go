@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -61,6 +63,9 @@ type Set struct {
 	Namespaces map[string]bool
 	// NetworkPolicies of every namespace.
 	NetworkPolicies []*networkingv1.NetworkPolicy
+	// Certificates and Issuers (cert-manager) of every namespace.
+	Certificates []*certmanagerv1.Certificate
+	Issuers      []*certmanagerv1.Issuer
 }
 
 // NewSet indexes objs.
@@ -84,6 +89,10 @@ func NewSet(objs []Object) *Set {
 			s.Namespaces[t.Name] = true
 		case *networkingv1.NetworkPolicy:
 			s.NetworkPolicies = append(s.NetworkPolicies, t)
+		case *certmanagerv1.Certificate:
+			s.Certificates = append(s.Certificates, t)
+		case *certmanagerv1.Issuer:
+			s.Issuers = append(s.Issuers, t)
 		}
 	}
 	return s

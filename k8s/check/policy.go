@@ -20,6 +20,7 @@ func Policy(s *Set, facts Facts) []error {
 	for _, ns := range s.SiteNamespaces() {
 		p.site(ns)
 		p.network(ns)
+		p.certificates(ns)
 	}
 	p.kafka()
 	p.etcd()

@@ -16,9 +16,12 @@ import (
 	"errors"
 	"fmt"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -64,7 +67,14 @@ func Render(fsys filesys.FileSystem, dir string) ([]Object, error) {
 	return objs, errors.Join(errs...)
 }
 
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+// strictDecoder knows the Kubernetes API and the custom resources cefiot's
+// optional components use (cert-manager), each by its real Go types.
+var strictDecoder = func() runtime.Decoder {
+	s := runtime.NewScheme()
+	utilruntime.Must(scheme.AddToScheme(s))
+	utilruntime.Must(certmanagerv1.AddToScheme(s))
+	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
+}()
 
 // DecodeStrict decodes one YAML object into its typed API struct. Unknown
 // fields, duplicate fields and kinds the API does not know are errors.
