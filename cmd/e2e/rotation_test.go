@@ -13,19 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
-	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/logging"
 )
 
 // TestRotatingEveryCertificateWhileFramesFlow reissues every certificate of
-// both sites (same CAs, new keys) while a camera's frames flow, and checks
-// that every admin port and etcd serve their new certificate without a
-// restart, that frames keep arriving, and that the store ends with every
-// motion frame exactly once, counted against what capture published.
-// (Kafka's brokers and clients keep their TLS sessions: the old
-// certificates stay valid until they expire; see docs/security.md.)
+// both sites (same CAs, new keys; the boards' too) while a camera's frames
+// flow, and checks, with no process restarted: every admin port, etcd and
+// every Kafka listener serve their new certificate; every worker rebuilt
+// its Kafka clients with the new files (librdkafka reads them once); frames
+// keep arriving; and the store ends with every motion frame exactly once,
+// counted against what capture published.
 func TestRotatingEveryCertificateWhileFramesFlow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test on real Kafka; skipped with -short")
@@ -46,10 +46,8 @@ func TestRotatingEveryCertificateWhileFramesFlow(t *testing.T) {
 		t.Fatalf("read the certificate of %d of %d ports: %v", len(before), len(ports), before)
 	}
 	rotated := time.Now()
-	for _, site := range stack.Sites() {
-		if _, err := sitepki.Make(stack.PKIDir(site), site); err != nil {
-			t.Fatal(err)
-		}
+	if err := stack.RotateTLS(ctx); err != nil {
+		t.Fatal(err)
 	}
 	awaitState(ctx, t, "every port serving its new certificate", func() (bool, string) {
 		now := serials(t, stack, ports)
@@ -63,6 +61,22 @@ func TestRotatingEveryCertificateWhileFramesFlow(t *testing.T) {
 		return len(stale) == 0, "still the old one: " + strings.Join(stale, ", ")
 	})
 	t.Logf("all %d ports serve the new certificates %.1fs after the rotation, no process restarted", len(ports), time.Since(rotated).Seconds())
+	awaitState(ctx, t, "every worker's Kafka clients rebuilt", func() (bool, string) {
+		var stale []string
+		// Capture renews its producer and keeps the camera running; the
+		// others start their workloads' runs again.
+		for name, metric := range map[string]string{
+			"capture": "cefiot_capture_producer_renewals_total", "enrich": "cefiot_worker_refreshes_total",
+			"bridge": "cefiot_worker_refreshes_total", "sink": "cefiot_worker_refreshes_total",
+		} {
+			if scrapeMetrics(ctx, t, stack.OperatorHTTP(), stack.HTTP(name))[metric] < 1 {
+				stale = append(stale, name)
+			}
+		}
+		sort.Strings(stale)
+		return len(stale) == 0, "not yet: " + strings.Join(stale, ", ")
+	})
+	t.Logf("every worker's Kafka clients rebuilt %.1fs after the rotation", time.Since(rotated).Seconds())
 
 	n := awaitStored(ctx, t, stack, 0)
 	awaitStored(ctx, t, stack, n+20) // frames keep flowing
@@ -81,10 +95,16 @@ func TestRotatingEveryCertificateWhileFramesFlow(t *testing.T) {
 	checkStoreExactlyOnce(ctx, t, stack, want)
 }
 
-// tlsPorts are the stack's TLS listeners: every admin HTTPS port and both
-// sites' etcd.
+// tlsPorts are the stack's TLS listeners: every admin HTTPS port, both
+// sites' etcd and every Kafka listener (clients' and controllers').
 func tlsPorts(stack *localstack.Stack) map[string]string {
 	out := map[string]string{"etcd-edge": stack.EdgeEtcd(), "etcd-cloud": stack.CloudEtcd()}
+	for site, c := range map[string]*kafkalocal.Cluster{"edge": stack.Edge, "cloud": stack.Cloud} {
+		for _, n := range c.Nodes() {
+			out[fmt.Sprintf("kafka-%s-%d", site, n.ID)] = n.BrokerAddr
+			out[fmt.Sprintf("kafka-%s-%d-controller", site, n.ID)] = n.ControllerAddr
+		}
+	}
 	for name, u := range stack.AdminURLs() {
 		if p, err := url.Parse(u); err == nil {
 			out[name] = p.Host

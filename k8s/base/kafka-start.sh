@@ -13,6 +13,12 @@
 # every site's bridge) from CLIENT_CAS_DIR (*.crt, optional). The brokers'
 # own identity is the super user.
 #
+# Rotation without a restart: every TLS_RELOAD_SECONDS (default 30) the
+# script looks at those files; when they changed (a renewed Secret), it
+# rewrites the key and trust stores and sets their locations again as this
+# broker's dynamic config (kafka-configs.sh, as the super user), which makes
+# Kafka reread them for new connections on every listener.
+#
 # Environment: POD_NAME, POD_NAMESPACE, SITE, BROKERS, CLUSTER_ID,
 # REPLICATION_FACTOR, MIN_INSYNC_REPLICAS, RETENTION_HOURS, RETENTION_BYTES,
 # and optionally EXTERNAL_DOMAIN (adds an EXTERNAL listener on 9094
@@ -59,17 +65,70 @@ mkdir -p "$CONFIG_DIR"
 for f in tls.crt tls.key ca.crt; do
   [ -r "$TLS_DIR/$f" ] || { echo "kafka-start: $TLS_DIR/$f missing (Secret cefiot-tls-kafka)" >&2; exit 1; }
 done
-# PEM key store: the key, then the certificate chain; trust store: the
-# site's CA and every admitted site's. Rewritten on each start, so a
-# renewed Secret takes effect at the next restart.
-cat "$TLS_DIR/tls.key" "$TLS_DIR/tls.crt" > "$CONFIG_DIR/keystore.pem"
-chmod 600 "$CONFIG_DIR/keystore.pem"
-cat "$TLS_DIR/ca.crt" > "$CONFIG_DIR/truststore.pem"
-if [ -d "$CLIENT_CAS_DIR" ]; then
-  for f in "$CLIENT_CAS_DIR"/*.crt; do
-    [ -r "$f" ] && cat "$f" >> "$CONFIG_DIR/truststore.pem"
+
+# tls_stamp changes whenever any TLS input file does.
+tls_stamp() {
+  cat "$TLS_DIR/tls.crt" "$TLS_DIR/tls.key" "$TLS_DIR/ca.crt" 2>/dev/null | cksum
+  if [ -d "$CLIENT_CAS_DIR" ]; then
+    for f in "$CLIENT_CAS_DIR"/*.crt; do
+      [ -r "$f" ] && cat "$f"
+    done | cksum
+  fi
+}
+
+# write_stores writes the PEM key store (the key, then the certificate
+# chain) and trust store (the site's CA and every admitted site's), each
+# replaced at once so Kafka never reads half a file.
+write_stores() {
+  umask 077
+  cat "$TLS_DIR/tls.key" "$TLS_DIR/tls.crt" > "$CONFIG_DIR/keystore.pem.new"
+  cat "$TLS_DIR/ca.crt" > "$CONFIG_DIR/truststore.pem.new"
+  if [ -d "$CLIENT_CAS_DIR" ]; then
+    for f in "$CLIENT_CAS_DIR"/*.crt; do
+      [ -r "$f" ] && cat "$f" >> "$CONFIG_DIR/truststore.pem.new"
+    done
+  fi
+  mv "$CONFIG_DIR/keystore.pem.new" "$CONFIG_DIR/keystore.pem"
+  mv "$CONFIG_DIR/truststore.pem.new" "$CONFIG_DIR/truststore.pem"
+}
+write_stores
+cat > "$CONFIG_DIR/admin.properties" <<PROPS
+security.protocol=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=${CONFIG_DIR}/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=${CONFIG_DIR}/truststore.pem
+PROPS
+
+# reload_tls follows the TLS files until the script ends.
+reload_tls() {
+  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+  last=$(tls_stamp)
+  while :; do
+    sleep "${TLS_RELOAD_SECONDS:-30}" &
+    sleeper=$!
+    wait "$sleeper" || true
+    now=$(tls_stamp)
+    [ "$now" = "$last" ] && continue
+    if ! write_stores; then
+      echo "kafka-start: TLS files changed but cannot be read; trying again" >&2
+      continue
+    fi
+    stores=""
+    for l in $(echo "$protocols" | tr ',' ' '); do
+      name=$(echo "${l%%:*}" | tr 'A-Z' 'a-z')
+      stores="${stores:+$stores,}listener.name.${name}.ssl.keystore.location=${CONFIG_DIR}/keystore.pem,listener.name.${name}.ssl.truststore.location=${CONFIG_DIR}/truststore.pem"
+    done
+    if KAFKA_HEAP_OPTS="-Xmx64m" "$KAFKA_HOME/bin/kafka-configs.sh" --bootstrap-server "${POD_NAME}.${domain}:9092" \
+        --command-config "$CONFIG_DIR/admin.properties" --entity-type brokers --entity-name "$id" \
+        --alter --add-config "$stores"; then
+      echo "kafka-start: TLS files changed: key and trust stores reloaded" >&2
+      last=$now
+    else
+      echo "kafka-start: TLS files changed but the reload failed; trying again" >&2
+    fi
   done
-fi
+}
 cat > "$CONFIG_DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=${id}
@@ -103,4 +162,18 @@ PROPS
 
 "$KAFKA_HOME/bin/kafka-storage.sh" format --ignore-formatted \
   --cluster-id "$CLUSTER_ID" --config "$CONFIG_DIR/server.properties"
-exec "$KAFKA_HOME/bin/kafka-server-start.sh" "$CONFIG_DIR/server.properties"
+
+# Kafka runs as this script's child, beside the reloader; the script passes
+# on the kubelet's TERM and ends with Kafka's exit status.
+"$KAFKA_HOME/bin/kafka-server-start.sh" "$CONFIG_DIR/server.properties" &
+kafka=$!
+reload_tls &
+reloader=$!
+trap 'kill -TERM "$kafka" 2>/dev/null' TERM INT
+status=0
+while :; do
+  wait "$kafka" && status=0 || status=$?
+  kill -0 "$kafka" 2>/dev/null || break
+done
+kill "$reloader" 2>/dev/null || true
+exit "$status"

@@ -128,6 +128,29 @@ type Process struct {
 	// -insecure-plaintext).
 	TLS    *tlsx.Source
 	worker *worker.Worker
+	// kafka watches the Kafka connections' TLS files; with restartOnKafka
+	// a change starts every workload's run again.
+	kafka          *kafkax.CredentialWatch
+	restartOnKafka bool
+}
+
+// WatchKafkaCredentials watches the TLS files of the process's Kafka
+// connections while Run runs. librdkafka reads them once, when a client is
+// made, so the service makes new clients when they change: loops run with
+// kafkax.Renewing under the returned watch do, and so must the workloads
+// (see RestartOnNewKafkaCredentials).
+func (p *Process) WatchKafkaCredentials(conns ...kafkax.Conn) *kafkax.CredentialWatch {
+	p.kafka = kafkax.WatchCredentials(p.Logger, conns...)
+	return p.kafka
+}
+
+// RestartOnNewKafkaCredentials is WatchKafkaCredentials, and when the files
+// change Run's worker stops every workload's run and starts it again (with
+// new clients) under the same claim: for workloads that stop cleanly at
+// any moment (a transaction aborted, offsets not committed).
+func (p *Process) RestartOnNewKafkaCredentials(conns ...kafkax.Conn) *kafkax.CredentialWatch {
+	p.restartOnKafka = true
+	return p.WatchKafkaCredentials(conns...)
 }
 
 // New loads the TLS files and listens on the admin addresses. The admin
@@ -196,6 +219,21 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	g.Go(func() error { return p.Admin.Run(gctx) })
 	if p.TLS != nil {
 		g.Go(func() error { p.TLS.Watch(gctx, tlsx.ReloadInterval); return nil })
+	}
+	if p.kafka != nil {
+		g.Go(func() error { p.kafka.Run(gctx, tlsx.ReloadInterval); return nil })
+	}
+	if p.kafka != nil && p.restartOnKafka {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-p.kafka.Changed():
+					w.Refresh("Kafka credentials changed")
+				}
+			}
+		})
 	}
 	g.Go(func() error { return w.Run(gctx) })
 	return g.Wait()

@@ -1,8 +1,11 @@
 package tlsx
 
 import (
+	"crypto/tls"
 	"flag"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,6 +53,26 @@ func (f *Flags) Validate(ch *config.Checker) {
 func (f Files) Check() error {
 	_, err := read(f)
 	return err
+}
+
+// Fingerprint changes whenever the contents of any of the files change.
+func (f Files) Fingerprint() string { return stampOf(f) }
+
+// Usable reports whether the files can be used by a client of another
+// trust domain: the key pair loads and the bundle holds a certificate (the
+// chain is not checked: the bundle may be another domain's).
+func (f Files) Usable() error {
+	if _, err := tls.LoadX509KeyPair(f.Cert, f.Key); err != nil {
+		return fmt.Errorf("key pair %s, %s: %w", f.Cert, f.Key, err)
+	}
+	b, err := os.ReadFile(f.CA)
+	if err != nil {
+		return fmt.Errorf("trust bundle: %w", err)
+	}
+	if _, err := pki.ParseCertificates(b); err != nil {
+		return fmt.Errorf("trust bundle %s: %w", f.CA, err)
+	}
+	return nil
 }
 
 // Files are the files the flags name.

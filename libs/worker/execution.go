@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/leasebound"
@@ -57,13 +59,25 @@ func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 				w.mu.Unlock()
 			})
 			started := time.Now()
-			err := w.run(rctx, a, wl)
+			runCtx, restart := context.WithCancelCause(rctx)
+			w.mu.Lock()
+			e.restart = restart
+			w.mu.Unlock()
+			err := w.run(runCtx, a, wl)
+			restart(nil)
 			recovered.Stop()
 			if time.Since(started) >= healthyAfter {
 				backoff.reset()
 			}
 			if rctx.Err() != nil {
 				return
+			}
+			if cause := context.Cause(runCtx); errors.Is(cause, errRefresh) {
+				// Stopped to start again with new credentials: no
+				// failure, no back-off.
+				logger.Info("workload restarted", "why", cause)
+				w.refreshes.Inc()
+				continue
 			}
 			w.mu.Lock()
 			e.runs++
@@ -82,4 +96,22 @@ func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 			backoff.wait(rctx)
 		}
 	}()
+}
+
+// errRefresh is the cause of a run stopped by Refresh.
+var errRefresh = errors.New("refresh")
+
+// Refresh stops the current run of every workload and starts it again at
+// once, under the same claim and epoch: what a service does when its
+// clients must be rebuilt (new Kafka credentials). A run stops as it does
+// when fenced (a transaction open is aborted, not committed), so a refresh
+// loses and duplicates nothing.
+func (w *Worker) Refresh(why string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.running {
+		if e.restart != nil {
+			e.restart(fmt.Errorf("%w: %s", errRefresh, why))
+		}
+	}
 }

@@ -92,6 +92,7 @@ type Worker struct {
 	fenceStop     prometheus.Histogram
 	renewFailures prometheus.Counter
 	leaseLosses   prometheus.Counter
+	refreshes     prometheus.Counter
 
 	mu         sync.Mutex
 	lease      clientv3.LeaseID // 0 while not registered
@@ -108,8 +109,9 @@ type execution struct {
 	workload   *cefiotv1.Workload
 	started    time.Time
 	cancel     context.CancelFunc
-	stopped    chan struct{} // the runner returned: no more writes
-	done       chan struct{} // stopped, and the claim released (or given up)
+	restart    context.CancelCauseFunc // stops the current run only (Refresh)
+	stopped    chan struct{}           // the runner returned: no more writes
+	done       chan struct{}           // stopped, and the claim released (or given up)
 	lastErr    string
 	runs       int // completed runs, to tell a recovered run from a later one
 	finished   bool
@@ -139,13 +141,14 @@ func New(cli *clientv3.Client, cfg Config, run Runner, logger *slog.Logger) (*Wo
 		fenceOverruns: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_fence_overruns_total", Help: "Times workloads did not stop before the lease could expire."}),
 		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_renew_failures_total", Help: "Failed lease renewals."}),
 		leaseLosses:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_losses_total", Help: "Leases lost (expired at etcd); the worker registered again."}),
+		refreshes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_refreshes_total", Help: "Workload runs stopped and started again at once, to rebuild their clients (new Kafka credentials)."}),
 		fenceStop: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cefiot_worker_fence_stop_seconds", Help: "Time from a fence's start until every workload had stopped writing (must stay below the fence margin).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.fenceStop, w.renewFailures, w.leaseLosses} {
+		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.fenceStop, w.renewFailures, w.leaseLosses, w.refreshes} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register worker metrics: %w", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/cefiot/cefiot/libs/kafkaacl"
 	"github.com/cefiot/cefiot/libs/kafkax"
@@ -126,6 +127,46 @@ func (c *Cluster) asSuperUser(what string, f func(*kafka.AdminClient) error) err
 		return fmt.Errorf("kafkalocal: cluster %s: %s: %w", c.cfg.Name, what, err)
 	}
 	return nil
+}
+
+// ReloadTLS makes every node take the TLS files again (a rotated key pair,
+// a changed trust bundle) without a restart: it rewrites each node's key
+// and trust stores and sets their locations again as per-broker dynamic
+// configs, which makes Kafka reread the files for new connections (its
+// SslFactory reloads a store whose file changed; connections already open
+// keep their session). As a deployment would run kafka-configs.sh.
+func (c *Cluster) ReloadTLS(ctx context.Context) error {
+	if c.cfg.TLS == nil {
+		return nil
+	}
+	return c.asSuperUser("reload TLS", func(a *kafka.AdminClient) error {
+		var resources []kafka.ConfigResource
+		for _, n := range c.nodes {
+			if err := writeStores(c.cfg.TLS, n.info); err != nil {
+				return fmt.Errorf("node %d: %w", n.info.ID, err)
+			}
+			var entries []kafka.ConfigEntry
+			for _, listener := range []string{"client", "controller"} {
+				prefix := "listener.name." + listener + "."
+				entries = append(entries,
+					kafka.ConfigEntry{Name: prefix + "ssl.keystore.location", Value: keystorePath(n.info), IncrementalOperation: kafka.AlterConfigOpTypeSet},
+					kafka.ConfigEntry{Name: prefix + "ssl.truststore.location", Value: truststorePath(n.info), IncrementalOperation: kafka.AlterConfigOpTypeSet},
+				)
+			}
+			resources = append(resources, kafka.ConfigResource{Type: kafka.ResourceBroker, Name: strconv.Itoa(n.info.ID), Config: entries})
+		}
+		res, err := a.IncrementalAlterConfigs(ctx, resources)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, r := range res {
+			if r.Error.Code() != kafka.ErrNoError {
+				errs = append(errs, fmt.Errorf("broker %s: %w", r.Name, r.Error))
+			}
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // KeystorePath is the PEM key store (the brokers' key and certificate) of

@@ -55,6 +55,24 @@ func (s *Stack) makePKI() error {
 	return nil
 }
 
+// RotateTLS reissues every certificate of both sites (same CAs, new keys)
+// and has the Kafka brokers take theirs at once (kafkalocal.ReloadTLS); the
+// services take theirs by themselves within tlsx.ReloadInterval.
+func (s *Stack) RotateTLS(ctx context.Context) error {
+	if s.cfg.InsecurePlaintext {
+		return nil
+	}
+	if err := s.makePKI(); err != nil {
+		return err
+	}
+	for _, c := range []*kafkalocal.Cluster{s.Edge, s.Cloud} {
+		if err := c.ReloadTLS(ctx); err != nil {
+			return fmt.Errorf("localstack: %w", err)
+		}
+	}
+	return nil
+}
+
 // EdgeBoards are the edge site's boards (the -node of its workers): the
 // simulated nodes, or the one board "local".
 func (s *Stack) EdgeBoards() []string {

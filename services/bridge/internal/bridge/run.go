@@ -32,6 +32,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	kafkaCreds := proc.RestartOnNewKafkaCredentials(cfg.Edge(), cfg.Cloud())
 	m := newMetrics(proc.Registry)
 	probe := linkprobe.New(cfg.Cloud(), cfg.ProbeInterval, 2*time.Second, 2, logger)
 	st := newState(m, ratelimit.New(cfg.RateLimit), probe)
@@ -41,8 +42,8 @@ func Run(ctx context.Context, cfg Config) error {
 	proc.Admin.AddGateway(cefiotv1.RegisterBridgeServiceHandlerFromEndpoint)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return probe.Run(gctx) })
-	g.Go(func() error { return b.monitor(gctx) })
+	g.Go(func() error { return kafkax.Renewing(gctx, kafkaCreds, probe.Run) })
+	g.Go(func() error { return kafkax.Renewing(gctx, kafkaCreds, b.monitor) })
 	g.Go(func() error { return proc.Run(gctx, []string{pipeline.KindBridge}, b.run) })
 	return g.Wait()
 }

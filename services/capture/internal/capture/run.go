@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -40,8 +39,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// A camera's run is not restarted for new credentials: that would
+	// reconnect a live camera and miss its frames. Its publisher renews
+	// its producer instead.
+	creds := proc.WatchKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
-	c := &capturer{cfg: cfg, logger: logger, metrics: m, registry: reg}
+	c := &capturer{cfg: cfg, logger: logger, metrics: m, registry: reg, creds: creds}
 	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, registry: reg})
 	proc.Admin.AddGateway(cefiotv1.RegisterCaptureServiceHandlerFromEndpoint)
 	go reg.Watch(ctx, 2*time.Second)
@@ -52,16 +55,17 @@ type metrics struct {
 	frames, motion, published, failed prometheus.Counter
 	online                            *prometheus.GaugeVec
 	reconnects, events, globals       *prometheus.CounterVec
-	statusChanges                     prometheus.Counter
+	statusChanges, producerRenewals   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		frames:        service.Counter(reg, "cefiot_capture_frames_total", "Frames read from sources."),
-		motion:        service.Counter(reg, "cefiot_capture_motion_frames_total", "Frames with motion."),
-		published:     service.Counter(reg, "cefiot_capture_frames_published_total", "Frames acknowledged by the site's Kafka cluster."),
-		failed:        service.Counter(reg, "cefiot_capture_publish_errors_total", "Frames Kafka refused."),
-		statusChanges: service.Counter(reg, "cefiot_capture_camera_status_changes_total", "Camera online/offline changes published."),
+		frames:           service.Counter(reg, "cefiot_capture_frames_total", "Frames read from sources."),
+		motion:           service.Counter(reg, "cefiot_capture_motion_frames_total", "Frames with motion."),
+		published:        service.Counter(reg, "cefiot_capture_frames_published_total", "Frames acknowledged by the site's Kafka cluster."),
+		failed:           service.Counter(reg, "cefiot_capture_publish_errors_total", "Frames Kafka refused."),
+		statusChanges:    service.Counter(reg, "cefiot_capture_camera_status_changes_total", "Camera online/offline changes published."),
+		producerRenewals: service.Counter(reg, "cefiot_capture_producer_renewals_total", "Kafka producers replaced with new credentials (the camera kept running)."),
 		online: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cefiot_capture_camera_online", Help: "1 while the camera's source delivers frames, 0 while it is offline.",
 		}, []string{"camera"}),
@@ -84,83 +88,7 @@ type capturer struct {
 	logger   *slog.Logger
 	metrics  *metrics
 	registry *Registry
-}
-
-// publisher sends frames and status changes with one idempotent producer
-// and remembers the first delivery failure.
-type publisher struct {
-	producer *kafka.Producer
-	metrics  *metrics
-	mu       sync.Mutex
-	err      error
-	done     chan struct{}
-}
-
-func newPublisher(bootstrap kafkax.Conn, frameTopic string, m *metrics) (*publisher, error) {
-	// Idempotent producer; messages never time out, so a broker that is
-	// briefly away delays frames instead of duplicating or dropping them.
-	p, err := kafka.NewProducer(kafkax.Config(bootstrap, map[string]any{
-		"enable.idempotence": true,
-		"acks":               "all",
-		"message.timeout.ms": 0,
-		"linger.ms":          5,
-		"message.max.bytes":  16 << 20,
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("capture producer: %w", err)
-	}
-	pub := &publisher{producer: p, metrics: m, done: make(chan struct{})}
-	go func() {
-		defer close(pub.done)
-		for ev := range p.Events() {
-			switch e := ev.(type) {
-			case *kafka.Message:
-				isFrame := e.TopicPartition.Topic != nil && *e.TopicPartition.Topic == frameTopic
-				if e.TopicPartition.Error != nil {
-					if isFrame {
-						m.failed.Inc()
-					}
-					pub.fail(fmt.Errorf("publish %s: %w", kafkax.Where(e), e.TopicPartition.Error))
-				} else if isFrame {
-					m.published.Inc()
-				}
-			case kafka.Error:
-				if e.IsFatal() {
-					pub.fail(fmt.Errorf("producer: %w", e))
-				}
-			}
-		}
-	}()
-	return pub, nil
-}
-
-func (p *publisher) fail(err error) {
-	p.mu.Lock()
-	if p.err == nil {
-		p.err = err
-	}
-	p.mu.Unlock()
-}
-
-func (p *publisher) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// flush waits until every message is acknowledged or ctx ends.
-func (p *publisher) flush(ctx context.Context) error {
-	for p.producer.Flush(500) > 0 {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	return p.Err()
-}
-
-func (p *publisher) close() {
-	p.producer.Close()
-	<-p.done
+	creds    *kafkax.CredentialWatch
 }
 
 // run is one camera's workload. It returns nil when a finite source (a file
@@ -186,6 +114,9 @@ func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		return err
 	}
 	defer pub.close()
+	renewing, stopRenewing := context.WithCancel(ctx)
+	defer stopRenewing()
+	go pub.renewOnChange(renewing, c.creds, logger)
 	// A change of source (through the API or the file) starts a new
 	// session; other changes apply at the next frame.
 	for {
@@ -385,7 +316,7 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 	if err != nil {
 		return fmt.Errorf("encode frame %s: %w", frame.FrameId, err)
 	}
-	err = kafkax.Produce(ctx, pub.producer, &kafka.Message{
+	err = pub.produce(ctx, &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &c.cfg.Topic, Partition: kafka.PartitionAny},
 		Key:            []byte(camera),
 		Value:          value,
@@ -431,7 +362,7 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 		return
 	}
 	topic := c.cfg.StatusTopic
-	if err := kafkax.Produce(ctx, pub.producer, &kafka.Message{
+	if err := pub.produce(ctx, &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 		Key:            []byte(id), Value: value, Timestamp: rec.Time.AsTime(),
 	}); err != nil && ctx.Err() == nil {

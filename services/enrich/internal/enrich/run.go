@@ -26,6 +26,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	proc.RestartOnNewKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
 	e := &enricher{cfg: cfg, logger: logger, metrics: m}
 	srv := &adminServer{proc: proc, metrics: m}

@@ -37,6 +37,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	proc.RestartOnNewKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
 	s := &sink{cfg: cfg, logger: logger, metrics: m, store: st}
 	api := &api{proc: proc, metrics: m, store: st}
