@@ -19,7 +19,8 @@ import (
 // TestConsoleRefusesStrangers attacks the console's listener as cefiot-local
 // serves it: plain HTTP, no certificate, a certificate of an impostor CA
 // and a worker's certificate are refused; a viewer may look but not act;
-// an operator may act.
+// an operator may act, but not through a page of another origin, a form or
+// a foreign host name.
 func TestConsoleRefusesStrangers(t *testing.T) {
 	dir := t.TempDir()
 	site, err := sitepki.Make(filepath.Join(dir, "edge"), "edge")
@@ -55,20 +56,30 @@ func TestConsoleRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	action := srv.URL() + "api/bridge/v1/bridge/pause"
+	operator := load(site, sitepki.Operator).HTTPClient()
 	for _, tc := range []struct {
 		who, method, url string
 		client           *http.Client
+		edit             func(*http.Request)
 		want             int // 0: the handshake is refused
 	}{
-		{"no certificate", "GET", srv.URL(), anonymous, 0},
-		{"impostor CA", "GET", srv.URL(), load(impostor, sitepki.Operator).HTTPClient(), 0},
-		{"worker", "GET", srv.URL(), load(site, access.Worker("bridge")).HTTPClient(), http.StatusForbidden},
-		{"viewer looks", "GET", srv.URL(), load(site, sitepki.Viewer).HTTPClient(), http.StatusOK},
-		{"viewer acts", "POST", action, load(site, sitepki.Viewer).HTTPClient(), http.StatusForbidden},
-		{"operator acts", "POST", action, load(site, sitepki.Operator).HTTPClient(), http.StatusOK},
+		{"no certificate", "GET", srv.URL(), anonymous, nil, 0},
+		{"impostor CA", "GET", srv.URL(), load(impostor, sitepki.Operator).HTTPClient(), nil, 0},
+		{"worker", "GET", srv.URL(), load(site, access.Worker("bridge")).HTTPClient(), nil, http.StatusForbidden},
+		{"viewer looks", "GET", srv.URL(), load(site, sitepki.Viewer).HTTPClient(), nil, http.StatusOK},
+		{"viewer acts", "POST", action, load(site, sitepki.Viewer).HTTPClient(), nil, http.StatusForbidden},
+		{"operator acts", "POST", action, operator, nil, http.StatusOK},
+		{"operator acts from the console's own page", "POST", action, operator, header("Origin", strings.TrimSuffix(srv.URL(), "/")), http.StatusOK},
+		{"a page of another origin acts", "POST", action, operator, header("Origin", "https://evil.example"), http.StatusForbidden},
+		{"a form acts", "POST", action, operator, header("Content-Type", "application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType},
+		{"a foreign host name (rebinding)", "POST", action, operator, func(r *http.Request) { r.Host = "evil.example" }, http.StatusMisdirectedRequest},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, tc.method, tc.url, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.edit != nil {
+			tc.edit(req)
+		}
 		resp, err := tc.client.Do(req)
 		cancel()
 		switch {
@@ -91,4 +102,9 @@ func TestConsoleRefusesStrangers(t *testing.T) {
 			t.Error("plain HTTP got the console")
 		}
 	}
+}
+
+// header sets one request header.
+func header(key, value string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set(key, value) }
 }

@@ -40,6 +40,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/httpguard"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -195,7 +196,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	httpSrv := &http.Server{Handler: s.authenticate(s.httpMux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(s.logger)}
+	guard := httpguard.Guard{Hosts: httpguard.LocalHosts(s.HTTPAddr())}
+	if s.tls != nil {
+		guard = httpguard.Guard{Hosts: s.tls.Names, TLS: true}
+	}
+	httpSrv := &http.Server{Handler: guard.Wrap(s.authenticate(s.httpMux)), ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(s.logger)}
 	httpLis := s.httpLis
 	if s.tls != nil {
 		httpLis = tls.NewListener(httpLis, s.tls.HTTPServerConfig())

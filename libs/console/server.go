@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/httpguard"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -54,9 +55,10 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	}
 	s := &Server{ln: ln, h: h, scheme: "http", srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(logger)}}
 	serve := s.ln
+	s.srv.Handler = httpguard.Guard{Hosts: httpguard.LocalHosts(ln.Addr().String())}.Wrap(h)
 	if sec != nil {
 		s.scheme = "https"
-		s.srv.Handler = authorize(sec.Server.Identity().Site, h)
+		s.srv.Handler = httpguard.Guard{Hosts: sec.Server.Names, TLS: true}.Wrap(authorize(sec.Server.Identity().Site, h))
 		serve = tls.NewListener(ln, sec.Server.ServerConfig())
 	} else {
 		logger.Warn("SECURITY OFF: the console serves plain HTTP to anyone who reaches " + addr)

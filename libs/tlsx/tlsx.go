@@ -146,6 +146,17 @@ func (s *Source) current() *material {
 // Identity is this process's own identity.
 func (s *Source) Identity() pki.Identity { return s.current().identity }
 
+// Names are the host names and addresses the current certificate is valid
+// for as a server.
+func (s *Source) Names() []string {
+	leaf := s.current().leaf
+	out := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
 // NotAfter is when the current certificate expires.
 func (s *Source) NotAfter() time.Time { return s.current().leaf.NotAfter }
 

@@ -101,8 +101,17 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 			{"operator profiles", "GET", "/debug/pprof/", s.client(t, sitepki.Operator), nil, http.StatusOK},
 			// Past authorization: the node is unknown.
 			{"operator drains", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), nil, http.StatusNotFound},
+			// A web page the operator opens cannot use the operator's
+			// certificate: another origin, a form, a foreign host name.
+			{"operator's browser, from another origin", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Origin", "https://evil.example"), http.StatusForbidden},
+			{"operator's browser, a cross-site fetch", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Sec-Fetch-Site", "cross-site"), http.StatusForbidden},
+			{"operator's browser, a form", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Content-Type", "application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType},
+			{"operator's browser, text/plain", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Content-Type", "text/plain"), http.StatusUnsupportedMediaType},
+			{"operator under a foreign host name", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), func(r *http.Request) { r.Host = "evil.example" }, http.StatusMisdirectedRequest},
+			{"operator's browser, same origin", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Origin", "https://"+s.httpAddr), http.StatusNotFound},
 		} {
 			req, _ := http.NewRequestWithContext(callCtx, tc.method, s.url(tc.path), strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
 			if tc.edit != nil {
 				tc.edit(req)
 			}
@@ -226,4 +235,9 @@ func within10s(call func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return call(ctx)
+}
+
+// header sets one request header.
+func header(key, value string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set(key, value) }
 }
