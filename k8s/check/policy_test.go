@@ -49,6 +49,13 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{"no default deny", "overlays/edge", func(s *Set) { dropNetworkPolicy(s, "default-deny") }, "namespace cefiot-edge: no default-deny NetworkPolicy"},
 		{"kafka clients shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka") }, "kafka container kafka: port broker (9092) is not admitted by any NetworkPolicy"},
 		{"edge bridges shut out", "overlays/cloud", func(s *Set) { dropNetworkPolicy(s, "kafka-external") }, "port external (9094) is not admitted by any NetworkPolicy"},
+		{"bridge on a board without its own credential", "overlays/edge", func(s *Set) {
+			w, _ := s.Find("Deployment", "cefiot-edge", "bridge")
+			w.Template.Spec.Affinity = nil
+		}, "require node label cefiot.io/board-credential"},
+		{"board credential in a writable place", "overlays/edge", func(s *Set) {
+			cmData(s, "bridge-config")["CEFIOT_CLOUD_TLS_KEY"] = "/tmp/board.key"
+		}, `cloud-tls-key "/tmp/board.key" is not in a read-only hostPath Directory`},
 		{"no liveness probe", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").LivenessProbe = nil }, "enrich container enrich: has no livenessProbe"},
 		{"probe on the wrong port", "overlays/edge", func(s *Set) {
 			container(s, "Deployment", "bridge").ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8102)

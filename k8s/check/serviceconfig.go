@@ -118,15 +118,21 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 }
 
 // tlsFiles checks that the service runs with TLS, from files of a mounted
-// Secret: no plaintext anywhere.
+// Secret: no plaintext anywhere. The bridge's board credential
+// (cloud-tls-cert, cloud-tls-key) is the board's own, so it comes from a
+// read-only directory of the node instead, and the pod may only run on
+// boards labelled as holding one.
 func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func(string) string, cloudCA bool) {
 	if value("insecure-plaintext") == "true" {
 		p.fail(id, "insecure-plaintext is set: every cefiot port must be mutual TLS")
 	}
-	secretVolumes := map[string]bool{}
+	secretVolumes, boardVolumes := map[string]bool{}, map[string]bool{}
 	for _, v := range w.Template.Spec.Volumes {
 		if v.Secret != nil {
 			secretVolumes[v.Name] = true
+		}
+		if v.HostPath != nil && v.HostPath.Type != nil && *v.HostPath.Type == corev1.HostPathDirectory {
+			boardVolumes[v.Name] = true
 		}
 	}
 	files := []string{"tls-cert", "tls-key", "tls-ca"}
@@ -139,14 +145,50 @@ func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func
 			p.fail(id, "%s is not set (%s): the service would not start", flag, EnvName(flag))
 			continue
 		}
-		mounted := false
-		for _, m := range c.VolumeMounts {
-			if secretVolumes[m.Name] && strings.HasPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/") {
-				mounted = true
-			}
-		}
-		if !mounted {
+		if !inVolume(c, secretVolumes, file) {
 			p.fail(id, "%s %q is not in a mounted Secret volume", flag, file)
 		}
 	}
+	if cloudCA && (value("cloud-tls-cert") != "" || value("cloud-tls-key") != "") {
+		for _, flag := range []string{"cloud-tls-cert", "cloud-tls-key"} {
+			if file := value(flag); !inVolume(c, boardVolumes, file) {
+				p.fail(id, "%s %q is not in a read-only hostPath Directory of the board (its own credential)", flag, file)
+			}
+		}
+		if !requiresNodeLabel(w.Template.Spec.Affinity, BoardCredentialLabel) {
+			p.fail(id, "the board credential is read from the node, but the pod may run on a node without one: require node label %s", BoardCredentialLabel)
+		}
+	}
+}
+
+// BoardCredentialLabel marks a node that holds its own cloud credential
+// (/etc/cefiot/board): the bridge runs only there.
+const BoardCredentialLabel = "cefiot.io/board-credential"
+
+// inVolume reports whether file lies under the mount of one of volumes.
+func inVolume(c *corev1.Container, volumes map[string]bool, file string) bool {
+	for _, m := range c.VolumeMounts {
+		if volumes[m.Name] && strings.HasPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// requiresNodeLabel reports whether affinity requires label on the node.
+func requiresNodeLabel(a *corev1.Affinity, label string) bool {
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	for _, term := range terms {
+		found := false
+		for _, e := range term.MatchExpressions {
+			found = found || e.Key == label
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(terms) > 0
 }
