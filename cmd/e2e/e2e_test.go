@@ -118,6 +118,7 @@ func TestVideoToStore(t *testing.T) {
 	waitCounter(ctx, t, stack, stack.SinkHTTP()+"/v1/sink/status", "bad_records", 1)
 	checkDeadLetter(ctx, t, stack.Edge.Conn(), "frames.deadletter", "enrich")
 	checkDeadLetter(ctx, t, stack.Cloud.Conn(), "sink.deadletter", "sink")
+	checkAuditTrail(ctx, t, stack)
 
 	// Restart the whole pipeline over the same video: the same frame ids come
 	// again and the store keeps exactly one of each.

@@ -8,6 +8,7 @@ package access
 import (
 	"strings"
 
+	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -37,6 +38,14 @@ func Worker(kind string) string { return WorkerPrefix + kind }
 
 // Node is the identity component of the edge board named node.
 func Node(node string) string { return NodePrefix + node }
+
+// Role is the role of id in its site: the first part of its component
+// (operator, viewer, monitor, worker, node) or the component itself
+// (scheduler, console, kafka, etcd).
+func Role(id pki.Identity) string {
+	role, _, _ := strings.Cut(id.Component, "/")
+	return role
+}
 
 // Operators may change what a site runs: pause, rate-limit, cordon, drain,
 // move, apply and delete. The console acts for the operator logged in to

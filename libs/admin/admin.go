@@ -40,6 +40,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/httpguard"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
@@ -55,8 +56,12 @@ type Config struct {
 	// TLS is the process's key pair and trust bundle; nil serves
 	// plaintext to anyone (-insecure-plaintext).
 	TLS *tlsx.Source
-	// Policy authorizes gRPC (and REST) calls when TLS is set.
+	// Policy authorizes gRPC (and REST) calls when TLS is set. The
+	// methods it names one by one change state: each call of one is
+	// audited (SetAudit).
 	Policy tlsx.Policy
+	// Service names the process in audit records.
+	Service string
 }
 
 // Server is the admin server of one service.
@@ -73,9 +78,12 @@ type Server struct {
 	inProcess *bufconn.Listener // the gateway's connection to the gRPC server
 	tls       *tlsx.Source
 	site      string
+	service   string
+	policy    tlsx.Policy
 
 	mu       sync.Mutex
 	gateways []GatewayRegistrar
+	audit    audit.Sink
 }
 
 // New listens on both addresses and prepares the servers. Services are
@@ -96,7 +104,12 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 	)
 	srvMetrics := grpcprom.NewServerMetrics()
 	registry.MustRegister(srvMetrics)
-	unary := []grpc.UnaryServerInterceptor{srvMetrics.UnaryServerInterceptor()}
+	srv := &Server{
+		logger: logger, registry: registry, service: cfg.Service, policy: cfg.Policy, site: cfg.Policy.Site,
+		tls: cfg.TLS, grpcLis: grpcLis, httpLis: httpLis, inProcess: bufconn.Listen(1 << 20),
+		audit: audit.Log{Logger: logger},
+	}
+	unary := []grpc.UnaryServerInterceptor{srvMetrics.UnaryServerInterceptor(), srv.auditInterceptor()}
 	stream := []grpc.StreamServerInterceptor{srvMetrics.StreamServerInterceptor()}
 	opts := []grpc.ServerOption{}
 	if cfg.TLS != nil {
@@ -120,11 +133,7 @@ func New(cfg Config, registry *prometheus.Registry, logger *slog.Logger) (*Serve
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithMetadata(forwardCaller),
 	)
-	srv := &Server{
-		logger: logger, registry: registry, grpc: g, health: hs,
-		gateway: gw, grpcLis: grpcLis, httpLis: httpLis, tls: cfg.TLS, site: cfg.Policy.Site,
-		inProcess: bufconn.Listen(1 << 20),
-	}
+	srv.grpc, srv.health, srv.gateway = g, hs, gw
 	mux := http.NewServeMux()
 	srv.httpMux = mux
 	mux.Handle("/metrics", srv.require(access.Scrapers(), promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry})))
@@ -200,7 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.tls != nil {
 		guard = httpguard.Guard{Hosts: s.tls.Names, TLS: true}
 	}
-	httpSrv := &http.Server{Handler: guard.Wrap(s.authenticate(s.httpMux)), ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(s.logger)}
+	httpSrv := &http.Server{Handler: s.auditRefusals(guard.Wrap(s.authenticate(s.httpMux))), ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(s.logger)}
 	httpLis := s.httpLis
 	if s.tls != nil {
 		httpLis = tls.NewListener(httpLis, s.tls.HTTPServerConfig())

@@ -65,17 +65,18 @@ func (s *Server) require(allowed []string, next http.Handler) http.Handler {
 // forwardCaller passes the HTTPS caller's verified identity to the gRPC
 // server (see tlsx.CallerIdentity).
 func forwardCaller(_ context.Context, r *http.Request) metadata.MD {
-	id, ok := requestIdentity(r)
-	if !ok {
-		return nil
+	markReached(r)
+	md := metadata.Pairs(forwardedAddrKey, r.RemoteAddr)
+	if id, ok := requestIdentity(r); ok {
+		md.Set(tlsx.ForwardedCallerKey, id.String())
 	}
-	return metadata.Pairs(tlsx.ForwardedCallerKey, id.String())
+	return md
 }
 
 // forwardHeader is grpc-gateway's default header matcher, except that a
 // client can never set the forwarded identity itself.
 func forwardHeader(key string) (string, bool) {
-	if strings.EqualFold(strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"), tlsx.ForwardedCallerKey) {
+	if k := strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"); k == tlsx.ForwardedCallerKey || k == forwardedAddrKey {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)

@@ -127,10 +127,16 @@ func Edge(site string) []Grant {
 	bridge := as(site, access.Worker(pipeline.KindBridge)).
 		topic("*", false, read, describe).
 		group(pipeline.BridgePrefix(site), true)
-	for _, g := range []*grants{capture, enrich, bridge} {
-		out = append(out, g.out...)
+	for _, g := range []*grants{capture, enrich, bridge, as(site, access.Scheduler)} {
+		out = append(out, g.auditTrail().out...)
 	}
 	return out
+}
+
+// auditTrail lets a process append its admin API's audit records to the
+// site's audit topic (and create it).
+func (g *grants) auditTrail() *grants {
+	return g.topic(pipeline.TopicAudit, false, write, create)
 }
 
 // CloudSite is what site's bridge may do in the cloud cluster: its own
@@ -203,7 +209,11 @@ func Cloud(cloud string) []Grant {
 		topic(pipeline.TopicFramesDeadLetter, false, write, create).
 		group(pipeline.EnrichPrefix(cloud), true).
 		transactions(pipeline.EnrichPrefix(cloud))
-	return append(sink.out, enrich.out...)
+	var out []Grant
+	for _, g := range []*grants{sink, enrich, as(cloud, access.Scheduler)} {
+		out = append(out, g.auditTrail().out...)
+	}
+	return out
 }
 
 // Reader may read every topic of a cluster (an operator with kcat).

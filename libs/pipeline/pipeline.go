@@ -35,6 +35,10 @@ const (
 	// TopicSinkDeadLetter (in the cloud cluster) holds the records the
 	// sink refused.
 	TopicSinkDeadLetter = "sink.deadletter"
+	// TopicAudit holds the site's audit trail: one JSON record per
+	// state-changing call to any of its admin APIs, refused ones too
+	// (libs/audit).
+	TopicAudit = "audit"
 )
 
 // DefaultBridgeTopics returns the edge topics a bridge forwards unless its

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
+	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/kafkax"
@@ -132,6 +133,19 @@ type Process struct {
 	// a change starts every workload's run again.
 	kafka          *kafkax.CredentialWatch
 	restartOnKafka bool
+	audit          *audit.Kafka
+}
+
+// AuditTo appends the audit trail of the process's state-changing calls
+// to the site's Kafka cluster at conn (libs/audit), until Run ends.
+func (p *Process) AuditTo(ctx context.Context, conn kafkax.Conn) error {
+	k, err := audit.Start(ctx, conn, p.Logger, p.Registry)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Name, err)
+	}
+	p.audit = k
+	p.Admin.SetAudit(k)
+	return nil
 }
 
 // WatchKafkaCredentials watches the TLS files of the process's Kafka
@@ -164,7 +178,7 @@ func New(name string, c Common, logger *slog.Logger, api string, changes ...stri
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	adm, err := admin.New(admin.Config{
-		GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, TLS: src, Policy: access.Policy(c.Site, api, changes...),
+		GRPCAddr: c.GRPCAddr, HTTPAddr: c.HTTPAddr, TLS: src, Policy: access.Policy(c.Site, api, changes...), Service: name,
 	}, reg, logger)
 	if err != nil {
 		return nil, err
@@ -214,6 +228,9 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 		return err
 	}
 	p.worker = w
+	if p.audit != nil {
+		defer p.audit.Close()
+	}
 	p.Admin.SetServing("", true)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Admin.Run(gctx) })

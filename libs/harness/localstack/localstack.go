@@ -353,7 +353,11 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 			specFile = "spec-cloud.yaml"
 		}
 		bin = "scheduler"
-		args = []string{
+		kafka := s.Edge.BootstrapServers()
+		if site == "cloud" {
+			kafka = s.Cloud.BootstrapServers()
+		}
+		args = []string{"-kafka-bootstrap", kafka,
 			"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
 			"-etcd-dir", filepath.Join(c.RunDir, "etcd-"+site), "-etcd-client-addr", addr(etcd), "-etcd-peer-addr", addr(peer),
 			"-session-ttl", c.LeaseTTL.String(),
@@ -361,7 +365,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		}
 		if name == "scheduler-edge" && c.multiNode() {
 			args = []string{
-				"-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
+				"-kafka-bootstrap", kafka, "-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
 				"-etcd-endpoints", addr(etcd), "-session-ttl", c.LeaseTTL.String(),
 				"-grpc-addr", addr(g), "-http-addr", addr(h), "-etcd-observers", Operator,
 			}

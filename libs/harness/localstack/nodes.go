@@ -213,7 +213,7 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 	g, h := s.dynamicPorts(name)
 	if strings.HasPrefix(name, "scheduler-edge-") {
 		return "scheduler", []string{
-			"-site", c.Site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, "spec-edge.yaml"),
+			"-kafka-bootstrap", s.Edge.BootstrapServers(), "-site", c.Site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, "spec-edge.yaml"),
 			"-etcd-endpoints", s.EdgeEtcd(), "-session-ttl", c.LeaseTTL.String(),
 			"-grpc-addr", addr(g), "-http-addr", addr(h),
 		}, nil

@@ -32,6 +32,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := proc.AuditTo(ctx, cfg.Edge()); err != nil {
+		return err
+	}
 	kafkaCreds := proc.RestartOnNewKafkaCredentials(cfg.Edge(), cfg.Cloud())
 	m := newMetrics(proc.Registry)
 	probe := linkprobe.New(cfg.Cloud(), cfg.ProbeInterval, 2*time.Second, 2, logger)

@@ -39,6 +39,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := proc.AuditTo(ctx, cfg.Kafka(cfg.KafkaBootstrap)); err != nil {
+		return err
+	}
 	// A camera's run is not restarted for new credentials: that would
 	// reconnect a live camera and miss its frames. Its publisher renews
 	// its producer instead.

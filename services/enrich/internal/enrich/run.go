@@ -26,6 +26,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := proc.AuditTo(ctx, cfg.Kafka(cfg.KafkaBootstrap)); err != nil {
+		return err
+	}
 	proc.RestartOnNewKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
 	e := &enricher{cfg: cfg, logger: logger, metrics: m}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/tlsx"
@@ -31,6 +32,9 @@ type Config struct {
 	LogFormat     string
 	TLS           tlsx.Flags
 	EtcdObservers string
+	// KafkaBootstrap is the site's Kafka cluster, where the audit trail of
+	// the scheduler's admin API goes (empty: the log only).
+	KafkaBootstrap string
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -52,6 +56,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	c.TLS.Register(fs)
+	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "", "bootstrap servers of the site's Kafka cluster: the audit trail of every state-changing call goes to its audit topic (empty: to the log only)")
 	fs.StringVar(&c.EtcdObservers, "etcd-observers", "", "comma-separated identities (operator/alice) that may read the site's etcd keys (etcdctl); the scheduler is etcd's root, workers write only their registrations and claims")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -82,4 +87,14 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	}
 	c.TLS.Validate(&ch)
 	return c, ch.Err()
+}
+
+// kafka is how the scheduler reaches its site's Kafka cluster: as itself,
+// trusting the site's bundle (plaintext with -insecure-plaintext).
+func (c Config) kafka() kafkax.Conn {
+	if c.TLS.InsecurePlaintext {
+		return kafkax.Conn{Bootstrap: c.KafkaBootstrap}
+	}
+	files := c.TLS.Files()
+	return kafkax.Conn{Bootstrap: c.KafkaBootstrap, TLS: &files}
 }

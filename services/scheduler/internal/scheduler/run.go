@@ -11,6 +11,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/admin"
+	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdauth"
 	"github.com/cefiot/cefiot/libs/etcdx"
@@ -46,9 +47,20 @@ func Run(ctx context.Context, cfg Config) error {
 			cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
 			cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
 			cefiotv1.SchedulerService_DeleteWorkload_FullMethodName),
+		Service: "scheduler",
 	}, reg, logger)
 	if err != nil {
 		return err
+	}
+	if cfg.KafkaBootstrap != "" {
+		trail, err := audit.Start(ctx, cfg.kafka(), logger, reg)
+		if err != nil {
+			return fmt.Errorf("config key kafka-bootstrap: %w", err)
+		}
+		defer trail.Close()
+		adm.SetAudit(trail)
+	} else {
+		logger.Warn("the audit trail goes to the log only: -kafka-bootstrap is not set")
 	}
 	endpoints := cfg.EtcdEndpoints
 	if strings.TrimSpace(endpoints) == "" {
