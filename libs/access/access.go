@@ -48,9 +48,16 @@ func Role(id pki.Identity) string {
 }
 
 // Operators may change what a site runs: pause, rate-limit, cordon, drain,
-// move, apply and delete. The console acts for the operator logged in to
-// it.
-func Operators() []string { return []string{OperatorPrefix + "*", Console} }
+// move, apply and delete. The console may not by itself: it acts for the
+// person using it (OnBehalfOf), whose role decides.
+func Operators() []string { return []string{OperatorPrefix + "*"} }
+
+// OnBehalfOf is the HTTP header in which the console names the person it
+// acts for (their component, operator/alice), and the gRPC metadata key in
+// which a REST gateway passes it on. A server believes it only from the
+// console of its own site, and then authorizes, and audits, that person
+// in its site, with the console as the one they acted through.
+const OnBehalfOf = "X-Cefiot-On-Behalf-Of"
 
 // Observers may read status, frames and events.
 func Observers() []string {

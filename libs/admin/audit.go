@@ -58,7 +58,7 @@ func (s *Server) auditInterceptor() grpc.UnaryServerInterceptor {
 		if id, idErr := tlsx.CallerIdentity(ctx); idErr == nil {
 			r.Who, r.Role = id.String(), access.Role(id)
 		}
-		r.From = callerAddr(ctx)
+		r.From, r.Via = callerAddr(ctx), callerVia(ctx)
 		code := status.Code(err)
 		r.Code = code.String()
 		switch {
@@ -91,6 +91,18 @@ func callerAddr(ctx context.Context) string {
 		}
 	}
 	return p.Addr.String()
+}
+
+// callerVia is the console a gateway call came through for a person ("" if
+// none; believed only in-process).
+func callerVia(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); !ok || p.Addr == nil || p.Addr.Network() != tlsx.InProcessNetwork {
+		return ""
+	}
+	if v := metadata.ValueFromIncomingContext(ctx, forwardedViaKey); len(v) == 1 {
+		return v[0]
+	}
+	return ""
 }
 
 // reachedKey marks an HTTP request the gateway passed on to gRPC (whose

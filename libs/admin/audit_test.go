@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -115,6 +116,33 @@ func TestAuditRefusalsBeforeGRPC(t *testing.T) {
 		t.Fatalf("%d records, want 1: %+v", len(sink.records), sink.records)
 	}
 	if r := sink.records[0]; r.Action != "POST /v1/bridge/pause" || r.Result != audit.ResultRefused || r.Code != "403" || r.Who != "unauthenticated" {
+		t.Errorf("record %+v", r)
+	}
+}
+
+type inProcessAddr struct{}
+
+func (inProcessAddr) Network() string { return tlsx.InProcessNetwork }
+func (inProcessAddr) String() string  { return "in-process" }
+
+// TestAuditNamesThePersonBehindTheConsole: a call the gateway passes on for
+// the console acting for a person is recorded as that person, via the
+// console, from the browser's address.
+func TestAuditNamesThePersonBehindTheConsole(t *testing.T) {
+	sink := &memSink{}
+	const change = "/cefiot.v1.X/Drain"
+	s := &Server{service: "scheduler", site: "edge", audit: sink, policy: tlsx.Policy{Site: "edge", Rules: map[string][]string{change: {"operator/*"}}}}
+	gateway := peerOf(t, "edge", "scheduler")
+	p, _ := peer.FromContext(gateway)
+	p.Addr = inProcessAddr{}
+	ctx := metadata.NewIncomingContext(peer.NewContext(context.Background(), p), metadata.Pairs(
+		tlsx.ForwardedCallerKey, "spiffe://edge/operator/alice", forwardedViaKey, "spiffe://edge/console", forwardedAddrKey, "192.0.2.9:5000"))
+	_, _ = s.auditInterceptor()(ctx, wrapperspb.String("n1"), &grpc.UnaryServerInfo{FullMethod: change},
+		func(context.Context, any) (any, error) { return nil, nil })
+	if len(sink.records) != 1 {
+		t.Fatalf("%d records", len(sink.records))
+	}
+	if r := sink.records[0]; r.Who != "spiffe://edge/operator/alice" || r.Via != "spiffe://edge/console" || r.From != "192.0.2.9:5000" || r.Role != "operator" {
 		t.Errorf("record %+v", r)
 	}
 }

@@ -8,11 +8,20 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 type identityKey struct{}
+
+// viaKey holds the console identity a request came through, when the
+// console acts for a person.
+type viaKey struct{}
+
+// forwardedViaKey carries that console identity from the gateway to the
+// gRPC server (believed only in-process, like the forwarded caller).
+const forwardedViaKey = "x-cefiot-forwarded-via"
 
 // requestIdentity is the verified identity of an HTTPS request's client.
 func requestIdentity(r *http.Request) (pki.Identity, bool) {
@@ -42,7 +51,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			http.Error(w, id.String()+" belongs to another site than "+s.site, http.StatusForbidden)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		ctx := r.Context()
+		if person := r.Header.Get(access.OnBehalfOf); person != "" {
+			if id.Component != access.Console {
+				http.Error(w, id.String()+" may not act for someone else: only the console may", http.StatusForbidden)
+				return
+			}
+			p := pki.Identity{Site: s.site, Component: person}
+			if err := p.Validate(); err != nil {
+				http.Error(w, access.OnBehalfOf+": "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			ctx = context.WithValue(ctx, viaKey{}, id)
+			id = p
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 	})
 }
 
@@ -70,13 +93,16 @@ func forwardCaller(_ context.Context, r *http.Request) metadata.MD {
 	if id, ok := requestIdentity(r); ok {
 		md.Set(tlsx.ForwardedCallerKey, id.String())
 	}
+	if via, ok := r.Context().Value(viaKey{}).(pki.Identity); ok {
+		md.Set(forwardedViaKey, via.String())
+	}
 	return md
 }
 
 // forwardHeader is grpc-gateway's default header matcher, except that a
 // client can never set the forwarded identity itself.
 func forwardHeader(key string) (string, bool) {
-	if k := strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"); k == tlsx.ForwardedCallerKey || k == forwardedAddrKey {
+	if k := strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"); k == tlsx.ForwardedCallerKey || k == forwardedAddrKey || k == forwardedViaKey {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)

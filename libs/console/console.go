@@ -180,6 +180,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) proxy(name string, base *url.URL) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			actFor(pr.In.Context(), pr.Out.Header)
 			pr.Out.URL.Scheme, pr.Out.URL.Host = base.Scheme, base.Host
 			pr.Out.URL.Path = strings.TrimSuffix(base.Path, "/") + "/" + pr.In.PathValue("path")
 			pr.Out.URL.RawPath = ""

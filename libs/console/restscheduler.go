@@ -61,6 +61,7 @@ func (s restScheduler) call(ctx context.Context, method, path string, body, out 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	actFor(ctx, req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "%s %s: %v", method, path, err)

@@ -95,7 +95,7 @@ func authorize(site string, next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("console: %s may not %s %s", id, r.Method, r.URL.Path))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), id.Component)))
 	})
 }
 

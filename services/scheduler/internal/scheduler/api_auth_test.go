@@ -109,6 +109,13 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 			{"operator's browser, text/plain", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Content-Type", "text/plain"), http.StatusUnsupportedMediaType},
 			{"operator under a foreign host name", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), func(r *http.Request) { r.Host = "evil.example" }, http.StatusMisdirectedRequest},
 			{"operator's browser, same origin", "POST", "/v1/nodes/local/drain", s.client(t, sitepki.Operator), header("Origin", "https://"+s.httpAddr), http.StatusNotFound},
+			// The console acts only for a person, whose role decides.
+			{"console drains by itself", "POST", "/v1/nodes/local/drain", s.client(t, access.Console), nil, http.StatusForbidden},
+			{"console drains for a viewer", "POST", "/v1/nodes/local/drain", s.client(t, access.Console), header(access.OnBehalfOf, sitepki.Viewer), http.StatusForbidden},
+			{"console drains for an operator", "POST", "/v1/nodes/local/drain", s.client(t, access.Console), header(access.OnBehalfOf, sitepki.Operator), http.StatusNotFound},
+			{"console lists for a viewer", "GET", "/v1/nodes", s.client(t, access.Console), header(access.OnBehalfOf, sitepki.Viewer), http.StatusOK},
+			{"a viewer claims to act for an operator", "POST", "/v1/nodes/local/drain", viewer, header(access.OnBehalfOf, sitepki.Operator), http.StatusForbidden},
+			{"console acts for a bad name", "POST", "/v1/nodes/local/drain", s.client(t, access.Console), header(access.OnBehalfOf, "Operator/../x"), http.StatusBadRequest},
 		} {
 			req, _ := http.NewRequestWithContext(callCtx, tc.method, s.url(tc.path), strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
