@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +94,44 @@ func checkAuditTrail(ctx context.Context, t *testing.T, stack *localstack.Stack)
 		}
 	}
 	t.Logf("the audit trail holds all %d calls (read as %s)", len(want), op)
+
+	// The scheduler serves the trail newest first, filtered, to operators.
+	listed, err := operator.ListAudit(ctx, &cefiotv1.ListAuditRequest{Action: "CordonNode"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := listed.GetRecords()
+	if len(rs) < 2 || rs[0].GetWho() != vw || rs[0].GetResult() != audit.ResultRefused || rs[1].GetWho() != op || rs[1].GetResult() != audit.ResultOK {
+		t.Errorf("ListAudit(action=CordonNode) = %v: want the viewer's refused cordon, then the operator's", rs)
+	}
+	for i := 1; i < len(rs); i++ {
+		if rs[i].GetTime().AsTime().After(rs[i-1].GetTime().AsTime()) {
+			t.Errorf("ListAudit is not newest first at %d", i)
+		}
+	}
+	refused, err := operator.ListAudit(ctx, &cefiotv1.ListAuditRequest{Result: audit.ResultRefused, Who: "viewer/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refused.GetRecords() {
+		if r.GetResult() != audit.ResultRefused || !strings.Contains(r.GetWho(), "viewer/") {
+			t.Errorf("filtered ListAudit returned %v", r)
+		}
+	}
+	if len(refused.GetRecords()) == 0 {
+		t.Error("ListAudit(result=refused, who=viewer/) is empty")
+	}
+	if _, err := viewer.ListAudit(ctx, &cefiotv1.ListAuditRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a viewer reads the audit trail: %v, want PermissionDenied", err)
+	}
+
+	// And so does cefiotctl, with the credentials its config names.
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir(t), "cefiotctl"), "audit", "-action", "CordonNode", "-result", "refused")
+	cmd.Env = append(os.Environ(), "CEFIOT_CONFIG="+stack.ClientConfigPath())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), localstack.Viewer) || !strings.Contains(string(out), "refused PermissionDenied") {
+		t.Errorf("cefiotctl audit: %v\n%s", err, out)
+	}
 }
 
 // readAudit reads the audit topic from the start until done holds for the

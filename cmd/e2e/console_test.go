@@ -123,6 +123,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("page shows enrich on %q (drained %q), the scheduler has it on %q", to, from, node)
 	}
 	// Both site moves ran to the end: the cloud's copy is gone again.
+	// The page's audit trail showed that drain, by the operator through the
+	// console.
+	if a := steps["audit"]; a == nil || !strings.Contains(fmt.Sprint(a["newest"]), "DrainNode") {
+		t.Errorf("the page's audit trail did not show the drain: %v", a)
+	}
 	if steps["site-move"] == nil {
 		t.Error("the page moved no workload between sites")
 	}

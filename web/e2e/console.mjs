@@ -162,6 +162,18 @@ try {
   log("drain", { from: enrichNode, to: newNode, notice });
   await page.screenshot({ path: join(shots, "console-drain.png"), fullPage: true });
 
+  // The audit trail shows the drain, newest first, as the operator acting
+  // through the console.
+  await page.locator("#audit-action").fill("DrainNode");
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await page.waitForFunction(() => {
+    const row = document.querySelector('#audit-body tbody tr[data-action$="/DrainNode"]');
+    return row && /operator\/local/.test(row.textContent) && /via console/.test(row.textContent) && row.dataset.result === "ok";
+  });
+  const audit = await page.locator("#audit-body tbody tr").first().textContent();
+  log("audit", { newest: audit });
+  await page.locator("#audit").screenshot({ path: join(shots, "console-audit.png") });
+
   // Every control has a name a screen reader can say.
   const unnamed = await page.$$eval("button, input, select, a[href]", (es) => es.filter((e) => {
     if (e.closest("dialog:not([open])") || e.offsetParent === null && !e.closest("dialog")) return false;

@@ -496,6 +496,47 @@ async function act(question, target, path, method, body, describe) {
   } catch (err) {
     showError(`refused${err.status ? ` (HTTP ${err.status})` : ""}: ${err.message}`);
   }
+  loadAudit();
+}
+
+// ---- audit trail ----
+// The site's scheduler serves its audit trail (GET /v1/audit), newest
+// first; only operators may read it.
+function auditSites() {
+  const sel = $("#audit-site");
+  const names = [...state.sites.values()].filter((s) => s.scheduler).map((s) => s.site);
+  if (sel.dataset.key === names.join(",")) return;
+  const current = sel.value;
+  sel.dataset.key = names.join(",");
+  sel.replaceChildren(...names.map((n) => el("option", { value: n, selected: n === current }, n)));
+}
+
+async function loadAudit() {
+  const site = state.sites.get($("#audit-site").value) || [...state.sites.values()][0];
+  if (!site || !site.scheduler) return;
+  const q = new URLSearchParams({ limit: "100" });
+  for (const f of ["who", "action", "result"]) {
+    const v = $(`#audit-${f}`).value.trim();
+    if (v) q.set(f, v);
+  }
+  const errBox = $("#audit-error");
+  try {
+    const r = await api(site.scheduler, `/v1/audit?${q}`);
+    errBox.hidden = true;
+    const rows = (r.records || []).map((a) => el("tr", { "data-result": a.result, "data-action": a.action },
+      el("td", {}, when(a.time)),
+      el("td", {}, a.who, a.via ? el("span", { class: "muted" }, ` via ${a.via.replace(/^spiffe:\/\/[^/]+\//, "")}`) : ""),
+      el("td", {}, a.role),
+      el("td", {}, `${a.service} ${a.action.replace(/^\/cefiot\.v1\./, "")}`),
+      el("td", {}, a.target || ""),
+      el("td", {}, a.from || ""),
+      el("td", {}, badge(a.result === "ok" ? "ok" : a.result === "refused" ? "down" : "warn", `${a.result} ${a.code}`))));
+    $("#audit-body").replaceChildren(table(`site ${site.site}: the newest ${rows.length} of ${num(r.scanned)} records`,
+      ["When", "Who", "Role", "What", "On", "From", "Result"], rows));
+  } catch (err) {
+    errBox.textContent = err.status === 403 ? "only operators may read the audit trail" : `cannot read the audit trail: ${err.message}`;
+    errBox.hidden = false;
+  }
 }
 
 // moveSite runs a cross-site move (POST /api/site-move: the same handoff
@@ -545,6 +586,7 @@ function wireControls() {
     $("#gallery").dataset.key = "";
     refreshGallery(true);
   });
+  $("#audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
   $("#gallery-older").addEventListener("click", () => { galleryLoading = (galleryLoading || Promise.resolve()).then(() => loadEvents(true)); });
   $("#event-close").addEventListener("click", () => $("#event-dialog").close());
 }
@@ -565,8 +607,11 @@ function connect() {
   const es = new EventSource("/api/stream");
   es.addEventListener("snapshot", (ev) => {
     try {
+      const first = state.sites.size === 0;
       applySnapshot(JSON.parse(ev.data));
       render();
+      auditSites();
+      if (first && state.sites.size > 0) loadAudit();
       refreshGallery(false);
       $("#updated").textContent = `live · updated ${new Date().toLocaleTimeString()} · ${state.sites.size} site${state.sites.size === 1 ? "" : "s"}`;
       document.body.dataset.seq = String(state.seq);

@@ -59,6 +59,8 @@ Commands:
                                   scheduler from the config, or -remote), while data flows
   apply -f SPEC.yaml              make the site's workloads those of the spec
   delete WORKLOAD                 remove a workload
+  audit [-who W] [-action A] [-result ok|refused|failed] [-limit N]
+                                  the site's audit trail, newest first (operators)
 `
 
 // Run runs one command line.
@@ -132,6 +134,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return c.apply(ctx, cargs)
 	case "delete":
 		return c.delete(ctx, cargs)
+	case "audit":
+		return c.audit(ctx, cargs)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

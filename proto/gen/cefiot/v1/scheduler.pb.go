@@ -22,6 +22,270 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AuditRecord is one audited call (libs/audit).
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Site  string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	// The caller's identity (spiffe://<site>/<component>) or
+	// "unauthenticated".
+	Who  string `protobuf:"bytes,3,opt,name=who,proto3" json:"who,omitempty"`
+	Role string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// The component the caller acted through (the console), if any.
+	Via     string `protobuf:"bytes,5,opt,name=via,proto3" json:"via,omitempty"`
+	Service string `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	// The method, or "<HTTP method> <path>" for a call refused before one.
+	Action string `protobuf:"bytes,7,opt,name=action,proto3" json:"action,omitempty"`
+	Target string `protobuf:"bytes,8,opt,name=target,proto3" json:"target,omitempty"`
+	From   string `protobuf:"bytes,9,opt,name=from,proto3" json:"from,omitempty"`
+	// ok, refused or failed.
+	Result        string `protobuf:"bytes,10,opt,name=result,proto3" json:"result,omitempty"`
+	Code          string `protobuf:"bytes,11,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,12,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetWho() string {
+	if x != nil {
+		return x.Who
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ListAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only records whose who contains this text.
+	Who string `protobuf:"bytes,1,opt,name=who,proto3" json:"who,omitempty"`
+	// Only records whose action contains this text (e.g. "Drain").
+	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// Only records with this result: ok, refused or failed.
+	Result string `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	// At most this many records (default 100, at most 1000).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditRequest) Reset() {
+	*x = ListAuditRequest{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditRequest) ProtoMessage() {}
+
+func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAuditRequest) GetWho() string {
+	if x != nil {
+		return x.Who
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Records []*AuditRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// How many of the newest records of the topic were looked at.
+	Scanned       int64 `protobuf:"varint,2,opt,name=scanned,proto3" json:"scanned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditResponse) Reset() {
+	*x = ListAuditResponse{}
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditResponse) ProtoMessage() {}
+
+func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListAuditResponse) GetRecords() []*AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListAuditResponse) GetScanned() int64 {
+	if x != nil {
+		return x.Scanned
+	}
+	return 0
+}
+
 // Worker is a service instance on a node, alive while its lease is.
 type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -45,7 +309,7 @@ type Worker struct {
 
 func (x *Worker) Reset() {
 	*x = Worker{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[0]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -57,7 +321,7 @@ func (x *Worker) String() string {
 func (*Worker) ProtoMessage() {}
 
 func (x *Worker) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[0]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -70,7 +334,7 @@ func (x *Worker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Worker.ProtoReflect.Descriptor instead.
 func (*Worker) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{0}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Worker) GetId() string {
@@ -168,7 +432,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[1]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +444,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[1]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +457,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{1}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Workload) GetName() string {
@@ -270,7 +534,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[2]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +546,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[2]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +559,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{2}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Assignment) GetWorkload() string {
@@ -375,7 +639,7 @@ type Claim struct {
 
 func (x *Claim) Reset() {
 	*x = Claim{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +651,7 @@ func (x *Claim) String() string {
 func (*Claim) ProtoMessage() {}
 
 func (x *Claim) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[3]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +664,7 @@ func (x *Claim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Claim.ProtoReflect.Descriptor instead.
 func (*Claim) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{3}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Claim) GetWorkload() string {
@@ -468,7 +732,7 @@ type NodeState struct {
 
 func (x *NodeState) Reset() {
 	*x = NodeState{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +744,7 @@ func (x *NodeState) String() string {
 func (*NodeState) ProtoMessage() {}
 
 func (x *NodeState) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[4]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +757,7 @@ func (x *NodeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeState.ProtoReflect.Descriptor instead.
 func (*NodeState) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{4}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeState) GetName() string {
@@ -549,7 +813,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +825,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[5]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +838,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{5}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Node) GetName() string {
@@ -635,7 +899,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +911,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[6]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +924,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{6}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{9}
 }
 
 // ListWorkersResponse holds the live workers.
@@ -673,7 +937,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +949,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[7]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +962,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{7}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -717,7 +981,7 @@ type ListWorkloadsRequest struct {
 
 func (x *ListWorkloadsRequest) Reset() {
 	*x = ListWorkloadsRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +993,7 @@ func (x *ListWorkloadsRequest) String() string {
 func (*ListWorkloadsRequest) ProtoMessage() {}
 
 func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[8]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1006,7 @@ func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{8}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{11}
 }
 
 // ListWorkloadsResponse holds the declared workloads.
@@ -755,7 +1019,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +1031,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[9]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +1044,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{9}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWorkloadsResponse) GetWorkloads() []*Workload {
@@ -799,7 +1063,7 @@ type ListAssignmentsRequest struct {
 
 func (x *ListAssignmentsRequest) Reset() {
 	*x = ListAssignmentsRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1075,7 @@ func (x *ListAssignmentsRequest) String() string {
 func (*ListAssignmentsRequest) ProtoMessage() {}
 
 func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[10]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1088,7 @@ func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{10}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{13}
 }
 
 // ListAssignmentsResponse holds the current assignments and claims.
@@ -840,7 +1104,7 @@ type ListAssignmentsResponse struct {
 
 func (x *ListAssignmentsResponse) Reset() {
 	*x = ListAssignmentsResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1116,7 @@ func (x *ListAssignmentsResponse) String() string {
 func (*ListAssignmentsResponse) ProtoMessage() {}
 
 func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[11]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1129,7 @@ func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{11}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAssignmentsResponse) GetAssignments() []*Assignment {
@@ -898,7 +1162,7 @@ type GetLeaderRequest struct {
 
 func (x *GetLeaderRequest) Reset() {
 	*x = GetLeaderRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1174,7 @@ func (x *GetLeaderRequest) String() string {
 func (*GetLeaderRequest) ProtoMessage() {}
 
 func (x *GetLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[12]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1187,7 @@ func (x *GetLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaderRequest.ProtoReflect.Descriptor instead.
 func (*GetLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{12}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{15}
 }
 
 // GetLeaderResponse names the leader.
@@ -937,7 +1201,7 @@ type GetLeaderResponse struct {
 
 func (x *GetLeaderResponse) Reset() {
 	*x = GetLeaderResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1213,7 @@ func (x *GetLeaderResponse) String() string {
 func (*GetLeaderResponse) ProtoMessage() {}
 
 func (x *GetLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[13]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1226,7 @@ func (x *GetLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaderResponse.ProtoReflect.Descriptor instead.
 func (*GetLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{13}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetLeaderResponse) GetLeaderId() string {
@@ -988,7 +1252,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1264,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[14]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1277,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{14}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{17}
 }
 
 // ListNodesResponse holds the nodes.
@@ -1026,7 +1290,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1302,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[15]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1315,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{15}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1070,7 +1334,7 @@ type WatchAssignmentsRequest struct {
 
 func (x *WatchAssignmentsRequest) Reset() {
 	*x = WatchAssignmentsRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1346,7 @@ func (x *WatchAssignmentsRequest) String() string {
 func (*WatchAssignmentsRequest) ProtoMessage() {}
 
 func (x *WatchAssignmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[16]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1359,7 @@ func (x *WatchAssignmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAssignmentsRequest.ProtoReflect.Descriptor instead.
 func (*WatchAssignmentsRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{16}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{19}
 }
 
 // WatchAssignmentsResponse is one change. The first message of a stream is
@@ -1118,7 +1382,7 @@ type WatchAssignmentsResponse struct {
 
 func (x *WatchAssignmentsResponse) Reset() {
 	*x = WatchAssignmentsResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1394,7 @@ func (x *WatchAssignmentsResponse) String() string {
 func (*WatchAssignmentsResponse) ProtoMessage() {}
 
 func (x *WatchAssignmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[17]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1407,7 @@ func (x *WatchAssignmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAssignmentsResponse.ProtoReflect.Descriptor instead.
 func (*WatchAssignmentsResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{17}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchAssignmentsResponse) GetSnapshot() bool {
@@ -1199,7 +1463,7 @@ type CordonNodeRequest struct {
 
 func (x *CordonNodeRequest) Reset() {
 	*x = CordonNodeRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1475,7 @@ func (x *CordonNodeRequest) String() string {
 func (*CordonNodeRequest) ProtoMessage() {}
 
 func (x *CordonNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[18]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1488,7 @@ func (x *CordonNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodeRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{18}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CordonNodeRequest) GetNode() string {
@@ -1251,7 +1515,7 @@ type CordonNodeResponse struct {
 
 func (x *CordonNodeResponse) Reset() {
 	*x = CordonNodeResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1527,7 @@ func (x *CordonNodeResponse) String() string {
 func (*CordonNodeResponse) ProtoMessage() {}
 
 func (x *CordonNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[19]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1540,7 @@ func (x *CordonNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodeResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodeResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{19}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CordonNodeResponse) GetState() *NodeState {
@@ -1296,7 +1560,7 @@ type UncordonNodeRequest struct {
 
 func (x *UncordonNodeRequest) Reset() {
 	*x = UncordonNodeRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1572,7 @@ func (x *UncordonNodeRequest) String() string {
 func (*UncordonNodeRequest) ProtoMessage() {}
 
 func (x *UncordonNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[20]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1585,7 @@ func (x *UncordonNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UncordonNodeRequest.ProtoReflect.Descriptor instead.
 func (*UncordonNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{20}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UncordonNodeRequest) GetNode() string {
@@ -1341,7 +1605,7 @@ type UncordonNodeResponse struct {
 
 func (x *UncordonNodeResponse) Reset() {
 	*x = UncordonNodeResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1617,7 @@ func (x *UncordonNodeResponse) String() string {
 func (*UncordonNodeResponse) ProtoMessage() {}
 
 func (x *UncordonNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[21]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1630,7 @@ func (x *UncordonNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UncordonNodeResponse.ProtoReflect.Descriptor instead.
 func (*UncordonNodeResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{21}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UncordonNodeResponse) GetState() *NodeState {
@@ -1387,7 +1651,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1663,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[22]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1676,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{22}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DrainNodeRequest) GetNode() string {
@@ -1443,7 +1707,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1719,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[23]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1732,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{23}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainNodeResponse) GetState() *NodeState {
@@ -1506,7 +1770,7 @@ type MoveWorkloadRequest struct {
 
 func (x *MoveWorkloadRequest) Reset() {
 	*x = MoveWorkloadRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1782,7 @@ func (x *MoveWorkloadRequest) String() string {
 func (*MoveWorkloadRequest) ProtoMessage() {}
 
 func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[24]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1795,7 @@ func (x *MoveWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*MoveWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{24}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MoveWorkloadRequest) GetWorkload() string {
@@ -1565,7 +1829,7 @@ type MoveWorkloadResponse struct {
 
 func (x *MoveWorkloadResponse) Reset() {
 	*x = MoveWorkloadResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1841,7 @@ func (x *MoveWorkloadResponse) String() string {
 func (*MoveWorkloadResponse) ProtoMessage() {}
 
 func (x *MoveWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[25]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1854,7 @@ func (x *MoveWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*MoveWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{25}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MoveWorkloadResponse) GetAssignment() *Assignment {
@@ -1611,7 +1875,7 @@ type ApplySpecRequest struct {
 
 func (x *ApplySpecRequest) Reset() {
 	*x = ApplySpecRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1887,7 @@ func (x *ApplySpecRequest) String() string {
 func (*ApplySpecRequest) ProtoMessage() {}
 
 func (x *ApplySpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[26]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1900,7 @@ func (x *ApplySpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplySpecRequest.ProtoReflect.Descriptor instead.
 func (*ApplySpecRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{26}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ApplySpecRequest) GetSpecYaml() string {
@@ -1657,7 +1921,7 @@ type ApplySpecResponse struct {
 
 func (x *ApplySpecResponse) Reset() {
 	*x = ApplySpecResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1933,7 @@ func (x *ApplySpecResponse) String() string {
 func (*ApplySpecResponse) ProtoMessage() {}
 
 func (x *ApplySpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[27]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1946,7 @@ func (x *ApplySpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplySpecResponse.ProtoReflect.Descriptor instead.
 func (*ApplySpecResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{27}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ApplySpecResponse) GetChanged() int32 {
@@ -1709,7 +1973,7 @@ type GetWorkloadRequest struct {
 
 func (x *GetWorkloadRequest) Reset() {
 	*x = GetWorkloadRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1985,7 @@ func (x *GetWorkloadRequest) String() string {
 func (*GetWorkloadRequest) ProtoMessage() {}
 
 func (x *GetWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[28]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1998,7 @@ func (x *GetWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{28}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetWorkloadRequest) GetName() string {
@@ -1757,7 +2021,7 @@ type GetWorkloadResponse struct {
 
 func (x *GetWorkloadResponse) Reset() {
 	*x = GetWorkloadResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +2033,7 @@ func (x *GetWorkloadResponse) String() string {
 func (*GetWorkloadResponse) ProtoMessage() {}
 
 func (x *GetWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[29]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +2046,7 @@ func (x *GetWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{29}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetWorkloadResponse) GetWorkload() *Workload {
@@ -1816,7 +2080,7 @@ type PutWorkloadRequest struct {
 
 func (x *PutWorkloadRequest) Reset() {
 	*x = PutWorkloadRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2092,7 @@ func (x *PutWorkloadRequest) String() string {
 func (*PutWorkloadRequest) ProtoMessage() {}
 
 func (x *PutWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[30]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2105,7 @@ func (x *PutWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*PutWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{30}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutWorkloadRequest) GetWorkload() *Workload {
@@ -1862,7 +2126,7 @@ type PutWorkloadResponse struct {
 
 func (x *PutWorkloadResponse) Reset() {
 	*x = PutWorkloadResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +2138,7 @@ func (x *PutWorkloadResponse) String() string {
 func (*PutWorkloadResponse) ProtoMessage() {}
 
 func (x *PutWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[31]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2151,7 @@ func (x *PutWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*PutWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{31}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PutWorkloadResponse) GetWorkload() *Workload {
@@ -1914,7 +2178,7 @@ type DeleteWorkloadRequest struct {
 
 func (x *DeleteWorkloadRequest) Reset() {
 	*x = DeleteWorkloadRequest{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2190,7 @@ func (x *DeleteWorkloadRequest) String() string {
 func (*DeleteWorkloadRequest) ProtoMessage() {}
 
 func (x *DeleteWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[32]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2203,7 @@ func (x *DeleteWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{32}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteWorkloadRequest) GetName() string {
@@ -1959,7 +2223,7 @@ type DeleteWorkloadResponse struct {
 
 func (x *DeleteWorkloadResponse) Reset() {
 	*x = DeleteWorkloadResponse{}
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2235,7 @@ func (x *DeleteWorkloadResponse) String() string {
 func (*DeleteWorkloadResponse) ProtoMessage() {}
 
 func (x *DeleteWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cefiot_v1_scheduler_proto_msgTypes[33]
+	mi := &file_cefiot_v1_scheduler_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2248,7 @@ func (x *DeleteWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{33}
+	return file_cefiot_v1_scheduler_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteWorkloadResponse) GetDeleted() bool {
@@ -1998,7 +2262,29 @@ var File_cefiot_v1_scheduler_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\n" +
-	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x03\n" +
+	"\x19cefiot/v1/scheduler.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n" +
+	"\vAuditRecord\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\x12\x10\n" +
+	"\x03who\x18\x03 \x01(\tR\x03who\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12\x10\n" +
+	"\x03via\x18\x05 \x01(\tR\x03via\x12\x18\n" +
+	"\aservice\x18\x06 \x01(\tR\aservice\x12\x16\n" +
+	"\x06action\x18\a \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\b \x01(\tR\x06target\x12\x12\n" +
+	"\x04from\x18\t \x01(\tR\x04from\x12\x16\n" +
+	"\x06result\x18\n" +
+	" \x01(\tR\x06result\x12\x12\n" +
+	"\x04code\x18\v \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\f \x01(\tR\amessage\"j\n" +
+	"\x10ListAuditRequest\x12\x10\n" +
+	"\x03who\x18\x01 \x01(\tR\x03who\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\tR\x06result\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"_\n" +
+	"\x11ListAuditResponse\x120\n" +
+	"\arecords\x18\x01 \x03(\v2\x16.cefiot.v1.AuditRecordR\arecords\x12\x18\n" +
+	"\ascanned\x18\x02 \x01(\x03R\ascanned\"\xd4\x03\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -2140,7 +2426,7 @@ const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\x15DeleteWorkloadRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"2\n" +
 	"\x16DeleteWorkloadResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted2\xed\b\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted2\xb5\t\n" +
 	"\x10SchedulerService\x12L\n" +
 	"\vListWorkers\x12\x1d.cefiot.v1.ListWorkersRequest\x1a\x1e.cefiot.v1.ListWorkersResponse\x12R\n" +
 	"\rListWorkloads\x12\x1f.cefiot.v1.ListWorkloadsRequest\x1a .cefiot.v1.ListWorkloadsResponse\x12X\n" +
@@ -2156,7 +2442,8 @@ const file_cefiot_v1_scheduler_proto_rawDesc = "" +
 	"\tApplySpec\x12\x1b.cefiot.v1.ApplySpecRequest\x1a\x1c.cefiot.v1.ApplySpecResponse\x12L\n" +
 	"\vGetWorkload\x12\x1d.cefiot.v1.GetWorkloadRequest\x1a\x1e.cefiot.v1.GetWorkloadResponse\x12L\n" +
 	"\vPutWorkload\x12\x1d.cefiot.v1.PutWorkloadRequest\x1a\x1e.cefiot.v1.PutWorkloadResponse\x12U\n" +
-	"\x0eDeleteWorkload\x12 .cefiot.v1.DeleteWorkloadRequest\x1a!.cefiot.v1.DeleteWorkloadResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\x0eDeleteWorkload\x12 .cefiot.v1.DeleteWorkloadRequest\x1a!.cefiot.v1.DeleteWorkloadResponse\x12F\n" +
+	"\tListAudit\x12\x1b.cefiot.v1.ListAuditRequest\x1a\x1c.cefiot.v1.ListAuditResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
 var (
 	file_cefiot_v1_scheduler_proto_rawDescOnce sync.Once
@@ -2170,110 +2457,117 @@ func file_cefiot_v1_scheduler_proto_rawDescGZIP() []byte {
 	return file_cefiot_v1_scheduler_proto_rawDescData
 }
 
-var file_cefiot_v1_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_cefiot_v1_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_cefiot_v1_scheduler_proto_goTypes = []any{
-	(*Worker)(nil),                   // 0: cefiot.v1.Worker
-	(*Workload)(nil),                 // 1: cefiot.v1.Workload
-	(*Assignment)(nil),               // 2: cefiot.v1.Assignment
-	(*Claim)(nil),                    // 3: cefiot.v1.Claim
-	(*NodeState)(nil),                // 4: cefiot.v1.NodeState
-	(*Node)(nil),                     // 5: cefiot.v1.Node
-	(*ListWorkersRequest)(nil),       // 6: cefiot.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),      // 7: cefiot.v1.ListWorkersResponse
-	(*ListWorkloadsRequest)(nil),     // 8: cefiot.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil),    // 9: cefiot.v1.ListWorkloadsResponse
-	(*ListAssignmentsRequest)(nil),   // 10: cefiot.v1.ListAssignmentsRequest
-	(*ListAssignmentsResponse)(nil),  // 11: cefiot.v1.ListAssignmentsResponse
-	(*GetLeaderRequest)(nil),         // 12: cefiot.v1.GetLeaderRequest
-	(*GetLeaderResponse)(nil),        // 13: cefiot.v1.GetLeaderResponse
-	(*ListNodesRequest)(nil),         // 14: cefiot.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),        // 15: cefiot.v1.ListNodesResponse
-	(*WatchAssignmentsRequest)(nil),  // 16: cefiot.v1.WatchAssignmentsRequest
-	(*WatchAssignmentsResponse)(nil), // 17: cefiot.v1.WatchAssignmentsResponse
-	(*CordonNodeRequest)(nil),        // 18: cefiot.v1.CordonNodeRequest
-	(*CordonNodeResponse)(nil),       // 19: cefiot.v1.CordonNodeResponse
-	(*UncordonNodeRequest)(nil),      // 20: cefiot.v1.UncordonNodeRequest
-	(*UncordonNodeResponse)(nil),     // 21: cefiot.v1.UncordonNodeResponse
-	(*DrainNodeRequest)(nil),         // 22: cefiot.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),        // 23: cefiot.v1.DrainNodeResponse
-	(*MoveWorkloadRequest)(nil),      // 24: cefiot.v1.MoveWorkloadRequest
-	(*MoveWorkloadResponse)(nil),     // 25: cefiot.v1.MoveWorkloadResponse
-	(*ApplySpecRequest)(nil),         // 26: cefiot.v1.ApplySpecRequest
-	(*ApplySpecResponse)(nil),        // 27: cefiot.v1.ApplySpecResponse
-	(*GetWorkloadRequest)(nil),       // 28: cefiot.v1.GetWorkloadRequest
-	(*GetWorkloadResponse)(nil),      // 29: cefiot.v1.GetWorkloadResponse
-	(*PutWorkloadRequest)(nil),       // 30: cefiot.v1.PutWorkloadRequest
-	(*PutWorkloadResponse)(nil),      // 31: cefiot.v1.PutWorkloadResponse
-	(*DeleteWorkloadRequest)(nil),    // 32: cefiot.v1.DeleteWorkloadRequest
-	(*DeleteWorkloadResponse)(nil),   // 33: cefiot.v1.DeleteWorkloadResponse
-	nil,                              // 34: cefiot.v1.Worker.LabelsEntry
-	nil,                              // 35: cefiot.v1.Workload.ParamsEntry
-	nil,                              // 36: cefiot.v1.Workload.NodeSelectorEntry
-	nil,                              // 37: cefiot.v1.Assignment.ParamsEntry
-	nil,                              // 38: cefiot.v1.Node.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 39: google.protobuf.Timestamp
+	(*AuditRecord)(nil),              // 0: cefiot.v1.AuditRecord
+	(*ListAuditRequest)(nil),         // 1: cefiot.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 2: cefiot.v1.ListAuditResponse
+	(*Worker)(nil),                   // 3: cefiot.v1.Worker
+	(*Workload)(nil),                 // 4: cefiot.v1.Workload
+	(*Assignment)(nil),               // 5: cefiot.v1.Assignment
+	(*Claim)(nil),                    // 6: cefiot.v1.Claim
+	(*NodeState)(nil),                // 7: cefiot.v1.NodeState
+	(*Node)(nil),                     // 8: cefiot.v1.Node
+	(*ListWorkersRequest)(nil),       // 9: cefiot.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),      // 10: cefiot.v1.ListWorkersResponse
+	(*ListWorkloadsRequest)(nil),     // 11: cefiot.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil),    // 12: cefiot.v1.ListWorkloadsResponse
+	(*ListAssignmentsRequest)(nil),   // 13: cefiot.v1.ListAssignmentsRequest
+	(*ListAssignmentsResponse)(nil),  // 14: cefiot.v1.ListAssignmentsResponse
+	(*GetLeaderRequest)(nil),         // 15: cefiot.v1.GetLeaderRequest
+	(*GetLeaderResponse)(nil),        // 16: cefiot.v1.GetLeaderResponse
+	(*ListNodesRequest)(nil),         // 17: cefiot.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),        // 18: cefiot.v1.ListNodesResponse
+	(*WatchAssignmentsRequest)(nil),  // 19: cefiot.v1.WatchAssignmentsRequest
+	(*WatchAssignmentsResponse)(nil), // 20: cefiot.v1.WatchAssignmentsResponse
+	(*CordonNodeRequest)(nil),        // 21: cefiot.v1.CordonNodeRequest
+	(*CordonNodeResponse)(nil),       // 22: cefiot.v1.CordonNodeResponse
+	(*UncordonNodeRequest)(nil),      // 23: cefiot.v1.UncordonNodeRequest
+	(*UncordonNodeResponse)(nil),     // 24: cefiot.v1.UncordonNodeResponse
+	(*DrainNodeRequest)(nil),         // 25: cefiot.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),        // 26: cefiot.v1.DrainNodeResponse
+	(*MoveWorkloadRequest)(nil),      // 27: cefiot.v1.MoveWorkloadRequest
+	(*MoveWorkloadResponse)(nil),     // 28: cefiot.v1.MoveWorkloadResponse
+	(*ApplySpecRequest)(nil),         // 29: cefiot.v1.ApplySpecRequest
+	(*ApplySpecResponse)(nil),        // 30: cefiot.v1.ApplySpecResponse
+	(*GetWorkloadRequest)(nil),       // 31: cefiot.v1.GetWorkloadRequest
+	(*GetWorkloadResponse)(nil),      // 32: cefiot.v1.GetWorkloadResponse
+	(*PutWorkloadRequest)(nil),       // 33: cefiot.v1.PutWorkloadRequest
+	(*PutWorkloadResponse)(nil),      // 34: cefiot.v1.PutWorkloadResponse
+	(*DeleteWorkloadRequest)(nil),    // 35: cefiot.v1.DeleteWorkloadRequest
+	(*DeleteWorkloadResponse)(nil),   // 36: cefiot.v1.DeleteWorkloadResponse
+	nil,                              // 37: cefiot.v1.Worker.LabelsEntry
+	nil,                              // 38: cefiot.v1.Workload.ParamsEntry
+	nil,                              // 39: cefiot.v1.Workload.NodeSelectorEntry
+	nil,                              // 40: cefiot.v1.Assignment.ParamsEntry
+	nil,                              // 41: cefiot.v1.Node.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 42: google.protobuf.Timestamp
 }
 var file_cefiot_v1_scheduler_proto_depIdxs = []int32{
-	34, // 0: cefiot.v1.Worker.labels:type_name -> cefiot.v1.Worker.LabelsEntry
-	39, // 1: cefiot.v1.Worker.registered_time:type_name -> google.protobuf.Timestamp
-	35, // 2: cefiot.v1.Workload.params:type_name -> cefiot.v1.Workload.ParamsEntry
-	36, // 3: cefiot.v1.Workload.node_selector:type_name -> cefiot.v1.Workload.NodeSelectorEntry
-	39, // 4: cefiot.v1.Assignment.assigned_time:type_name -> google.protobuf.Timestamp
-	37, // 5: cefiot.v1.Assignment.params:type_name -> cefiot.v1.Assignment.ParamsEntry
-	39, // 6: cefiot.v1.Claim.claimed_time:type_name -> google.protobuf.Timestamp
-	39, // 7: cefiot.v1.NodeState.updated_time:type_name -> google.protobuf.Timestamp
-	38, // 8: cefiot.v1.Node.labels:type_name -> cefiot.v1.Node.LabelsEntry
-	0,  // 9: cefiot.v1.ListWorkersResponse.workers:type_name -> cefiot.v1.Worker
-	1,  // 10: cefiot.v1.ListWorkloadsResponse.workloads:type_name -> cefiot.v1.Workload
-	2,  // 11: cefiot.v1.ListAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
-	3,  // 12: cefiot.v1.ListAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
-	5,  // 13: cefiot.v1.ListNodesResponse.nodes:type_name -> cefiot.v1.Node
-	2,  // 14: cefiot.v1.WatchAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
-	3,  // 15: cefiot.v1.WatchAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
-	4,  // 16: cefiot.v1.CordonNodeResponse.state:type_name -> cefiot.v1.NodeState
-	4,  // 17: cefiot.v1.UncordonNodeResponse.state:type_name -> cefiot.v1.NodeState
-	4,  // 18: cefiot.v1.DrainNodeResponse.state:type_name -> cefiot.v1.NodeState
-	2,  // 19: cefiot.v1.DrainNodeResponse.moved:type_name -> cefiot.v1.Assignment
-	2,  // 20: cefiot.v1.MoveWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
-	1,  // 21: cefiot.v1.ApplySpecResponse.workloads:type_name -> cefiot.v1.Workload
-	1,  // 22: cefiot.v1.GetWorkloadResponse.workload:type_name -> cefiot.v1.Workload
-	2,  // 23: cefiot.v1.GetWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
-	3,  // 24: cefiot.v1.GetWorkloadResponse.claim:type_name -> cefiot.v1.Claim
-	1,  // 25: cefiot.v1.PutWorkloadRequest.workload:type_name -> cefiot.v1.Workload
-	1,  // 26: cefiot.v1.PutWorkloadResponse.workload:type_name -> cefiot.v1.Workload
-	6,  // 27: cefiot.v1.SchedulerService.ListWorkers:input_type -> cefiot.v1.ListWorkersRequest
-	8,  // 28: cefiot.v1.SchedulerService.ListWorkloads:input_type -> cefiot.v1.ListWorkloadsRequest
-	10, // 29: cefiot.v1.SchedulerService.ListAssignments:input_type -> cefiot.v1.ListAssignmentsRequest
-	12, // 30: cefiot.v1.SchedulerService.GetLeader:input_type -> cefiot.v1.GetLeaderRequest
-	14, // 31: cefiot.v1.SchedulerService.ListNodes:input_type -> cefiot.v1.ListNodesRequest
-	16, // 32: cefiot.v1.SchedulerService.WatchAssignments:input_type -> cefiot.v1.WatchAssignmentsRequest
-	18, // 33: cefiot.v1.SchedulerService.CordonNode:input_type -> cefiot.v1.CordonNodeRequest
-	20, // 34: cefiot.v1.SchedulerService.UncordonNode:input_type -> cefiot.v1.UncordonNodeRequest
-	22, // 35: cefiot.v1.SchedulerService.DrainNode:input_type -> cefiot.v1.DrainNodeRequest
-	24, // 36: cefiot.v1.SchedulerService.MoveWorkload:input_type -> cefiot.v1.MoveWorkloadRequest
-	26, // 37: cefiot.v1.SchedulerService.ApplySpec:input_type -> cefiot.v1.ApplySpecRequest
-	28, // 38: cefiot.v1.SchedulerService.GetWorkload:input_type -> cefiot.v1.GetWorkloadRequest
-	30, // 39: cefiot.v1.SchedulerService.PutWorkload:input_type -> cefiot.v1.PutWorkloadRequest
-	32, // 40: cefiot.v1.SchedulerService.DeleteWorkload:input_type -> cefiot.v1.DeleteWorkloadRequest
-	7,  // 41: cefiot.v1.SchedulerService.ListWorkers:output_type -> cefiot.v1.ListWorkersResponse
-	9,  // 42: cefiot.v1.SchedulerService.ListWorkloads:output_type -> cefiot.v1.ListWorkloadsResponse
-	11, // 43: cefiot.v1.SchedulerService.ListAssignments:output_type -> cefiot.v1.ListAssignmentsResponse
-	13, // 44: cefiot.v1.SchedulerService.GetLeader:output_type -> cefiot.v1.GetLeaderResponse
-	15, // 45: cefiot.v1.SchedulerService.ListNodes:output_type -> cefiot.v1.ListNodesResponse
-	17, // 46: cefiot.v1.SchedulerService.WatchAssignments:output_type -> cefiot.v1.WatchAssignmentsResponse
-	19, // 47: cefiot.v1.SchedulerService.CordonNode:output_type -> cefiot.v1.CordonNodeResponse
-	21, // 48: cefiot.v1.SchedulerService.UncordonNode:output_type -> cefiot.v1.UncordonNodeResponse
-	23, // 49: cefiot.v1.SchedulerService.DrainNode:output_type -> cefiot.v1.DrainNodeResponse
-	25, // 50: cefiot.v1.SchedulerService.MoveWorkload:output_type -> cefiot.v1.MoveWorkloadResponse
-	27, // 51: cefiot.v1.SchedulerService.ApplySpec:output_type -> cefiot.v1.ApplySpecResponse
-	29, // 52: cefiot.v1.SchedulerService.GetWorkload:output_type -> cefiot.v1.GetWorkloadResponse
-	31, // 53: cefiot.v1.SchedulerService.PutWorkload:output_type -> cefiot.v1.PutWorkloadResponse
-	33, // 54: cefiot.v1.SchedulerService.DeleteWorkload:output_type -> cefiot.v1.DeleteWorkloadResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	42, // 0: cefiot.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,  // 1: cefiot.v1.ListAuditResponse.records:type_name -> cefiot.v1.AuditRecord
+	37, // 2: cefiot.v1.Worker.labels:type_name -> cefiot.v1.Worker.LabelsEntry
+	42, // 3: cefiot.v1.Worker.registered_time:type_name -> google.protobuf.Timestamp
+	38, // 4: cefiot.v1.Workload.params:type_name -> cefiot.v1.Workload.ParamsEntry
+	39, // 5: cefiot.v1.Workload.node_selector:type_name -> cefiot.v1.Workload.NodeSelectorEntry
+	42, // 6: cefiot.v1.Assignment.assigned_time:type_name -> google.protobuf.Timestamp
+	40, // 7: cefiot.v1.Assignment.params:type_name -> cefiot.v1.Assignment.ParamsEntry
+	42, // 8: cefiot.v1.Claim.claimed_time:type_name -> google.protobuf.Timestamp
+	42, // 9: cefiot.v1.NodeState.updated_time:type_name -> google.protobuf.Timestamp
+	41, // 10: cefiot.v1.Node.labels:type_name -> cefiot.v1.Node.LabelsEntry
+	3,  // 11: cefiot.v1.ListWorkersResponse.workers:type_name -> cefiot.v1.Worker
+	4,  // 12: cefiot.v1.ListWorkloadsResponse.workloads:type_name -> cefiot.v1.Workload
+	5,  // 13: cefiot.v1.ListAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
+	6,  // 14: cefiot.v1.ListAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
+	8,  // 15: cefiot.v1.ListNodesResponse.nodes:type_name -> cefiot.v1.Node
+	5,  // 16: cefiot.v1.WatchAssignmentsResponse.assignments:type_name -> cefiot.v1.Assignment
+	6,  // 17: cefiot.v1.WatchAssignmentsResponse.claims:type_name -> cefiot.v1.Claim
+	7,  // 18: cefiot.v1.CordonNodeResponse.state:type_name -> cefiot.v1.NodeState
+	7,  // 19: cefiot.v1.UncordonNodeResponse.state:type_name -> cefiot.v1.NodeState
+	7,  // 20: cefiot.v1.DrainNodeResponse.state:type_name -> cefiot.v1.NodeState
+	5,  // 21: cefiot.v1.DrainNodeResponse.moved:type_name -> cefiot.v1.Assignment
+	5,  // 22: cefiot.v1.MoveWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
+	4,  // 23: cefiot.v1.ApplySpecResponse.workloads:type_name -> cefiot.v1.Workload
+	4,  // 24: cefiot.v1.GetWorkloadResponse.workload:type_name -> cefiot.v1.Workload
+	5,  // 25: cefiot.v1.GetWorkloadResponse.assignment:type_name -> cefiot.v1.Assignment
+	6,  // 26: cefiot.v1.GetWorkloadResponse.claim:type_name -> cefiot.v1.Claim
+	4,  // 27: cefiot.v1.PutWorkloadRequest.workload:type_name -> cefiot.v1.Workload
+	4,  // 28: cefiot.v1.PutWorkloadResponse.workload:type_name -> cefiot.v1.Workload
+	9,  // 29: cefiot.v1.SchedulerService.ListWorkers:input_type -> cefiot.v1.ListWorkersRequest
+	11, // 30: cefiot.v1.SchedulerService.ListWorkloads:input_type -> cefiot.v1.ListWorkloadsRequest
+	13, // 31: cefiot.v1.SchedulerService.ListAssignments:input_type -> cefiot.v1.ListAssignmentsRequest
+	15, // 32: cefiot.v1.SchedulerService.GetLeader:input_type -> cefiot.v1.GetLeaderRequest
+	17, // 33: cefiot.v1.SchedulerService.ListNodes:input_type -> cefiot.v1.ListNodesRequest
+	19, // 34: cefiot.v1.SchedulerService.WatchAssignments:input_type -> cefiot.v1.WatchAssignmentsRequest
+	21, // 35: cefiot.v1.SchedulerService.CordonNode:input_type -> cefiot.v1.CordonNodeRequest
+	23, // 36: cefiot.v1.SchedulerService.UncordonNode:input_type -> cefiot.v1.UncordonNodeRequest
+	25, // 37: cefiot.v1.SchedulerService.DrainNode:input_type -> cefiot.v1.DrainNodeRequest
+	27, // 38: cefiot.v1.SchedulerService.MoveWorkload:input_type -> cefiot.v1.MoveWorkloadRequest
+	29, // 39: cefiot.v1.SchedulerService.ApplySpec:input_type -> cefiot.v1.ApplySpecRequest
+	31, // 40: cefiot.v1.SchedulerService.GetWorkload:input_type -> cefiot.v1.GetWorkloadRequest
+	33, // 41: cefiot.v1.SchedulerService.PutWorkload:input_type -> cefiot.v1.PutWorkloadRequest
+	35, // 42: cefiot.v1.SchedulerService.DeleteWorkload:input_type -> cefiot.v1.DeleteWorkloadRequest
+	1,  // 43: cefiot.v1.SchedulerService.ListAudit:input_type -> cefiot.v1.ListAuditRequest
+	10, // 44: cefiot.v1.SchedulerService.ListWorkers:output_type -> cefiot.v1.ListWorkersResponse
+	12, // 45: cefiot.v1.SchedulerService.ListWorkloads:output_type -> cefiot.v1.ListWorkloadsResponse
+	14, // 46: cefiot.v1.SchedulerService.ListAssignments:output_type -> cefiot.v1.ListAssignmentsResponse
+	16, // 47: cefiot.v1.SchedulerService.GetLeader:output_type -> cefiot.v1.GetLeaderResponse
+	18, // 48: cefiot.v1.SchedulerService.ListNodes:output_type -> cefiot.v1.ListNodesResponse
+	20, // 49: cefiot.v1.SchedulerService.WatchAssignments:output_type -> cefiot.v1.WatchAssignmentsResponse
+	22, // 50: cefiot.v1.SchedulerService.CordonNode:output_type -> cefiot.v1.CordonNodeResponse
+	24, // 51: cefiot.v1.SchedulerService.UncordonNode:output_type -> cefiot.v1.UncordonNodeResponse
+	26, // 52: cefiot.v1.SchedulerService.DrainNode:output_type -> cefiot.v1.DrainNodeResponse
+	28, // 53: cefiot.v1.SchedulerService.MoveWorkload:output_type -> cefiot.v1.MoveWorkloadResponse
+	30, // 54: cefiot.v1.SchedulerService.ApplySpec:output_type -> cefiot.v1.ApplySpecResponse
+	32, // 55: cefiot.v1.SchedulerService.GetWorkload:output_type -> cefiot.v1.GetWorkloadResponse
+	34, // 56: cefiot.v1.SchedulerService.PutWorkload:output_type -> cefiot.v1.PutWorkloadResponse
+	36, // 57: cefiot.v1.SchedulerService.DeleteWorkload:output_type -> cefiot.v1.DeleteWorkloadResponse
+	2,  // 58: cefiot.v1.SchedulerService.ListAudit:output_type -> cefiot.v1.ListAuditResponse
+	44, // [44:59] is the sub-list for method output_type
+	29, // [29:44] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_scheduler_proto_init() }
@@ -2287,7 +2581,7 @@ func file_cefiot_v1_scheduler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_scheduler_proto_rawDesc), len(file_cefiot_v1_scheduler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ const (
 	SchedulerService_GetWorkload_FullMethodName      = "/cefiot.v1.SchedulerService/GetWorkload"
 	SchedulerService_PutWorkload_FullMethodName      = "/cefiot.v1.SchedulerService/PutWorkload"
 	SchedulerService_DeleteWorkload_FullMethodName   = "/cefiot.v1.SchedulerService/DeleteWorkload"
+	SchedulerService_ListAudit_FullMethodName        = "/cefiot.v1.SchedulerService/ListAudit"
 )
 
 // SchedulerServiceClient is the client API for SchedulerService service.
@@ -72,6 +73,10 @@ type SchedulerServiceClient interface {
 	PutWorkload(ctx context.Context, in *PutWorkloadRequest, opts ...grpc.CallOption) (*PutWorkloadResponse, error)
 	// DeleteWorkload removes one workload; its owner stops it.
 	DeleteWorkload(ctx context.Context, in *DeleteWorkloadRequest, opts ...grpc.CallOption) (*DeleteWorkloadResponse, error)
+	// ListAudit returns the newest records of the site's audit trail (every
+	// state-changing call to its admin APIs, refused ones too), newest
+	// first, filtered. Operators only; the read itself is audited.
+	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 }
 
 type schedulerServiceClient struct {
@@ -231,6 +236,16 @@ func (c *schedulerServiceClient) DeleteWorkload(ctx context.Context, in *DeleteW
 	return out, nil
 }
 
+func (c *schedulerServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditResponse)
+	err := c.cc.Invoke(ctx, SchedulerService_ListAudit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServiceServer is the server API for SchedulerService service.
 // All implementations must embed UnimplementedSchedulerServiceServer
 // for forward compatibility.
@@ -268,6 +283,10 @@ type SchedulerServiceServer interface {
 	PutWorkload(context.Context, *PutWorkloadRequest) (*PutWorkloadResponse, error)
 	// DeleteWorkload removes one workload; its owner stops it.
 	DeleteWorkload(context.Context, *DeleteWorkloadRequest) (*DeleteWorkloadResponse, error)
+	// ListAudit returns the newest records of the site's audit trail (every
+	// state-changing call to its admin APIs, refused ones too), newest
+	// first, filtered. Operators only; the read itself is audited.
+	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	mustEmbedUnimplementedSchedulerServiceServer()
 }
 
@@ -319,6 +338,9 @@ func (UnimplementedSchedulerServiceServer) PutWorkload(context.Context, *PutWork
 }
 func (UnimplementedSchedulerServiceServer) DeleteWorkload(context.Context, *DeleteWorkloadRequest) (*DeleteWorkloadResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteWorkload not implemented")
+}
+func (UnimplementedSchedulerServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAudit not implemented")
 }
 func (UnimplementedSchedulerServiceServer) mustEmbedUnimplementedSchedulerServiceServer() {}
 func (UnimplementedSchedulerServiceServer) testEmbeddedByValue()                          {}
@@ -586,6 +608,24 @@ func _SchedulerService_DeleteWorkload_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServiceServer).ListAudit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerService_ListAudit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchedulerService_ServiceDesc is the grpc.ServiceDesc for SchedulerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -644,6 +684,10 @@ var SchedulerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteWorkload",
 			Handler:    _SchedulerService_DeleteWorkload_Handler,
+		},
+		{
+			MethodName: "ListAudit",
+			Handler:    _SchedulerService_ListAudit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/kafkax"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
@@ -29,6 +31,9 @@ type api struct {
 	cli   *clientv3.Client
 	keys  placement.Keys
 	sched *Scheduler
+	// audit is the site's Kafka cluster holding the audit trail (nil:
+	// none configured).
+	audit *kafkax.Conn
 }
 
 func invalid(field, format string, args ...any) error {

@@ -66,6 +66,10 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 			{"viewer lists nodes", schedulerAs(s.as(t, sitepki.Viewer).DialOption()), listNodes, codes.OK},
 			// Past authorization: the node is unknown.
 			{"operator cordons", operator, cordon, codes.NotFound},
+			{"viewer reads the audit trail", schedulerAs(s.as(t, sitepki.Viewer).DialOption()), listAudit, codes.PermissionDenied},
+			{"console reads the audit trail by itself", schedulerAs(s.as(t, access.Console).DialOption()), listAudit, codes.PermissionDenied},
+			// Past authorization: this scheduler has no Kafka.
+			{"operator reads the audit trail", operator, listAudit, codes.FailedPrecondition},
 		} {
 			err := tc.call(tc.cli)
 			if got := status.Code(err); got != tc.want {
@@ -247,4 +251,9 @@ func within10s(call func(context.Context) error) error {
 // header sets one request header.
 func header(key, value string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set(key, value) }
+}
+
+func listAudit(c cefiotv1.SchedulerServiceClient) error {
+	_, err := c.ListAudit(context.Background(), &cefiotv1.ListAuditRequest{})
+	return err
 }

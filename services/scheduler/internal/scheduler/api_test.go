@@ -66,13 +66,18 @@ func TestAPIRefusesBadInputNamingTheField(t *testing.T) {
 			_, err := a.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: &cefiotv1.Workload{Name: "x", Kind: "enrich", SpreadBy: "a b"}})
 			return err
 		}, "workload.spread_by"},
-		"get empty":    {func() error { _, err := a.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{}); return err }, "name"},
-		"delete empty": {func() error { _, err := a.DeleteWorkload(ctx, &cefiotv1.DeleteWorkloadRequest{Name: " "}); return err }, "name"},
+		"get empty":        {func() error { _, err := a.GetWorkload(ctx, &cefiotv1.GetWorkloadRequest{}); return err }, "name"},
+		"delete empty":     {func() error { _, err := a.DeleteWorkload(ctx, &cefiotv1.DeleteWorkloadRequest{Name: " "}); return err }, "name"},
+		"audit bad result": {func() error { _, err := a.ListAudit(ctx, &cefiotv1.ListAuditRequest{Result: "maybe"}); return err }, "result"},
+		"audit huge limit": {func() error { _, err := a.ListAudit(ctx, &cefiotv1.ListAuditRequest{Limit: 5000}); return err }, "limit"},
 	} {
 		err := tc.call()
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.field) {
 			t.Errorf("%s: want InvalidArgument naming %q, got %v", name, tc.field, err)
 		}
+	}
+	if _, err := a.ListAudit(ctx, &cefiotv1.ListAuditRequest{}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("the audit trail of a scheduler without Kafka: %v, want FailedPrecondition", err)
 	}
 	if _, err := a.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: "nothere", Node: "n"}); status.Code(err) != codes.NotFound {
 		t.Errorf("move of an undeclared workload: %v", err)

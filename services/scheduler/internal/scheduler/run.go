@@ -40,14 +40,16 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	// Listen first: callers may connect while etcd starts.
+	policy := access.Policy(cfg.Site, cefiotv1.SchedulerService_ServiceDesc.ServiceName,
+		cefiotv1.SchedulerService_CordonNode_FullMethodName, cefiotv1.SchedulerService_UncordonNode_FullMethodName,
+		cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
+		cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
+		cefiotv1.SchedulerService_DeleteWorkload_FullMethodName)
+	// The trail names people and what they did: operators read it, and
+	// each read is itself audited.
+	policy.Rules[cefiotv1.SchedulerService_ListAudit_FullMethodName] = access.Operators()
 	adm, err := admin.New(admin.Config{
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src,
-		Policy: access.Policy(cfg.Site, cefiotv1.SchedulerService_ServiceDesc.ServiceName,
-			cefiotv1.SchedulerService_CordonNode_FullMethodName, cefiotv1.SchedulerService_UncordonNode_FullMethodName,
-			cefiotv1.SchedulerService_DrainNode_FullMethodName, cefiotv1.SchedulerService_MoveWorkload_FullMethodName,
-			cefiotv1.SchedulerService_ApplySpec_FullMethodName, cefiotv1.SchedulerService_PutWorkload_FullMethodName,
-			cefiotv1.SchedulerService_DeleteWorkload_FullMethodName),
-		Service: "scheduler",
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src, Policy: policy, Service: "scheduler",
 	}, reg, logger)
 	if err != nil {
 		return err
@@ -99,7 +101,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	cefiotv1.RegisterSchedulerServiceServer(adm.GRPC(), &api{cli: cli, keys: sched.keys, sched: sched})
+	srv := &api{cli: cli, keys: sched.keys, sched: sched}
+	if cfg.KafkaBootstrap != "" {
+		conn := cfg.kafka()
+		srv.audit = &conn
+	}
+	cefiotv1.RegisterSchedulerServiceServer(adm.GRPC(), srv)
 	adm.AddGateway(cefiotv1.RegisterSchedulerServiceHandlerFromEndpoint)
 	adm.SetServing("", true)
 
