@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/console"
+	"github.com/cefiot/cefiot/libs/console/users"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string) error {
 			logger.Error("stop", "err", err)
 		}
 	}()
-	consoleURL := ""
+	consoleURL, consolePassword := "", ""
 	if *consoleAddr != "" {
 		var targets []console.Target
 		for name, url := range stack.AdminURLs() {
@@ -112,6 +114,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		sec, err := consoleSecurity(stack, logger)
 		if err != nil {
+			return err
+		}
+		if sec.Users, consolePassword, err = consoleUsers(filepath.Join(stack.Config().RunDir, "console-users.yaml")); err != nil {
 			return err
 		}
 		srv, err := console.Start(*consoleAddr, targets, logger, sec)
@@ -125,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 		}()
 		consoleURL = srv.URL()
 	}
-	printWelcome(stack, logger, time.Since(start), consoleURL)
+	printWelcome(stack, logger, time.Since(start), consoleURL, consolePassword)
 	return watch(ctx, stack, logger, *exitAfter)
 }
 
@@ -143,13 +148,33 @@ func consoleSecurity(stack *localstack.Stack, logger *slog.Logger) (*console.Sec
 	return &console.Security{Server: server, Client: client}, nil
 }
 
-func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration, consoleURL string) {
+// consoleUsers is the console's users file, made on the first start with
+// an operator "admin" and a generated password, which is returned to be
+// printed once (only its hash is stored). The file is checked now and read
+// again at each login.
+func consoleUsers(path string) (func() (*users.File, error), string, error) {
+	password := ""
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if password, err = users.Bootstrap(path); err != nil {
+			return nil, "", err
+		}
+	}
+	if _, err := users.Load(path); err != nil {
+		return nil, "", err
+	}
+	return func() (*users.File, error) { return users.Load(path) }, password, nil
+}
+
+func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration, consoleURL, password string) {
 	p := stack.Config().Ports
 	edge, cloud := stack.PKIDir(stack.Sites()[0]), stack.PKIDir("cloud")
 	opCert, opKey, _ := pki.Paths(edge, localstack.Operator)
 	cloudCert, cloudKey, _ := pki.Paths(cloud, localstack.Operator)
 	if consoleURL != "" {
-		fmt.Printf("\ncefiot console:     %s   (log in with the client certificate %s)\n", consoleURL, opCert)
+		fmt.Printf("\ncefiot console:     %s   (log in with the client certificate %s, or a console user)\n", consoleURL, opCert)
+		if password != "" {
+			fmt.Printf("console user admin, password %s   (shown once; users in %s/console-users.yaml)\n", password, stack.Config().RunDir)
+		}
 	}
 	fmt.Printf(`
 cefiot local default is up (%s), secure as deployed: every admin port is

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"gopkg.in/yaml.v3"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cefiot/cefiot/libs/console/users"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
@@ -122,6 +126,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if node != to || node == from {
 		t.Errorf("page shows enrich on %q (drained %q), the scheduler has it on %q", to, from, node)
 	}
+	checkLoginInBrowser(ctx, t, root, chromium, shots, local)
+
 	// Both site moves ran to the end: the cloud's copy is gone again.
 	// The page's audit trail showed that drain, by the operator through the
 	// console.
@@ -178,6 +184,9 @@ func enrichNode(ctx context.Context, t *testing.T, client *http.Client, schedule
 // localDefault is a running bin/cefiot-local: the URLs it printed.
 type localDefault struct {
 	console, sink, edgeScheduler, cloudScheduler string
+	// adminPassword is the console user admin's, printed once; runDir is
+	// the stack's run directory.
+	adminPassword, runDir string
 	// pki is the edge site's PKI; client calls as the operator of both
 	// sites.
 	pki    sitepki.Site
@@ -243,6 +252,8 @@ func startLocalDefault(ctx context.Context, t *testing.T, root string, args ...s
 			switch {
 			case strings.HasPrefix(trimmed, "cefiot console:"):
 				l.console = field(line, "cefiot console:")
+			case strings.HasPrefix(trimmed, "console user admin, password"):
+				l.adminPassword = field(line, "console user admin, password")
 			case strings.HasPrefix(trimmed, "sink status:"):
 				l.sink = strings.TrimSuffix(field(line, "sink status:"), "/v1/sink/status")
 			case strings.HasPrefix(trimmed, "edge scheduler:"):
@@ -259,6 +270,7 @@ func startLocalDefault(ctx context.Context, t *testing.T, root string, args ...s
 		}
 	}()
 	t.Logf("local default: console %s, sink %s, schedulers %s %s", l.console, l.sink, l.edgeScheduler, l.cloudScheduler)
+	l.runDir = runDir
 	l.pki = sitepki.Site{Name: "edge", Dir: filepath.Join(runDir, "pki", "edge")}
 	op, err := sitepki.Identity(sitepki.Operator, l.pki, sitepki.Site{Name: "cloud", Dir: filepath.Join(runDir, "pki", "cloud")})
 	if err != nil {
@@ -284,4 +296,47 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// checkLoginInBrowser adds a viewer to the console's users file (read at
+// each login) and runs web/e2e/login.mjs: a browser without a client
+// certificate gets the login page, a wrong password is refused, the viewer
+// sees no action control and is refused a direct call, logs out, and the
+// first-start admin (its password printed once by cefiot-local) sees the
+// actions.
+func checkLoginInBrowser(ctx context.Context, t *testing.T, root, chromium, shots string, local localDefault) {
+	t.Helper()
+	if local.adminPassword == "" {
+		t.Fatal("cefiot-local printed no console password on its first start")
+	}
+	path := filepath.Join(local.runDir, "console-users.yaml")
+	people, err := users.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const viewer, viewerPassword = "vera", "vera's long password"
+	hash, err := users.Hash(viewerPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people.Users = append(people.Users, users.User{Name: viewer, Role: "viewer", Hash: hash})
+	b, err := yaml.Marshal(people)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "node", "login.mjs")
+	cmd.Dir = filepath.Join(root, "web", "e2e")
+	cmd.Env = append(os.Environ(), "CONSOLE_URL="+local.console, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium,
+		"ADMIN_PASSWORD="+local.adminPassword, "VIEWER_USER="+viewer, "VIEWER_PASSWORD="+viewerPassword)
+	out, err := cmd.CombinedOutput()
+	t.Logf("login browser run:\n%s", out)
+	if err != nil {
+		t.Fatalf("login browser test failed: %v", err)
+	}
+	if !strings.Contains(string(out), `{"step":"ok"}`) {
+		t.Fatal("login browser test did not finish")
+	}
 }

@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/console/users"
 	"github.com/cefiot/cefiot/libs/httpguard"
+	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -22,6 +25,10 @@ type Security struct {
 	Server *tlsx.Source
 	// Client calls the targets, with the console's identity in each site.
 	Client tlsx.Sites
+	// Users may log in with a password (nil: only client certificates
+	// get in): the users file, read at each login. A browser without a
+	// certificate then gets the login page.
+	Users func() (*users.File, error)
 }
 
 // Server is a running console.
@@ -58,8 +65,14 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	s.srv.Handler = httpguard.Guard{Hosts: httpguard.LocalHosts(ln.Addr().String())}.Wrap(h)
 	if sec != nil {
 		s.scheme = "https"
-		s.srv.Handler = httpguard.Guard{Hosts: sec.Server.Names, TLS: true}.Wrap(authorize(sec.Server.Identity().Site, h))
-		serve = tls.NewListener(ln, sec.Server.ServerConfig())
+		gate := &gate{site: sec.Server.Identity().Site, next: h}
+		tlsConfig := sec.Server.ServerConfig()
+		if sec.Users != nil {
+			gate.login = newLogin(sec.Users)
+			tlsConfig = sec.Server.HTTPServerConfig() // a certificate if the browser has one
+		}
+		s.srv.Handler = httpguard.Guard{Hosts: sec.Server.Names, TLS: true}.Wrap(gate)
+		serve = tls.NewListener(ln, tlsConfig)
 	} else {
 		logger.Warn("SECURITY OFF: the console serves plain HTTP to anyone who reaches " + addr)
 	}
@@ -71,32 +84,89 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	return s, nil
 }
 
-// authorize lets a person of site look (viewers, operators) and act
-// (operators); the console's calls to the services are made with its own
-// identity, so this is where a viewer is stopped.
-func authorize(site string, next http.Handler) http.Handler {
+// gate lets a person of the site in, by client certificate or by a login
+// session: viewers may look, operators act. The console then calls the
+// services for that person (OnBehalfOf), so the services decide too. The
+// page itself and the login are open to anyone who reaches the port.
+type gate struct {
+	site  string
+	login *login // nil: certificates only
+	next  http.Handler
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.login != nil {
+		switch r.URL.Path {
+		case "/api/login":
+			if r.Method == http.MethodPost {
+				g.login.handleLogin(w, r)
+				return
+			}
+		case "/api/logout":
+			if r.Method == http.MethodPost {
+				g.login.handleLogout(w, r)
+				return
+			}
+		}
+	}
+	who, by, err := g.person(r)
+	if r.URL.Path == "/api/me" {
+		g.me(w, who, by, err)
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) && g.login != nil {
+		g.next.ServeHTTP(w, r) // the page and its files: it asks /api/me, then logs in
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "console: "+err.Error())
+		return
+	}
 	look := []string{access.OperatorPrefix + "*", access.ViewerPrefix + "*"}
 	act := []string{access.OperatorPrefix + "*"}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
-			writeError(w, http.StatusUnauthorized, "console: a client certificate is required")
-			return
-		}
+	allowed := look
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		allowed = act
+	}
+	if !tlsx.Allowed(allowed, who) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("console: %s may not %s %s", who, r.Method, r.URL.Path))
+		return
+	}
+	g.next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), who.Component)))
+}
+
+// person is who makes r: the client certificate's identity if the browser
+// showed one, else the logged-in user's.
+func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		id, err := tlsx.PeerIdentity(*r.TLS)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, "console: client certificate: "+err.Error())
-			return
+			return id, "", fmt.Errorf("client certificate: %w", err)
 		}
-		allowed := look
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			allowed = act
+		if id.Site != g.site {
+			return id, "", fmt.Errorf("%s belongs to another site than %s", id, g.site)
 		}
-		if id.Site != site || !tlsx.Allowed(allowed, id) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("console: %s may not %s %s", id, r.Method, r.URL.Path))
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), id.Component)))
-	})
+		return id, "certificate", nil
+	}
+	if g.login == nil {
+		return pki.Identity{}, "", errors.New("a client certificate is required")
+	}
+	if u, ok := g.login.sessionUser(r); ok {
+		return pki.Identity{Site: g.site, Component: u.Component()}, "password", nil
+	}
+	return pki.Identity{}, "", errors.New("log in first")
+}
+
+// me answers who the browser is (GET /api/me): the page shows the user and
+// what their role allows.
+func (g *gate) me(w http.ResponseWriter, who pki.Identity, by string, err error) {
+	if err != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		writeError(w, http.StatusUnauthorized, "console: "+err.Error())
+		return
+	}
+	role, name, _ := strings.Cut(who.Component, "/")
+	writeJSON(w, map[string]any{"user": name, "role": role, "identity": who.String(), "by": by, "logout": by == "password"})
 }
 
 // URL is the console's address, e.g. https://127.0.0.1:8080/.

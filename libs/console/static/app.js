@@ -304,9 +304,9 @@ function buildNodes() {
         el("td", { class: "node-workloads" }, (n.workloads || []).join(", ") || "–"),
         el("td", {}, el("div", { class: "row-actions" },
           n.cordoned
-            ? el("button", { type: "button", "aria-label": `Uncordon node ${n.name}`, onclick: () => act(`Uncordon node ${n.name} (site ${s.site})?`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/uncordon`, "POST", {}) }, "Uncordon")
-            : el("button", { type: "button", "aria-label": `Cordon node ${n.name}`, onclick: () => act(`Cordon node ${n.name} (site ${s.site})? No new workloads go there.`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/cordon`, "POST", { reason: "console" }) }, "Cordon"),
-          el("button", { type: "button", class: "danger", "aria-label": `Drain node ${n.name}`, onclick: () => act(`Drain node ${n.name} (site ${s.site})? Every workload moves off it.`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/drain`, "POST", { reason: "console" }, (r) => `moved ${(r.moved || []).map((m) => `${m.workload} → ${m.node}`).join(", ") || "nothing"}${(r.notMoved || []).length ? `; not moved: ${r.notMoved.join(", ")}` : ""}`) }, "Drain"))));
+            ? el("button", { type: "button", class: "act", "aria-label": `Uncordon node ${n.name}`, onclick: () => act(`Uncordon node ${n.name} (site ${s.site})?`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/uncordon`, "POST", {}) }, "Uncordon")
+            : el("button", { type: "button", class: "act", "aria-label": `Cordon node ${n.name}`, onclick: () => act(`Cordon node ${n.name} (site ${s.site})? No new workloads go there.`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/cordon`, "POST", { reason: "console" }) }, "Cordon"),
+          el("button", { type: "button", class: "danger act", "aria-label": `Drain node ${n.name}`, onclick: () => act(`Drain node ${n.name} (site ${s.site})? Every workload moves off it.`, s.scheduler, `/v1/nodes/${encodeURIComponent(n.name)}/drain`, "POST", { reason: "console" }, (r) => `moved ${(r.moved || []).map((m) => `${m.workload} → ${m.node}`).join(", ") || "nothing"}${(r.notMoved || []).length ? `; not moved: ${r.notMoved.join(", ")}` : ""}`) }, "Drain"))));
     })));
     out.push(table(`Workers of site ${s.site}`, ["worker", "node", "kinds", "lease", "registered", "reporting"], s.workers.map((w) => {
       const t = state.byHost.get(w.adminHttpAddress);
@@ -352,7 +352,7 @@ function buildAssignments() {
         el("td", { class: "runs-in" }, wl.site && wl.site !== s.site ? `site ${wl.site}` : wl.homeSite ? `site ${s.site} (from ${wl.homeSite})` : `site ${s.site}`),
         el("td", { class: "assigned-node" }, a ? a.node : wl.site && wl.site !== s.site ? "–" : badge("down", "unassigned")),
         el("td", {}, a ? a.epoch : "–"), el("td", { class: "reason" }, a ? a.reason || "" : ""),
-        el("td", {}, el("div", { class: "row-actions" }, others.length ? el("form", { class: "inline", onsubmit: (ev) => {
+        el("td", {}, el("div", { class: "row-actions act" }, others.length ? el("form", { class: "inline", onsubmit: (ev) => {
           ev.preventDefault();
           const node = ev.target.elements.node.value;
           act(`Move ${wl.name} to node ${node} (site ${s.site})?`, s.scheduler, `/v1/workloads/${encodeURIComponent(wl.name)}/move`, "POST", { node }, () => `${wl.name} moving to ${node}`);
@@ -512,6 +512,7 @@ function auditSites() {
 }
 
 async function loadAudit() {
+  if (document.body.dataset.role !== "operator") return;
   const site = state.sites.get($("#audit-site").value) || [...state.sites.values()][0];
   if (!site || !site.scheduler) return;
   const q = new URLSearchParams({ limit: "100" });
@@ -625,8 +626,66 @@ function connect() {
   });
 }
 
+// ---- who is using the page ----
+// whoAmI asks the console who the browser is (a client certificate or a
+// login session); without either it shows the login form until a login
+// works. The page then shows what the role allows: a viewer gets no
+// action controls (the APIs refuse them anyway).
+async function whoAmI() {
+  for (;;) {
+    try {
+      const me = await call("/api/me");
+      document.body.dataset.role = me.role;
+      const who = $("#who");
+      who.replaceChildren(`${me.user} (${me.role}${me.by === "certificate" ? ", certificate" : ""})`,
+        me.logout ? el("button", { type: "button", id: "logout", onclick: logout }, "Log out") : "");
+      who.hidden = false;
+      return me;
+    } catch (err) {
+      if (err.status !== 401) throw err;
+      await loginForm();
+    }
+  }
+}
+
+function loginForm() {
+  const dialog = $("#login-dialog");
+  const form = $("#login-form");
+  return new Promise((resolve) => {
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const box = $("#login-error");
+      try {
+        await call("/api/login", { method: "POST", body: { user: $("#login-user").value.trim(), password: $("#login-password").value } });
+        $("#login-password").value = "";
+        box.hidden = true;
+        dialog.close();
+        resolve();
+      } catch (err) {
+        box.textContent = err.status === 429 ? err.message : "wrong user or password";
+        box.hidden = false;
+      }
+    };
+    if (!dialog.open) dialog.showModal();
+  });
+}
+
+async function logout() {
+  try { await call("/api/logout", { method: "POST", body: {} }); } catch { /* the session is gone either way */ }
+  location.reload();
+}
+
 async function start() {
   wireControls();
+  for (;;) {
+    try {
+      await whoAmI();
+      break;
+    } catch (err) {
+      $("#updated").textContent = `cannot reach the console server: ${err.message}`;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
   for (;;) {
     try {
       await loadTargets();

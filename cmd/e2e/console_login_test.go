@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/console"
+	"github.com/cefiot/cefiot/libs/console/users"
+	"github.com/cefiot/cefiot/libs/harness/sitepki"
+	"github.com/cefiot/cefiot/libs/logging"
+	"github.com/cefiot/cefiot/libs/tlsx"
+)
+
+// TestConsoleLogin logs in to the console as cefiot-local serves it (HTTPS,
+// users with Argon2id hashes) with a browser that has no client
+// certificate: the page loads, nothing else does before a login; a wrong
+// password is refused and slowed down after three; the session cookie is
+// HttpOnly, Secure and SameSite=Strict with an expiry; the console acts
+// for the logged-in person (the service sees operator/alice, whatever the
+// browser claims); a viewer may look but not act; logout ends the session.
+func TestConsoleLogin(t *testing.T) {
+	dir := t.TempDir()
+	site, err := sitepki.Make(filepath.Join(dir, "edge"), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := users.Hash("alice's password")
+	bob, _ := users.Hash("bob's password")
+	usersFile := filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(usersFile, []byte("users:\n - {name: alice, role: operator, hash: '"+alice+"'}\n - {name: bob, role: viewer, hash: '"+bob+"'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	people := func() (*users.File, error) { return users.Load(usersFile) }
+	var mu sync.Mutex
+	var actedFor []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		actedFor = append(actedFor, r.Header.Get(access.OnBehalfOf))
+		mu.Unlock()
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer target.Close()
+	load := func(component string) *tlsx.Source {
+		src, err := site.Load(component)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	srv, err := console.Start("127.0.0.1:0", []console.Target{{Name: "bridge", URL: target.URL}}, logging.Discard(),
+		&console.Security{Server: load(access.Console), Client: tlsx.Sites{load(access.Console)}, Users: people})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Close(context.Background()) }()
+	base := strings.TrimSuffix(srv.URL(), "/")
+
+	browser := func() *http.Client {
+		c, err := site.AnonymousClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Jar, _ = cookiejar.New(nil)
+		return c
+	}
+	do := func(c *http.Client, method, path, body string, edit ...func(*http.Request)) *http.Response {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for _, e := range edit {
+			e(req)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	expect := func(what string, resp *http.Response, code int) {
+		t.Helper()
+		if resp.StatusCode != code {
+			t.Errorf("%s: HTTP %d, want %d", what, resp.StatusCode, code)
+		}
+	}
+	const pause = "/api/bridge/v1/bridge/pause"
+
+	b := browser()
+	expect("the page before a login", do(b, "GET", "/", ""), http.StatusOK)
+	expect("who am I before a login", do(b, "GET", "/api/me", ""), http.StatusUnauthorized)
+	expect("the targets before a login", do(b, "GET", "/api/targets", ""), http.StatusUnauthorized)
+	expect("an action before a login", do(b, "POST", pause, "{}"), http.StatusUnauthorized)
+
+	resp := do(b, "POST", "/api/login", `{"user":"alice","password":"alice's password"}`)
+	expect("alice logs in", resp, http.StatusOK)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == console.SessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.MaxAge <= 0 || cookie.Path != "/" {
+		t.Fatalf("session cookie %+v: want HttpOnly, Secure, SameSite=Strict, an expiry, path /", cookie)
+	}
+	expect("alice asks who she is", do(b, "GET", "/api/me", ""), http.StatusOK)
+	expect("alice pauses the bridge", do(b, "POST", pause, "{}"), http.StatusOK)
+	expect("alice's page claims to act for someone else", do(b, "POST", pause, "{}", header(access.OnBehalfOf, "operator/admin")), http.StatusOK)
+	expect("a page of another origin acts with alice's session", do(b, "POST", pause, "{}", header("Origin", "https://evil.example")), http.StatusForbidden)
+	mu.Lock()
+	got := strings.Join(actedFor, ",")
+	mu.Unlock()
+	if got != "operator/alice,operator/alice" {
+		t.Errorf("the service was called for %q, want operator/alice twice", got)
+	}
+
+	v := browser()
+	expect("bob logs in", do(v, "POST", "/api/login", `{"user":"bob","password":"bob's password"}`), http.StatusOK)
+	expect("bob looks", do(v, "GET", "/api/targets", ""), http.StatusOK)
+	expect("bob acts", do(v, "POST", pause, "{}"), http.StatusForbidden)
+
+	// Logout ends the session; its cookie is worth nothing after.
+	expect("alice logs out", do(b, "POST", "/api/logout", "{}"), http.StatusNoContent)
+	expect("who am I after logout", do(b, "GET", "/api/me", ""), http.StatusUnauthorized)
+	stale := browser()
+	stale.Jar.SetCookies(mustURL(t, base), []*http.Cookie{{Name: console.SessionCookie, Value: cookie.Value}})
+	expect("the old session cookie", do(stale, "GET", "/api/targets", ""), http.StatusUnauthorized)
+
+	// Wrong passwords: refused, then slowed down (per user and address).
+	m := browser()
+	for i := range 3 {
+		expect("a wrong password", do(m, "POST", "/api/login", `{"user":"alice","password":"guess `+string(rune('a'+i))+`"}`), http.StatusUnauthorized)
+	}
+	slowed := do(m, "POST", "/api/login", `{"user":"alice","password":"alice's password"}`)
+	expect("a fourth attempt at once", slowed, http.StatusTooManyRequests)
+	if slowed.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a slowed login")
+	}
+	expect("an unknown user", do(browser(), "POST", "/api/login", `{"user":"mallory","password":"x"}`), http.StatusTooManyRequests) // the address is slowed too
+	expect("a form instead of JSON", do(m, "POST", "/api/login", "user=alice", header("Content-Type", "application/x-www-form-urlencoded")), http.StatusUnsupportedMediaType)
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
