@@ -108,6 +108,7 @@ func TestBridgeEdgeBrokerKilledAndAdmin(t *testing.T) {
 			t.Fatal(err)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "https://"+b.HTTPAddr+"/v1/bridge/rate-limit", strings.NewReader(`{"bytesPerSecond": -5}`))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -42,10 +42,13 @@ func TestConsoleLogin(t *testing.T) {
 	}
 	people := func() (*users.File, error) { return users.Load(usersFile) }
 	var mu sync.Mutex
-	var actedFor []string
+	var actedFor, leaked []string
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		actedFor = append(actedFor, r.Header.Get(access.OnBehalfOf))
+		if r.Header.Get("Cookie") != "" || r.Header.Get("Origin") != "" {
+			leaked = append(leaked, r.Header.Get("Cookie")+" "+r.Header.Get("Origin"))
+		}
 		mu.Unlock()
 		_, _ = w.Write([]byte("{}"))
 	}))
@@ -117,14 +120,17 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("session cookie %+v: want HttpOnly, Secure, SameSite=Strict, an expiry, path /", cookie)
 	}
 	expect("alice asks who she is", do(b, "GET", "/api/me", ""), http.StatusOK)
-	expect("alice pauses the bridge", do(b, "POST", pause, "{}"), http.StatusOK)
+	expect("alice pauses the bridge from the console's page", do(b, "POST", pause, "{}", header("Origin", base)), http.StatusOK)
 	expect("alice's page claims to act for someone else", do(b, "POST", pause, "{}", header(access.OnBehalfOf, "operator/admin")), http.StatusOK)
 	expect("a page of another origin acts with alice's session", do(b, "POST", pause, "{}", header("Origin", "https://evil.example")), http.StatusForbidden)
 	mu.Lock()
-	got := strings.Join(actedFor, ",")
+	got, leaks := strings.Join(actedFor, ","), append([]string(nil), leaked...)
 	mu.Unlock()
 	if got != "operator/alice,operator/alice" {
 		t.Errorf("the service was called for %q, want operator/alice twice", got)
+	}
+	if len(leaks) > 0 {
+		t.Errorf("the console passed the browser's cookie or origin on to the service: %q", leaks)
 	}
 
 	v := browser()

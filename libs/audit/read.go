@@ -33,7 +33,7 @@ const ScanWindow = 10000
 // holds nothing.
 func Recent(ctx context.Context, conn kafkax.Conn, f Filter, limit int) ([]Record, int64, error) {
 	c, err := kafka.NewConsumer(kafkax.Config(conn, map[string]any{
-		"group.id": "cefiot-audit-reader", "enable.auto.commit": false, "auto.offset.reset": "earliest",
+		"group.id": pipeline.AuditReaderGroup, "enable.auto.commit": false, "auto.offset.reset": "earliest",
 	}))
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit reader: %w", err)

@@ -127,10 +127,16 @@ func Edge(site string) []Grant {
 	bridge := as(site, access.Worker(pipeline.KindBridge)).
 		topic("*", false, read, describe).
 		group(pipeline.BridgePrefix(site), true)
-	for _, g := range []*grants{capture, enrich, bridge, as(site, access.Scheduler)} {
+	for _, g := range []*grants{capture, enrich, bridge, auditReader(site)} {
 		out = append(out, g.auditTrail().out...)
 	}
 	return out
+}
+
+// auditReader is the scheduler, which also serves the audit trail (reads
+// the topic).
+func auditReader(site string) *grants {
+	return as(site, access.Scheduler).topic(pipeline.TopicAudit, false, read).group(pipeline.AuditReaderGroup, false)
 }
 
 // auditTrail lets a process append its admin API's audit records to the
@@ -210,7 +216,7 @@ func Cloud(cloud string) []Grant {
 		group(pipeline.EnrichPrefix(cloud), true).
 		transactions(pipeline.EnrichPrefix(cloud))
 	var out []Grant
-	for _, g := range []*grants{sink, enrich, as(cloud, access.Scheduler)} {
+	for _, g := range []*grants{sink, enrich, auditReader(cloud)} {
 		out = append(out, g.auditTrail().out...)
 	}
 	return out

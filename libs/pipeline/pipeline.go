@@ -41,6 +41,10 @@ const (
 	TopicAudit = "audit"
 )
 
+// AuditReaderGroup is the consumer group the scheduler reads the audit
+// topic with (it commits nothing: librdkafka wants a group all the same).
+const AuditReaderGroup = "cefiot-audit-reader"
+
 // DefaultBridgeTopics returns the edge topics a bridge forwards unless its
 // workload says otherwise.
 func DefaultBridgeTopics() []string { return []string{TopicFramesEnriched} }

@@ -59,7 +59,7 @@ try {
   const visibleActions = await page.$$eval("button, form", (es) => es.filter((e) => e.closest(".act") && e.offsetParent !== null)
     .map((e) => e.getAttribute("aria-label") || e.textContent.trim()));
   if (visibleActions.length) fail(`a viewer sees action controls: ${visibleActions.join(", ")}`);
-  if (await page.locator('button[aria-label^="Drain node"]').isVisible()) fail("a viewer sees a Drain button");
+  if (await page.locator('button[aria-label^="Drain node"]').first().isVisible()) fail("a viewer sees a Drain button");
   const direct = await page.evaluate(async () => {
     const r = await fetch("/api/scheduler-edge/v1/nodes/node-1/drain", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
     return r.status;
