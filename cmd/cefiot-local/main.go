@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string) error {
 	realtime := fs.Bool("realtime", false, "pace the video at its frame rate instead of as fast as it decodes")
 	exitAfter := fs.Int("exit-after", 0, "exit once this many frames are stored (0: run until Ctrl-C)")
 	consoleAddr := fs.String("console-addr", "127.0.0.1:8080", "address of the web console (empty: no console)")
+	ssoHeader := fs.String("console-sso-header", "", "single sign-on: the header in which a trusted reverse proxy (showing the edge site's proxy certificate) names the signed-on console user, e.g. X-Remote-User (empty: off)")
+	ssoProxies := fs.String("console-sso-proxies", "", "single sign-on: comma-separated addresses the trusted proxy connects from (empty: any, with its certificate)")
 	edgeNodes := fs.Int("edge-nodes", 1, "edge nodes to simulate: 1 is one node \"local\"; 2 or more are node-1..node-N, each with its own capture, enrich and bridge workers (to try drains and failover)")
 	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
 	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
@@ -118,6 +120,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		if sec.Users, consolePassword, err = consoleUsers(filepath.Join(stack.Config().RunDir, "console-users.yaml")); err != nil {
 			return err
+		}
+		if *ssoHeader != "" {
+			sec.Proxy = &console.TrustedProxy{Header: *ssoHeader, Addrs: config.List(*ssoProxies)}
 		}
 		srv, err := console.Start(*consoleAddr, targets, logger, sec)
 		if err != nil {

@@ -16,6 +16,10 @@ import (
 const (
 	Scheduler = "scheduler"
 	Console   = "console"
+	// Proxy is a reverse proxy that signs people on in front of the
+	// console (single sign-on): the console believes the user it names
+	// only from this identity.
+	Proxy = "proxy"
 	Kafka     = "kafka"
 	Etcd      = "etcd"
 	// OperatorPrefix starts a person's operator identity: operator/alice.

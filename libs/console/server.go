@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,18 @@ type Security struct {
 	// get in): the users file, read at each login. A browser without a
 	// certificate then gets the login page.
 	Users func() (*users.File, error)
+	// Proxy, when set, lets a reverse proxy that signs people on (single
+	// sign-on) name the user in a header. Users must be set too: the named
+	// user's role comes from the users file.
+	Proxy *TrustedProxy
+}
+
+// TrustedProxy is the reverse proxy the console believes: it shows the
+// site's proxy certificate (access.Proxy), from one of Addrs (any address
+// when empty), and names the signed-on user in Header.
+type TrustedProxy struct {
+	Header string
+	Addrs  []string
 }
 
 // Server is a running console.
@@ -48,6 +61,9 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if sec != nil && sec.Proxy != nil && (sec.Users == nil || sec.Proxy.Header == "") {
+		return nil, errors.New("console: a trusted proxy needs the users file (the role of whom it names) and its header")
+	}
 	var client *http.Client
 	if sec != nil {
 		client = sec.Client.HTTPClient()
@@ -65,7 +81,7 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	s.srv.Handler = httpguard.Guard{Hosts: httpguard.LocalHosts(ln.Addr().String())}.Wrap(h)
 	if sec != nil {
 		s.scheme = "https"
-		gate := &gate{site: sec.Server.Identity().Site, next: h}
+		gate := &gate{site: sec.Server.Identity().Site, next: h, proxy: sec.Proxy}
 		tlsConfig := sec.Server.ServerConfig()
 		if sec.Users != nil {
 			gate.login = newLogin(sec.Users)
@@ -91,6 +107,7 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 type gate struct {
 	site  string
 	login *login // nil: certificates only
+	proxy *TrustedProxy
 	next  http.Handler
 }
 
@@ -138,6 +155,9 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // person is who makes r: the client certificate's identity if the browser
 // showed one, else the logged-in user's.
 func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
+	if g.proxy != nil && r.Header.Get(g.proxy.Header) != "" {
+		return g.signedOn(r)
+	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		id, err := tlsx.PeerIdentity(*r.TLS)
 		if err != nil {
@@ -145,6 +165,9 @@ func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
 		}
 		if id.Site != g.site {
 			return id, "", fmt.Errorf("%s belongs to another site than %s", id, g.site)
+		}
+		if id.Component == access.Proxy {
+			return id, "", errors.New("the proxy named no user")
 		}
 		return id, "certificate", nil
 	}
@@ -155,6 +178,35 @@ func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
 		return pki.Identity{Site: g.site, Component: u.Component()}, "password", nil
 	}
 	return pki.Identity{}, "", errors.New("log in first")
+}
+
+// signedOn is the user the trusted proxy names in its header: believed
+// only from the proxy's certificate and addresses, and only for a user of
+// the users file (whose role it gives).
+func (g *gate) signedOn(r *http.Request) (pki.Identity, string, error) {
+	name := r.Header.Get(g.proxy.Header)
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return pki.Identity{}, "", fmt.Errorf("%s is believed only from the trusted proxy, and this client shows no certificate", g.proxy.Header)
+	}
+	id, err := tlsx.PeerIdentity(*r.TLS)
+	if err != nil || id.Site != g.site || id.Component != access.Proxy {
+		return pki.Identity{}, "", fmt.Errorf("%s is believed only from the trusted proxy (spiffe://%s/%s), not from %s", g.proxy.Header, g.site, access.Proxy, id)
+	}
+	if len(g.proxy.Addrs) > 0 {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !slices.Contains(g.proxy.Addrs, host) {
+			return pki.Identity{}, "", fmt.Errorf("the proxy's certificate from %s, which is not a trusted proxy address", host)
+		}
+	}
+	people, err := g.login.users()
+	if err != nil {
+		return pki.Identity{}, "", err
+	}
+	u, ok := people.Find(name)
+	if !ok {
+		return pki.Identity{}, "", fmt.Errorf("the proxy signed on %q, who is not a console user", name)
+	}
+	return pki.Identity{Site: g.site, Component: u.Component()}, "proxy", nil
 }
 
 // me answers who the browser is (GET /api/me): the page shows the user and

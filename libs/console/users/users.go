@@ -33,8 +33,9 @@ var roles = map[string]string{"viewer": access.ViewerPrefix, "operator": access.
 type User struct {
 	Name string `yaml:"name"`
 	Role string `yaml:"role"`
-	// Hash is the Argon2id hash of the password (PHC string format).
-	Hash string `yaml:"hash"`
+	// Hash is the Argon2id hash of the password (PHC string format); empty
+	// for a user who signs on only through the trusted proxy.
+	Hash string `yaml:"hash,omitempty"`
 }
 
 // Component is the user's identity in the site: operator/alice.
@@ -69,7 +70,7 @@ func Load(path string) (*File, error) {
 		case seen[u.Name]:
 			return nil, fmt.Errorf("users file %s: users[%d].name %q: listed twice", path, i, u.Name)
 		}
-		if _, err := parseHash(u.Hash); err != nil {
+		if _, err := parseHash(u.Hash); u.Hash != "" && err != nil {
 			return nil, fmt.Errorf("users file %s: users[%d].hash: %w", path, i, err)
 		}
 		seen[u.Name] = true

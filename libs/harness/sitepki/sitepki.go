@@ -32,7 +32,7 @@ const (
 
 // Components are the identities issued in every site.
 func Components() []string {
-	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, Operator, Viewer}
+	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, access.Proxy, Operator, Viewer}
 	for _, k := range pipeline.Kinds() {
 		out = append(out, access.Worker(k))
 	}
