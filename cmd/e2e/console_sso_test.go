@@ -186,7 +186,9 @@ http {
 		time.Sleep(50 * time.Millisecond)
 	}
 	const pause = "/api/bridge/v1/bridge/pause"
-	forge := func(user string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("X-Remote-User", user) } }
+	forge := func(user string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("X-Remote-User", user) }
+	}
 	for _, tc := range []struct {
 		what, method, url, user string
 		client                  *http.Client

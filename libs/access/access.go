@@ -20,8 +20,8 @@ const (
 	// console (single sign-on): the console believes the user it names
 	// only from this identity.
 	Proxy = "proxy"
-	Kafka     = "kafka"
-	Etcd      = "etcd"
+	Kafka = "kafka"
+	Etcd  = "etcd"
 	// OperatorPrefix starts a person's operator identity: operator/alice.
 	OperatorPrefix = "operator/"
 	// ViewerPrefix starts a person's read-only identity: viewer/bob.
