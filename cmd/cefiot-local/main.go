@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string) error {
 		if sec.Users, consolePassword, err = consoleUsers(filepath.Join(stack.Config().RunDir, "console-users.yaml")); err != nil {
 			return err
 		}
+		sec.TokensFile = filepath.Join(stack.Config().RunDir, "console-tokens.yaml")
 		if *ssoHeader != "" {
 			sec.Proxy = &console.TrustedProxy{Header: *ssoHeader, Addrs: config.List(*ssoProxies)}
 		}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -27,7 +29,9 @@ import (
 // password is refused and slowed down after three; the session cookie is
 // HttpOnly, Secure and SameSite=Strict with an expiry; the console acts
 // for the logged-in person (the service sees operator/alice, whatever the
-// browser claims); a viewer may look but not act; logout ends the session.
+// browser claims); a viewer may look but not act; API tokens made by an
+// operator act as their role and name until revoked; logout ends the
+// session.
 func TestConsoleLogin(t *testing.T) {
 	dir := t.TempDir()
 	site, err := sitepki.Make(filepath.Join(dir, "edge"), "edge")
@@ -61,7 +65,8 @@ func TestConsoleLogin(t *testing.T) {
 		return src
 	}
 	srv, err := console.Start("127.0.0.1:0", []console.Target{{Name: "bridge", URL: target.URL}}, logging.Discard(),
-		&console.Security{Server: load(access.Console), Client: tlsx.Sites{load(access.Console)}, Users: people})
+		&console.Security{Server: load(access.Console), Client: tlsx.Sites{load(access.Console)}, Users: people,
+			TokensFile: filepath.Join(dir, "tokens.yaml")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +142,58 @@ func TestConsoleLogin(t *testing.T) {
 	expect("bob logs in", do(v, "POST", "/api/login", `{"user":"bob","password":"bob's password"}`), http.StatusOK)
 	expect("bob looks", do(v, "GET", "/api/targets", ""), http.StatusOK)
 	expect("bob acts", do(v, "POST", pause, "{}"), http.StatusForbidden)
+
+	// API tokens: operators make them (the secret shown once), a token acts
+	// as its role and name, may not manage tokens, and is refused once
+	// revoked.
+	makeToken := func(c *http.Client, name, role string) (id, secret string, code int) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/tokens", strings.NewReader(`{"name":"`+name+`","role":"`+role+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Token  struct{ ID string }
+			Secret string
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return out.Token.ID, out.Secret, resp.StatusCode
+	}
+	_, viewerToken, code := makeToken(b, "ci-bot", "viewer")
+	opID, opToken, code2 := makeToken(b, "deployer", "operator")
+	if code != http.StatusOK || code2 != http.StatusOK || !strings.HasPrefix(viewerToken, "cft_") {
+		t.Fatalf("making tokens: HTTP %d, %d", code, code2)
+	}
+	if _, _, code := makeToken(v, "bobs-bot", "operator"); code != http.StatusForbidden {
+		t.Errorf("a viewer makes a token: HTTP %d, want 403", code)
+	}
+	bearer := func(tok string) func(*http.Request) { return header("Authorization", "Bearer "+tok) }
+	anon := browser()
+	expect("the viewer token looks", do(anon, "GET", "/api/targets", "", bearer(viewerToken)), http.StatusOK)
+	expect("the viewer token acts", do(anon, "POST", pause, "{}", bearer(viewerToken)), http.StatusForbidden)
+	expect("the operator token acts", do(anon, "POST", pause, "{}", bearer(opToken)), http.StatusOK)
+	expect("the operator token lists tokens", do(anon, "GET", "/api/tokens", "", bearer(opToken)), http.StatusForbidden)
+	expect("a forged token", do(anon, "GET", "/api/targets", "", bearer("cft_000000000000_nope")), http.StatusUnauthorized)
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/tokens", nil)
+	resp, err = b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(listing), "deployer") || strings.Contains(string(listing), strings.SplitN(strings.TrimPrefix(opToken, "cft_"), "_", 2)[1]) || strings.Contains(string(listing), "hash") {
+		t.Errorf("token list %s: want the tokens without their secrets or hashes", listing)
+	}
+	expect("alice revokes the operator token", do(b, "DELETE", "/api/tokens/"+opID, ""), http.StatusNoContent)
+	expect("the revoked token acts", do(anon, "POST", pause, "{}", bearer(opToken)), http.StatusUnauthorized)
+	mu.Lock()
+	if n := len(actedFor); n == 0 || actedFor[n-1] != "operator/deployer" {
+		t.Errorf("the operator token's call was made for %q, want operator/deployer", actedFor)
+	}
+	mu.Unlock()
 
 	// Logout ends the session; its cookie is worth nothing after.
 	expect("alice logs out", do(b, "POST", "/api/logout", "{}"), http.StatusNoContent)

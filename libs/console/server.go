@@ -34,6 +34,11 @@ type Security struct {
 	// sign-on) name the user in a header. Users must be set too: the named
 	// user's role comes from the users file.
 	Proxy *TrustedProxy
+	// TokensFile keeps the API tokens (empty: no tokens). A script calls
+	// the console's /api/... with "Authorization: Bearer cft_..." and acts
+	// as the token's role and name; operators make, list and revoke them
+	// at /api/tokens.
+	TokensFile string
 }
 
 // TrustedProxy is the reverse proxy the console believes: it shows the
@@ -82,6 +87,9 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	if sec != nil {
 		s.scheme = "https"
 		gate := &gate{site: sec.Server.Identity().Site, next: h, proxy: sec.Proxy}
+		if sec.TokensFile != "" {
+			gate.tokens = &tokens{path: sec.TokensFile}
+		}
 		tlsConfig := sec.Server.ServerConfig()
 		if sec.Users != nil {
 			gate.login = newLogin(sec.Users)
@@ -105,10 +113,11 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 // services for that person (OnBehalfOf), so the services decide too. The
 // page itself and the login are open to anyone who reaches the port.
 type gate struct {
-	site  string
-	login *login // nil: certificates only
-	proxy *TrustedProxy
-	next  http.Handler
+	site   string
+	login  *login // nil: certificates only
+	proxy  *TrustedProxy
+	tokens *tokens // nil: no API tokens
+	next   http.Handler
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -145,8 +154,22 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		allowed = act
 	}
+	if strings.HasPrefix(r.URL.Path, "/api/tokens") {
+		allowed = act // the tokens are the operators' business, reading them too
+	}
 	if !tlsx.Allowed(allowed, who) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("console: %s may not %s %s", who, r.Method, r.URL.Path))
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/tokens") {
+		switch {
+		case g.tokens == nil:
+			writeError(w, http.StatusNotFound, "console: API tokens are off")
+		case by == "token":
+			writeError(w, http.StatusForbidden, "console: a token may not manage tokens; log in")
+		default:
+			g.tokens.serve(w, r, who)
+		}
 		return
 	}
 	g.next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), who.Component)))
@@ -157,6 +180,16 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
 	if g.proxy != nil && r.Header.Get(g.proxy.Header) != "" {
 		return g.signedOn(r)
+	}
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if g.tokens == nil {
+			return pki.Identity{}, "", errors.New("API tokens are off")
+		}
+		t, err := g.tokens.check(strings.TrimSpace(bearer))
+		if err != nil {
+			return pki.Identity{}, "", err
+		}
+		return pki.Identity{Site: g.site, Component: t.Component()}, "token", nil
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		id, err := tlsx.PeerIdentity(*r.TLS)
