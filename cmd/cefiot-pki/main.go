@@ -4,6 +4,7 @@
 //
 //	cefiot-pki init -site edge -dir run/pki/edge           # CA (kept if there) + the site's components
 //	cefiot-pki issue -site edge -dir run/pki/edge -component operator/alice
+//	cefiot-pki issue -site edge -dir run/pki/edge -component viewer/bob -cameras door,yard   # bob sees only those
 //	cefiot-pki k8s-secrets -site edge -dir run/pki/edge -namespace cefiot-edge > secrets.yaml
 //	cefiot-pki k8s-ca-secret -site edge -dir run/pki/edge -namespace cefiot-edge | kubectl apply -f -  # for cert-manager
 package main
@@ -44,8 +45,8 @@ Flags (every command):
 const defaultComponents = "scheduler,worker/capture,worker/enrich,worker/bridge,worker/sink,kafka,etcd,console,operator/local"
 
 type options struct {
-	site, dir, components, component, hosts, namespace string
-	validity                                           time.Duration
+	site, dir, components, component, hosts, namespace, cameras string
+	validity                                                    time.Duration
 }
 
 func flags(o *options) *flag.FlagSet {
@@ -54,6 +55,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.dir, "dir", "", "site directory (ca.crt, ca.key, <component>.crt/.key)")
 	fs.StringVar(&o.components, "components", defaultComponents, "init: comma-separated components to issue")
 	fs.StringVar(&o.component, "component", "", "issue: the component, e.g. operator/alice or worker/enrich")
+	fs.StringVar(&o.cameras, "cameras", "", "issue: comma-separated cameras the identity is limited to (a viewer of some cameras; empty: all)")
 	fs.StringVar(&o.hosts, "hosts", "127.0.0.1,localhost", "comma-separated DNS names and IP addresses the certificates are valid for as servers")
 	fs.DurationVar(&o.validity, "validity", pki.MaxValidity, "certificate lifetime (at most 2160h, 90 days)")
 	fs.StringVar(&o.namespace, "namespace", "", "k8s-secrets: namespace of the Secrets")
@@ -100,7 +102,11 @@ func run(_ context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		is, err := ca.WriteIssued(o.dir, o.component, hosts, o.validity, now)
+		var opts []pki.IssueOption
+		if o.cameras != "" {
+			opts = append(opts, pki.WithCameras(config.List(o.cameras)...))
+		}
+		is, err := ca.WriteIssued(o.dir, o.component, hosts, o.validity, now, opts...)
 		if err != nil {
 			return err
 		}

@@ -41,15 +41,17 @@ func TestConsoleLogin(t *testing.T) {
 	alice, _ := users.Hash("alice's password")
 	bob, _ := users.Hash("bob's password")
 	usersFile := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(usersFile, []byte("users:\n - {name: alice, role: operator, hash: '"+alice+"'}\n - {name: bob, role: viewer, hash: '"+bob+"'}\n"), 0o600); err != nil {
+	if err := os.WriteFile(usersFile, []byte("users:\n - {name: alice, role: operator, hash: '"+alice+"'}\n - {name: bob, role: viewer, hash: '"+bob+"'}\n"+
+		" - {name: carol, role: viewer, hash: '"+bob+"', cameras: [door]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	people := func() (*users.File, error) { return users.Load(usersFile) }
 	var mu sync.Mutex
-	var actedFor, leaked []string
+	var actedFor, leaked, scopes []string
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		actedFor = append(actedFor, r.Header.Get(access.OnBehalfOf))
+		scopes = append(scopes, r.Header.Get(access.OnBehalfOfCameras))
 		if r.Header.Get("Cookie") != "" || r.Header.Get("Origin") != "" {
 			leaked = append(leaked, r.Header.Get("Cookie")+" "+r.Header.Get("Origin"))
 		}
@@ -192,6 +194,20 @@ func TestConsoleLogin(t *testing.T) {
 	mu.Lock()
 	if n := len(actedFor); n == 0 || actedFor[n-1] != "operator/deployer" {
 		t.Errorf("the operator token's call was made for %q, want operator/deployer", actedFor)
+	}
+	mu.Unlock()
+
+	// A viewer limited to a camera: the console names the camera to the
+	// service, which answers only about it.
+	c := browser()
+	expect("carol (door only) logs in", do(c, "POST", "/api/login", `{"user":"carol","password":"bob's password"}`), http.StatusOK)
+	expect("carol reads the bridge", do(c, "GET", "/api/bridge/v1/bridge/status", ""), http.StatusOK)
+	mu.Lock()
+	if n := len(scopes); n == 0 || scopes[n-1] != "door" || actedFor[n-1] != "viewer/carol" {
+		t.Errorf("carol's call reached the service as %q limited to %q, want viewer/carol limited to door", actedFor, scopes)
+	}
+	if scopes[0] != "" {
+		t.Errorf("alice (all cameras) was limited to %q", scopes[0])
 	}
 	mu.Unlock()
 

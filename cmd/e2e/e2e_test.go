@@ -119,6 +119,7 @@ func TestVideoToStore(t *testing.T) {
 	checkDeadLetter(ctx, t, stack.Edge.Conn(), "frames.deadletter", "enrich")
 	checkDeadLetter(ctx, t, stack.Cloud.Conn(), "sink.deadletter", "sink")
 	checkAuditTrail(ctx, t, stack)
+	checkCameraScope(ctx, t, stack, frames[0])
 
 	// Restart the whole pipeline over the same video: the same frame ids come
 	// again and the store keeps exactly one of each.

@@ -63,6 +63,11 @@ func Operators() []string { return []string{OperatorPrefix + "*"} }
 // in its site, with the console as the one they acted through.
 const OnBehalfOf = "X-Cefiot-On-Behalf-Of"
 
+// OnBehalfOfCameras is the header in which the console names the cameras
+// the person it acts for is limited to (comma-separated; absent: all).
+// Believed with OnBehalfOf only.
+const OnBehalfOfCameras = "X-Cefiot-Cameras"
+
 // Observers may read status, frames and events.
 func Observers() []string {
 	return []string{OperatorPrefix + "*", Console, ViewerPrefix + "*", MonitorPrefix + "*"}

@@ -52,6 +52,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
+		viaConsole := false
 		if person := r.Header.Get(access.OnBehalfOf); person != "" {
 			if id.Component != access.Console {
 				http.Error(w, id.String()+" may not act for someone else: only the console may", http.StatusForbidden)
@@ -64,7 +65,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			ctx = context.WithValue(ctx, viaKey{}, id)
 			id = p
+			viaConsole = true
 		}
+		ctx = context.WithValue(ctx, camerasKey{}, requestScope(r, viaConsole))
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 	})
 }
@@ -96,13 +99,16 @@ func forwardCaller(_ context.Context, r *http.Request) metadata.MD {
 	if via, ok := r.Context().Value(viaKey{}).(pki.Identity); ok {
 		md.Set(forwardedViaKey, via.String())
 	}
+	if s, ok := r.Context().Value(camerasKey{}).(Scope); ok && s.Scoped {
+		md.Set(forwardedCamerasKey, strings.Join(s.Cameras, ","))
+	}
 	return md
 }
 
 // forwardHeader is grpc-gateway's default header matcher, except that a
 // client can never set the forwarded identity itself.
 func forwardHeader(key string) (string, bool) {
-	if k := strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"); k == tlsx.ForwardedCallerKey || k == forwardedAddrKey || k == forwardedViaKey {
+	if k := strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-"); k == tlsx.ForwardedCallerKey || k == forwardedAddrKey || k == forwardedViaKey || k == forwardedCamerasKey {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)

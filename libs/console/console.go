@@ -128,6 +128,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	ch, unsubscribe := h.collector.subscribe()
 	defer unsubscribe()
+	p, _ := personOf(r.Context())
 	// The browser reconnects on its own after a lost connection.
 	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
 		return
@@ -142,6 +143,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 		case <-h.done:
 			return
 		case b := <-ch:
+			if p.cameras != nil {
+				b = scopeSnapshot(b, p.cameras)
+			}
 			if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
 				return
 			}

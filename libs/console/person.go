@@ -3,16 +3,28 @@ package console
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/cefiot/cefiot/libs/access"
 )
 
-// personKey holds the person a console request is made by: the component
-// of their verified identity (operator/alice).
+// personKey holds the person a console request is made by.
 type personKey struct{}
 
-func withPerson(ctx context.Context, component string) context.Context {
-	return context.WithValue(ctx, personKey{}, component)
+// person is the component of their verified identity (operator/alice) and
+// the cameras they are limited to (nil: all).
+type person struct {
+	component string
+	cameras   []string
+}
+
+func withPerson(ctx context.Context, p person) context.Context {
+	return context.WithValue(ctx, personKey{}, p)
+}
+
+func personOf(ctx context.Context) (person, bool) {
+	p, ok := ctx.Value(personKey{}).(person)
+	return p, ok && p.component != ""
 }
 
 // browserHeaders are what a browser sends that is about the browser and
@@ -30,7 +42,11 @@ func actFor(ctx context.Context, h http.Header) {
 		h.Del(k)
 	}
 	h.Del(access.OnBehalfOf)
-	if p, ok := ctx.Value(personKey{}).(string); ok && p != "" {
-		h.Set(access.OnBehalfOf, p)
+	h.Del(access.OnBehalfOfCameras)
+	if p, ok := personOf(ctx); ok {
+		h.Set(access.OnBehalfOf, p.component)
+		if p.cameras != nil {
+			h.Set(access.OnBehalfOfCameras, strings.Join(p.cameras, ","))
+		}
 	}
 }

@@ -135,9 +135,10 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	who, by, err := g.person(r)
+	v, err := g.person(r)
+	who, by := v.id, v.by
 	if r.URL.Path == "/api/me" {
-		g.me(w, who, by, err)
+		g.me(w, v, err)
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/api/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) && g.login != nil {
@@ -172,86 +173,95 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	g.next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), who.Component)))
+	g.next.ServeHTTP(w, r.WithContext(withPerson(r.Context(), person{component: who.Component, cameras: v.cameras})))
+}
+
+// visitor is who makes a request: their identity, how they got in, and
+// the cameras they are limited to (nil: all).
+type visitor struct {
+	id      pki.Identity
+	by      string
+	cameras []string
 }
 
 // person is who makes r: the client certificate's identity if the browser
 // showed one, else the logged-in user's.
-func (g *gate) person(r *http.Request) (pki.Identity, string, error) {
+func (g *gate) person(r *http.Request) (visitor, error) {
 	if g.proxy != nil && r.Header.Get(g.proxy.Header) != "" {
 		return g.signedOn(r)
 	}
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		if g.tokens == nil {
-			return pki.Identity{}, "", errors.New("API tokens are off")
+			return visitor{}, errors.New("API tokens are off")
 		}
 		t, err := g.tokens.check(strings.TrimSpace(bearer))
 		if err != nil {
-			return pki.Identity{}, "", err
+			return visitor{}, err
 		}
-		return pki.Identity{Site: g.site, Component: t.Component()}, "token", nil
+		return visitor{id: pki.Identity{Site: g.site, Component: t.Component()}, by: "token", cameras: t.Cameras}, nil
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		id, err := tlsx.PeerIdentity(*r.TLS)
 		if err != nil {
-			return id, "", fmt.Errorf("client certificate: %w", err)
+			return visitor{id: id}, fmt.Errorf("client certificate: %w", err)
 		}
 		if id.Site != g.site {
-			return id, "", fmt.Errorf("%s belongs to another site than %s", id, g.site)
+			return visitor{id: id}, fmt.Errorf("%s belongs to another site than %s", id, g.site)
 		}
 		if id.Component == access.Proxy {
-			return id, "", errors.New("the proxy named no user")
+			return visitor{id: id}, errors.New("the proxy named no user")
 		}
-		return id, "certificate", nil
+		cams, _ := pki.CamerasOf(r.TLS.PeerCertificates[0])
+		return visitor{id: id, by: "certificate", cameras: cams}, nil
 	}
 	if g.login == nil {
-		return pki.Identity{}, "", errors.New("a client certificate is required")
+		return visitor{}, errors.New("a client certificate is required")
 	}
 	if u, ok := g.login.sessionUser(r); ok {
-		return pki.Identity{Site: g.site, Component: u.Component()}, "password", nil
+		return visitor{id: pki.Identity{Site: g.site, Component: u.Component()}, by: "password", cameras: u.Cameras}, nil
 	}
-	return pki.Identity{}, "", errors.New("log in first")
+	return visitor{}, errors.New("log in first")
 }
 
 // signedOn is the user the trusted proxy names in its header: believed
 // only from the proxy's certificate and addresses, and only for a user of
 // the users file (whose role it gives).
-func (g *gate) signedOn(r *http.Request) (pki.Identity, string, error) {
+func (g *gate) signedOn(r *http.Request) (visitor, error) {
 	name := r.Header.Get(g.proxy.Header)
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return pki.Identity{}, "", fmt.Errorf("%s is believed only from the trusted proxy, and this client shows no certificate", g.proxy.Header)
+		return visitor{}, fmt.Errorf("%s is believed only from the trusted proxy, and this client shows no certificate", g.proxy.Header)
 	}
 	id, err := tlsx.PeerIdentity(*r.TLS)
 	if err != nil || id.Site != g.site || id.Component != access.Proxy {
-		return pki.Identity{}, "", fmt.Errorf("%s is believed only from the trusted proxy (spiffe://%s/%s), not from %s", g.proxy.Header, g.site, access.Proxy, id)
+		return visitor{}, fmt.Errorf("%s is believed only from the trusted proxy (spiffe://%s/%s), not from %s", g.proxy.Header, g.site, access.Proxy, id)
 	}
 	if len(g.proxy.Addrs) > 0 {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if !slices.Contains(g.proxy.Addrs, host) {
-			return pki.Identity{}, "", fmt.Errorf("the proxy's certificate from %s, which is not a trusted proxy address", host)
+			return visitor{}, fmt.Errorf("the proxy's certificate from %s, which is not a trusted proxy address", host)
 		}
 	}
 	people, err := g.login.users()
 	if err != nil {
-		return pki.Identity{}, "", err
+		return visitor{}, err
 	}
 	u, ok := people.Find(name)
 	if !ok {
-		return pki.Identity{}, "", fmt.Errorf("the proxy signed on %q, who is not a console user", name)
+		return visitor{}, fmt.Errorf("the proxy signed on %q, who is not a console user", name)
 	}
-	return pki.Identity{Site: g.site, Component: u.Component()}, "proxy", nil
+	return visitor{id: pki.Identity{Site: g.site, Component: u.Component()}, by: "proxy", cameras: u.Cameras}, nil
 }
 
 // me answers who the browser is (GET /api/me): the page shows the user and
 // what their role allows.
-func (g *gate) me(w http.ResponseWriter, who pki.Identity, by string, err error) {
+func (g *gate) me(w http.ResponseWriter, v visitor, err error) {
 	if err != nil {
 		w.Header().Set("Cache-Control", "no-store")
 		writeError(w, http.StatusUnauthorized, "console: "+err.Error())
 		return
 	}
-	role, name, _ := strings.Cut(who.Component, "/")
-	writeJSON(w, map[string]any{"user": name, "role": role, "identity": who.String(), "by": by, "logout": by == "password"})
+	role, name, _ := strings.Cut(v.id.Component, "/")
+	writeJSON(w, map[string]any{"user": name, "role": role, "identity": v.id.String(), "by": v.by, "logout": v.by == "password", "cameras": v.cameras})
 }
 
 // URL is the console's address, e.g. https://127.0.0.1:8080/.

@@ -29,10 +29,12 @@ const TokenPrefix = "cft_"
 // <role>/<name> (viewer or operator), like a person. Only the SHA-256 of
 // its secret is kept; the secret is shown once, when it is made.
 type Token struct {
-	ID      string    `yaml:"id" json:"id"`
-	Name    string    `yaml:"name" json:"name"`
-	Role    string    `yaml:"role" json:"role"`
-	Hash    string    `yaml:"hash" json:"-"`
+	ID   string `yaml:"id" json:"id"`
+	Name string `yaml:"name" json:"name"`
+	Role string `yaml:"role" json:"role"`
+	Hash string `yaml:"hash" json:"-"`
+	// Cameras, when set, limit the token to those cameras.
+	Cameras []string  `yaml:"cameras,omitempty" json:"cameras,omitempty"`
 	Created time.Time `yaml:"created" json:"created"`
 	By      string    `yaml:"by" json:"by"`
 }
@@ -82,7 +84,7 @@ var tokenName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 
 // create makes a token named name with role, for by; it returns the token
 // string (shown once).
-func (s *tokens) create(name, role, by string, now time.Time) (Token, string, error) {
+func (s *tokens) create(name, role string, cameras []string, by string, now time.Time) (Token, string, error) {
 	if !tokenName.MatchString(name) {
 		return Token{}, "", fmt.Errorf("name %q: lower-case letters, digits, '.' or '-'", name)
 	}
@@ -98,7 +100,7 @@ func (s *tokens) create(name, role, by string, now time.Time) (Token, string, er
 		return Token{}, "", err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	t := Token{ID: hex.EncodeToString(id), Name: name, Role: role, Hash: digest(secret), Created: now.UTC(), By: by}
+	t := Token{ID: hex.EncodeToString(id), Name: name, Role: role, Cameras: cameras, Hash: digest(secret), Created: now.UTC(), By: by}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := s.load()
@@ -174,12 +176,15 @@ func (s *tokens) serve(w http.ResponseWriter, r *http.Request, who pki.Identity)
 		}
 		writeJSON(w, map[string]any{"tokens": ts})
 	case r.Method == http.MethodPost && id == "":
-		var in struct{ Name, Role string }
+		var in struct {
+			Name, Role string
+			Cameras    []string
+		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil {
 			writeError(w, http.StatusBadRequest, "tokens: want JSON {\"name\": ..., \"role\": viewer|operator}")
 			return
 		}
-		t, secret, err := s.create(in.Name, in.Role, who.String(), time.Now())
+		t, secret, err := s.create(in.Name, in.Role, in.Cameras, who.String(), time.Now())
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "tokens: "+err.Error())
 			return

@@ -63,8 +63,8 @@ func EnsureCA(dir, site string, now time.Time) (ca *CA, created bool, err error)
 // WriteIssued issues component's certificate and writes its key pair into
 // dir, replacing the old one atomically (key first, so a reader that sees
 // the new certificate finds its key).
-func (ca *CA) WriteIssued(dir, component string, hosts []string, validity time.Duration, now time.Time) (*Issued, error) {
-	is, err := ca.Issue(component, hosts, validity, now)
+func (ca *CA) WriteIssued(dir, component string, hosts []string, validity time.Duration, now time.Time, opts ...IssueOption) (*Issued, error) {
+	is, err := ca.Issue(component, hosts, validity, now, opts...)
 	if err != nil {
 		return nil, err
 	}

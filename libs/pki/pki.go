@@ -137,10 +137,47 @@ type Issued struct {
 	Cert            *x509.Certificate
 }
 
+// IssueOption changes what Issue puts in a certificate.
+type IssueOption func(*x509.Certificate) error
+
+// camerasURN starts the URI SAN that limits a person to some cameras.
+const camerasURN = "cefiot:cameras:"
+
+var cameraID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// WithCameras limits the identity to cameras: the services answer it
+// only about those (a viewer of the front door). The CA signs the scope,
+// so the holder cannot widen it.
+func WithCameras(cameras ...string) IssueOption {
+	return func(c *x509.Certificate) error {
+		if len(cameras) == 0 {
+			return errors.New("cameras: name at least one")
+		}
+		for _, id := range cameras {
+			if !cameraID.MatchString(id) {
+				return fmt.Errorf("camera %q: letters, digits, '.', '_' or '-'", id)
+			}
+		}
+		c.URIs = append(c.URIs, &url.URL{Scheme: "urn", Opaque: camerasURN + strings.Join(cameras, ",")})
+		return nil
+	}
+}
+
+// CamerasOf is the camera scope a certificate carries: scoped is false
+// when it may see every camera.
+func CamerasOf(cert *x509.Certificate) (cameras []string, scoped bool) {
+	for _, u := range cert.URIs {
+		if rest, ok := strings.CutPrefix(u.Opaque, camerasURN); u.Scheme == "urn" && ok {
+			return strings.Split(rest, ","), true
+		}
+	}
+	return nil, false
+}
+
 // Issue makes the certificate of component in the CA's site, for hosts
 // (DNS names or IP addresses a server answers on), valid from now for
 // validity (MaxValidity when 0; more is refused).
-func (ca *CA) Issue(component string, hosts []string, validity time.Duration, now time.Time) (*Issued, error) {
+func (ca *CA) Issue(component string, hosts []string, validity time.Duration, now time.Time, opts ...IssueOption) (*Issued, error) {
 	id := Identity{Site: ca.Site, Component: component}
 	if err := id.Validate(); err != nil {
 		return nil, err
@@ -169,6 +206,11 @@ func (ca *CA) Issue(component string, hosts []string, validity time.Duration, no
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else if h != "" {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	for _, o := range opts {
+		if err := o(tmpl); err != nil {
+			return nil, fmt.Errorf("certificate of %s: %w", id, err)
 		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)

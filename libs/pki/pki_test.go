@@ -62,3 +62,30 @@ func TestIssueRefusesLongLivesAndBadNames(t *testing.T) {
 		t.Error("a site name with spaces was accepted")
 	}
 }
+
+// TestCameraScopeIsSignedIn: a scoped certificate carries its cameras next
+// to its identity; an unscoped one carries none; a bad camera name is
+// refused.
+func TestCameraScopeIsSignedIn(t *testing.T) {
+	ca, err := NewCA("edge", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := ca.Issue("viewer/bob", nil, 0, time.Now(), WithCameras("door", "yard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := IdentityOf(is.Cert); err != nil || id.Component != "viewer/bob" {
+		t.Fatalf("identity %v, %v", id, err)
+	}
+	if cams, scoped := CamerasOf(is.Cert); !scoped || strings.Join(cams, ",") != "door,yard" {
+		t.Fatalf("cameras %v scoped %v", cams, scoped)
+	}
+	plain, _ := ca.Issue("viewer/carol", nil, 0, time.Now())
+	if _, scoped := CamerasOf(plain.Cert); scoped {
+		t.Fatal("an unscoped certificate has a scope")
+	}
+	if _, err := ca.Issue("viewer/eve", nil, 0, time.Now(), WithCameras("a,b")); err == nil {
+		t.Fatal("a camera name with a comma was accepted")
+	}
+}

@@ -36,6 +36,9 @@ type User struct {
 	// Hash is the Argon2id hash of the password (PHC string format); empty
 	// for a user who signs on only through the trusted proxy.
 	Hash string `yaml:"hash,omitempty"`
+	// Cameras, when set, limit the user to those cameras: every API, the
+	// console's page included, answers only about them.
+	Cameras []string `yaml:"cameras,omitempty"`
 }
 
 // Component is the user's identity in the site: operator/alice.

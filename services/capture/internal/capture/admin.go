@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/redact"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -38,9 +39,13 @@ func invalid(field, reason string) error {
 	return status.Errorf(codes.InvalidArgument, "%s: %s", field, reason)
 }
 
-func (s *adminServer) ListCameras(context.Context, *cefiotv1.ListCamerasRequest) (*cefiotv1.ListCamerasResponse, error) {
+func (s *adminServer) ListCameras(ctx context.Context, _ *cefiotv1.ListCamerasRequest) (*cefiotv1.ListCamerasResponse, error) {
 	resp := &cefiotv1.ListCamerasResponse{}
+	scope := admin.CallerScope(ctx)
 	for _, id := range s.registry.IDs() {
+		if !scope.Allows(id) {
+			continue
+		}
 		if c, err := s.camera(id); err == nil {
 			resp.Cameras = append(resp.Cameras, c)
 		}
@@ -48,9 +53,12 @@ func (s *adminServer) ListCameras(context.Context, *cefiotv1.ListCamerasRequest)
 	return resp, nil
 }
 
-func (s *adminServer) GetCamera(_ context.Context, req *cefiotv1.GetCameraRequest) (*cefiotv1.GetCameraResponse, error) {
+func (s *adminServer) GetCamera(ctx context.Context, req *cefiotv1.GetCameraRequest) (*cefiotv1.GetCameraResponse, error) {
 	if req.GetCameraId() == "" {
 		return nil, invalid("camera_id", "must not be empty")
+	}
+	if !admin.CallerScope(ctx).Allows(req.GetCameraId()) {
+		return nil, status.Errorf(codes.NotFound, "camera %q is not here", req.GetCameraId())
 	}
 	c, err := s.camera(req.GetCameraId())
 	if err != nil {
@@ -59,10 +67,13 @@ func (s *adminServer) GetCamera(_ context.Context, req *cefiotv1.GetCameraReques
 	return &cefiotv1.GetCameraResponse{Camera: c}, nil
 }
 
-func (s *adminServer) UpdateCamera(_ context.Context, req *cefiotv1.UpdateCameraRequest) (*cefiotv1.UpdateCameraResponse, error) {
+func (s *adminServer) UpdateCamera(ctx context.Context, req *cefiotv1.UpdateCameraRequest) (*cefiotv1.UpdateCameraResponse, error) {
 	id := req.GetCameraId()
 	if !cameraRE.MatchString(id) {
 		return nil, invalid("camera_id", "must match "+cameraRE.String())
+	}
+	if !admin.CallerScope(ctx).Allows(id) {
+		return nil, status.Errorf(codes.NotFound, "camera %q is not here", id)
 	}
 	o, err := overridesFromProto(req.GetSettings())
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/sink/internal/store"
@@ -119,8 +120,15 @@ func (a *api) ListFrames(ctx context.Context, req *cefiotv1.ListFramesRequest) (
 			return nil, invalid("camera_id", err.Error())
 		}
 	}
+	scope := admin.CallerScope(ctx)
+	if req.GetCameraId() != "" && !scope.Allows(req.GetCameraId()) {
+		return &cefiotv1.ListFramesResponse{}, nil // another camera's frames do not exist for this caller
+	}
 	q := store.Query{CameraID: req.GetCameraId(), EventID: req.GetEventId(), Start: start, End: end,
 		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken()}
+	if q.CameraID == "" && scope.Scoped && len(scope.Cameras) == 1 {
+		q.CameraID = scope.Cameras[0]
+	}
 	field := "camera_id"
 	if q.EventID != "" {
 		field = "event_id"
@@ -131,7 +139,9 @@ func (a *api) ListFrames(ctx context.Context, req *cefiotv1.ListFramesRequest) (
 	}
 	resp := &cefiotv1.ListFramesResponse{NextPageToken: next}
 	for _, f := range frames {
-		resp.Frames = append(resp.Frames, metaToProto(f))
+		if scope.Allows(f.CameraID) {
+			resp.Frames = append(resp.Frames, metaToProto(f))
+		}
 	}
 	return resp, nil
 }
@@ -148,14 +158,24 @@ func (a *api) ListEvents(ctx context.Context, req *cefiotv1.ListEventsRequest) (
 	if err != nil {
 		return nil, err
 	}
-	events, next, err := a.store.ListEvents(ctx, store.EventQuery{CameraID: req.GetCameraId(), Start: start, End: end,
+	scope := admin.CallerScope(ctx)
+	if req.GetCameraId() != "" && !scope.Allows(req.GetCameraId()) {
+		return &cefiotv1.ListEventsResponse{}, nil
+	}
+	cameraID := req.GetCameraId()
+	if cameraID == "" && scope.Scoped && len(scope.Cameras) == 1 {
+		cameraID = scope.Cameras[0]
+	}
+	events, next, err := a.store.ListEvents(ctx, store.EventQuery{CameraID: cameraID, Start: start, End: end,
 		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken(), NewestFirst: req.GetNewestFirst()})
 	if err != nil {
 		return nil, storeErr("list events", "camera_id", err)
 	}
 	resp := &cefiotv1.ListEventsResponse{NextPageToken: next}
 	for _, e := range events {
-		resp.Events = append(resp.Events, eventToProto(e))
+		if scope.Allows(e.CameraID) {
+			resp.Events = append(resp.Events, eventToProto(e))
+		}
 	}
 	return resp, nil
 }
@@ -165,6 +185,9 @@ func (a *api) GetEvent(ctx context.Context, req *cefiotv1.GetEventRequest) (*cef
 		return nil, invalid("event_id", "must not be empty")
 	}
 	e, err := a.store.GetEvent(ctx, req.GetEventId())
+	if err == nil && !admin.CallerScope(ctx).Allows(e.CameraID) {
+		err = store.ErrNotFound // another camera's event does not exist for this caller
+	}
 	if err != nil {
 		return nil, storeErr(fmt.Sprintf("event %q", req.GetEventId()), "event_id", err)
 	}
@@ -172,6 +195,10 @@ func (a *api) GetEvent(ctx context.Context, req *cefiotv1.GetEventRequest) (*cef
 }
 
 func (a *api) GetStats(ctx context.Context, req *cefiotv1.GetStatsRequest) (*cefiotv1.GetStatsResponse, error) {
+	scope := admin.CallerScope(ctx)
+	if req.GetCameraId() != "" && !scope.Allows(req.GetCameraId()) {
+		return &cefiotv1.GetStatsResponse{}, nil
+	}
 	st, err := a.store.StatsOf(ctx, req.GetCameraId())
 	if err != nil {
 		return nil, storeErr("stats", "camera_id", err)
@@ -180,7 +207,20 @@ func (a *api) GetStats(ctx context.Context, req *cefiotv1.GetStatsRequest) (*cef
 		Frames: int64(st.Frames), Bytes: int64(st.Bytes), Events: int64(st.Events),
 		FramesExpired: int64(st.Expired), Backend: st.Backend,
 	}
+	if scope.Scoped { // the totals of the caller's cameras only
+		resp.Frames, resp.Bytes, resp.Events, resp.FramesExpired = 0, 0, 0, 0
+		for _, c := range st.Cameras {
+			if scope.Allows(c.CameraID) {
+				resp.Frames += c.Frames
+				resp.Bytes += c.Bytes
+				resp.Events += c.Events
+			}
+		}
+	}
 	for _, c := range st.Cameras {
+		if !scope.Allows(c.CameraID) {
+			continue
+		}
 		cs := &cefiotv1.CameraStats{CameraId: c.CameraID, Frames: c.Frames, Bytes: c.Bytes, Events: c.Events}
 		if !c.Oldest.IsZero() {
 			cs.OldestTime, cs.NewestTime = timestamppb.New(c.Oldest), timestamppb.New(c.Newest)
@@ -208,6 +248,9 @@ func (a *api) GetFrame(ctx context.Context, req *cefiotv1.GetFrameRequest) (*cef
 		return nil, invalid("frame_id", "must not be empty")
 	}
 	meta, jpeg, err := a.store.Get(ctx, req.GetFrameId())
+	if err == nil && !admin.CallerScope(ctx).Allows(meta.CameraID) {
+		err = store.ErrNotFound // another camera's frame does not exist for this caller
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, status.Errorf(codes.NotFound, "frame %q is not stored", req.GetFrameId())
@@ -222,13 +265,29 @@ func (a *api) GetFrame(ctx context.Context, req *cefiotv1.GetFrameRequest) (*cef
 // jpegHandler serves a stored frame as image/jpeg, for browsers.
 func (a *api) jpegHandler() http.Handler {
 	return imageHandler(func(ctx context.Context, id string) ([]byte, error) {
-		_, jpeg, err := a.store.Get(ctx, id)
+		meta, jpeg, err := a.store.Get(ctx, id)
+		if err == nil && !admin.CallerScope(ctx).Allows(meta.CameraID) {
+			return nil, store.ErrNotFound
+		}
 		return jpeg, err
 	})
 }
 
 // thumbnailHandler serves a stored frame's thumbnail as image/jpeg.
-func (a *api) thumbnailHandler() http.Handler { return imageHandler(a.store.GetThumbnail) }
+func (a *api) thumbnailHandler() http.Handler {
+	return imageHandler(func(ctx context.Context, id string) ([]byte, error) {
+		if scope := admin.CallerScope(ctx); scope.Scoped {
+			meta, _, err := a.store.Get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !scope.Allows(meta.CameraID) {
+				return nil, store.ErrNotFound
+			}
+		}
+		return a.store.GetThumbnail(ctx, id)
+	})
+}
 
 func imageHandler(get func(ctx context.Context, id string) ([]byte, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
