@@ -155,7 +155,7 @@ func consoleSecurity(stack *localstack.Stack, logger *slog.Logger) (*console.Sec
 }
 
 // consoleUsers is the console's users file, made on the first start with
-// an operator "admin" and a generated password, which is returned to be
+// an administrator "admin" and a generated password, which is returned to be
 // printed once (only its hash is stored). The file is checked now and read
 // again at each login.
 func consoleUsers(path string) (func() (*users.File, error), string, error) {

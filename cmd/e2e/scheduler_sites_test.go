@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/logging"
@@ -104,7 +106,16 @@ func TestCrossSiteMovesAndEdgeAutonomy(t *testing.T) {
 		t.Fatal(err)
 	}
 	cam2 := &cefiotv1.Workload{Name: "capture:cam-2", Kind: "capture", Params: map[string]string{"camera": "cam-2", "source": video, "realtime": "true"}}
-	if _, err := home.Client.PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: cam2}); err != nil {
+	admin, err := stack.Identity(localstack.Admin) // defining a workload is an administrator's
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminConn, err := grpc.NewClient(stack.SchedulerGRPC("scheduler-edge"), admin.DialOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminConn.Close()
+	if _, err := cefiotv1.NewSchedulerServiceClient(adminConn).PutWorkload(ctx, &cefiotv1.PutWorkloadRequest{Workload: cam2}); err != nil {
 		t.Fatal(err)
 	}
 	awaitState(ctx, t, "cam-2 captured and enriched at the edge with the cloud down", func() (bool, string) {

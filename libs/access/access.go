@@ -24,6 +24,10 @@ const (
 	Etcd  = "etcd"
 	// OperatorPrefix starts a person's operator identity: operator/alice.
 	OperatorPrefix = "operator/"
+	// AdminPrefix starts a person's administrator identity: admin/carol,
+	// who may also replace what a site runs (apply a spec, define and
+	// delete workloads).
+	AdminPrefix = "admin/"
 	// ViewerPrefix starts a person's read-only identity: viewer/bob.
 	ViewerPrefix = "viewer/"
 	// MonitorPrefix starts a metrics scraper's identity: monitor/prometheus.
@@ -54,7 +58,15 @@ func Role(id pki.Identity) string {
 // Operators may change what a site runs: pause, rate-limit, cordon, drain,
 // move, apply and delete. The console may not by itself: it acts for the
 // person using it (OnBehalfOf), whose role decides.
-func Operators() []string { return []string{OperatorPrefix + "*"} }
+func Operators() []string { return []string{OperatorPrefix + "*", AdminPrefix + "*"} }
+
+// Administrators may also change what a site is made of: apply a spec,
+// define and delete workloads (an operator only hands workloads off
+// between sites).
+func Administrators() []string { return []string{AdminPrefix + "*"} }
+
+// IsAdministrator reports whether id is an administrator.
+func IsAdministrator(id pki.Identity) bool { return tlsx.Allowed(Administrators(), id) }
 
 // OnBehalfOf is the HTTP header in which the console names the person it
 // acts for (their component, operator/alice), and the gRPC metadata key in
@@ -70,7 +82,7 @@ const OnBehalfOfCameras = "X-Cefiot-Cameras"
 
 // Observers may read status, frames and events.
 func Observers() []string {
-	return []string{OperatorPrefix + "*", Console, ViewerPrefix + "*", MonitorPrefix + "*"}
+	return []string{OperatorPrefix + "*", AdminPrefix + "*", Console, ViewerPrefix + "*", MonitorPrefix + "*"}
 }
 
 // Scrapers may read /metrics.
@@ -78,7 +90,7 @@ func Scrapers() []string { return Observers() }
 
 // Profilers may read /debug/pprof: a profile shows the process's inner
 // workings, so only operators.
-func Profilers() []string { return []string{OperatorPrefix + "*"} }
+func Profilers() []string { return []string{OperatorPrefix + "*", AdminPrefix + "*"} }
 
 // Policy is the authorization of an admin gRPC API of site: observers may
 // call every method, operators also those in changes (full method names,

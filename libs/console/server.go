@@ -149,8 +149,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "console: "+err.Error())
 		return
 	}
-	look := []string{access.OperatorPrefix + "*", access.ViewerPrefix + "*"}
-	act := []string{access.OperatorPrefix + "*"}
+	look := []string{access.OperatorPrefix + "*", access.AdminPrefix + "*", access.ViewerPrefix + "*"}
+	act := access.Operators()
 	allowed := look
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		allowed = act

@@ -512,7 +512,7 @@ function auditSites() {
 }
 
 async function loadAudit() {
-  if (document.body.dataset.role !== "operator") return;
+  if (document.body.dataset.role === "viewer") return;
   const site = state.sites.get($("#audit-site").value) || [...state.sites.values()][0];
   if (!site || !site.scheduler) return;
   const q = new URLSearchParams({ limit: "100" });

@@ -4,8 +4,8 @@
 // site, <role>/<name>, which the services authorize and audit when the
 // console acts for them.
 //
-// On a first start with no users file, Bootstrap makes one with an admin
-// operator and a generated password, which the caller prints once (as
+// On a first start with no users file, Bootstrap makes one with an
+// administrator and a generated password, which the caller prints once (as
 // Frigate does); only the hash is stored.
 package users
 
@@ -27,7 +27,7 @@ import (
 )
 
 // Roles a console user may have.
-var roles = map[string]string{"viewer": access.ViewerPrefix, "operator": access.OperatorPrefix}
+var roles = map[string]string{"viewer": access.ViewerPrefix, "operator": access.OperatorPrefix, "admin": access.AdminPrefix}
 
 // User is one person who may log in to the console.
 type User struct {
@@ -69,7 +69,7 @@ func Load(path string) (*File, error) {
 		case !validName.MatchString(u.Name):
 			return nil, fmt.Errorf("users file %s: users[%d].name %q: lower-case letters, digits, '.' or '-'", path, i, u.Name)
 		case roles[u.Role] == "":
-			return nil, fmt.Errorf("users file %s: users[%d].role %q: want viewer or operator", path, i, u.Role)
+			return nil, fmt.Errorf("users file %s: users[%d].role %q: want viewer, operator or admin", path, i, u.Role)
 		case seen[u.Name]:
 			return nil, fmt.Errorf("users file %s: users[%d].name %q: listed twice", path, i, u.Name)
 		}
@@ -91,8 +91,8 @@ func (f *File) Find(name string) (User, bool) {
 	return User{}, false
 }
 
-// Bootstrap makes the users file at path with one operator, admin, and a
-// generated password, which it returns (print it once; only its hash is
+// Bootstrap makes the users file at path with one administrator, admin,
+// and a generated password, which it returns (print it once; only its hash is
 // stored). It refuses to replace a file that exists.
 func Bootstrap(path string) (password string, err error) {
 	if _, err := os.Stat(path); err == nil {
@@ -107,7 +107,7 @@ func Bootstrap(path string) (password string, err error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := yaml.Marshal(File{Users: []User{{Name: "admin", Role: "operator", Hash: hash}}})
+	b, err := yaml.Marshal(File{Users: []User{{Name: "admin", Role: "admin", Hash: hash}}})
 	if err != nil {
 		return "", err
 	}

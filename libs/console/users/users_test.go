@@ -47,7 +47,7 @@ func TestBootstrapOnceThenLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, ok := f.Find("admin")
-	if !ok || u.Role != "operator" || u.Component() != "operator/admin" || !Verify(u.Hash, pw) {
+	if !ok || u.Role != "admin" || u.Component() != "admin/admin" || !Verify(u.Hash, pw) {
 		t.Fatalf("admin user %+v", u)
 	}
 	if _, err := Bootstrap(path); err == nil {

@@ -29,6 +29,9 @@ const (
 	Operator = sitepki.Operator
 	// Viewer is a read-only identity, for tests of what it may not do.
 	Viewer = sitepki.Viewer
+	// Admin may also define and delete workloads (admin/local): the
+	// identity cefiotctl uses in the local default (its owner).
+	Admin = sitepki.Admin
 )
 
 // PKIDir is the directory of site's CA and certificates.
@@ -128,7 +131,7 @@ func (s *Stack) ClientConfigPath() string { return filepath.Join(s.cfg.RunDir, "
 func (s *Stack) writeClientConfig() error {
 	cfg := clientconfig.Config{CurrentSite: s.cfg.Site, Sites: map[string]clientconfig.Site{}}
 	for _, site := range s.Sites() {
-		f := tlsx.FilesIn(s.PKIDir(site), Operator)
+		f := tlsx.FilesIn(s.PKIDir(site), Admin)
 		name := "scheduler-cloud"
 		if site == s.cfg.Site {
 			name = "scheduler-edge"

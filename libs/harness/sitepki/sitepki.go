@@ -28,11 +28,13 @@ const (
 	Operator = access.OperatorPrefix + "local"
 	// Viewer may only look (viewer/local).
 	Viewer = access.ViewerPrefix + "local"
+	// Admin may also define and delete workloads (admin/local).
+	Admin = access.AdminPrefix + "local"
 )
 
 // Components are the identities issued in every site.
 func Components() []string {
-	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, access.Proxy, Operator, Viewer}
+	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, access.Proxy, Operator, Viewer, Admin}
 	for _, k := range pipeline.Kinds() {
 		out = append(out, access.Worker(k))
 	}

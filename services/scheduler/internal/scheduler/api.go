@@ -444,6 +444,9 @@ func (a *api) PutWorkload(ctx context.Context, req *cefiotv1.PutWorkloadRequest)
 	if wl.GetHomeSite() == a.keys.Site() {
 		return nil, invalid("workload.home_site", "%q is this site; home_site names the site a workload was moved here from", wl.GetHomeSite())
 	}
+	if err := mayPut(ctx, st.Workload(wl.GetName()), wl); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		changed, err := placement.PutWorkload(ctx, a.cli, a.keys, wl)
 		if errors.Is(err, placement.ErrConflict) && attempt < 5 {
@@ -470,6 +473,13 @@ func shown(workloads ...*cefiotv1.Workload) []*cefiotv1.Workload {
 
 func (a *api) DeleteWorkload(ctx context.Context, req *cefiotv1.DeleteWorkloadRequest) (*cefiotv1.DeleteWorkloadResponse, error) {
 	if err := checkName("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	st, err := a.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayDelete(ctx, st.Workload(req.GetName())); err != nil {
 		return nil, err
 	}
 	ok, err := placement.DeleteWorkload(ctx, a.cli, a.keys, req.GetName())

@@ -70,6 +70,14 @@ func TestAdminPortsRefuseStrangers(t *testing.T) {
 			{"console reads the audit trail by itself", schedulerAs(s.as(t, access.Console).DialOption()), listAudit, codes.PermissionDenied},
 			// Past authorization: this scheduler has no Kafka.
 			{"operator reads the audit trail", operator, listAudit, codes.FailedPrecondition},
+			// Replacing the pipeline is an administrator's.
+			{"operator applies a spec", operator, applySpec, codes.PermissionDenied},
+			{"operator defines a workload", operator, putPlain, codes.PermissionDenied},
+			{"operator deletes a workload", operator, deleteEnrich, codes.PermissionDenied},
+			{"operator puts a handoff copy", operator, putRemoteCopy, codes.OK},
+			{"admin defines a workload", schedulerAs(s.as(t, sitepki.Admin).DialOption()), putPlain, codes.OK},
+			// Past authorization: the spec is empty.
+			{"admin applies a spec", schedulerAs(s.as(t, sitepki.Admin).DialOption()), applySpec, codes.InvalidArgument},
 		} {
 			err := tc.call(tc.cli)
 			if got := status.Code(err); got != tc.want {
@@ -255,5 +263,20 @@ func header(key, value string) func(*http.Request) {
 
 func listAudit(c cefiotv1.SchedulerServiceClient) error {
 	_, err := c.ListAudit(context.Background(), &cefiotv1.ListAuditRequest{})
+	return err
+}
+
+func putPlain(c cefiotv1.SchedulerServiceClient) error {
+	_, err := c.PutWorkload(context.Background(), &cefiotv1.PutWorkloadRequest{Workload: &cefiotv1.Workload{Name: "extra", Kind: "enrich"}})
+	return err
+}
+
+func putRemoteCopy(c cefiotv1.SchedulerServiceClient) error {
+	_, err := c.PutWorkload(context.Background(), &cefiotv1.PutWorkloadRequest{Workload: &cefiotv1.Workload{Name: "enrich.cloud", Kind: "enrich", HomeSite: "cloud"}})
+	return err
+}
+
+func deleteEnrich(c cefiotv1.SchedulerServiceClient) error {
+	_, err := c.DeleteWorkload(context.Background(), &cefiotv1.DeleteWorkloadRequest{Name: "enrich"})
 	return err
 }

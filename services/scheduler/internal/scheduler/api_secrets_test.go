@@ -24,7 +24,7 @@ func TestAPINeverShowsCameraPasswords(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := runScheduler(ctx, t, "site: edge\nworkloads:\n - {name: 'capture:door', kind: capture, params: {camera: door, source: 'rtsp://admin:"+secret+"@10.0.0.5:554/main'}}\n")
-	conn, err := grpc.NewClient(s.grpcAddr, s.as(t, sitepki.Operator).DialOption())
+	conn, err := grpc.NewClient(s.grpcAddr, s.as(t, sitepki.Admin).DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,10 @@ func Run(ctx context.Context, cfg Config) error {
 	// The trail names people and what they did: operators read it, and
 	// each read is itself audited.
 	policy.Rules[cefiotv1.SchedulerService_ListAudit_FullMethodName] = access.Operators()
+	// Replacing the pipeline is an administrator's; an operator may put
+	// and delete workloads only to hand them off between sites (the API
+	// checks what they change).
+	policy.Rules[cefiotv1.SchedulerService_ApplySpec_FullMethodName] = access.Administrators()
 	adm, err := admin.New(admin.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: src, Policy: policy, Service: "scheduler",
 	}, reg, logger)
