@@ -91,6 +91,9 @@ write_stores() {
   mv "$CONFIG_DIR/keystore.pem.new" "$CONFIG_DIR/keystore.pem"
   mv "$CONFIG_DIR/truststore.pem.new" "$CONFIG_DIR/truststore.pem"
 }
+# What the stores are written from: a change after this moment (even one
+# before the reloader starts) is a change to reload.
+written_stamp=$(tls_stamp)
 write_stores
 cat > "$CONFIG_DIR/admin.properties" <<PROPS
 security.protocol=SSL
@@ -103,7 +106,7 @@ PROPS
 # reload_tls follows the TLS files until the script ends.
 reload_tls() {
   trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-  last=$(tls_stamp)
+  last=$written_stamp
   while :; do
     sleep "${TLS_RELOAD_SECONDS:-30}" &
     sleeper=$!
