@@ -88,7 +88,7 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 		s.scheme = "https"
 		gate := &gate{site: sec.Server.Identity().Site, next: h, proxy: sec.Proxy}
 		if sec.TokensFile != "" {
-			gate.tokens = &tokens{path: sec.TokensFile}
+			gate.tokens = &tokens{path: sec.TokensFile, logger: logger}
 		}
 		tlsConfig := sec.Server.ServerConfig()
 		if sec.Users != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
@@ -45,8 +46,9 @@ func (t Token) Component() string { return t.Role + "/" + t.Name }
 // tokens are the console's API tokens, kept in a file (0600) so they
 // survive a restart; revoking one removes it at once.
 type tokens struct {
-	path string
-	mu   sync.Mutex
+	path   string
+	logger *slog.Logger
+	mu     sync.Mutex
 }
 
 type tokenFile struct {
@@ -189,6 +191,7 @@ func (s *tokens) serve(w http.ResponseWriter, r *http.Request, who pki.Identity)
 			writeError(w, http.StatusBadRequest, "tokens: "+err.Error())
 			return
 		}
+		s.logger.Info("API token made", "token", t.ID, "acts_as", t.Component(), "cameras", t.Cameras, "by", who.String())
 		writeJSON(w, map[string]any{"token": t, "secret": secret})
 	case r.Method == http.MethodDelete && id != "":
 		ok, err := s.revoke(id)
@@ -198,6 +201,7 @@ func (s *tokens) serve(w http.ResponseWriter, r *http.Request, who pki.Identity)
 		case !ok:
 			writeError(w, http.StatusNotFound, "tokens: no token "+id)
 		default:
+			s.logger.Info("API token revoked", "token", id, "by", who.String())
 			w.WriteHeader(http.StatusNoContent)
 		}
 	default:
