@@ -3,7 +3,6 @@ package console
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 
 	"github.com/cefiot/cefiot/libs/pipeline"
 )
@@ -72,9 +71,7 @@ func scopeValue(v any, allowed func(string) bool) any {
 }
 
 func aboutOtherCamera(x any, allowed func(string) bool) bool {
-	camera := func(workload string) (string, bool) {
-		return strings.CutPrefix(workload, pipeline.KindCapture+":")
-	}
+	camera := pipeline.CameraOfWorkload
 	switch t := x.(type) {
 	case string:
 		c, ok := camera(t)

@@ -8,7 +8,10 @@
 // them out.
 package pipeline
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // Workload kinds: each is run by the service of the same name.
 const (
@@ -20,6 +23,17 @@ const (
 
 // Kinds returns every workload kind, in pipeline order.
 func Kinds() []string { return []string{KindCapture, KindEnrich, KindBridge, KindSink} }
+
+// captureWorkloadPrefix starts the name of a camera's capture workload.
+const captureWorkloadPrefix = KindCapture + ":"
+
+// CaptureWorkload is the name of camera's capture workload: capture:<camera>.
+func CaptureWorkload(camera string) string { return captureWorkloadPrefix + camera }
+
+// CameraOfWorkload is the camera a capture workload's name names.
+func CameraOfWorkload(workload string) (camera string, ok bool) {
+	return strings.CutPrefix(workload, captureWorkloadPrefix)
+}
 
 // Topics inside a site's Kafka cluster.
 const (

@@ -267,7 +267,7 @@ func (s *Stack) edgeWorkloads() []placement.WorkloadSpec {
 	var out []placement.WorkloadSpec
 	for _, cam := range cams {
 		w := placement.WorkloadSpec{
-			Name: pipeline.KindCapture + ":" + cam, Kind: pipeline.KindCapture,
+			Name: pipeline.CaptureWorkload(cam), Kind: pipeline.KindCapture,
 			Params: map[string]string{pipeline.ParamCamera: cam, pipeline.ParamSource: s.cfg.Video, pipeline.ParamRealtime: strconv.FormatBool(s.cfg.Realtime)},
 		}
 		if len(s.cfg.Nodes) > 0 {
