@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/console/users"
@@ -122,6 +123,14 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		sec.TokensFile = filepath.Join(stack.Config().RunDir, "console-tokens.yaml")
+		// The console's own actions (logins, users, tokens) and refusals
+		// join the edge site's audit trail.
+		trail, err := audit.Start(ctx, stack.EdgeKafkaConn(access.Console), logger, nil)
+		if err != nil {
+			return err
+		}
+		defer trail.Close()
+		sec.Audit = trail
 		if *ssoHeader != "" {
 			sec.Proxy = &console.TrustedProxy{Header: *ssoHeader, Addrs: config.List(*ssoProxies)}
 		}
@@ -157,8 +166,8 @@ func consoleSecurity(stack *localstack.Stack, logger *slog.Logger) (*console.Sec
 // consoleUsers is the console's users file, made on the first start with
 // an administrator "admin" and a generated password, which is returned to be
 // printed once (only its hash is stored). The file is checked now and read
-// again at each login.
-func consoleUsers(path string) (func() (*users.File, error), string, error) {
+// again at each request.
+func consoleUsers(path string) (*users.Store, string, error) {
 	password := ""
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if password, err = users.Bootstrap(path); err != nil {
@@ -168,7 +177,7 @@ func consoleUsers(path string) (func() (*users.File, error), string, error) {
 	if _, err := users.Load(path); err != nil {
 		return nil, "", err
 	}
-	return func() (*users.File, error) { return users.Load(path) }, password, nil
+	return &users.Store{Path: path}, password, nil
 }
 
 func printWelcome(stack *localstack.Stack, logger *slog.Logger, took time.Duration, consoleURL, password string) {

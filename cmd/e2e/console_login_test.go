@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -13,14 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/console/users"
-	"github.com/cefiot/cefiot/libs/harness/sitepki"
-	"github.com/cefiot/cefiot/libs/logging"
-	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
 // TestConsoleLogin logs in to the console as cefiot-local serves it (HTTPS,
@@ -34,10 +28,7 @@ import (
 // session.
 func TestConsoleLogin(t *testing.T) {
 	dir := t.TempDir()
-	site, err := sitepki.Make(filepath.Join(dir, "edge"), "edge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	site := makeSite(t, dir)
 	alice, _ := users.Hash("alice's password")
 	bob, _ := users.Hash("bob's password")
 	usersFile := filepath.Join(dir, "users.yaml")
@@ -45,7 +36,7 @@ func TestConsoleLogin(t *testing.T) {
 		" - {name: carol, role: viewer, hash: '"+bob+"', cameras: [door]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	people := func() (*users.File, error) { return users.Load(usersFile) }
+	people := &users.Store{Path: usersFile}
 	var mu sync.Mutex
 	var actedFor, leaked, scopes []string
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,54 +50,8 @@ func TestConsoleLogin(t *testing.T) {
 		_, _ = w.Write([]byte("{}"))
 	}))
 	defer target.Close()
-	load := func(component string) *tlsx.Source {
-		src, err := site.Load(component)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return src
-	}
-	srv, err := console.Start("127.0.0.1:0", []console.Target{{Name: "bridge", URL: target.URL}}, logging.Discard(),
-		&console.Security{Server: load(access.Console), Client: tlsx.Sites{load(access.Console)}, Users: people,
-			TokensFile: filepath.Join(dir, "tokens.yaml")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Close(context.Background()) }()
-	base := strings.TrimSuffix(srv.URL(), "/")
-
-	browser := func() *http.Client {
-		c, err := site.AnonymousClient()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Jar, _ = cookiejar.New(nil)
-		return c
-	}
-	do := func(c *http.Client, method, path, body string, edit ...func(*http.Request)) *http.Response {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for _, e := range edit {
-			e(req)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	expect := func(what string, resp *http.Response, code int) {
-		t.Helper()
-		if resp.StatusCode != code {
-			t.Errorf("%s: HTTP %d, want %d", what, resp.StatusCode, code)
-		}
-	}
+	f := startConsole(t, site, target.URL, console.Security{Users: people, TokensFile: filepath.Join(dir, "tokens.yaml")})
+	base, browser, do, expect := f.base, f.browser, f.do, f.expect
 	const pause = "/api/bridge/v1/bridge/pause"
 
 	b := browser()
@@ -180,7 +125,7 @@ func TestConsoleLogin(t *testing.T) {
 	expect("the operator token lists tokens", do(anon, "GET", "/api/tokens", "", bearer(opToken)), http.StatusForbidden)
 	expect("a forged token", do(anon, "GET", "/api/targets", "", bearer("cft_000000000000_nope")), http.StatusUnauthorized)
 	req, _ := http.NewRequest(http.MethodGet, base+"/api/tokens", nil)
-	resp, err = b.Do(req)
+	resp, err := b.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

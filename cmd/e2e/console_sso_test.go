@@ -76,7 +76,7 @@ func TestConsoleSingleSignOnThroughNginx(t *testing.T) {
 	}
 	srv, err := console.Start("127.0.0.1:0", []console.Target{{Name: "bridge", URL: target.URL}}, logging.Discard(), &console.Security{
 		Server: load(access.Console), Client: tlsx.Sites{load(access.Console)},
-		Users: func() (*users.File, error) { return users.Load(usersFile) },
+		Users: &users.Store{Path: usersFile},
 		Proxy: &console.TrustedProxy{Header: "X-Remote-User", Addrs: []string{"127.0.0.1"}},
 	})
 	if err != nil {

@@ -178,6 +178,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("console: only /v1/ paths are proxied, not /%s", path))
 		return
 	}
+	noteOf(r.Context()).passedOn = true // the service audits it
 	p.ServeHTTP(w, r)
 }
 
@@ -198,6 +199,7 @@ func (h *Handler) proxy(name string, base *url.URL) *httputil.ReverseProxy {
 				return // the browser went away
 			}
 			h.logger.Debug("console proxy", "target", name, "err", err)
+			noteOf(r.Context()).passedOn = false // it never reached the service: the console audits it
 			writeError(w, http.StatusBadGateway, fmt.Sprintf("%s unreachable: %v", name, err))
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/console/users"
+	"github.com/cefiot/cefiot/libs/pki"
 )
 
 // SessionCookie is the console's session cookie: HttpOnly, Secure,
@@ -127,8 +128,10 @@ func (t *throttle) succeed(keys ...string) {
 // {"user","password"}), logout (POST /api/logout) and who-am-I (GET
 // /api/me).
 type login struct {
-	// users reads the users file: at each login, so users added or
-	// removed (a file edit, a renewed Secret) count without a restart.
+	site string
+	// users reads the users file: at each request, so users added,
+	// changed or removed (through the console, a file edit, a renewed
+	// Secret) count without a restart.
 	users    func() (*users.File, error)
 	sessions sessions
 	throttle throttle
@@ -138,9 +141,14 @@ type login struct {
 	dummyHash string
 }
 
-func newLogin(f func() (*users.File, error)) *login {
+func newLogin(site string, f func() (*users.File, error)) *login {
 	h, _ := users.Hash("no one's password") // a failure leaves it empty: Verify is then quick, and still false
-	return &login{users: f, now: time.Now, dummyHash: h}
+	return &login{site: site, users: f, now: time.Now, dummyHash: h}
+}
+
+// identity is u's identity in the site, as the audit trail names them.
+func (l *login) identity(u users.User) string {
+	return pki.Identity{Site: l.site, Component: u.Component()}.String()
 }
 
 func (l *login) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +157,8 @@ func (l *login) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "login: want JSON {\"user\": ..., \"password\": ...}")
 		return
 	}
+	note := noteOf(r.Context())
+	note.target = "user=" + in.User
 	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	keys := []string{"user:" + in.User, "addr:" + addr}
 	now := l.now()
@@ -171,6 +181,7 @@ func (l *login) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "login: wrong user or password")
 		return
 	}
+	note.who, note.role = l.identity(u), u.Role
 	l.throttle.succeed(keys...)
 	id, exp, err := l.sessions.create(u, now)
 	if err != nil {
@@ -183,6 +194,10 @@ func (l *login) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *login) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if u, ok := l.sessionUser(r); ok {
+		note := noteOf(r.Context())
+		note.who, note.role, note.target = l.identity(u), u.Role, "user="+u.Name
+	}
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		l.sessions.remove(c.Value)
 	}
@@ -190,13 +205,28 @@ func (l *login) handleLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// sessionUser is the logged-in user of r, if any.
+// sessionUser is the logged-in user of r, if any, as the users file has
+// them now: a user removed since their login is logged out, and a changed
+// role or camera list counts at once.
 func (l *login) sessionUser(r *http.Request) (users.User, bool) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil {
 		return users.User{}, false
 	}
-	return l.sessions.get(c.Value, l.now())
+	u, ok := l.sessions.get(c.Value, l.now())
+	if !ok {
+		return users.User{}, false
+	}
+	people, err := l.users()
+	if err != nil {
+		return users.User{}, false
+	}
+	now, ok := people.Find(u.Name)
+	if !ok || now.Hash == "" {
+		l.sessions.remove(c.Value)
+		return users.User{}, false
+	}
+	return now, true
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

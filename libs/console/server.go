@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/access"
+	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/console/users"
 	"github.com/cefiot/cefiot/libs/httpguard"
 	"github.com/cefiot/cefiot/libs/pki"
@@ -27,9 +28,10 @@ type Security struct {
 	// Client calls the targets, with the console's identity in each site.
 	Client tlsx.Sites
 	// Users may log in with a password (nil: only client certificates
-	// get in): the users file, read at each login. A browser without a
-	// certificate then gets the login page.
-	Users func() (*users.File, error)
+	// get in): the users file, read at each request, so a user removed or
+	// changed counts at once. A browser without a certificate gets the
+	// login page. Administrators manage the users at /api/users.
+	Users *users.Store
 	// Proxy, when set, lets a reverse proxy that signs people on (single
 	// sign-on) name the user in a header. Users must be set too: the named
 	// user's role comes from the users file.
@@ -39,6 +41,10 @@ type Security struct {
 	// as the token's role and name; operators make, list and revoke them
 	// at /api/tokens.
 	TokensFile string
+	// Audit receives a record of each state-changing request the console
+	// serves or refuses itself (nil: they are logged only). The requests
+	// it passes on are audited by the services.
+	Audit audit.Sink
 }
 
 // TrustedProxy is the reverse proxy the console believes: it shows the
@@ -83,19 +89,25 @@ func Start(addr string, targets []Target, logger *slog.Logger, sec *Security) (*
 	}
 	s := &Server{ln: ln, h: h, scheme: "http", srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: tlsx.HandshakeLog(logger)}}
 	serve := s.ln
-	s.srv.Handler = httpguard.Guard{Hosts: httpguard.LocalHosts(ln.Addr().String())}.Wrap(h)
+	trail := auditor{sink: audit.Log{Logger: logger}, now: time.Now}
+	s.srv.Handler = trail.wrap(httpguard.Guard{Hosts: httpguard.LocalHosts(ln.Addr().String())}.Wrap(h))
 	if sec != nil {
 		s.scheme = "https"
-		gate := &gate{site: sec.Server.Identity().Site, next: h, proxy: sec.Proxy}
+		trail.site = sec.Server.Identity().Site
+		if sec.Audit != nil {
+			trail.sink = sec.Audit
+		}
+		gate := &gate{site: trail.site, next: h, proxy: sec.Proxy}
 		if sec.TokensFile != "" {
 			gate.tokens = &tokens{path: sec.TokensFile, logger: logger}
 		}
 		tlsConfig := sec.Server.ServerConfig()
 		if sec.Users != nil {
-			gate.login = newLogin(sec.Users)
+			gate.login = newLogin(trail.site, sec.Users.Load)
+			gate.people = &people{store: sec.Users, logger: logger}
 			tlsConfig = sec.Server.HTTPServerConfig() // a certificate if the browser has one
 		}
-		s.srv.Handler = httpguard.Guard{Hosts: sec.Server.Names, TLS: true}.Wrap(gate)
+		s.srv.Handler = trail.wrap(httpguard.Guard{Hosts: sec.Server.Names, TLS: true}.Wrap(gate))
 		serve = tls.NewListener(ln, tlsConfig)
 	} else {
 		logger.Warn("SECURITY OFF: the console serves plain HTTP to anyone who reaches " + addr)
@@ -117,6 +129,7 @@ type gate struct {
 	login  *login // nil: certificates only
 	proxy  *TrustedProxy
 	tokens *tokens // nil: no API tokens
+	people *people // nil: no users to manage
 	next   http.Handler
 }
 
@@ -137,6 +150,10 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := g.person(r)
 	who, by := v.id, v.by
+	if who.Component != "" {
+		note := noteOf(r.Context())
+		note.who, note.role = who.String(), access.Role(who)
+	}
 	if r.URL.Path == "/api/me" {
 		g.me(w, v, err)
 		return
@@ -158,6 +175,9 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/api/tokens") {
 		allowed = act // the tokens are the operators' business, reading them too
 	}
+	if strings.HasPrefix(r.URL.Path, "/api/users") {
+		allowed = access.Administrators()
+	}
 	if !tlsx.Allowed(allowed, who) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("console: %s may not %s %s", who, r.Method, r.URL.Path))
 		return
@@ -170,6 +190,17 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusForbidden, "console: a token may not manage tokens; log in")
 		default:
 			g.tokens.serve(w, r, who)
+		}
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/users") {
+		switch {
+		case g.people == nil:
+			writeError(w, http.StatusNotFound, "console: there are no console users (certificates only)")
+		case by == "token":
+			writeError(w, http.StatusForbidden, "console: a token may not manage users; log in")
+		default:
+			g.people.serve(w, r, who)
 		}
 		return
 	}

@@ -127,7 +127,9 @@ func Edge(site string) []Grant {
 	bridge := as(site, access.Worker(pipeline.KindBridge)).
 		topic("*", false, read, describe).
 		group(pipeline.BridgePrefix(site), true)
-	for _, g := range []*grants{capture, enrich, bridge, auditReader(site)} {
+	// The console audits the logins, users and tokens it manages itself.
+	console := as(site, access.Console)
+	for _, g := range []*grants{capture, enrich, bridge, auditReader(site), console} {
 		out = append(out, g.auditTrail().out...)
 	}
 	return out

@@ -65,20 +65,34 @@ func Load(path string) (*File, error) {
 	}
 	seen := map[string]bool{}
 	for i, u := range f.Users {
-		switch {
-		case !validName.MatchString(u.Name):
-			return nil, fmt.Errorf("users file %s: users[%d].name %q: lower-case letters, digits, '.' or '-'", path, i, u.Name)
-		case roles[u.Role] == "":
-			return nil, fmt.Errorf("users file %s: users[%d].role %q: want viewer, operator or admin", path, i, u.Role)
-		case seen[u.Name]:
-			return nil, fmt.Errorf("users file %s: users[%d].name %q: listed twice", path, i, u.Name)
+		if err := u.check(); err != nil {
+			return nil, fmt.Errorf("users file %s: users[%d].%w", path, i, err)
 		}
-		if _, err := parseHash(u.Hash); u.Hash != "" && err != nil {
-			return nil, fmt.Errorf("users file %s: users[%d].hash: %w", path, i, err)
+		if seen[u.Name] {
+			return nil, fmt.Errorf("users file %s: users[%d].name %q: listed twice", path, i, u.Name)
 		}
 		seen[u.Name] = true
 	}
 	return &f, nil
+}
+
+// check says what is wrong with u, naming the field.
+func (u User) check() error {
+	switch {
+	case !validName.MatchString(u.Name):
+		return fmt.Errorf("name %q: lower-case letters, digits, '.' or '-'", u.Name)
+	case roles[u.Role] == "":
+		return fmt.Errorf("role %q: want viewer, operator or admin", u.Role)
+	}
+	if _, err := parseHash(u.Hash); u.Hash != "" && err != nil {
+		return fmt.Errorf("hash: %w", err)
+	}
+	for _, c := range u.Cameras {
+		if !validName.MatchString(c) {
+			return fmt.Errorf("cameras: %q is not a camera name", c)
+		}
+	}
+	return nil
 }
 
 // Find returns the user named name.
@@ -98,11 +112,9 @@ func Bootstrap(path string) (password string, err error) {
 	if _, err := os.Stat(path); err == nil {
 		return "", fmt.Errorf("users file %s exists", path)
 	}
-	raw := make([]byte, 18)
-	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("generate a password: %w", err)
+	if password, err = generatePassword(); err != nil {
+		return "", err
 	}
-	password = base64.RawURLEncoding.EncodeToString(raw)
 	hash, err := Hash(password)
 	if err != nil {
 		return "", err

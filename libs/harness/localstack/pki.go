@@ -12,6 +12,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
@@ -178,6 +179,17 @@ func (s *Stack) etcdTLS(f *tlsx.Files) *tlsx.Files {
 		return nil
 	}
 	return f
+}
+
+// EdgeKafkaConn is the edge Kafka cluster as component of the edge site
+// reaches it (plaintext with InsecurePlaintext).
+func (s *Stack) EdgeKafkaConn(component string) kafkax.Conn {
+	conn := kafkax.Conn{Bootstrap: s.Edge.BootstrapServers()}
+	if !s.cfg.InsecurePlaintext {
+		files := tlsx.FilesIn(s.PKIDir(s.cfg.Site), component)
+		conn.TLS = &files
+	}
+	return conn
 }
 
 // OperatorDial is the gRPC credential of the stack's operator (plaintext
