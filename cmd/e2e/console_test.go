@@ -299,11 +299,15 @@ func (l *lockedBuffer) String() string {
 }
 
 // checkLoginInBrowser adds a viewer to the console's users file (read at
-// each login) and runs web/e2e/login.mjs: a browser without a client
+// each request) and runs web/e2e/login.mjs: a browser without a client
 // certificate gets the login page, a wrong password is refused, the viewer
-// sees no action control and is refused a direct call, logs out, and the
+// sees no action control and is refused a direct call, logs out; the
 // first-start admin (its password printed once by cefiot-local) sees the
-// actions.
+// actions and the users, adds an operator and a viewer of another camera
+// in the page; a page of another origin posts a drain and is refused; the
+// operator sees no administrator control and is refused the users API;
+// the camera-limited viewer sees no other camera and gets 404 for its
+// frame; and the audit trail shows all of it.
 func checkLoginInBrowser(ctx context.Context, t *testing.T, root, chromium, shots string, local localDefault) {
 	t.Helper()
 	if local.adminPassword == "" {

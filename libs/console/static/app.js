@@ -540,6 +540,80 @@ async function loadAudit() {
   }
 }
 
+// ---- people and tokens ----
+const camerasOf = (text) => text.split(",").map((c) => c.trim()).filter(Boolean);
+
+function showBox(id, text) {
+  const box = $(id);
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+async function loadTokens() {
+  if (document.body.dataset.role === "viewer") return;
+  try {
+    const r = await call("/api/tokens");
+    showBox("#tokens-error", "");
+    const rows = (r.tokens || []).map((t) => el("tr", { "data-token": t.name },
+      el("td", {}, t.name), el("td", {}, t.role), el("td", {}, (t.cameras || []).join(", ") || "all"),
+      el("td", {}, when(t.created)), el("td", {}, t.by),
+      el("td", {}, el("button", { type: "button", "aria-label": `Revoke token ${t.name}`, onclick: async () => {
+        if (!(await confirmAction(`Revoke the token ${t.name}? Scripts using it are refused at once.`))) return;
+        try { await call(`/api/tokens/${encodeURIComponent(t.id)}`, { method: "DELETE" }); } catch (err) { showError(`revoke: ${err.message}`); }
+        loadTokens();
+      } }, "Revoke"))));
+    $("#tokens-body").replaceChildren(table(`${rows.length} tokens`, ["Name", "Role", "Cameras", "Made", "By", ""], rows));
+  } catch (err) {
+    showBox("#tokens-error", err.status === 404 ? "API tokens are off" : `cannot list tokens: ${err.message}`);
+  }
+}
+
+async function makeToken(ev) {
+  ev.preventDefault();
+  try {
+    const r = await call("/api/tokens", { method: "POST", body: { name: $("#token-name").value.trim(), role: $("#token-role").value, cameras: camerasOf($("#token-cameras").value) } });
+    showBox("#token-secret", `token ${r.token.name} (shown once, keep it now): ${r.secret}`);
+    showBox("#tokens-error", "");
+    $("#token-form").reset();
+  } catch (err) {
+    showBox("#tokens-error", `cannot make the token: ${err.message}`);
+  }
+  loadTokens();
+}
+
+async function loadUsers() {
+  if (document.body.dataset.role !== "admin") return;
+  try {
+    const r = await call("/api/users");
+    showBox("#users-error", "");
+    const rows = (r.users || []).map((u) => el("tr", { "data-user": u.name },
+      el("td", {}, u.name), el("td", {}, u.role), el("td", {}, (u.cameras || []).join(", ") || "all"),
+      el("td", {}, u.password ? "password" : "single sign-on only"),
+      el("td", {}, el("button", { type: "button", "aria-label": `Remove user ${u.name}`, onclick: async () => {
+        if (!(await confirmAction(`Remove the user ${u.name}? Their sessions end at once.`))) return;
+        try { await call(`/api/users/${encodeURIComponent(u.name)}`, { method: "DELETE" }); } catch (err) { showBox("#users-error", `cannot remove ${u.name}: ${err.message}`); return; }
+        loadUsers();
+      } }, "Remove"))));
+    $("#users-body").replaceChildren(table(`${rows.length} users`, ["Name", "Role", "Cameras", "Logs in with", ""], rows));
+  } catch (err) {
+    showBox("#users-error", `cannot list users: ${err.message}`);
+  }
+}
+
+async function saveUser(ev) {
+  ev.preventDefault();
+  const name = $("#user-name").value.trim();
+  try {
+    const r = await call("/api/users", { method: "POST", body: { name, role: $("#user-role").value, cameras: camerasOf($("#user-cameras").value), password: $("#user-password").value } });
+    showBox("#user-secret", r.password ? `user ${name}'s password (shown once): ${r.password}` : "");
+    showBox("#users-error", "");
+    $("#user-form").reset();
+  } catch (err) {
+    showBox("#users-error", `cannot save ${name}: ${err.message}`);
+  }
+  loadUsers();
+}
+
 // moveSite runs a cross-site move (POST /api/site-move: the same handoff
 // as `cefiotctl move WORKLOAD -to-site SITE`, through both schedulers' APIs) and
 // shows its steps as they happen.
@@ -588,6 +662,8 @@ function wireControls() {
     refreshGallery(true);
   });
   $("#audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
+  $("#token-form").addEventListener("submit", makeToken);
+  $("#user-form").addEventListener("submit", saveUser);
   $("#gallery-older").addEventListener("click", () => { galleryLoading = (galleryLoading || Promise.resolve()).then(() => loadEvents(true)); });
   $("#event-close").addEventListener("click", () => $("#event-dialog").close());
 }
@@ -612,7 +688,11 @@ function connect() {
       applySnapshot(JSON.parse(ev.data));
       render();
       auditSites();
-      if (first && state.sites.size > 0) loadAudit();
+      if (first && state.sites.size > 0) {
+        loadAudit();
+        loadTokens();
+        loadUsers();
+      }
       refreshGallery(false);
       $("#updated").textContent = `live · updated ${new Date().toLocaleTimeString()} · ${state.sites.size} site${state.sites.size === 1 ? "" : "s"}`;
       document.body.dataset.seq = String(state.seq);
