@@ -8,9 +8,12 @@ import (
 )
 
 // scopeSnapshot is the snapshot as a person limited to cameras may see it:
-// other cameras' workloads (capture:<camera>) leave the sites' lists, and
-// other cameras leave capture's camera lists and the sink's stats (whose
-// totals become those of the person's cameras). A snapshot that does not
+// other cameras' workloads (capture:<camera>) leave the sites' lists and
+// the workers' statuses, other cameras leave capture's camera lists and the
+// sink's stats (whose totals become those of the person's cameras), and
+// the workers' counters, which count every camera's frames, are withheld.
+// What stays is the site's shared health: nodes, links, the bridge's
+// backlog. A snapshot that does not
 // parse is withheld, not shown whole.
 func scopeSnapshot(b []byte, cameras []string) []byte {
 	var snap Snapshot
@@ -23,6 +26,7 @@ func scopeSnapshot(b []byte, cameras []string) []byte {
 		s.Nodes, s.Workloads, s.Assignments = scopeRaw(s.Nodes, allowed), scopeRaw(s.Workloads, allowed), scopeRaw(s.Assignments, allowed)
 	}
 	for _, sv := range snap.Services {
+		sv.Status = withoutCounters(scopeRaw(sv.Status, allowed))
 		sv.Cameras = scopeRaw(sv.Cameras, allowed)
 		sv.Stats = scopeStats(sv.Stats, allowed)
 	}
@@ -138,4 +142,24 @@ func number(v any) float64 {
 		}
 	}
 	return 0
+}
+
+// withoutCounters drops a worker status's counters (GetStatusResponse's
+// status.counters).
+func withoutCounters(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var v map[string]any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	if st, ok := v["status"].(map[string]any); ok {
+		delete(st, "counters")
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return out
 }
