@@ -182,6 +182,20 @@ try {
   await page.locator("#audit").scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(shots, "console-audit-people.png"), fullPage: true });
   log("audit", { found: Object.keys(wanted) });
+
+  // Wrong passwords, again and again: after three, the form says to wait.
+  await page.getByRole("button", { name: "Log out" }).click();
+  let slowed = "";
+  for (let i = 0; i < 6 && !slowed; i++) {
+    await login("admin", `guess ${i}`);
+    await page.waitForSelector("#login-error:not([hidden])");
+    const shown = (await page.locator("#login-error").textContent()).trim();
+    if (/too many failed attempts/.test(shown)) slowed = shown;
+    else if (shown !== "wrong user or password") fail(`a wrong password shows ${JSON.stringify(shown)}`);
+    await page.evaluate(() => { document.querySelector("#login-error").hidden = true; });
+  }
+  if (!slowed) fail("six wrong passwords in a row were never slowed down");
+  log("slowed", { shown: slowed });
   log("ok");
 } catch (err) {
   code = 1;
