@@ -66,6 +66,9 @@ type PartitionInfo struct {
 type Commit struct {
 	Records, Bytes int
 	Duration       time.Duration
+	// Open is how long the transaction was open, from its first record
+	// to the end of its commit.
+	Open time.Duration
 	// Partitions holds the checkpoints written, with the records and bytes
 	// forwarded per partition.
 	Partitions map[checkpoint.Partition]PartitionCommit
@@ -128,6 +131,9 @@ type session struct {
 	// (re)start or an outage comes within a second even on a slow WAN,
 	// and transactions grow to BatchBytes where the link is fast.
 	txnBytes int
+	// carry is a record read but left for the next transaction (see
+	// transaction: the rate limit would have held this one open too long).
+	carry *kafka.Message
 }
 
 func (s *session) loop(ctx context.Context) error {

@@ -230,3 +230,38 @@ func TestRecordsRemovedByEdgeRetentionBecomeAGapMarker(t *testing.T) {
 		t.Errorf("checkpoint of partition 1: %+v, want next 20 without gaps", cp)
 	}
 }
+
+// TestLowRateLimitNeverHoldsATransactionOpen: at a rate limit so low that
+// each record waits longer than half the transaction timeout, every
+// transaction still commits well inside its timeout (the wait happens
+// between transactions, not in one), and every record arrives once.
+func TestLowRateLimitNeverHoldsATransactionOpen(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	edge := newCluster(t, kfake.SeedTopics(edgeParts, edgeTopic))
+	cloud := newCluster(t)
+	const perPartition = 3
+	sent := produceEdge(t, edge, "r", perPartition)
+
+	cfg := testConfig(t, edge, cloud)
+	cfg.TransactionTimeout = time.Second
+	// About 21 bytes a record at 20 bytes/s: each waits ~1 s, twice the
+	// time a transaction may stay open while it is filled.
+	s := start(ctx, t, cfg, ratelimit.New(20))
+	waitFor(ctx, t, "all records committed", func() bool { return s.obs.forwarded(perPartition) })
+	s.stop(ctx, t)
+	sameRecords(t, readCloud(ctx, t, cloud, cloudTopic), sent)
+
+	s.obs.mu.Lock()
+	defer s.obs.mu.Unlock()
+	if limit := cfg.TransactionTimeout/2 + 300*time.Millisecond; s.obs.longestOpen > limit {
+		t.Errorf("a transaction stayed open %v under the rate limit, want at most %v (timeout %v)", s.obs.longestOpen, limit, cfg.TransactionTimeout)
+	}
+	if len(s.obs.aborted) > 0 {
+		t.Errorf("transactions aborted: %v", s.obs.aborted)
+	}
+	if s.obs.commits < perPartition*edgeParts {
+		t.Errorf("%d commits for %d records: the rate-limited records were not committed one by one", s.obs.commits, perPartition*edgeParts)
+	}
+}

@@ -210,6 +210,8 @@ type observer struct {
 	next     map[checkpoint.Partition]int64 // from the commits
 	commits  int
 	aborted  []error
+	// longestOpen is the longest a committed transaction was open.
+	longestOpen time.Duration
 }
 
 func (o *observer) Assigned(_ string, parts map[checkpoint.Partition]PartitionInfo) {
@@ -222,6 +224,7 @@ func (o *observer) Committed(_ string, c Commit) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.commits++
+	o.longestOpen = max(o.longestOpen, c.Open)
 	if o.next == nil {
 		o.next = map[checkpoint.Partition]int64{}
 	}

@@ -26,6 +26,7 @@ func (s *session) transaction(ctx context.Context) error {
 	b := &batch{parts: map[checkpoint.Partition]*PartitionCommit{}}
 	idleUntil := time.Now().Add(200 * time.Millisecond)
 	lim := s.ctl.Limiter()
+fill:
 	for ctx.Err() == nil {
 		if b.open {
 			if b.records >= s.cfg.BatchRecords || b.bytes >= s.txnBytes || time.Since(b.started) >= s.cfg.BatchWait || s.ctl.Paused() {
@@ -43,7 +44,7 @@ func (s *session) transaction(ctx context.Context) error {
 		if b.open {
 			timeout = min(idleClose, max(time.Until(b.started.Add(s.cfg.BatchWait)), time.Millisecond))
 		}
-		ev := s.consumer.Poll(int(timeout / time.Millisecond))
+		ev := s.next(timeout)
 		if ev == nil && b.open && timeout == idleClose {
 			break // the edge has nothing more right now: commit what we have
 		}
@@ -58,14 +59,23 @@ func (s *session) transaction(ctx context.Context) error {
 			if !ok {
 				continue // unassigned meanwhile
 			}
+			size := len(e.Key) + len(e.Value)
+			if b.open && time.Since(b.started)+lim.Delay() > s.maxOpen() {
+				// A low rate limit must not hold the transaction open
+				// until the cloud aborts it: commit what it has, and
+				// forward this record in the next one.
+				s.carry = e
+				break fill
+			}
+			// The limiter is waited for before a transaction opens, so
+			// a long wait never counts against its timeout.
+			if err := lim.Wait(ctx, size); err != nil {
+				return err
+			}
 			if !b.open {
 				if err := s.begin(ctx, b); err != nil {
 					return err
 				}
-			}
-			size := len(e.Key) + len(e.Value)
-			if err := lim.Wait(ctx, size); err != nil {
-				return err
 			}
 			if s.tracker.Observe(p, int64(e.TopicPartition.Offset)) {
 				s.logger.Warn("edge offset went backwards (topic recreated or truncated?); forwarding", "where", kafkax.Where(e))
@@ -103,6 +113,21 @@ func (s *session) transaction(ctx context.Context) error {
 	}
 	return s.commit(ctx, b)
 }
+
+// next is the record carried over from the last transaction, or the edge
+// consumer's next event within timeout.
+func (s *session) next(timeout time.Duration) kafka.Event {
+	if s.carry != nil {
+		e := s.carry
+		s.carry = nil
+		return e
+	}
+	return s.consumer.Poll(int(timeout / time.Millisecond))
+}
+
+// maxOpen is how long a transaction may stay open while it is filled:
+// half the transaction timeout, the rest is for its commit.
+func (s *session) maxOpen() time.Duration { return s.cfg.TransactionTimeout / 2 }
 
 func (s *session) begin(ctx context.Context, b *batch) error {
 	if err := s.producer.BeginTransaction(); err != nil {
@@ -184,7 +209,7 @@ func (s *session) commit(ctx context.Context, b *batch) error {
 	s.logger.Debug("transaction committed", "records", b.records, "bytes", b.bytes,
 		"fill", start.Sub(b.started).Round(time.Millisecond), "commit", time.Since(start).Round(time.Millisecond), "budget", s.txnBytes)
 	s.adapt(time.Since(b.started), b.bytes)
-	c := Commit{Records: b.records, Bytes: b.bytes, Duration: time.Since(start), Partitions: map[checkpoint.Partition]PartitionCommit{}, Gaps: found}
+	c := Commit{Records: b.records, Bytes: b.bytes, Duration: time.Since(start), Open: time.Since(b.started), Partitions: map[checkpoint.Partition]PartitionCommit{}, Gaps: found}
 	for p, pc := range b.parts {
 		if st := s.parts[p]; st != nil {
 			st.cp = pc.Checkpoint

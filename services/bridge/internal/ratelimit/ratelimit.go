@@ -60,6 +60,18 @@ func (l *Limiter) clock() time.Time {
 	return l.now()
 }
 
+// Delay is how long a Wait would wait now (the bucket's debt at the
+// current rate).
+func (l *Limiter) Delay() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill()
+	if l.rate == 0 || l.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-l.tokens / l.rate * float64(time.Second))
+}
+
 // Wait takes n bytes, waiting while the bucket is in debt. It returns
 // ctx's error if ctx ends first.
 func (l *Limiter) Wait(ctx context.Context, n int) error {

@@ -64,3 +64,27 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatal("no error after ctx ended")
 	}
 }
+
+// TestDelayIsTheNextWait: Delay says how long the next Wait would wait,
+// on a clock the test moves.
+func TestDelayIsTheNextWait(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &Limiter{now: func() time.Time { return now }}
+	l.SetRate(1000) // 1 KB/s, a bucket of 100 bytes
+	if d := l.Delay(); d != 0 {
+		t.Fatalf("a bucket not in debt: Delay %v, want 0", d)
+	}
+	if err := l.Wait(context.Background(), 2000); err != nil { // the bucket starts empty: 2000 bytes in debt
+		t.Fatal(err)
+	}
+	if d := l.Delay(); d != 2*time.Second {
+		t.Fatalf("2000 bytes in debt at 1000 bytes/s: Delay %v, want 2s", d)
+	}
+	now = now.Add(1500 * time.Millisecond)
+	if d := l.Delay(); d != 500*time.Millisecond {
+		t.Fatalf("1.5 s later: Delay %v, want 500ms", d)
+	}
+	if d := New(0).Delay(); d != 0 {
+		t.Fatalf("unlimited: Delay %v", d)
+	}
+}
