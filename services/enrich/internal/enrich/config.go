@@ -45,7 +45,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicFramesDeadLetter, "topic that records enrich cannot enrich go to, with the reason in headers")
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", 16<<20, "larger input records are dead-lettered")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 8192*8192, "frames with more pixels are dead-lettered")
-	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail added to each frame, 16..1024 (0: none, JPEGs are not decoded)")
+	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail added to each frame, 16..1024 (0: none; only JPEG headers are read)")
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {

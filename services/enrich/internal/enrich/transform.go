@@ -114,10 +114,14 @@ func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, erro
 	// full JPEG only for a frame that came without one of the right width.
 	carried, carriedW, carriedH := f.GetThumbnailJpeg(), int(f.GetThumbnailWidth()), int(f.GetThumbnailHeight())
 	f.ThumbnailJpeg, f.ThumbnailWidth, f.ThumbnailHeight = nil, 0, 0
+	// Every frame's JPEG header is read (not the image): one that is not a
+	// JPEG, or claims more pixels than allowed (a 65535x65535 header on a
+	// few bytes), is dead-lettered before anyone decodes it, here or
+	// downstream.
+	if err := t.checkHeader(&f); err != nil {
+		return nil, nil, err
+	}
 	if t.ThumbnailWidth > 0 {
-		if err := t.checkHeader(&f); err != nil {
-			return nil, nil, err
-		}
 		if f.GetWidth() > 0 && usable(carried, carriedW, carriedH, min(t.ThumbnailWidth, int(f.GetWidth()))) {
 			out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = carried, int32(carriedW), int32(carriedH)
 		} else {

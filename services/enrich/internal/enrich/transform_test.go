@@ -1,7 +1,12 @@
 package enrich
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"image/jpeg"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,7 +19,7 @@ import (
 func TestEnrichAddsContext(t *testing.T) {
 	in := &cefiotv1.Frame{
 		FrameId: "cam-1_7_00000003", CameraId: "cam-1", SessionEpoch: 7, Sequence: 3,
-		CaptureTime: timestamppb.New(time.Unix(100, 0)), MotionScore: 0.25, Jpeg: []byte("abc"),
+		CaptureTime: timestamppb.New(time.Unix(100, 0)), MotionScore: 0.25, Jpeg: sampleJPEG(t),
 	}
 	b, _ := proto.Marshal(in)
 	now := time.Unix(200, 0)
@@ -29,8 +34,7 @@ func TestEnrichAddsContext(t *testing.T) {
 	if !proto.Equal(&got, ef) {
 		t.Fatal("returned message differs from encoded one")
 	}
-	// sha256("abc")
-	if got.ContentSha256 != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+	if sum := sha256.Sum256(in.GetJpeg()); got.ContentSha256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("hash %s", got.ContentSha256)
 	}
 	if got.Site != "edge" || got.EnrichNode != "n1" || !got.EnrichTime.AsTime().Equal(now) || !proto.Equal(got.Frame, in) {
@@ -50,4 +54,51 @@ func TestEnrichRejectsBadRecords(t *testing.T) {
 			t.Errorf("%s: want ErrBadRecord, got %v", name, err)
 		}
 	}
+}
+
+// TestHostileJPEGHeaderIsDeadLettered: a frame of a few kilobytes whose
+// JPEG header claims 65535x65535 pixels (4.3 billion: 12 GiB decoded) is
+// refused as too large from its header alone, with thumbnails made or not,
+// without allocating anything near the image it claims.
+func TestHostileJPEGHeaderIsDeadLettered(t *testing.T) {
+	hostile := claimSize(t, sampleJPEG(t), 65535, 65535)
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(hostile)); err != nil || cfg.Width != 65535 || cfg.Height != 65535 {
+		t.Fatalf("the hostile JPEG's header says %dx%d (%v), want 65535x65535", cfg.Width, cfg.Height, err)
+	}
+	rec, _ := proto.Marshal(&cefiotv1.Frame{FrameId: "cam-1_1_00000001", CameraId: "cam-1", Jpeg: hostile})
+	for _, width := range []int{0, 160} {
+		tr := Transformer{MaxPixels: 8192 * 8192, ThumbnailWidth: width}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := tr.Enrich(rec)
+		runtime.ReadMemStats(&after)
+		var bad *BadRecordError
+		if !errors.As(err, &bad) || bad.Code != "too-large" {
+			t.Fatalf("thumbnail width %d: %v, want a too-large bad record", width, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+			t.Errorf("thumbnail width %d: refusing the hostile frame allocated %d MiB", width, grew>>20)
+		}
+	}
+}
+
+// claimSize rewrites the frame header (SOF0..SOF2) of a JPEG to claim
+// width x height, leaving the data as it is.
+func claimSize(t *testing.T, b []byte, width, height int) []byte {
+	t.Helper()
+	out := bytes.Clone(b)
+	for i := 2; i+9 < len(out); {
+		if out[i] != 0xff {
+			t.Fatalf("no JPEG marker at %d", i)
+		}
+		marker, n := out[i+1], int(out[i+2])<<8|int(out[i+3])
+		if marker >= 0xc0 && marker <= 0xc2 {
+			out[i+5], out[i+6] = byte(height>>8), byte(height)
+			out[i+7], out[i+8] = byte(width>>8), byte(width)
+			return out
+		}
+		i += 2 + n
+	}
+	t.Fatal("no frame header in the JPEG")
+	return nil
 }
