@@ -146,6 +146,26 @@ func PartitionCount(admin *kafka.AdminClient, topic string) (int, error) {
 	return len(t.Partitions), nil
 }
 
+// TopicIDs returns the topic id of each of names that exists (a topic
+// deleted and created again under its name has a new id). A name that does
+// not exist is left out.
+func TopicIDs(ctx context.Context, admin *kafka.AdminClient, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	res, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames(names))
+	if err != nil {
+		return nil, fmt.Errorf("describe topics: %w", err)
+	}
+	for _, d := range res.TopicDescriptions {
+		if d.Error.Code() == kafka.ErrNoError {
+			out[d.Name] = d.TopicID.String()
+		}
+	}
+	return out, nil
+}
+
 // Header returns the value of the first header named key.
 func Header(m *kafka.Message, key string) (string, bool) {
 	for _, h := range m.Headers {

@@ -877,8 +877,18 @@ type GapMarker struct {
 	DetectedTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=detected_time,json=detectedTime,proto3" json:"detected_time,omitempty"`
 	// The edge partition's log start offset when the gap was found.
 	LogStartOffset int64 `protobuf:"varint,9,opt,name=log_start_offset,json=logStartOffset,proto3" json:"log_start_offset,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The edge partition's offsets went back, from start_offset (the next
+	// one the bridge expected) to end_offset: the topic was deleted and
+	// recreated, or truncated. The records from end_offset on belong to a
+	// new epoch of the partition (see epoch) and are forwarded; what the old
+	// epoch held from start_offset on and was not forwarded is gone, and how
+	// much is not known.
+	OffsetsReset bool `protobuf:"varint,10,opt,name=offsets_reset,json=offsetsReset,proto3" json:"offsets_reset,omitempty"`
+	// The partition's offset epoch after this marker: 0 until its offsets
+	// first went back, then one more at each reset.
+	Epoch         int64 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GapMarker) Reset() {
@@ -974,6 +984,20 @@ func (x *GapMarker) GetLogStartOffset() int64 {
 	return 0
 }
 
+func (x *GapMarker) GetOffsetsReset() bool {
+	if x != nil {
+		return x.OffsetsReset
+	}
+	return false
+}
+
+func (x *GapMarker) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_cefiot_v1_bridge_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_bridge_proto_rawDesc = "" +
@@ -1043,7 +1067,7 @@ const file_cefiot_v1_bridge_proto_rawDesc = "" +
 	"partitions\x12'\n" +
 	"\x0fbacklog_records\x18\x04 \x01(\x03R\x0ebacklogRecords\x12\x1f\n" +
 	"\vgap_offsets\x18\x05 \x01(\x03R\n" +
-	"gapOffsets\"\xd3\x02\n" +
+	"gapOffsets\"\x8e\x03\n" +
 	"\tGapMarker\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12!\n" +
 	"\fsource_topic\x18\x02 \x01(\tR\vsourceTopic\x12)\n" +
@@ -1055,7 +1079,10 @@ const file_cefiot_v1_bridge_proto_rawDesc = "" +
 	"end_offset\x18\x06 \x01(\x03R\tendOffset\x12\x16\n" +
 	"\x06bridge\x18\a \x01(\tR\x06bridge\x12?\n" +
 	"\rdetected_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fdetectedTime\x12(\n" +
-	"\x10log_start_offset\x18\t \x01(\x03R\x0elogStartOffset*O\n" +
+	"\x10log_start_offset\x18\t \x01(\x03R\x0elogStartOffset\x12#\n" +
+	"\roffsets_reset\x18\n" +
+	" \x01(\bR\foffsetsReset\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\x03R\x05epoch*O\n" +
 	"\tLinkState\x12\x1a\n" +
 	"\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rLINK_STATE_UP\x10\x01\x12\x13\n" +

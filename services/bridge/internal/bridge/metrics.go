@@ -15,6 +15,7 @@ type metrics struct {
 	backlogRecords, backlogBytes           *prometheus.GaugeVec
 	gapOffsets                             *prometheus.GaugeVec
 	gapsDetected, gapOffsetsDetected       *prometheus.CounterVec
+	offsetResets                           *prometheus.CounterVec
 	linkUp, paused, rateLimit              prometheus.Gauge
 	drainEstimate, throughput              prometheus.Gauge
 }
@@ -39,13 +40,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Gap ranges found and recorded by this process."}, part),
 		gapOffsetsDetected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cefiot_bridge_gap_offsets_detected_total",
 			Help: "Offsets in gap ranges found and recorded by this process."}, part),
+		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cefiot_bridge_offset_resets_total",
+			Help: "Times an edge partition's offsets went back (topic recreated or truncated): a new epoch, recorded as a gap marker; also counted in cefiot_bridge_gaps_detected_total."}, part),
 		linkUp:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_link_up", Help: "1 while the cloud cluster answers, 0 while the WAN is down."}),
 		paused:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_paused", Help: "1 while forwarding is paused."}),
 		rateLimit:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_rate_limit_bytes_per_second", Help: "Forwarding rate cap; 0 is none."}),
 		drainEstimate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_drain_estimate_seconds", Help: "Estimated time to forward the backlog; -1 while unknown."}),
 		throughput:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_throughput_bytes_per_second", Help: "Bytes committed per second over the last seconds."}),
 	}
-	reg.MustRegister(m.commit, m.backlogRecords, m.backlogBytes, m.gapOffsets, m.gapsDetected, m.gapOffsetsDetected,
+	reg.MustRegister(m.commit, m.backlogRecords, m.backlogBytes, m.gapOffsets, m.gapsDetected, m.gapOffsetsDetected, m.offsetResets,
 		m.linkUp, m.paused, m.rateLimit, m.drainEstimate, m.throughput)
 	return m
 }

@@ -135,6 +135,9 @@ func (s *state) Committed(txnID string, c forward.Commit) {
 		lp := strconv.Itoa(int(g.Partition.Partition))
 		m.gapsDetected.WithLabelValues(g.Partition.Topic, lp).Inc()
 		m.gapOffsetsDetected.WithLabelValues(g.Partition.Topic, lp).Add(float64(g.Offsets()))
+		if g.Reset {
+			m.offsetResets.WithLabelValues(g.Partition.Topic, lp).Inc()
+		}
 	}
 
 	s.mu.Lock()

@@ -46,9 +46,16 @@ type Record struct {
 	Owner string `json:"owner,omitempty"`
 	// GapOffsets and Gaps are the running totals of offsets lost to edge
 	// retention on this partition and of gap ranges.
-	GapOffsets int64     `json:"gap_offsets,omitempty"`
-	Gaps       int64     `json:"gaps,omitempty"`
-	Time       time.Time `json:"time"`
+	GapOffsets int64 `json:"gap_offsets,omitempty"`
+	Gaps       int64 `json:"gaps,omitempty"`
+	// Epoch counts the times the partition's offsets went back (a topic
+	// recreated or truncated): Next is an offset of that epoch.
+	Epoch int64 `json:"epoch,omitempty"`
+	// TopicID is the edge topic's id (Kafka's, per topic): a topic deleted
+	// and created again under its name has a new one, and its offsets start
+	// again in a new epoch.
+	TopicID string    `json:"topic_id,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // Key is the record key of a partition's checkpoint.

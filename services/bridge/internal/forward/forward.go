@@ -108,7 +108,15 @@ func Run(ctx context.Context, cfg Config, ctl Controls, obs Observer, logger *sl
 type partState struct {
 	cloudTopic string
 	cp         checkpoint.Record // last committed
+	// pendingResets counts the resets found in the open transaction.
+	pendingResets int64
+	// topicID is the edge topic's id when the partition was assigned.
+	topicID string
 }
+
+// epoch is the partition's offset epoch (pending resets included: two
+// resets in one transaction count twice).
+func (st *partState) epoch() int64 { return st.cp.Epoch + st.pendingResets }
 
 type session struct {
 	cfg      Config

@@ -3,7 +3,9 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -263,5 +265,65 @@ func TestLowRateLimitNeverHoldsATransactionOpen(t *testing.T) {
 	}
 	if s.obs.commits < perPartition*edgeParts {
 		t.Errorf("%d commits for %d records: the rate-limited records were not committed one by one", s.obs.commits, perPartition*edgeParts)
+	}
+}
+
+// TestRecreatedEdgeTopicIsANewEpoch: an edge topic deleted and created
+// again (offsets start at 0 again, under a new topic id) is forwarded from
+// its start as a new epoch, never from the old checkpoint's offset (which
+// would skip the new records below it), whether the bridge was stopped
+// meanwhile or was running; each reset is a gap marker, and the
+// checkpoints carry the epoch and the new topic id.
+func TestRecreatedEdgeTopicIsANewEpoch(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	edge := newCluster(t, kfake.SeedTopics(edgeParts, edgeTopic))
+	cloud := newCluster(t)
+	cfg := testConfig(t, edge, cloud)
+
+	sent := produceEdge(t, edge, "a", 5)
+	s := start(ctx, t, cfg, nil)
+	waitFor(ctx, t, "epoch 0 forwarded", func() bool { return s.obs.at(0, 5) })
+	s.stop(ctx, t)
+
+	// Recreated while the bridge is away, and filled past the old
+	// checkpoint (offset 5).
+	recreateEdgeTopic(ctx, t, edge)
+	sent = append(sent, produceEdge(t, edge, "b", 8)...)
+	s = start(ctx, t, cfg, nil)
+	waitFor(ctx, t, "epoch 1 forwarded", func() bool { return s.obs.at(1, 8) })
+
+	// Recreated while the bridge runs.
+	recreateEdgeTopic(ctx, t, edge)
+	sent = append(sent, produceEdge(t, edge, "c", 8)...)
+	waitFor(ctx, t, "epoch 2 forwarded", func() bool { return s.obs.at(2, 8) })
+	s.stop(ctx, t)
+
+	sameRecords(t, readCloud(ctx, t, cloud, cloudTopic), sent)
+	var resets []string
+	for _, r := range readCloud(ctx, t, cloud, pipeline.GapTopic(site)) {
+		var m cefiotv1.GapMarker
+		if err := proto.Unmarshal([]byte(r.Value), &m); err != nil {
+			t.Fatal(err)
+		}
+		if !m.GetOffsetsReset() {
+			t.Errorf("a gap marker that is not a reset: %v", &m)
+			continue
+		}
+		resets = append(resets, fmt.Sprintf("p%d:%d->%d@%d", m.GetSourcePartition(), m.GetStartOffset(), m.GetEndOffset(), m.GetEpoch()))
+	}
+	slices.Sort(resets)
+	if want := []string{"p0:5->0@1", "p0:8->0@2", "p1:5->0@1", "p1:8->0@2"}; !slices.Equal(resets, want) {
+		t.Errorf("reset markers %v, want %v", resets, want)
+	}
+	cps, err := checkpoint.Load(ctx, cloud, pipeline.CheckpointTopic(site), site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part := range int32(edgeParts) {
+		if cp := cps[checkpoint.Partition{Topic: edgeTopic, Partition: part}]; cp.Epoch != 2 || cp.Next != 8 || cp.TopicID == "" || cp.Gaps != 2 || cp.GapOffsets != 0 {
+			t.Errorf("checkpoint of partition %d: %+v, want epoch 2, next 8, the topic id, 2 gaps of unknown size", part, cp)
+		}
 	}
 }

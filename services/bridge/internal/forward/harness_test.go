@@ -210,6 +210,7 @@ type observer struct {
 	next     map[checkpoint.Partition]int64 // from the commits
 	commits  int
 	aborted  []error
+	cps      map[checkpoint.Partition]checkpoint.Record // the last committed
 	// longestOpen is the longest a committed transaction was open.
 	longestOpen time.Duration
 }
@@ -228,8 +229,12 @@ func (o *observer) Committed(_ string, c Commit) {
 	if o.next == nil {
 		o.next = map[checkpoint.Partition]int64{}
 	}
+	if o.cps == nil {
+		o.cps = map[checkpoint.Partition]checkpoint.Record{}
+	}
 	for p, pc := range c.Partitions {
 		o.next[p] = pc.Checkpoint.Next
+		o.cps[p] = pc.Checkpoint
 	}
 }
 
@@ -261,6 +266,20 @@ func (o *observer) progressed(next int64) bool {
 		}
 	}
 	return false
+}
+
+// at reports whether the commits moved every edge partition to next in
+// its offset epoch epoch.
+func (o *observer) at(epoch, next int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for part := range int32(edgeParts) {
+		cp := o.cps[checkpoint.Partition{Topic: edgeTopic, Partition: part}]
+		if cp.Epoch != epoch || cp.Next < next {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *observer) isAssigned() bool {
@@ -356,5 +375,30 @@ func (r *running) stop(ctx context.Context, t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("session does not stop")
+	}
+}
+
+// recreateEdgeTopic deletes the edge topic and creates it again, empty,
+// with the same partitions (a new topic id).
+func recreateEdgeTopic(ctx context.Context, t *testing.T, edge kafkax.Conn) {
+	t.Helper()
+	admin, err := kafka.NewAdminClient(kafkax.Config(edge, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	res, err := admin.DeleteTopics(ctx, []string{edgeTopic})
+	if err != nil || res[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("delete the edge topic: %v %v", err, res)
+	}
+	for {
+		created, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: edgeTopic, NumPartitions: edgeParts, ReplicationFactor: 1}})
+		if err == nil && created[0].Error.Code() == kafka.ErrNoError {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create the edge topic again: %v %v", err, created)
+		}
+		time.Sleep(50 * time.Millisecond) // the deletion is still under way
 	}
 }

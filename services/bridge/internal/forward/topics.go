@@ -12,6 +12,7 @@ import (
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
+	"github.com/cefiot/cefiot/services/bridge/internal/gaps"
 )
 
 // refreshTopics assigns new matching partitions and drops vanished ones.
@@ -31,6 +32,13 @@ func (s *session) refreshTopics(ctx context.Context) error {
 		for _, p := range t.Partitions {
 			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
 		}
+	}
+	ids, err := kafkax.TopicIDs(ctx, s.edgeAdmin, slices.Sorted(maps.Keys(counts)))
+	if err != nil {
+		return fmt.Errorf("edge topic ids: %w", err)
+	}
+	if err := s.dropRecreated(ids); err != nil {
+		return err
 	}
 	var added []checkpoint.Partition
 	for p := range want {
@@ -80,10 +88,23 @@ func (s *session) refreshTopics(ctx context.Context) error {
 		if !ok {
 			cp = checkpoint.Record{Site: s.cfg.Site, Topic: p.Topic, Partition: p.Partition, Next: 0}
 		}
-		s.parts[p] = &partState{cloudTopic: want[p], cp: cp}
-		s.tracker.Start(p, cp.Next)
+		st := &partState{cloudTopic: want[p], cp: cp, topicID: ids[p.Topic]}
+		s.parts[p] = st
+		from := cp.Next
+		if cp.TopicID != "" && st.topicID != "" && cp.TopicID != st.topicID {
+			// The checkpoint is of a topic that was deleted since: its
+			// offsets mean nothing in this one, which is read from its
+			// start as a new epoch, and the reset is recorded.
+			reset := gaps.Gap{Partition: p, Start: cp.Next, End: 0, Reset: true, Epoch: cp.Epoch + 1}
+			s.pendingGaps = append(s.pendingGaps, reset)
+			st.pendingResets++
+			from = 0
+			s.logger.Warn("edge topic was deleted and created again: forwarding it from its start as a new epoch",
+				"topic", p.Topic, "partition", p.Partition, "reset", reset.String(), "old_topic_id", cp.TopicID, "topic_id", st.topicID)
+		}
+		s.tracker.Start(p, from)
 		t := p.Topic
-		assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: p.Partition, Offset: kafka.Offset(cp.Next)})
+		assign = append(assign, kafka.TopicPartition{Topic: &t, Partition: p.Partition, Offset: kafka.Offset(from)})
 	}
 	if err := s.consumer.IncrementalAssign(assign); err != nil {
 		return fmt.Errorf("assign edge partitions: %w", err)
@@ -93,6 +114,28 @@ func (s *session) refreshTopics(ctx context.Context) error {
 	}
 	s.logger.Info("forwarding edge partitions", "added", len(added), "total", len(s.parts), "resumed_from_checkpoint", len(cps))
 	s.reportAssigned()
+	return nil
+}
+
+// dropRecreated unassigns the partitions whose topic now has another id
+// than when they were assigned (deleted and created again between two
+// refreshes), so that they are assigned again, from their new start.
+func (s *session) dropRecreated(ids map[string]string) error {
+	var drop []kafka.TopicPartition
+	for p, st := range s.parts {
+		if id := ids[p.Topic]; id != "" && st.topicID != "" && id != st.topicID {
+			t := p.Topic
+			drop = append(drop, kafka.TopicPartition{Topic: &t, Partition: p.Partition})
+			delete(s.parts, p)
+			s.tracker.Forget(p)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	if err := s.consumer.IncrementalUnassign(drop); err != nil {
+		return fmt.Errorf("unassign recreated partitions: %w", err)
+	}
 	return nil
 }
 

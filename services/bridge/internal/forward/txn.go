@@ -77,8 +77,12 @@ fill:
 					return err
 				}
 			}
-			if s.tracker.Observe(p, int64(e.TopicPartition.Offset)) {
-				s.logger.Warn("edge offset went backwards (topic recreated or truncated?); forwarding", "where", kafkax.Where(e))
+			if reset, back := s.tracker.Observe(p, int64(e.TopicPartition.Offset), st.epoch()); back {
+				// Not forwarded silently: the reset goes to the gap topic
+				// in this transaction, and the checkpoint's epoch moves on.
+				s.pendingGaps = append(s.pendingGaps, reset)
+				st.pendingResets++
+				s.logger.Warn("edge offsets went back (topic recreated or truncated?): a new epoch of the partition", "where", kafkax.Where(e), "reset", reset.String())
 			}
 			target := st.cloudTopic
 			if err := s.produce(ctx, &kafka.Message{
@@ -167,19 +171,28 @@ func (s *session) commit(ctx context.Context, b *batch) error {
 	found = append(s.pendingGaps, found...)
 	now := time.Now()
 	gapTotals := map[checkpoint.Partition][2]int64{}
+	epochs := map[checkpoint.Partition]int64{}
 	for _, g := range found {
 		st := s.parts[g.Partition]
 		if st == nil {
 			continue
 		}
-		s.logger.Error("GAP: edge retention removed records before they were forwarded",
-			"topic", g.Partition.Topic, "partition", g.Partition.Partition,
-			"start_offset", g.Start, "end_offset", g.End, "missing_offsets", g.Offsets(), "log_start_offset", g.LogStart)
+		if g.Reset {
+			s.logger.Error("GAP: edge offsets went back; whatever the old epoch held from start_offset on and was not forwarded is lost",
+				"topic", g.Partition.Topic, "partition", g.Partition.Partition, "start_offset", g.Start, "end_offset", g.End, "epoch", g.Epoch)
+		} else {
+			s.logger.Error("GAP: edge retention removed records before they were forwarded",
+				"topic", g.Partition.Topic, "partition", g.Partition.Partition,
+				"start_offset", g.Start, "end_offset", g.End, "missing_offsets", g.Offsets(), "log_start_offset", g.LogStart)
+		}
 		if err := s.produce(ctx, gaps.Message(&s.gapTopic, s.cfg.Site, st.cloudTopic, s.cfg.TransactionID, g, now)); err != nil {
 			return err
 		}
 		t := gapTotals[g.Partition]
 		gapTotals[g.Partition] = [2]int64{t[0] + g.Offsets(), t[1] + 1}
+		if g.Reset {
+			epochs[g.Partition] = max(epochs[g.Partition], g.Epoch)
+		}
 		if b.parts[g.Partition] == nil {
 			b.parts[g.Partition] = &PartitionCommit{}
 		}
@@ -195,6 +208,10 @@ func (s *session) commit(ctx context.Context, b *batch) error {
 		cp.Owner = s.cfg.TransactionID
 		cp.GapOffsets += gapTotals[p][0]
 		cp.Gaps += gapTotals[p][1]
+		cp.Epoch = max(cp.Epoch, epochs[p])
+		if st.topicID != "" {
+			cp.TopicID = st.topicID
+		}
 		cp.Time = now
 		pc.Checkpoint = cp
 		if err := s.produce(ctx, checkpoint.Message(&s.cpTopic, cp)); err != nil {
@@ -212,7 +229,7 @@ func (s *session) commit(ctx context.Context, b *batch) error {
 	c := Commit{Records: b.records, Bytes: b.bytes, Duration: time.Since(start), Open: time.Since(b.started), Partitions: map[checkpoint.Partition]PartitionCommit{}, Gaps: found}
 	for p, pc := range b.parts {
 		if st := s.parts[p]; st != nil {
-			st.cp = pc.Checkpoint
+			st.cp, st.pendingResets = pc.Checkpoint, 0
 		}
 		c.Partitions[p] = *pc
 	}

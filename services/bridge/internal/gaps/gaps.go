@@ -39,12 +39,26 @@ type Gap struct {
 	Start, End int64
 	// LogStart is the partition's log start offset when the gap was found.
 	LogStart int64
+	// Reset marks offsets that went back from Start to End (End < Start):
+	// a new epoch of the partition begins at End.
+	Reset bool
+	// Epoch is the partition's offset epoch after a reset.
+	Epoch int64
 }
 
-// Offsets is the number of offsets in the gap.
-func (g Gap) Offsets() int64 { return g.End - g.Start }
+// Offsets is the number of offsets in the gap (0 for a reset, whose loss
+// cannot be counted).
+func (g Gap) Offsets() int64 {
+	if g.Reset {
+		return 0
+	}
+	return g.End - g.Start
+}
 
 func (g Gap) String() string {
+	if g.Reset {
+		return fmt.Sprintf("%s offsets went back from %d to %d (epoch %d)", g.Partition, g.Start, g.End, g.Epoch)
+	}
 	return fmt.Sprintf("%s offsets [%d, %d) (%d)", g.Partition, g.Start, g.End, g.Offsets())
 }
 
@@ -73,19 +87,23 @@ func (t *Tracker) Forget(p checkpoint.Partition) {
 // Next is the next expected offset of p.
 func (t *Tracker) Next(p checkpoint.Partition) int64 { return t.next[p] }
 
-// Observe records that the record at offset arrived on p. It reports
-// whether the offset went backwards (the topic was recreated or truncated);
-// such a record is still forwarded.
-func (t *Tracker) Observe(p checkpoint.Partition, offset int64) (backwards bool) {
+// Observe records that the record at offset arrived on p. When the offset
+// went backwards (the topic was recreated or truncated) it returns the
+// reset, with the partition's next epoch (after epoch); the record is still
+// forwarded, as the first of the new epoch, and the reset is recorded.
+func (t *Tracker) Observe(p checkpoint.Partition, offset, epoch int64) (reset Gap, backwards bool) {
 	e := t.next[p]
 	switch {
 	case offset > e:
 		t.jumps[p] = append(t.jumps[p], span{e, offset})
 	case offset < e:
-		backwards = true
+		// Jumps recorded before the reset belong to the old epoch, whose
+		// log start no longer tells anything: they are dropped with it.
+		delete(t.jumps, p)
+		reset, backwards = Gap{Partition: p, Start: e, End: offset, Reset: true, Epoch: epoch + 1}, true
 	}
 	t.next[p] = offset + 1
-	return backwards
+	return reset, backwards
 }
 
 // Candidates returns the partitions with jumps not yet resolved.
@@ -152,6 +170,7 @@ func Message(gapTopic *string, site, cloudTopic, bridge string, g Gap, now time.
 	m := &cefiotv1.GapMarker{
 		Site: site, SourceTopic: g.Partition.Topic, SourcePartition: g.Partition.Partition, CloudTopic: cloudTopic,
 		StartOffset: g.Start, EndOffset: g.End, Bridge: bridge, DetectedTime: timestamppb.New(now), LogStartOffset: g.LogStart,
+		OffsetsReset: g.Reset, Epoch: g.Epoch,
 	}
 	v, _ := proto.Marshal(m) // a valid message: cannot fail
 	return &kafka.Message{

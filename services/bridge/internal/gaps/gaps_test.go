@@ -17,7 +17,7 @@ func TestMarkersAreNotGaps(t *testing.T) {
 	tr := NewTracker()
 	tr.Start(p0, 0)
 	for _, o := range []int64{0, 1, 3, 4, 6} { // 2 and 5: commit markers
-		tr.Observe(p0, o)
+		tr.Observe(p0, o, 0)
 	}
 	if got := tr.Resolve(map[checkpoint.Partition]int64{p0: 0}); len(got) != 0 {
 		t.Fatalf("gaps from markers: %v", got)
@@ -31,8 +31,8 @@ func TestRetentionGapIsExact(t *testing.T) {
 	tr := NewTracker()
 	tr.Start(p0, 100)
 	// Retention removed 100..149; the consumer restarted at the log start.
-	tr.Observe(p0, 150)
-	tr.Observe(p0, 151)
+	tr.Observe(p0, 150, 0)
+	tr.Observe(p0, 151, 0)
 	gs := tr.Resolve(map[checkpoint.Partition]int64{p0: 150})
 	if len(gs) != 1 || gs[0].Start != 100 || gs[0].End != 150 || gs[0].Offsets() != 50 {
 		t.Fatalf("gaps = %v", gs)
@@ -46,7 +46,7 @@ func TestRetentionGapIsExact(t *testing.T) {
 func TestGapEndsAtLogStartWhenMarkersFollow(t *testing.T) {
 	tr := NewTracker()
 	tr.Start(p0, 10)
-	tr.Observe(p0, 22) // 10..19 deleted, 20..21 markers still in the log
+	tr.Observe(p0, 22, 0) // 10..19 deleted, 20..21 markers still in the log
 	gs := tr.Resolve(map[checkpoint.Partition]int64{p0: 20})
 	if len(gs) != 1 || gs[0].Start != 10 || gs[0].End != 20 {
 		t.Fatalf("gaps = %v", gs)
@@ -56,7 +56,7 @@ func TestGapEndsAtLogStartWhenMarkersFollow(t *testing.T) {
 func TestUnresolvedCandidateIsKept(t *testing.T) {
 	tr := NewTracker()
 	tr.Start(p0, 0)
-	tr.Observe(p0, 5)
+	tr.Observe(p0, 5, 0)
 	if gs := tr.Resolve(nil); len(gs) != 0 {
 		t.Fatal(gs)
 	}
@@ -75,8 +75,36 @@ func TestIdleGapAndBackwards(t *testing.T) {
 	if !ok || g.Start != 3 || g.End != 8 || tr.Next(p0) != 8 {
 		t.Fatalf("idle gap = %v %v next %d", g, ok, tr.Next(p0))
 	}
-	if !tr.Observe(p0, 0) {
-		t.Fatal("backwards offset not reported")
+	reset, back := tr.Observe(p0, 0, 2)
+	if !back || !reset.Reset || reset.Start != 8 || reset.End != 0 || reset.Epoch != 3 || reset.Offsets() != 0 || tr.Next(p0) != 1 {
+		t.Fatalf("offsets back from 8 to 0 in epoch 2: %+v (%v), next %d; want a reset to epoch 3", reset, back, tr.Next(p0))
+	}
+}
+
+// TestResetDropsTheOldEpochsJumps: a jump seen before the offsets went back
+// belongs to the old epoch and is not turned into a gap against the new
+// epoch's log start.
+func TestResetDropsTheOldEpochsJumps(t *testing.T) {
+	tr := NewTracker()
+	tr.Start(p0, 10)
+	tr.Observe(p0, 15, 0)
+	if _, back := tr.Observe(p0, 0, 0); !back {
+		t.Fatal("no reset")
+	}
+	if gs := tr.Resolve(map[checkpoint.Partition]int64{p0: 0}); len(gs) != 0 {
+		t.Fatalf("gaps of the old epoch: %v", gs)
+	}
+}
+
+func TestResetMarkerRecord(t *testing.T) {
+	topic := "edge-s._cefiot.gaps"
+	msg := Message(&topic, "s", "edge-s.t", "tx", Gap{Partition: p0, Start: 120, End: 0, Reset: true, Epoch: 1}, time.Unix(1700000000, 0))
+	var m cefiotv1.GapMarker
+	if err := proto.Unmarshal(msg.Value, &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.GetOffsetsReset() || m.GetEpoch() != 1 || m.GetStartOffset() != 120 || m.GetEndOffset() != 0 {
+		t.Fatalf("reset marker %v", &m)
 	}
 }
 
