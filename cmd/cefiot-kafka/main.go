@@ -5,6 +5,7 @@
 // Usage:
 //
 //	cefiot-kafka up [flags]
+//	cefiot-kafka deployed-properties
 //
 // For example
 //
@@ -32,6 +33,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 	"github.com/cefiot/cefiot/libs/program"
 )
 
@@ -58,8 +60,14 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "up":
 		return up(ctx, args[1:], stdout, stderr)
+	case "deployed-properties":
+		// The settings the Kubernetes manifests' brokers append to their
+		// server.properties (make generate writes them to
+		// k8s/base/kafka-pipeline.properties).
+		_, err := io.WriteString(stdout, kafkaconf.DeployedFile())
+		return err
 	default:
-		return fmt.Errorf("unknown command %q (want up)", args[0])
+		return fmt.Errorf("unknown command %q (want up or deployed-properties)", args[0])
 	}
 }
 

@@ -21,6 +21,9 @@
 #
 # Environment: POD_NAME, POD_NAMESPACE, SITE, BROKERS, CLUSTER_ID,
 # REPLICATION_FACTOR, MIN_INSYNC_REPLICAS, RETENTION_HOURS, RETENTION_BYTES,
+# PIPELINE_PROPERTIES (default: kafka-pipeline.properties beside this
+# script in /opt/cefiot, generated from libs/kafkaconf: the settings every
+# cefiot cluster runs with, appended to server.properties as they are),
 # and optionally EXTERNAL_DOMAIN (adds an EXTERNAL listener on 9094
 # advertised as kafka-<id>.<EXTERNAL_DOMAIN>:9094, for clients outside the
 # cluster such as an edge site's bridge). KAFKA_HOME defaults to /opt/kafka.
@@ -33,6 +36,8 @@ CONFIG_DIR="${CONFIG_DIR:-/tmp/kafka}"
 DATA_DIR="${DATA_DIR:-/var/lib/kafka/data}"
 TLS_DIR="${TLS_DIR:-/etc/kafka/tls}"
 CLIENT_CAS_DIR="${CLIENT_CAS_DIR:-/etc/kafka/client-cas}"
+PIPELINE_PROPERTIES="${PIPELINE_PROPERTIES:-/opt/cefiot/kafka-pipeline.properties}"
+[ -r "$PIPELINE_PROPERTIES" ] || { echo "kafka-start: $PIPELINE_PROPERTIES missing (ConfigMap kafka-scripts)" >&2; exit 1; }
 
 id="${POD_NAME##*-}"
 case "$id" in
@@ -145,10 +150,6 @@ ssl.keystore.type=PEM
 ssl.keystore.location=${CONFIG_DIR}/keystore.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=${CONFIG_DIR}/truststore.pem
-ssl.client.auth=required
-ssl.enabled.protocols=TLSv1.3,TLSv1.2
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
 super.users=User:CN=kafka,OU=${SITE},O=cefiot
 log.dirs=${DATA_DIR}
 num.partitions=3
@@ -157,11 +158,12 @@ min.insync.replicas=${MIN_INSYNC_REPLICAS}
 offsets.topic.replication.factor=${REPLICATION_FACTOR}
 transaction.state.log.replication.factor=${REPLICATION_FACTOR}
 transaction.state.log.min.isr=${MIN_INSYNC_REPLICAS}
-unclean.leader.election.enable=false
-auto.create.topics.enable=false
+share.coordinator.state.topic.replication.factor=${REPLICATION_FACTOR}
+share.coordinator.state.topic.min.isr=${MIN_INSYNC_REPLICAS}
 log.retention.hours=${RETENTION_HOURS}
 log.retention.bytes=${RETENTION_BYTES}
 PROPS
+cat "$PIPELINE_PROPERTIES" >> "$CONFIG_DIR/server.properties"
 
 "$KAFKA_HOME/bin/kafka-storage.sh" format --ignore-formatted \
   --cluster-id "$CLUSTER_ID" --config "$CONFIG_DIR/server.properties"

@@ -56,7 +56,7 @@ func TestKafkaStartScriptReloadsTLS(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_HOME=" + stub, "CONFIG_DIR=" + dir + "/config",
 		"DATA_DIR=" + dir + "/data", "POD_NAME=kafka-0", "POD_NAMESPACE=" + ns, "TLS_DIR=" + tlsDir,
-		"CLIENT_CAS_DIR=" + dir + "/none", "TLS_RELOAD_SECONDS=1"}
+		"CLIENT_CAS_DIR=" + dir + "/none", "TLS_RELOAD_SECONDS=1", "PIPELINE_PROPERTIES=" + pipelinePropertiesFile(t, set, sts, c)}
 	for k, v := range env {
 		if !strings.HasPrefix(v.Value, "<") && k != "LOG_DIR" && k != "KAFKA_HEAP_OPTS" {
 			cmd.Env = append(cmd.Env, k+"="+v.Value)

@@ -14,6 +14,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 // TestKafkaStartScript runs the Kafka StatefulSet's start script as each
@@ -39,6 +40,7 @@ func TestKafkaStartScript(t *testing.T) {
 			}
 			c := &sts.Template.Spec.Containers[0]
 			script := scriptFromVolume(t, set, sts, c)
+			pipelineFile := pipelinePropertiesFile(t, set, sts, c)
 			env, errs := set.ContainerEnv(ns, c)
 			if len(errs) > 0 {
 				t.Fatal(errs)
@@ -69,7 +71,8 @@ func TestKafkaStartScript(t *testing.T) {
 				cmd := exec.Command("/bin/sh", "-c", script)
 				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_HOME=" + stub, "CONFIG_DIR=" + dir + "/config",
 					"DATA_DIR=" + dir + "/data", "STARTED=" + dir + "/started.properties",
-					"POD_NAME=kafka-" + strconv.Itoa(i), "POD_NAMESPACE=" + ns, "TLS_DIR=" + tlsDir, "CLIENT_CAS_DIR=" + casDir}
+					"POD_NAME=kafka-" + strconv.Itoa(i), "POD_NAMESPACE=" + ns, "TLS_DIR=" + tlsDir, "CLIENT_CAS_DIR=" + casDir,
+					"PIPELINE_PROPERTIES=" + pipelineFile}
 				for k, v := range env {
 					if !strings.HasPrefix(v.Value, "<") && k != "LOG_DIR" && k != "KAFKA_HEAP_OPTS" {
 						cmd.Env = append(cmd.Env, k+"="+v.Value)
@@ -92,6 +95,7 @@ func TestKafkaStartScript(t *testing.T) {
 						t.Errorf("kafka-%d: server.properties lacks %q:\n%s", i, want, props)
 					}
 				}
+				checkPipelineSettings(t, i, props, int(sts.Replicas))
 				_, voterLine, _ := strings.Cut(props, "controller.quorum.voters=")
 				voterLine, _, _ = strings.Cut(voterLine, "\n")
 				if voters := len(strings.Split(voterLine, ",")); voters != int(sts.Replicas) {
@@ -109,6 +113,51 @@ func TestKafkaStartScript(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pipelinePropertiesFile writes the brokers' pipeline settings, as the
+// ConfigMap mounts them, to a file for the start script; they must be what
+// libs/kafkaconf says every cefiot cluster runs with (as the tests' brokers
+// do).
+func pipelinePropertiesFile(t *testing.T, set *Set, sts Workload, c *corev1.Container) string {
+	t.Helper()
+	props, err := (&policy{set: set}).mountedConfigMapFile(sts.Namespace, sts, c, "/opt/cefiot/kafka-pipeline.properties")
+	if err != nil {
+		t.Fatalf("the brokers' pipeline settings: %v", err)
+	}
+	if props != kafkaconf.DeployedFile() {
+		t.Fatalf("k8s/base/kafka-pipeline.properties drifted from libs/kafkaconf (run make generate):\n%s", props)
+	}
+	path := filepath.Join(t.TempDir(), "kafka-pipeline.properties")
+	if err := os.WriteFile(path, []byte(props), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkPipelineSettings fails unless node i's server.properties holds
+// every setting of libs/kafkaconf for a cluster of brokers (the
+// replication of its size included), each key once.
+func checkPipelineSettings(t *testing.T, i int, props string, brokers int) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, line := range strings.Split(props, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if old, dup := seen[k]; dup {
+			t.Errorf("kafka-%d: %s set twice (%q, then %q)", i, k, old, v)
+		}
+		seen[k] = v
+	}
+	rf, minISR := kafkaconf.Replication(brokers)
+	want := append(append(kafkaconf.Pipeline(), kafkaconf.Security()...), kafkaconf.Replicated(rf, minISR)...)
+	for _, p := range want {
+		if got, ok := seen[p.Key]; !ok || got != p.Value {
+			t.Errorf("kafka-%d: %s=%q, want %q as every cefiot cluster (libs/kafkaconf)", i, p.Key, got, p.Value)
+		}
 	}
 }
 

@@ -90,6 +90,12 @@ const (
 	DefaultThumbnailQuality = 70
 )
 
+// MaxRecordBytes is the largest record of the pipeline (a camera frame with
+// its thumbnail): the brokers' message.max.bytes and replica.fetch.max.bytes
+// (libs/kafkaconf), the producers' message.max.bytes and the consumers'
+// max.partition.fetch.bytes.
+const MaxRecordBytes = 16 << 20
+
 // Record headers, each set by one owner only.
 const (
 	// HeaderFrameID (set by capture) is the frame's id, the key the sink

@@ -16,11 +16,14 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // MaxMessageBytes is the broker's message.max.bytes and
-// replica.fetch.max.bytes: 16 MiB, room for a camera frame per record.
-const MaxMessageBytes = 16 << 20
+// replica.fetch.max.bytes (libs/kafkaconf): room for a camera frame per
+// record.
+const MaxMessageBytes = pipeline.MaxRecordBytes
 
 // Defaults applied by [Start] to zero fields of [ClusterConfig].
 const (
@@ -186,15 +189,17 @@ func findJava() (string, error) {
 	return java, nil
 }
 
-// replication returns the replication factor and min.insync.replicas for a
-// cluster of n brokers: min(n, 3) and one less, at least 1.
-func replication(n int) (rf, minISR int) {
-	rf = min(n, 3)
-	return rf, max(1, rf-1)
-}
-
 // property is one line of server.properties.
 type property struct{ key, value string }
+
+// fromConf converts libs/kafkaconf's properties.
+func fromConf(ps []kafkaconf.Property) []property {
+	out := make([]property, len(ps))
+	for i, p := range ps {
+		out[i] = property{p.Key, p.Value}
+	}
+	return out
+}
 
 // serverProperties renders the server.properties of node n.
 func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string) []byte {
@@ -202,7 +207,7 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 	for i, o := range nodes {
 		voters[i] = fmt.Sprintf("%d@%s", o.ID, o.ControllerAddr)
 	}
-	rf, minISR := replication(cfg.Brokers)
+	rf, minISR := kafkaconf.Replication(cfg.Brokers)
 	protocol := "PLAINTEXT"
 	if cfg.TLS != nil {
 		protocol = "SSL"
@@ -219,22 +224,9 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 		{"log.dirs", filepath.Join(n.Dir, "data")},
 
 		{"num.partitions", "1"},
-		{"default.replication.factor", strconv.Itoa(rf)},
-		{"min.insync.replicas", strconv.Itoa(minISR)},
-		{"offsets.topic.replication.factor", strconv.Itoa(rf)},
 		{"offsets.topic.num.partitions", "10"},
-		{"transaction.state.log.replication.factor", strconv.Itoa(rf)},
-		{"transaction.state.log.min.isr", strconv.Itoa(minISR)},
 		{"transaction.state.log.num.partitions", "10"},
-		{"share.coordinator.state.topic.replication.factor", strconv.Itoa(rf)},
-		{"share.coordinator.state.topic.min.isr", strconv.Itoa(minISR)},
-		{"auto.create.topics.enable", "false"},
-		{"delete.topic.enable", "true"},
-		{"unclean.leader.election.enable", "false"},
 		{"group.initial.rebalance.delay.ms", "0"},
-
-		{"message.max.bytes", strconv.Itoa(MaxMessageBytes)},
-		{"replica.fetch.max.bytes", strconv.Itoa(MaxMessageBytes)},
 		{"log.retention.hours", "87600"},
 		{"log.retention.bytes", "-1"},
 
@@ -251,6 +243,9 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 		{"broker.session.timeout.ms", "6000"},
 		{"replica.lag.time.max.ms", "10000"},
 	}
+	// What every cefiot cluster runs with, deployed ones too.
+	props = append(props, fromConf(kafkaconf.Pipeline())...)
+	props = append(props, fromConf(kafkaconf.Replicated(rf, minISR))...)
 	if cfg.TLS != nil {
 		props = append(props, tlsProperties(n, superUser)...)
 	}

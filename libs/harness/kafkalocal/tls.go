@@ -1,6 +1,8 @@
 package kafkalocal
 
 import (
+	"github.com/cefiot/cefiot/libs/kafkaconf"
+
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -23,18 +25,13 @@ func truststorePath(n Node) string { return filepath.Join(n.Dir, "tls", "trustst
 
 // tlsProperties are the SSL and authorizer settings of node n.
 func tlsProperties(n Node, superUser string) []property {
-	return []property{
+	return append([]property{
 		{"ssl.keystore.type", "PEM"},
 		{"ssl.keystore.location", keystorePath(n)},
 		{"ssl.truststore.type", "PEM"},
 		{"ssl.truststore.location", truststorePath(n)},
-		{"ssl.client.auth", "required"},
-		{"ssl.enabled.protocols", "TLSv1.3,TLSv1.2"},
-		{"ssl.endpoint.identification.algorithm", "https"},
-		{"authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"},
-		{"allow.everyone.if.no.acl.found", "false"},
 		{"super.users", superUser},
-	}
+	}, fromConf(kafkaconf.Security())...)
 }
 
 // writeStores writes n's key store and trust store from the TLS files.

@@ -8,6 +8,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 )
 
@@ -54,7 +55,7 @@ func (s *session) open(ctx context.Context) error {
 		"linger.ms":                          5,
 		"batch.size":                         1 << 20,
 		"batch.num.messages":                 10000,
-		"message.max.bytes":                  16 << 20,
+		"message.max.bytes":                  pipeline.MaxRecordBytes,
 		"queue.buffering.max.kbytes":         20 << 10, // above the largest record (16 MiB)
 		"compression.type":                   "none",
 		"socket.timeout.ms":                  min(20000, txnMs),
@@ -83,7 +84,7 @@ func (s *session) open(ctx context.Context) error {
 		"isolation.level":            "read_committed",
 		"auto.offset.reset":          "earliest",
 		"fetch.max.bytes":            32 << 20,
-		"max.partition.fetch.bytes":  16 << 20,
+		"max.partition.fetch.bytes":  pipeline.MaxRecordBytes,
 		"queued.max.messages.kbytes": 64 << 10,
 		// Fetch again soon after the local queue drains below its limit
 		// (the default waits up to a second, which starves the producer).

@@ -9,6 +9,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // publisher sends frames and status changes with one idempotent producer
@@ -50,7 +51,7 @@ func (p *publisher) newProducer() (*kafka.Producer, chan struct{}, error) {
 		"acks":               "all",
 		"message.timeout.ms": 0,
 		"linger.ms":          5,
-		"message.max.bytes":  16 << 20,
+		"message.max.bytes":  pipeline.MaxRecordBytes,
 	}))
 	if err != nil {
 		return nil, nil, fmt.Errorf("capture producer: %w", err)

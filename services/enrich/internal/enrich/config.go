@@ -43,7 +43,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records per transaction at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a transaction")
 	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicFramesDeadLetter, "topic that records enrich cannot enrich go to, with the reason in headers")
-	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", 16<<20, "larger input records are dead-lettered")
+	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", pipeline.MaxRecordBytes, "larger input records are dead-lettered")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 8192*8192, "frames with more pixels are dead-lettered")
 	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail added to each frame, 16..1024 (0: none; only JPEG headers are read)")
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")

@@ -111,7 +111,7 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		"transactional.id":    pipeline.EnrichTransactionalID(e.cfg.Site, wl.GetName()),
 		"enable.idempotence":  true,
 		"linger.ms":           5,
-		"message.max.bytes":   16 << 20,
+		"message.max.bytes":   pipeline.MaxRecordBytes,
 		"go.delivery.reports": false,
 	}))
 	if err != nil {

@@ -122,7 +122,7 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		"auto.offset.reset":                  "earliest",
 		"isolation.level":                    "read_committed",
 		"topic.metadata.refresh.interval.ms": 5000,
-		"max.partition.fetch.bytes":          16 << 20,
+		"max.partition.fetch.bytes":          pipeline.MaxRecordBytes,
 	}))
 	if err != nil {
 		return fmt.Errorf("sink consumer: %w", err)
