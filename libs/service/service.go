@@ -134,6 +134,7 @@ type Process struct {
 	kafka          *kafkax.CredentialWatch
 	restartOnKafka bool
 	audit          *audit.Kafka
+	overlapSafe    func(*cefiotv1.Workload) bool
 }
 
 // AuditTo appends the audit trail of the process's state-changing calls
@@ -157,6 +158,12 @@ func (p *Process) WatchKafkaCredentials(conns ...kafkax.Conn) *kafkax.Credential
 	p.kafka = kafkax.WatchCredentials(p.Logger, conns...)
 	return p.kafka
 }
+
+// KeepRunningWhenFenced names the workloads that are safe to overlap with a
+// second owner (worker.Config.OverlapSafe): they keep running in degraded
+// mode while the worker cannot renew its lease (the site's etcd lost its
+// quorum, or the node is cut off from it). Call it before Run.
+func (p *Process) KeepRunningWhenFenced(safe func(*cefiotv1.Workload) bool) { p.overlapSafe = safe }
 
 // RestartOnNewKafkaCredentials is WatchKafkaCredentials, and when the files
 // change Run's worker stops every workload's run and starts it again (with
@@ -216,7 +223,7 @@ func (p *Process) Run(ctx context.Context, kinds []string, run worker.Runner) er
 	w, err := worker.New(cli, worker.Config{
 		Keys: keys, ID: p.Common.WorkerID, Node: p.Common.Node, Kinds: kinds, Labels: labels,
 		LeaseTTL: p.Common.LeaseTTL, AdminGRPC: p.Admin.GRPCAddr(), AdminHTTP: p.Admin.HTTPAddr(),
-		Registerer: p.Registry,
+		Registerer: p.Registry, OverlapSafe: p.overlapSafe,
 		// A worker that cannot show its workloads stopped before its lease
 		// could expire must not live on next to their new owner.
 		OnFenceOverrun: func(stuck []string) {

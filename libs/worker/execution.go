@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/leasebound"
@@ -12,8 +13,15 @@ import (
 
 // start launches a workload; w.mu is held.
 func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) {
-	rctx, cancel := context.WithCancel(leasebound.With(ctx, w))
-	e := &execution{assignment: a, workload: wl, started: time.Now(), cancel: cancel, stopped: make(chan struct{}), done: make(chan struct{})}
+	e := &execution{assignment: a, workload: wl, started: time.Now(), stopped: make(chan struct{}), done: make(chan struct{})}
+	// A workload that must not run twice bounds its blocking calls by the
+	// lease; an overlap-safe one relies on its own fencing, and keeps
+	// working in degraded mode, when the lease cannot be renewed.
+	if !w.overlapSafe(e) {
+		ctx = leasebound.With(ctx, w)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	e.cancel = cancel
 	w.running[wl.GetName()] = e
 	prev := w.stopping[wl.GetName()]
 	logger := w.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch())
@@ -93,6 +101,7 @@ func (w *Worker) start(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 			e.lastErr = err.Error()
 			w.mu.Unlock()
 			logger.Error("workload failed; restarting", "err", err)
+			w.awaitRenewal(rctx, logger)
 			backoff.wait(rctx)
 		}
 	}()
@@ -112,6 +121,26 @@ func (w *Worker) Refresh(why string) {
 	for _, e := range w.running {
 		if e.restart != nil {
 			e.restart(fmt.Errorf("%w: %s", errRefresh, why))
+		}
+	}
+}
+
+// awaitRenewal waits while the worker is self-fenced (degraded mode): a
+// failed overlap-safe run is not started again until the lease is renewed,
+// so that a copy fenced by its successor elsewhere does not fence it back.
+func (w *Worker) awaitRenewal(ctx context.Context, logger *slog.Logger) {
+	for {
+		w.mu.Lock()
+		paused, renewed := w.paused, w.renewed
+		w.mu.Unlock()
+		if !paused || renewed == nil {
+			return
+		}
+		logger.Warn("degraded: the workload is started again once the lease is renewed")
+		select {
+		case <-ctx.Done():
+			return
+		case <-renewed:
 		}
 	}
 }

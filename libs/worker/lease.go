@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -89,6 +88,7 @@ func (w *Worker) holdLease(ctx context.Context) error {
 			if errors.Is(r.err, rpctypes.ErrLeaseNotFound) {
 				w.leaseLosses.Inc()
 				w.stopAll("lease expired", time.Time{})
+				w.degraded.Set(0)
 				w.clearLease(lease)
 				return fmt.Errorf("lease %x expired at etcd", lease)
 			}
@@ -108,9 +108,14 @@ func (w *Worker) holdLease(ctx context.Context) error {
 			until := w.validUntil
 			wasPaused := w.paused
 			w.paused = false
+			if wasPaused && w.renewed != nil {
+				close(w.renewed)
+				w.renewed = nil
+			}
 			w.mu.Unlock()
 			fence.Reset(time.Until(until.Add(-w.cfg.FenceMargin)))
 			if wasPaused {
+				w.degraded.Set(0)
 				w.logger.Info("lease renewed again; resuming workloads under the same lease")
 				w.kickFollow()
 			}
@@ -123,11 +128,15 @@ func (w *Worker) holdLease(ctx context.Context) error {
 				continue
 			}
 			w.fencePauses.Inc()
-			w.logger.Warn("lease not renewed in time: stopping every workload before it can expire", "lease_valid_for", time.Until(until).Round(time.Millisecond))
+			w.logger.Warn("lease not renewed in time: stopping the workloads that must not run twice before it can expire", "lease_valid_for", time.Until(until).Round(time.Millisecond))
 			w.mu.Lock()
 			w.paused = true
+			w.renewed = make(chan struct{})
 			w.mu.Unlock()
-			w.stopAll("fenced: lease not renewed", until)
+			if kept := w.stop("fenced: lease not renewed", until, w.overlapSafe); len(kept) > 0 {
+				w.degraded.Set(float64(len(kept)))
+				w.logger.Warn("DEGRADED: etcd unreachable or without quorum; overlap-safe workloads keep running until the lease is renewed or found expired", "workloads", kept)
+			}
 			fence.Reset(w.cfg.RenewEvery)
 		}
 	}
@@ -178,6 +187,10 @@ func (w *Worker) clearLease(lease clientv3.LeaseID) {
 	w.mu.Lock()
 	if w.lease == lease {
 		w.lease, w.paused = 0, false
+		if w.renewed != nil {
+			close(w.renewed)
+			w.renewed = nil
+		}
 	}
 	w.mu.Unlock()
 }
@@ -191,14 +204,30 @@ func (w *Worker) revoke(lease clientv3.LeaseID) {
 // stopAll cancels every workload and waits until they have returned. With
 // a non-zero deadline, workloads still running at the deadline are
 // reported to OnFenceOverrun.
-func (w *Worker) stopAll(why string, deadline time.Time) {
+func (w *Worker) stopAll(why string, deadline time.Time) { w.stop(why, deadline, nil) }
+
+// overlapSafe reports whether e's workload may keep running without a
+// lease (Config.OverlapSafe).
+func (w *Worker) overlapSafe(e *execution) bool {
+	return w.cfg.OverlapSafe != nil && w.cfg.OverlapSafe(e.workload)
+}
+
+// stop is stopAll for the workloads keep does not keep running (nil: all);
+// it returns the names of those kept.
+func (w *Worker) stop(why string, deadline time.Time, keep func(*execution) bool) (kept []string) {
 	w.mu.Lock()
-	execs := slices.Collect(maps.Values(w.running))
-	clear(w.running)
-	for _, e := range execs {
-		w.stopping[e.workload.GetName()] = e
+	var execs []*execution
+	for name, e := range w.running {
+		if keep != nil && keep(e) {
+			kept = append(kept, name)
+			continue
+		}
+		execs = append(execs, e)
+		delete(w.running, name)
+		w.stopping[name] = e
 	}
 	w.mu.Unlock()
+	slices.Sort(kept)
 	start := time.Now()
 	for _, e := range execs {
 		w.logger.Info("stopping workload", "workload", e.workload.GetName(), "epoch", e.assignment.GetEpoch(), "why", why)
@@ -230,4 +259,5 @@ func (w *Worker) stopAll(why string, deadline time.Time) {
 			w.cfg.OnFenceOverrun(stuck)
 		}
 	}
+	return kept
 }

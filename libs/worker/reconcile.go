@@ -67,8 +67,8 @@ func (w *Worker) reconcile(ctx context.Context, st *placement.State) {
 		if a.GetWorkerId() != w.cfg.ID || wl == nil || !placement.RunsIn(wl, st.Site) {
 			continue
 		}
-		if w.lease == 0 || w.paused || clientv3.LeaseID(a.GetLeaseId()) != w.lease {
-			continue // void (an old lease) or not ours to run right now
+		if w.lease == 0 || clientv3.LeaseID(a.GetLeaseId()) != w.lease {
+			continue // void (an old lease)
 		}
 		want[a.GetWorkload()] = a
 		effective[a.GetWorkload()] = placement.Effective(wl, a)
@@ -81,6 +81,9 @@ func (w *Worker) reconcile(ctx context.Context, st *placement.State) {
 			delete(w.running, name)
 			w.stopping[name] = e
 		}
+	}
+	if w.paused {
+		return // self-fenced: what runs (overlap-safe) goes on, nothing starts
 	}
 	for name, a := range want {
 		if _, ok := w.running[name]; ok {

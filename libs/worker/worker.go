@@ -21,11 +21,22 @@
 //
 // While etcd or the scheduler is unavailable for less than the lease TTL
 // (minus the margin), workloads keep running. The scheduler being down
-// never stops anything. A longer etcd outage pauses the workloads; they
+// never stops anything. A longer etcd outage (its quorum lost, or this node
+// cut off from it) pauses the workloads that must never run twice; they
 // resume under the same epoch as soon as the same lease is renewed (etcd
 // extends every lease when it comes back, so no one else can have taken
-// them over). Transactional workloads are additionally fenced by Kafka
-// (transactional ids derived from the workload).
+// them over).
+//
+// Degraded mode: a workload that is safe to overlap (Config.OverlapSafe:
+// fenced by Kafka's transactional ids, or idempotent by key) is not
+// stopped at the fence: control plane down is not data plane down. It may
+// then overlap with a new owner elsewhere (if this node was cut off and the
+// leader moved the work), which its own fencing makes harmless. While
+// degraded, nothing new starts, a run that fails is not restarted (so a
+// Kafka-fenced copy does not fence its successor back), and runs carry no
+// lease deadline. When the lease is renewed the kept runs simply go on;
+// when it turns out to have expired, every workload stops and the worker
+// registers again.
 package worker
 
 import (
@@ -75,6 +86,14 @@ type Config struct {
 	// possible lease expiry (a runner ignoring its context). A service
 	// exits there: a process that cannot prove it stopped must not live on.
 	OnFenceOverrun func(stuck []string)
+	// OverlapSafe reports whether two owners of a workload at once do no
+	// harm: Kafka fences its transactions (enrich, bridge), or its output
+	// is keyed so that a second copy is stored once (capture of a file,
+	// whose frame ids come from its content). Such a workload keeps running
+	// when the worker cannot renew its lease (etcd lost its quorum, or this
+	// node is cut off from it): degraded mode, see the package comment.
+	// nil: none is.
+	OverlapSafe func(*cefiotv1.Workload) bool
 	// Registerer receives the worker's metrics (optional).
 	Registerer prometheus.Registerer
 }
@@ -93,11 +112,13 @@ type Worker struct {
 	renewFailures prometheus.Counter
 	leaseLosses   prometheus.Counter
 	refreshes     prometheus.Counter
+	degraded      prometheus.Gauge
 
 	mu         sync.Mutex
 	lease      clientv3.LeaseID // 0 while not registered
 	validUntil time.Time        // earliest time etcd may expire the lease
-	paused     bool             // self-fenced: nothing runs until renewed
+	paused     bool             // self-fenced: nothing starts until renewed; only overlap-safe workloads run
+	renewed    chan struct{}    // closed when the lease is renewed after a pause
 	running    map[string]*execution
 	// stopping holds executions that were cancelled but may not have
 	// returned yet; a new execution of the same workload waits for them.
@@ -142,13 +163,14 @@ func New(cli *clientv3.Client, cfg Config, run Runner, logger *slog.Logger) (*Wo
 		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_renew_failures_total", Help: "Failed lease renewals."}),
 		leaseLosses:   prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_lease_losses_total", Help: "Leases lost (expired at etcd); the worker registered again."}),
 		refreshes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_worker_refreshes_total", Help: "Workload runs stopped and started again at once, to rebuild their clients (new Kafka credentials)."}),
+		degraded:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_worker_degraded_workloads", Help: "Overlap-safe workloads kept running while the lease cannot be renewed (etcd unreachable or without quorum); 0 when healthy."}),
 		fenceStop: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cefiot_worker_fence_stop_seconds", Help: "Time from a fence's start until every workload had stopped writing (must stay below the fence margin).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.fenceStop, w.renewFailures, w.leaseLosses, w.refreshes} {
+		for _, c := range []prometheus.Collector{w.fencePauses, w.fenceOverruns, w.fenceStop, w.renewFailures, w.leaseLosses, w.refreshes, w.degraded} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register worker metrics: %w", err)
 			}

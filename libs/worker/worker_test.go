@@ -25,19 +25,28 @@ import (
 
 // write is one simulated write of a workload owner.
 type write struct {
-	worker string
-	epoch  int64
-	at     time.Time
+	worker, workload string
+	epoch            int64
+	at               time.Time
 }
 
 // journal records the writes of every runner, as a Kafka topic would.
 type journal struct {
 	mu     sync.Mutex
 	writes []write
+	runs   map[string]int  // runner calls by worker/workload
+	fail   map[string]bool // worker/workload: the run fails at its next write
 }
 
 func (j *journal) runner(worker string) Runner {
-	return func(ctx context.Context, a *cefiotv1.Assignment, _ *cefiotv1.Workload) error {
+	return func(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Workload) error {
+		key := worker + "/" + wl.GetName()
+		j.mu.Lock()
+		if j.runs == nil {
+			j.runs = map[string]int{}
+		}
+		j.runs[key]++
+		j.mu.Unlock()
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -46,11 +55,52 @@ func (j *journal) runner(worker string) Runner {
 				return nil
 			case <-t.C:
 				j.mu.Lock()
-				j.writes = append(j.writes, write{worker, a.GetEpoch(), time.Now()})
+				if j.fail[key] {
+					delete(j.fail, key)
+					j.mu.Unlock()
+					return errors.New("failed on purpose")
+				}
+				j.writes = append(j.writes, write{worker, wl.GetName(), a.GetEpoch(), time.Now()})
 				j.mu.Unlock()
 			}
 		}
 	}
+}
+
+// failNext makes worker's run of workload fail at its next write.
+func (j *journal) failNext(worker, workload string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail == nil {
+		j.fail = map[string]bool{}
+	}
+	j.fail[worker+"/"+workload] = true
+}
+
+// runCount is how many times worker's runner of workload was called.
+func (j *journal) runCount(worker, workload string) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.runs[worker+"/"+workload]
+}
+
+// spanOf is span for one workload of worker.
+func (j *journal) spanOf(worker, workload string, since time.Time) (first, last time.Time, n int, epochs map[int64]bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	epochs = map[int64]bool{}
+	for _, w := range j.writes {
+		if w.worker != worker || w.workload != workload || w.at.Before(since) {
+			continue
+		}
+		if n == 0 {
+			first = w.at
+		}
+		last = w.at
+		n++
+		epochs[w.epoch] = true
+	}
+	return first, last, n, epochs
 }
 
 // span returns the first and last write of worker (after since), and how
@@ -108,9 +158,19 @@ func connect(t *testing.T, endpoint string) *clientv3.Client {
 
 func startWorker(ctx context.Context, t *testing.T, cli *clientv3.Client, id string, j *journal, reg prometheus.Registerer) *Worker {
 	t.Helper()
+	return startWorkerWith(ctx, t, cli, id, j, reg, nil)
+}
+
+// startWorkerWith is startWorker with its config edited by edit.
+func startWorkerWith(ctx context.Context, t *testing.T, cli *clientv3.Client, id string, j *journal, reg prometheus.Registerer, edit func(*Config)) *Worker {
+	t.Helper()
 	keys, _ := placement.NewKeys("edge")
-	w, err := New(cli, Config{Keys: keys, ID: id, Node: id, Kinds: []string{"enrich"}, LeaseTTL: 2 * time.Second, Registerer: reg,
-		OnFenceOverrun: func(stuck []string) { t.Errorf("fence overrun: %v", stuck) }}, j.runner(id), testLogger())
+	cfg := Config{Keys: keys, ID: id, Node: id, Kinds: []string{"enrich"}, LeaseTTL: 2 * time.Second, Registerer: reg,
+		OnFenceOverrun: func(stuck []string) { t.Errorf("fence overrun: %v", stuck) }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	w, err := New(cli, cfg, j.runner(id), testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +304,7 @@ func TestMoveHandsOverWithoutOverlap(t *testing.T) {
 			end := time.Now().Add(300 * time.Millisecond)
 			for time.Now().Before(end) {
 				j.mu.Lock()
-				j.writes = append(j.writes, write{id, a.GetEpoch(), time.Now()})
+				j.writes = append(j.writes, write{id, wl.GetName(), a.GetEpoch(), time.Now()})
 				j.mu.Unlock()
 				time.Sleep(10 * time.Millisecond)
 			}

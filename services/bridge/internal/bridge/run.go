@@ -47,6 +47,10 @@ func Run(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return kafkax.Renewing(gctx, kafkaCreds, probe.Run) })
 	g.Go(func() error { return kafkax.Renewing(gctx, kafkaCreds, b.monitor) })
+	// The bridge's transactions are fenced by Kafka (its transactional id
+	// comes from the workload): a second owner is harmless, so it keeps
+	// forwarding while the site's etcd is away.
+	proc.KeepRunningWhenFenced(func(*cefiotv1.Workload) bool { return true })
 	g.Go(func() error { return proc.Run(gctx, []string{pipeline.KindBridge}, b.run) })
 	return g.Wait()
 }

@@ -51,6 +51,11 @@ func Run(ctx context.Context, cfg Config) error {
 	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, registry: reg})
 	proc.Admin.AddGateway(cefiotv1.RegisterCaptureServiceHandlerFromEndpoint)
 	go reg.Watch(ctx, 2*time.Second)
+	// A file's frame ids come from its content: a second capture of it
+	// makes the same ids, which the sink stores once, so it keeps running
+	// while the site's etcd is away. A live stream's ids do not (yet): it
+	// stops at the fence, as before.
+	proc.KeepRunningWhenFenced(func(wl *cefiotv1.Workload) bool { return !source.IsStream(wl.GetParams()["source"]) })
 	return proc.Run(ctx, []string{pipeline.KindCapture}, c.run)
 }
 

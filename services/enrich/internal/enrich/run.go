@@ -35,6 +35,10 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := &adminServer{proc: proc, metrics: m}
 	cefiotv1.RegisterEnrichServiceServer(proc.Admin.GRPC(), srv)
 	proc.Admin.AddGateway(cefiotv1.RegisterEnrichServiceHandlerFromEndpoint)
+	// Enrich's transactions are fenced by Kafka (its transactional id comes
+	// from the workload): a second owner is harmless, so it keeps running
+	// while the site's etcd is away.
+	proc.KeepRunningWhenFenced(func(*cefiotv1.Workload) bool { return true })
 	return proc.Run(ctx, []string{pipeline.KindEnrich}, e.run)
 }
 
