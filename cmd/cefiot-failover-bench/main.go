@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cefiot/cefiot/cmd/cefiot-failover-bench/internal/failover"
+	"github.com/cefiot/cefiot/cmd/internal/failover"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/logging"

@@ -34,11 +34,14 @@ func Connect(ctx context.Context, endpoints []string, tlsConf *tls.Config) (*cli
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
 		Logger:               zap.NewNop(),
-		// Reconnect within a second of etcd coming back (gRPC's default
-		// backoff grows to minutes): a worker must renew its lease within
-		// the lease TTL after an etcd restart, or lose its assignments.
+		// Reconnect within a quarter second of etcd coming back (the
+		// default gRPC backoff grows to minutes): after an outage etcd
+		// extends every lease only by its TTL and an election timeout
+		// (1.5 s with the default 1 s lease), and a worker must renew in
+		// that window or lose its assignments. A refused connection is
+		// cheap to retry.
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 250 * time.Millisecond},
 			MinConnectTimeout: time.Second,
 		})},
 	})

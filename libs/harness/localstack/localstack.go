@@ -34,6 +34,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
+	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
 
@@ -155,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		cfg.Site = "edge"
 	}
 	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 3 * time.Second
+		cfg.LeaseTTL = service.DefaultLeaseTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

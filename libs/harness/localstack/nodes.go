@@ -172,22 +172,6 @@ func (s *Stack) dynamicPorts(name string) (grpcPort, httpPort int) {
 // startEdgeEtcd runs the edge site's etcd in this process (multi-node
 // stacks), tuned so that worker leases may be as short as one second.
 func (s *Stack) startEdgeEtcd(ctx context.Context) error {
-	if err := s.startEdgeEtcdMember(ctx); err != nil {
-		return err
-	}
-	for _, n := range s.cfg.Nodes {
-		if n.ProxyEtcd {
-			p, err := netx.NewProxy(addr(s.cfg.Ports.EdgeEtcd))
-			if err != nil {
-				return err
-			}
-			s.proxies[n.Name] = p
-		}
-	}
-	return nil
-}
-
-func (s *Stack) startEdgeEtcdMember(ctx context.Context) error {
 	files := s.PKI(s.cfg.Site).Files(access.Etcd)
 	e, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{
 		Name: "etcd-" + s.cfg.Site, Dir: filepath.Join(s.cfg.RunDir, "etcd-"+s.cfg.Site),
@@ -199,26 +183,16 @@ func (s *Stack) startEdgeEtcdMember(ctx context.Context) error {
 		return fmt.Errorf("localstack: edge etcd: %w", err)
 	}
 	s.edgeEtcd = e
+	for _, n := range s.cfg.Nodes {
+		if n.ProxyEtcd {
+			p, err := netx.NewProxy(addr(s.cfg.Ports.EdgeEtcd))
+			if err != nil {
+				return err
+			}
+			s.proxies[n.Name] = p
+		}
+	}
 	return nil
-}
-
-// StopEdgeEtcd stops the edge site's etcd (multi-node stacks), keeping its
-// data: to every worker and scheduler of the site it is as if etcd had
-// lost its quorum. StartEdgeEtcd brings it back.
-func (s *Stack) StopEdgeEtcd() {
-	if s.edgeEtcd != nil {
-		s.edgeEtcd.Close()
-		s.edgeEtcd = nil
-	}
-}
-
-// StartEdgeEtcd starts the edge site's etcd again from its data after
-// StopEdgeEtcd.
-func (s *Stack) StartEdgeEtcd(ctx context.Context) error {
-	if s.edgeEtcd != nil {
-		return nil
-	}
-	return s.startEdgeEtcdMember(ctx)
 }
 
 func (s *Stack) stopEdgeEtcd() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -72,6 +73,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if strings.TrimSpace(endpoints) == "" {
 		ec := etcdx.EmbeddedConfig{
 			Name: "etcd-" + cfg.Site, Dir: cfg.EtcdDir, ClientAddr: cfg.EtcdClient, PeerAddr: cfg.EtcdPeer,
+			// A 500 ms election timeout lets etcd grant the workers'
+			// default 1 s leases (service.DefaultLeaseTTL), as the
+			// deployed etcd does (k8s/base/etcd.yaml).
+			Heartbeat: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		}
 		if src != nil {
 			files := cfg.TLS.Files()
