@@ -154,7 +154,11 @@ func TopicIDs(ctx context.Context, admin *kafka.AdminClient, names []string) (ma
 	if len(names) == 0 {
 		return out, nil
 	}
-	res, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames(names))
+	var opts []kafka.DescribeTopicsAdminOption
+	if deadline, ok := ctx.Deadline(); ok {
+		opts = append(opts, kafka.SetAdminRequestTimeout(max(time.Until(deadline), time.Millisecond)))
+	}
+	res, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames(names), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("describe topics: %w", err)
 	}

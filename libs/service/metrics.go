@@ -20,3 +20,12 @@ func Counter(reg prometheus.Registerer, name, help string) prometheus.Counter {
 	reg.MustRegister(c)
 	return c
 }
+
+// GaugeValue reads a gauge's current value (for status answers).
+func GaugeValue(g prometheus.Gauge) int64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return 0
+	}
+	return int64(m.GetGauge().GetValue())
+}

@@ -77,8 +77,10 @@ try {
   if (requests.filter((r) => r.url === "/" || r.url.endsWith(".js")).length !== 1 + 1) fail(`the page was loaded again: ${JSON.stringify(requests.filter((r) => r.url === "/"))}`);
   // Leases show their remaining time, from etcd.
   const lease = await page.locator("#nodes-body td.lease").first().textContent();
-  const left = lease.match(/(\d+(?:\.\d)?) s of (\d+) s left/);
-  if (!left || !(Number(left[1]) > 0) || Number(left[1]) > Number(left[2])) fail(`lease cell ${JSON.stringify(lease)}, want the time left (0 < left <= ttl)`);
+  // etcd counts whole seconds; a live lease under a second shows "<1 s".
+  const left = lease.match(/(<1|\d+(?:\.\d)?) s of (\d+) s left/);
+  const leftSeconds = left && left[1] === "<1" ? 0.5 : Number(left && left[1]);
+  if (!left || !(leftSeconds > 0) || leftSeconds > Number(left[2])) fail(`lease cell ${JSON.stringify(lease)}, want the time left (0 < left <= ttl)`);
   log("live", { snapshots: Number(await page.evaluate(() => document.body.dataset.seq)) - seq0, seconds: (Date.now() - since) / 1000, lease });
 
   // The gallery: an event of the sample video, with its image loaded.

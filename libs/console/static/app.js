@@ -323,7 +323,10 @@ function leaseText(w) {
   const ttl = num(w.leaseTtlSeconds);
   const left = w.leaseRemainingSeconds === undefined ? null : num(w.leaseRemainingSeconds);
   const id = BigInt.asUintN(64, BigInt(w.leaseId || 0)).toString(16);
-  return [el("span", {}, left === null ? `ttl ${ttl} s` : `${left.toFixed(0)} s of ${ttl} s left`), el("div", { class: "muted" }, `lease ${id}`)];
+  // etcd counts the time left in whole seconds: a live 1 s lease is often
+  // at 0, which means less than a second, not expired.
+  const leftText = left === null ? null : left < 1 ? "<1" : left.toFixed(0);
+  return [el("span", {}, left === null ? `ttl ${ttl} s` : `${leftText} s of ${ttl} s left`), el("div", { class: "muted" }, `lease ${id}`)];
 }
 
 // Sites a workload of site s can move to: enrich only (capture needs its

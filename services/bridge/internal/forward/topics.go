@@ -33,9 +33,16 @@ func (s *session) refreshTopics(ctx context.Context) error {
 			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
 		}
 	}
-	ids, err := kafkax.TopicIDs(ctx, s.edgeAdmin, slices.Sorted(maps.Keys(counts)))
+	// Topic ids tell a topic deleted and created again. They are asked
+	// with a short deadline, and a refresh that cannot get them (a broker
+	// away) goes on without them: forwarding never waits on it, and the
+	// next refresh compares.
+	idCtx, cancelIDs := context.WithTimeout(ctx, topicIDTimeout)
+	ids, err := kafkax.TopicIDs(idCtx, s.edgeAdmin, slices.Sorted(maps.Keys(counts)))
+	cancelIDs()
 	if err != nil {
-		return fmt.Errorf("edge topic ids: %w", err)
+		s.logger.Warn("cannot read the edge topic ids now; a recreated topic is noticed at a later refresh", "err", err)
+		ids = map[string]string{}
 	}
 	if err := s.dropRecreated(ids); err != nil {
 		return err
@@ -117,18 +124,33 @@ func (s *session) refreshTopics(ctx context.Context) error {
 	return nil
 }
 
+// topicIDTimeout bounds the topic id request of a refresh.
+const topicIDTimeout = 3 * time.Second
+
 // dropRecreated unassigns the partitions whose topic now has another id
-// than when they were assigned (deleted and created again between two
-// refreshes), so that they are assigned again, from their new start.
+// than the one they were forwarded from (deleted and created again between
+// two refreshes), so that they are assigned again, from their new start.
+// A partition assigned while the ids could not be read takes its id now,
+// unless its checkpoint names another.
 func (s *session) dropRecreated(ids map[string]string) error {
 	var drop []kafka.TopicPartition
 	for p, st := range s.parts {
-		if id := ids[p.Topic]; id != "" && st.topicID != "" && id != st.topicID {
-			t := p.Topic
-			drop = append(drop, kafka.TopicPartition{Topic: &t, Partition: p.Partition})
-			delete(s.parts, p)
-			s.tracker.Forget(p)
+		id := ids[p.Topic]
+		if id == "" {
+			continue
 		}
+		known := st.topicID
+		if known == "" {
+			known = st.cp.TopicID
+		}
+		if known == "" || known == id {
+			st.topicID = id
+			continue
+		}
+		t := p.Topic
+		drop = append(drop, kafka.TopicPartition{Topic: &t, Partition: p.Partition})
+		delete(s.parts, p)
+		s.tracker.Forget(p)
 	}
 	if len(drop) == 0 {
 		return nil

@@ -42,6 +42,7 @@ func (a *api) GetStatus(context.Context, *cefiotv1.GetStatusRequest) (*cefiotv1.
 		"bytes_stored": v(a.metrics.bytes),
 		"store_errors": v(a.metrics.storeErrors),
 		"expired":      v(a.metrics.expired),
+		"disk_full":    service.GaugeValue(a.metrics.diskFull),
 	})}, nil
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -42,7 +45,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	proc.RestartOnNewKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
-	s := &sink{cfg: cfg, logger: logger, metrics: m, store: st}
+	s := &sink{cfg: cfg, logger: logger, metrics: m, store: st,
+		// While the store's disk is full the sink's gRPC health says
+		// NOT_SERVING (its reads still answer).
+		serving: func(ok bool) { proc.Admin.SetServing(cefiotv1.SinkService_ServiceDesc.ServiceName, ok) }}
 	api := &api{proc: proc, metrics: m, store: st}
 	cefiotv1.RegisterSinkServiceServer(proc.Admin.GRPC(), api)
 	proc.Admin.AddGateway(cefiotv1.RegisterSinkServiceHandlerFromEndpoint)
@@ -78,6 +84,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Sto
 type metrics struct {
 	in, stored, duplicates, bad prometheus.Counter
 	bytes, storeErrors          prometheus.Counter
+	diskFull                    prometheus.Gauge
 	expired, expiredBytes       prometheus.Counter
 	deadLetters                 *prometheus.CounterVec
 }
@@ -96,7 +103,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cefiot_sink_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason code.",
 		}, []string{"code"}),
 	}
-	reg.MustRegister(m.deadLetters)
+	m.diskFull = prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_sink_disk_full",
+		Help: "1 while the store's disk is full: consumption stops, nothing is committed, and it starts again once a frame fits."})
+	reg.MustRegister(m.deadLetters, m.diskFull)
 	return m
 }
 
@@ -105,6 +114,8 @@ type sink struct {
 	logger  *slog.Logger
 	metrics *metrics
 	store   *store.Store
+	serving func(bool) // the sink service's health
+	full    atomic.Bool
 }
 
 // run is the sink workload: at-least-once consumption (offsets committed
@@ -220,8 +231,12 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLe
 		return refuse("invalid", err)
 	}
 	if err != nil {
+		if isDiskFull(err) {
+			s.diskFull(true, logger, err)
+		}
 		return fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)
 	}
+	s.diskFull(false, logger, nil)
 	if stored {
 		s.metrics.stored.Inc()
 		s.metrics.bytes.Add(float64(len(ef.GetFrame().GetJpeg())))
@@ -229,4 +244,31 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLe
 		s.metrics.duplicates.Inc()
 	}
 	return nil
+}
+
+// diskFull records whether the store's disk is full. A full disk stops
+// consumption like any store error (the workload restarts from the last
+// commit, so nothing is lost) but is said once, in the log, the
+// cefiot_sink_disk_full gauge, the status and the sink's health, until a
+// frame fits again.
+func (s *sink) diskFull(full bool, logger *slog.Logger, err error) {
+	if s.full.Swap(full) == full {
+		return
+	}
+	if full {
+		logger.Error("DISK FULL: the store's disk is full; consumption stops, nothing is committed, and starts again once a frame fits", "err", err)
+		s.metrics.diskFull.Set(1)
+	} else {
+		logger.Info("the store's disk has room again; consuming")
+		s.metrics.diskFull.Set(0)
+	}
+	if s.serving != nil {
+		s.serving(!full)
+	}
+}
+
+// isDiskFull reports whether err is the store's disk being full: ENOSPC,
+// also where a library kept only its text (bbolt's file resize errors).
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), syscall.ENOSPC.Error())
 }

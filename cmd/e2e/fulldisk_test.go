@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/localstack"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+// TestSinkFullDiskStopsAndResumes puts the cloud sink's store on a real
+// 3 MiB filesystem while a camera's frames flow. When it is full, the sink
+// stops storing (nothing is committed, nothing dead-lettered) and says so:
+// cefiot_sink_disk_full 1, disk_full in its status, its gRPC health
+// NOT_SERVING. Once the filesystem grows, it resumes by itself, and the
+// store holds every frame the camera sent, exactly once.
+func TestSinkFullDiskStopsAndResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test on real Kafka; skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small filesystem needs root")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	video, spec := faultVideo(t, dir, 500)
+	want := spec.MotionFrames()
+	runDir := filepath.Join(dir, "run")
+	store := filepath.Join(runDir, "sink-store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", store).CombinedOutput(); err != nil {
+		t.Fatalf("mount a 3 MiB tmpfs for the store: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", store).Run() })
+	stack := startStack(ctx, t, localstack.Config{
+		BinDir: binDir(t), RunDir: runDir, KafkaLibs: kafkatest.Libs(t), Video: video, Realtime: true, Cameras: []string{"cam-1"},
+	})
+	watchExits(ctx, t, stack)
+	if stack.StoreDir() != store {
+		t.Fatalf("the stack's store is %s, not the small filesystem %s", stack.StoreDir(), store)
+	}
+	conn, err := grpc.NewClient(stack.SinkGRPC(), stack.Operator().DialOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health, sink := healthpb.NewHealthClient(conn), cefiotv1.NewSinkServiceClient(conn)
+
+	awaitStored(ctx, t, stack, 1) // the stack is up and frames flow
+	awaitState(ctx, t, "the sink says its disk is full", func() (bool, string) {
+		m := scrapeMetrics(ctx, t, stack.OperatorHTTP(), stack.SinkHTTP())
+		return m["cefiot_sink_disk_full"] == 1, fmt.Sprintf("stored %v", m["cefiot_sink_frames_stored_total"])
+	})
+	full := awaitStored(ctx, t, stack, 0)
+	if full >= int64(want) {
+		t.Fatalf("all %d frames fitted before the disk was full: the filesystem is too large for the test", want)
+	}
+	st, err := sink.GetStatus(ctx, &cefiotv1.GetStatusRequest{})
+	if err != nil || st.GetStatus().GetCounters()["disk_full"] != 1 {
+		t.Errorf("status while the disk is full: %v, %v; want disk_full 1", st.GetStatus().GetCounters(), err)
+	}
+	if h, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: cefiotv1.SinkService_ServiceDesc.ServiceName}); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("sink health while the disk is full: %v, %v; want NOT_SERVING", h.GetStatus(), err)
+	}
+	m := scrapeMetrics(ctx, t, stack.OperatorHTTP(), stack.SinkHTTP())
+	if m["cefiot_sink_bad_records_total"] != 0 {
+		t.Errorf("%v records dead-lettered because of a full disk", m["cefiot_sink_bad_records_total"])
+	}
+	t.Logf("disk full after %d of %d frames", full, want)
+
+	if out, err := exec.Command("mount", "-o", "remount,size=256m", store).CombinedOutput(); err != nil {
+		t.Fatalf("grow the store's filesystem: %v\n%s", err, out)
+	}
+	grown := time.Now()
+	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("every frame stored %.1fs after the disk had room again", time.Since(grown).Seconds())
+	checkStoreExactlyOnce(ctx, t, stack, want)
+	awaitState(ctx, t, "the sink says its disk has room", func() (bool, string) {
+		m := scrapeMetrics(ctx, t, stack.OperatorHTTP(), stack.SinkHTTP())
+		h, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: cefiotv1.SinkService_ServiceDesc.ServiceName})
+		return m["cefiot_sink_disk_full"] == 0 && err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING, fmt.Sprint(h.GetStatus(), err)
+	})
+}

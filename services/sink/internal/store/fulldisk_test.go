@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mountSmallFS mounts a tmpfs of size (e.g. "4m") on a new directory for
+// the test: a real filesystem that fills up. It needs root; elsewhere the
+// test is skipped.
+func mountSmallFS(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small filesystem needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a %s tmpfs: %v\n%s", size, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestFullDiskRefusesThenResumes fills a real 4 MiB filesystem under a
+// store: the put that does not fit fails with ENOSPC (so the sink can say
+// the disk is full and commit nothing), what was stored stays readable and
+// consistent, no temporary file is left behind, and once the filesystem
+// grows the same put succeeds and the store goes on.
+func TestFullDiskRefusesThenResumes(t *testing.T) {
+	dir := mountSmallFS(t, "4m")
+	s := openStore(t, fsBackend(), dir)
+	ctx := context.Background()
+	start := time.Unix(1732650000, 0)
+	var stored []FrameMeta
+	var failed FrameMeta
+	var failedJPEG []byte
+	for seq := uint64(1); ; seq++ {
+		m := newFrame("cam-1", seq, start.Add(time.Duration(seq)*time.Second))
+		data := fakeJPEG(m.FrameID, 64<<10)
+		_, err := s.Put(ctx, m, data)
+		if err == nil {
+			stored = append(stored, m)
+			continue
+		}
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("put %d on a full disk: %v, want an error that is ENOSPC", seq, err)
+		}
+		failed, failedJPEG = m, data
+		break
+	}
+	if len(stored) < 10 {
+		t.Fatalf("only %d frames fitted 4 MiB", len(stored))
+	}
+	t.Logf("%d frames of 64 KiB stored before the disk was full", len(stored))
+	for _, m := range stored {
+		if _, _, err := s.Get(ctx, m.FrameID); err != nil {
+			t.Fatalf("frame %s stored before the disk filled: %v", m.FrameID, err)
+		}
+	}
+	assertNoFilesExcept(t, s, len(stored))
+
+	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v\n%s", err, out)
+	}
+	if stored, err := s.Put(ctx, failed, failedJPEG); err != nil || !stored {
+		t.Fatalf("the refused put once there is space: stored %v, %v", stored, err)
+	}
+	assertNoFilesExcept(t, s, len(stored)+1)
+}
