@@ -34,7 +34,7 @@ func TestDiskFullIsSaidOncePerChange(t *testing.T) {
 	if got := testutil.ToFloat64(s.metrics.diskFull); got != 0 || len(health) != 2 || health[0] || !health[1] {
 		t.Fatalf("after room again: gauge %v, health changes %v; want 0 and [false true]", got, health)
 	}
-	if isDiskFull(errors.New("file resize error: " + syscall.ENOSPC.Error())) == false {
+	if isDiskFull(errors.New("file resize error: "+syscall.ENOSPC.Error())) == false {
 		t.Error("bbolt's text-only resize error is not seen as a full disk")
 	}
 	if isDiskFull(errors.New("connection refused")) {
