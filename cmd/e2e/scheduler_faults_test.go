@@ -122,8 +122,8 @@ func awaitStored(ctx context.Context, t *testing.T, stack *localstack.Stack, n i
 }
 
 // partitionNode cuts node-1 (which runs enrich) from the edge etcd past its
-// lease, then heals it: node-1's enrich stops before the replacement
-// writes anything, and node-1 never writes again.
+// lease, then heals it: node-1's enrich writes nothing after the
+// replacement's first record, and nothing after the heal.
 func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, edge cefiotv1.SchedulerServiceClient) {
 	as, _, err := runningClaims(ctx, edge)
 	if err != nil {
@@ -144,6 +144,17 @@ func partitionNode(ctx context.Context, t *testing.T, stack *localstack.Stack, e
 		return false, describeRunning(as, cs)
 	})
 	t.Logf("enrich running on %s %.1fs after the cut", newOwner.GetNode(), time.Since(cut).Seconds())
+	// node-1 keeps enriching while it is cut off (enrich is overlap-safe)
+	// until the new owner's transactional producer fences it in Kafka, so
+	// the partition heals only once the new owner's records are committed.
+	awaitState(ctx, t, "the new owner's records committed", func() (bool, string) {
+		for _, r := range readCommitted(ctx, t, stack.Edge.Conn(), "frames.enriched", true) {
+			if r.enriched != nil && r.enriched.GetEnrichNode() == newOwner.GetNode() && r.enriched.GetEnrichTime().AsTime().After(cut) {
+				return true, ""
+			}
+		}
+		return false, "none yet"
+	})
 	before := awaitStored(ctx, t, stack, 0)
 	awaitStored(ctx, t, stack, before+20) // frames flow through the new owner
 	if err := stack.HealNode("node-1"); err != nil {
