@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -74,14 +76,24 @@ type EmbeddedConfig struct {
 	// etcd's shortest lease TTL is 1.5 election timeouts rounded up to a
 	// second, so 50ms/500ms allows 1s worker leases.
 	Heartbeat, ElectionTimeout time.Duration
+	// Cluster lists every member of the cluster this member forms with
+	// others, itself included (by Name); empty forms a single-member
+	// cluster. All members must be given the same list.
+	Cluster []EmbeddedPeer
 }
+
+// EmbeddedPeer is one member of an embedded etcd cluster: its name and
+// its peer address (host:port).
+type EmbeddedPeer struct{ Name, PeerAddr string }
 
 // Embedded is a running embedded etcd member.
 type Embedded struct {
 	etcd *embed.Etcd
 }
 
-// StartEmbedded starts a single-member etcd and waits until it is ready.
+// StartEmbedded starts an etcd member and waits until it is ready: a
+// single-member etcd, or a member of cfg.Cluster, which is ready once a
+// quorum of the cluster's members runs (start them concurrently).
 func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
@@ -114,6 +126,19 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec.AdvertisePeerUrls = []url.URL{*pu}
 	ec.InitialCluster = fmt.Sprintf("%s=%s", cfg.Name, pu.String())
 	ec.InitialClusterToken = "cefiot-" + cfg.Name
+	if len(cfg.Cluster) > 0 {
+		members := make([]string, 0, len(cfg.Cluster))
+		names := make([]string, 0, len(cfg.Cluster))
+		for _, m := range cfg.Cluster {
+			members = append(members, fmt.Sprintf("%s=%s://%s", m.Name, scheme, m.PeerAddr))
+			names = append(names, m.Name)
+		}
+		if !slices.Contains(names, cfg.Name) {
+			return nil, fmt.Errorf("etcd member %q is not in its cluster %v", cfg.Name, names)
+		}
+		ec.InitialCluster = strings.Join(members, ",")
+		ec.InitialClusterToken = "cefiot-" + strings.Join(names, "-")
+	}
 	if cfg.Heartbeat > 0 {
 		ec.TickMs = uint(cfg.Heartbeat / time.Millisecond)
 	}

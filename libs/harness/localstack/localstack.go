@@ -58,6 +58,10 @@ type Config struct {
 	Nodes []NodeSpec
 	// EdgeSchedulers is the number of edge scheduler replicas (default 1).
 	EdgeSchedulers int
+	// EdgeEtcdMembers is the number of members of the edge site's etcd
+	// (default 1); more than one makes a multi-node stack, whose members
+	// StopEdgeEtcdMember and StartEdgeEtcdMember stop and start.
+	EdgeEtcdMembers int
 	// CloudEnrich starts an enrich worker in the cloud site, idle until
 	// enrich is moved there (cefiotctl move enrich -to-site cloud).
 	CloudEnrich bool
@@ -142,7 +146,7 @@ type Stack struct {
 	ports    map[string][2]int // admin ports of processes without fixed ones
 	operator tlsx.Sites        // operator/local of both sites
 	opHTTP   *http.Client      // its HTTPS client
-	edgeEtcd *etcdx.Embedded   // multi-node stacks only
+	edgeEtcd []*etcdx.Embedded // multi-node stacks only; nil: stopped
 	proxies  map[string]*netx.Proxy
 }
 
@@ -163,6 +167,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.EdgeSchedulers == 0 {
 		cfg.EdgeSchedulers = 1
+	}
+	if cfg.EdgeEtcdMembers == 0 {
+		cfg.EdgeEtcdMembers = 1
+	}
+	if cfg.EdgeEtcdMembers > 1 {
+		for _, n := range cfg.Nodes {
+			if n.ProxyEtcd {
+				return nil, fmt.Errorf("localstack: node %s: an etcd proxy reaches one member; EdgeEtcdMembers is %d", n.Name, cfg.EdgeEtcdMembers)
+			}
+		}
 	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
@@ -335,7 +349,7 @@ func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 // spec returns how to start a service process.
 func (s *Stack) spec(name string) (procs.Spec, error) {
 	p, c := s.cfg.Ports, s.cfg
-	edgeEtcd, cloudEtcd := addr(p.EdgeEtcd), addr(p.CloudEtcd)
+	edgeEtcd, cloudEtcd := s.EdgeEtcd(), addr(p.CloudEtcd)
 	common := func(site, etcd string, grpcPort, httpPort int) []string {
 		return []string{
 			"-site", site, "-node", "local", "-etcd-endpoints", etcd,
@@ -367,7 +381,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		if name == "scheduler-edge" && c.multiNode() {
 			args = []string{
 				"-kafka-bootstrap", kafka, "-site", site, "-replica-id", name, "-spec", filepath.Join(c.RunDir, specFile),
-				"-etcd-endpoints", addr(etcd), "-session-ttl", c.LeaseTTL.String(),
+				"-etcd-endpoints", edgeEtcd, "-session-ttl", c.LeaseTTL.String(),
 				"-grpc-addr", addr(g), "-http-addr", addr(h), "-etcd-observers", Operator,
 			}
 		}

@@ -1,17 +1,13 @@
 package localstack
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/cefiot/cefiot/libs/access"
-	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
@@ -32,7 +28,9 @@ type NodeSpec struct {
 // multiNode reports whether the edge runs simulated nodes and several
 // scheduler replicas; then the edge etcd runs inside this process, so any
 // scheduler replica can die without taking the site's etcd with it.
-func (c Config) multiNode() bool { return len(c.Nodes) > 0 || c.EdgeSchedulers > 1 }
+func (c Config) multiNode() bool {
+	return len(c.Nodes) > 0 || c.EdgeSchedulers > 1 || c.EdgeEtcdMembers > 1
+}
 
 // ServiceNames are the service processes of this stack, in start order.
 func (s *Stack) ServiceNames() []string {
@@ -113,9 +111,6 @@ func (s *Stack) HealNode(node string) error {
 	return nil
 }
 
-// EdgeEtcd is the edge etcd's client endpoint.
-func (s *Stack) EdgeEtcd() string { return addr(s.cfg.Ports.EdgeEtcd) }
-
 // CloudEtcd is the cloud etcd's client endpoint.
 func (s *Stack) CloudEtcd() string { return addr(s.cfg.Ports.CloudEtcd) }
 
@@ -167,42 +162,6 @@ func (s *Stack) dynamicPorts(name string) (grpcPort, httpPort int) {
 	}
 	s.ports[name] = ps
 	return ps[0], ps[1]
-}
-
-// startEdgeEtcd runs the edge site's etcd in this process (multi-node
-// stacks), tuned so that worker leases may be as short as one second.
-func (s *Stack) startEdgeEtcd(ctx context.Context) error {
-	files := s.PKI(s.cfg.Site).Files(access.Etcd)
-	e, err := etcdx.StartEmbedded(ctx, etcdx.EmbeddedConfig{
-		Name: "etcd-" + s.cfg.Site, Dir: filepath.Join(s.cfg.RunDir, "etcd-"+s.cfg.Site),
-		ClientAddr: addr(s.cfg.Ports.EdgeEtcd), PeerAddr: addr(s.cfg.Ports.EdgeEtcdPeer),
-		Heartbeat: 50 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		TLS: s.etcdTLS(&files),
-	}, s.logger)
-	if err != nil {
-		return fmt.Errorf("localstack: edge etcd: %w", err)
-	}
-	s.edgeEtcd = e
-	for _, n := range s.cfg.Nodes {
-		if n.ProxyEtcd {
-			p, err := netx.NewProxy(addr(s.cfg.Ports.EdgeEtcd))
-			if err != nil {
-				return err
-			}
-			s.proxies[n.Name] = p
-		}
-	}
-	return nil
-}
-
-func (s *Stack) stopEdgeEtcd() {
-	for _, p := range s.proxies {
-		p.Close()
-	}
-	if s.edgeEtcd != nil {
-		s.edgeEtcd.Close()
-		s.edgeEtcd = nil
-	}
 }
 
 // nodeSpecFor returns how to start a per-node worker process
