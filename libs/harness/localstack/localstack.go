@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ type Config struct {
 	BinDir    string // directory with capture, enrich, bridge, sink, scheduler
 	RunDir    string // data and logs; reused across runs
 	KafkaLibs string // Kafka jars
-	Video     string // video file or image folder fed to the camera
+	Video     string // video file, image folder or live stream URL fed to the camera
 	Camera    string // camera id (default cam-1)
 	Site      string // edge site name (default edge)
 	Realtime  bool   // pace the video at its frame rate
@@ -181,11 +182,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
 	}
-	if cfg.Video, err = filepath.Abs(cfg.Video); err != nil {
-		return nil, fmt.Errorf("localstack: video path: %w", err)
-	}
-	if _, err := os.Stat(cfg.Video); err != nil {
-		return nil, fmt.Errorf("localstack: video: %w", err)
+	if !isStreamURL(cfg.Video) {
+		if cfg.Video, err = filepath.Abs(cfg.Video); err != nil {
+			return nil, fmt.Errorf("localstack: video path: %w", err)
+		}
+		if _, err := os.Stat(cfg.Video); err != nil {
+			return nil, fmt.Errorf("localstack: video: %w", err)
+		}
 	}
 	for _, bin := range append(pipeline.Kinds(), "scheduler") {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
@@ -345,6 +348,11 @@ func (s *Stack) writeSpecs() error {
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// isStreamURL reports whether video names a live camera (http, rtsp).
+func isStreamURL(video string) bool {
+	return strings.HasPrefix(video, "http://") || strings.HasPrefix(video, "rtsp://")
+}
 
 // spec returns how to start a service process.
 func (s *Stack) spec(name string) (procs.Spec, error) {

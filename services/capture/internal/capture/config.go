@@ -81,14 +81,3 @@ func ParseCamera(params map[string]string) (string, Overrides, error) {
 	o, err := paramOverrides(params)
 	return id, o, err
 }
-
-// EventID formats the id of the motion event whose first frame has
-// sequence start.
-func EventID(camera string, epoch, start uint64) string {
-	return fmt.Sprintf("%s_%d_e%08d", camera, epoch, start)
-}
-
-// FrameID formats the unique, stable id of a frame.
-func FrameID(camera string, epoch, sequence uint64) string {
-	return fmt.Sprintf("%s_%d_%08d", camera, epoch, sequence)
-}

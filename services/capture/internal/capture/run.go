@@ -51,11 +51,10 @@ func Run(ctx context.Context, cfg Config) error {
 	cefiotv1.RegisterCaptureServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, registry: reg})
 	proc.Admin.AddGateway(cefiotv1.RegisterCaptureServiceHandlerFromEndpoint)
 	go reg.Watch(ctx, 2*time.Second)
-	// A file's frame ids come from its content: a second capture of it
-	// makes the same ids, which the sink stores once, so it keeps running
-	// while the site's etcd is away. A live stream's ids do not (yet): it
-	// stops at the fence, as before.
-	proc.KeepRunningWhenFenced(func(wl *cefiotv1.Workload) bool { return !source.IsStream(wl.GetParams()["source"]) })
+	// Frame ids come from the content (a file's, or a live picture's): a
+	// second capture of the camera makes the same ids, which the sink
+	// stores once, so capture keeps running while the site's etcd is away.
+	proc.KeepRunningWhenFenced(func(*cefiotv1.Workload) bool { return true })
 	return proc.Run(ctx, []string{pipeline.KindCapture}, c.run)
 }
 
@@ -189,13 +188,14 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	if err != nil {
 		return fmt.Errorf("camera %s: %w", id, err)
 	}
+	live := source.IsStream(set.Source) // frame ids from the picture
 	logger.Info("capturing", "source", src.Describe(), "session_epoch", epoch)
 	cam.update(func(s *CameraState) { s.Source = src.Describe(); s.LastError = "" })
 
 	var nextDue time.Duration // fps cap
 	publish := func(outs []event.Out[*shot]) error {
 		for _, o := range outs {
-			err := c.publishFrame(ctx, pub, id, epoch, src.Describe(), o)
+			err := c.publishFrame(ctx, pub, id, epoch, live, src.Describe(), o)
 			pool.put(o.P)
 			if err != nil {
 				return err
@@ -275,7 +275,8 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 
 // sessionEpoch: content-derived for files and folders (re-reading gives the
 // same frame ids), path-derived for watched folders, the start time in
-// milliseconds for live streams.
+// milliseconds for live streams (whose frame ids come from the picture,
+// LiveFrameID; the epoch names the session's events).
 func sessionEpoch(s Settings) (uint64, error) {
 	switch {
 	case source.IsStream(s.Source):
@@ -287,14 +288,22 @@ func sessionEpoch(s Settings) (uint64, error) {
 	}
 }
 
-func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera string, epoch uint64, desc string, o event.Out[*shot]) error {
+func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera string, epoch uint64, live bool, desc string, o event.Out[*shot]) error {
 	img := &o.P.mat
+	id := FrameID(camera, epoch, o.Index)
+	if live {
+		fp, err := Fingerprint(*img)
+		if err != nil {
+			return fmt.Errorf("camera %s frame %d: %w", camera, o.Index, err)
+		}
+		id = LiveFrameID(camera, fp)
+	}
 	jpeg, err := motion.EncodeJPEG(*img, c.cfg.JPEGQuality)
 	if err != nil {
 		return fmt.Errorf("camera %s frame %d: %w", camera, o.Index, err)
 	}
 	frame := &cefiotv1.Frame{
-		FrameId:         FrameID(camera, epoch, o.Index),
+		FrameId:         id,
 		CameraId:        camera,
 		SessionEpoch:    epoch,
 		Sequence:        o.Index,

@@ -14,11 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/mjpegtest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )
 
 // TestCamerasOnRealKafka runs two cameras in one capture process on a real

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/harness/mjpegtest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/redact"
-	"github.com/cefiot/cefiot/services/capture/internal/source/mjpegtest"
 )
 
 type statusLog struct {

@@ -69,17 +69,9 @@ func (s *Server) serve(l net.Listener, fps float64) {
 		t := time.NewTicker(time.Duration(float64(time.Second) / fps))
 		defer t.Stop()
 		for i := 0; ; i++ {
-			f := s.frames[i%len(s.frames)]
-			if _, err := fmt.Fprintf(w, "--cefiotframe\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(f)); err != nil {
+			if err := writePart(w, s.frames[i%len(s.frames)]); err != nil {
 				return
 			}
-			if _, err := w.Write(f); err != nil {
-				return
-			}
-			if _, err := w.Write([]byte("\r\n")); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
 			s.mu.Lock()
 			s.served++
 			s.mu.Unlock()
