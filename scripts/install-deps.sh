@@ -22,6 +22,8 @@ cmd tc iproute2
 pkg gcc-aarch64-linux-gnu
 pkg libc6-dev-arm64-cross
 pkg g++-aarch64-linux-gnu
+# ffmpeg with libx264 and libx265: the RTSP tests' H.264 and H.265 cameras.
+cmd ffmpeg ffmpeg
 # The console's single sign-on test: a real reverse proxy in front of it.
 cmd nginx nginx-light
 # The console's browser test: Debian's Chromium, driven by playwright-core on node.

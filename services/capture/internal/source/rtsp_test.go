@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
@@ -30,7 +31,7 @@ func (w retryWatch) Handle(_ context.Context, r slog.Record) error {
 }
 
 // TestStreamRTSP reads an RTSP camera served in the test (the sample video
-// as Motion JPEG over RTP), stops the server, checks that the source reports
+// as Motion JPEG, H.264 or H.265 over RTP), stops the server, checks that the source reports
 // offline and retries the dead camera, restarts the server, and checks that
 // frames flow again within 10 s of it coming back (the reconnect target).
 //
@@ -51,26 +52,35 @@ func TestStreamRTSP(t *testing.T) {
 		{name: "tcp_fallback", serverUDP: false, transport: "TCP"},
 		{name: "tcp_forced", serverUDP: true, ffmpegOpts: "rtsp_transport;tcp|rw_timeout;2000000", transport: "TCP"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.ffmpegOpts != "" {
-				// OpenStream sets FFmpeg's options for the whole process the
-				// first time, unless the environment has some: open a stream
-				// first so that this subtest's options do not stay behind as
-				// the process default once t.Setenv restores the variable.
-				if s, err := OpenStream("rtsp://127.0.0.1:1/none", quietOptions(), StreamOptions{}); err == nil {
-					s.Close()
-				}
-				t.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", tc.ffmpegOpts)
+	for _, codec := range []string{rtsptest.CodecMJPEG, rtsptest.CodecH264, rtsptest.CodecH265} {
+		t.Run(codec, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) { testRTSPCase(t, spec, codec, tc.serverUDP, tc.ffmpegOpts, tc.transport) })
 			}
-			srv, err := rtsptest.New(spec, rtsptest.Options{UDP: tc.serverUDP})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Stop()
-			testRTSPReconnect(t, srv, spec.Width, spec.Height, spec.FPS, tc.transport)
 		})
 	}
+}
+
+// testRTSPCase serves spec in codec (over UDP too when serverUDP), reads
+// it with FFmpeg given ffmpegOpts, and checks the transport and the
+// reconnect.
+func testRTSPCase(t *testing.T, spec videogen.Spec, codec string, serverUDP bool, ffmpegOpts, transport string) {
+	if ffmpegOpts != "" {
+		// OpenStream sets FFmpeg's options for the whole process the
+		// first time, unless the environment has some: open a stream
+		// first so that this subtest's options do not stay behind as
+		// the process default once t.Setenv restores the variable.
+		if s, err := OpenStream("rtsp://127.0.0.1:1/none", quietOptions(), StreamOptions{}); err == nil {
+			s.Close()
+		}
+		t.Setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", ffmpegOpts)
+	}
+	srv, err := rtsptest.New(spec, rtsptest.Options{UDP: serverUDP, Codec: codec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	testRTSPReconnect(t, srv, spec.Width, spec.Height, spec.FPS, transport)
 }
 
 func testRTSPReconnect(t *testing.T, srv *rtsptest.Server, width, height int, fps float64, transport string) {

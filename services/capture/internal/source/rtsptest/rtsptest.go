@@ -1,6 +1,7 @@
 // Package rtsptest serves a generated video as an RTSP camera on loopback:
-// Motion JPEG over RTP (RFC 2435), sent over UDP or interleaved in the RTSP
-// TCP connection, whichever the client sets up. A test can stop the server
+// Motion JPEG over RTP (RFC 2435), or H.264 (RFC 6184) or H.265 (RFC 7798)
+// encoded by Debian's ffmpeg, sent over UDP or interleaved in the RTSP TCP
+// connection, whichever the client sets up. A test can stop the server
 // (every session is closed, like a camera losing power) and restart it on
 // the same address to exercise reconnects.
 package rtsptest
@@ -17,6 +18,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmjpeg"
+	"github.com/pion/rtp"
 	"gocv.io/x/gocv"
 
 	"github.com/cefiot/cefiot/libs/harness/videogen"
@@ -31,6 +33,9 @@ type Options struct {
 	// interleaved in the RTSP TCP connection. Without it a client asking
 	// for UDP gets 461 Unsupported Transport and has to retry with TCP.
 	UDP bool
+	// Codec is CodecMJPEG (the default), CodecH264 or CodecH265; the
+	// last two need Debian's ffmpeg (with libx264 and libx265).
+	Codec string
 }
 
 // Server streams the frames of a videogen spec in a loop at spec.FPS.
@@ -38,7 +43,9 @@ type Server struct {
 	// Addr is the RTSP listener's host:port, fixed across restarts.
 	Addr string
 
-	frames    [][]byte
+	codec     string
+	frames    [][]byte // MJPEG: JPEGs
+	video     h26x     // H.264, H.265
 	fps       float64
 	udp       bool
 	rtp, rtcp string // UDP addresses when udp, fixed across restarts
@@ -53,17 +60,25 @@ type Server struct {
 // New renders spec's frames as JPEGs and serves them on a free loopback
 // port.
 func New(spec videogen.Spec, opts Options) (*Server, error) {
-	if spec.Width%8 != 0 || spec.Height%8 != 0 {
-		return nil, fmt.Errorf("rtsptest: %dx%d: RTP/JPEG needs a width and height that are multiples of 8", spec.Width, spec.Height)
-	}
 	if spec.FPS <= 0 {
 		return nil, fmt.Errorf("rtsptest: fps %v: must be positive", spec.FPS)
 	}
-	frames, err := encodeFrames(spec)
-	if err != nil {
-		return nil, err
+	s := &Server{codec: opts.Codec, fps: spec.FPS, udp: opts.UDP}
+	var err error
+	switch opts.Codec {
+	case "", CodecMJPEG:
+		s.codec = CodecMJPEG
+		if spec.Width%8 != 0 || spec.Height%8 != 0 {
+			return nil, fmt.Errorf("rtsptest: %dx%d: RTP/JPEG needs a width and height that are multiples of 8", spec.Width, spec.Height)
+		}
+		if s.frames, err = encodeFrames(spec); err != nil {
+			return nil, err
+		}
+	default:
+		if s.video, err = encodeH26x(spec, opts.Codec); err != nil {
+			return nil, err
+		}
 	}
-	s := &Server{frames: frames, fps: spec.FPS, udp: opts.UDP}
 	if s.udp {
 		if s.rtp, s.rtcp, err = freeUDPPair(); err != nil {
 			return nil, err
@@ -192,15 +207,13 @@ func (s *Server) start(addr string) error {
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("rtsptest: listen on %s: %w", addr, err)
 	}
-	forma := &format.MJPEG{}
+	forma, enc, err := s.encoder()
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
 	stream := gortsplib.NewServerStream(srv, &description.Session{Medias: []*description.Media{media}})
-	enc, err := forma.CreateEncoder()
-	if err != nil {
-		stream.Close()
-		srv.Close()
-		return fmt.Errorf("rtsptest: RTP/JPEG encoder: %w", err)
-	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	s.srv, s.stream, s.stop, s.done = srv, stream, stop, done
@@ -214,15 +227,15 @@ func (s *Server) start(addr string) error {
 
 // send writes the frames as RTP packets at the server's frame rate until
 // stop is closed.
-func (s *Server) send(stream *gortsplib.ServerStream, media *description.Media, enc *rtpmjpeg.Encoder, stop <-chan struct{}, done chan<- struct{}) {
+func (s *Server) send(stream *gortsplib.ServerStream, media *description.Media, enc func(int) ([]*rtp.Packet, error), stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(time.Duration(float64(time.Second) / s.fps))
 	defer t.Stop()
 	start := time.Now()
 	for i := 0; ; i++ {
-		pkts, err := enc.Encode(s.frames[i%len(s.frames)])
+		pkts, err := enc(i)
 		if err != nil {
-			panic(fmt.Sprintf("rtsptest: frame %d: %v", i%len(s.frames), err)) // New checked every frame
+			panic(fmt.Sprintf("rtsptest: picture %d: %v", i, err)) // New checked every frame
 		}
 		ts := uint32(time.Since(start) * 90000 / time.Second) // 90 kHz video clock
 		for _, p := range pkts {
@@ -236,6 +249,34 @@ func (s *Server) send(stream *gortsplib.ServerStream, media *description.Media, 
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// encoder returns the stream's format and what turns its picture i (looped)
+// into RTP packets.
+func (s *Server) encoder() (format.Format, func(int) ([]*rtp.Packet, error), error) {
+	switch s.codec {
+	case CodecH264:
+		f := &format.H264{PayloadTyp: 96, SPS: s.video.sps, PPS: s.video.pps, PacketizationMode: 1}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, nil, fmt.Errorf("rtsptest: RTP/H.264 encoder: %w", err)
+		}
+		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(s.video.units[i%len(s.video.units)]) }, nil
+	case CodecH265:
+		f := &format.H265{PayloadTyp: 96, VPS: s.video.vps, SPS: s.video.sps, PPS: s.video.pps}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, nil, fmt.Errorf("rtsptest: RTP/H.265 encoder: %w", err)
+		}
+		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(s.video.units[i%len(s.video.units)]) }, nil
+	default:
+		f := &format.MJPEG{}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, nil, fmt.Errorf("rtsptest: RTP/JPEG encoder: %w", err)
+		}
+		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(s.frames[i%len(s.frames)]) }, nil
 	}
 }
 
