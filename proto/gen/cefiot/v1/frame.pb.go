@@ -9,6 +9,7 @@ package cefiotv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -365,7 +366,11 @@ type CameraStatusChange struct {
 	Source      string `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	CaptureNode string `protobuf:"bytes,6,opt,name=capture_node,json=captureNode,proto3" json:"capture_node,omitempty"`
 	// Reconnect attempts of this camera since its workload started.
-	Reconnects    int64 `protobuf:"varint,7,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	Reconnects int64 `protobuf:"varint,7,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	// On a record that says the camera is online again: how long it was
+	// offline (the gap in its frames). Unset on the first online record of
+	// a camera that was never offline.
+	OfflineFor    *durationpb.Duration `protobuf:"bytes,8,opt,name=offline_for,json=offlineFor,proto3" json:"offline_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,6 +452,13 @@ func (x *CameraStatusChange) GetReconnects() int64 {
 		return x.Reconnects
 	}
 	return 0
+}
+
+func (x *CameraStatusChange) GetOfflineFor() *durationpb.Duration {
+	if x != nil {
+		return x.OfflineFor
+	}
+	return nil
 }
 
 // EnrichedFrame is a Frame with the context added by enrich, published to
@@ -558,7 +570,7 @@ var File_cefiot_v1_frame_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\n" +
-	"\x15cefiot/v1/frame.proto\x12\tcefiot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
+	"\x15cefiot/v1/frame.proto\x12\tcefiot.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
 	"\x03Box\x12\f\n" +
 	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
@@ -585,7 +597,7 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\x06motion\x18\x10 \x01(\bR\x06motion\x12%\n" +
 	"\x0ethumbnail_jpeg\x18\x11 \x01(\fR\rthumbnailJpeg\x12'\n" +
 	"\x0fthumbnail_width\x18\x12 \x01(\x05R\x0ethumbnailWidth\x12)\n" +
-	"\x10thumbnail_height\x18\x13 \x01(\x05R\x0fthumbnailHeight\"\xec\x01\n" +
+	"\x10thumbnail_height\x18\x13 \x01(\x05R\x0fthumbnailHeight\"\xa8\x02\n" +
 	"\x12CameraStatusChange\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12.\n" +
@@ -595,7 +607,9 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\fcapture_node\x18\x06 \x01(\tR\vcaptureNode\x12\x1e\n" +
 	"\n" +
 	"reconnects\x18\a \x01(\x03R\n" +
-	"reconnects\"\xcb\x02\n" +
+	"reconnects\x12:\n" +
+	"\voffline_for\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"offlineFor\"\xcb\x02\n" +
 	"\rEnrichedFrame\x12&\n" +
 	"\x05frame\x18\x01 \x01(\v2\x10.cefiot.v1.FrameR\x05frame\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1f\n" +
@@ -635,19 +649,21 @@ var file_cefiot_v1_frame_proto_goTypes = []any{
 	(*CameraStatusChange)(nil),    // 3: cefiot.v1.CameraStatusChange
 	(*EnrichedFrame)(nil),         // 4: cefiot.v1.EnrichedFrame
 	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
 }
 var file_cefiot_v1_frame_proto_depIdxs = []int32{
 	5, // 0: cefiot.v1.Frame.capture_time:type_name -> google.protobuf.Timestamp
 	1, // 1: cefiot.v1.Frame.boxes:type_name -> cefiot.v1.Box
 	0, // 2: cefiot.v1.Frame.event_phase:type_name -> cefiot.v1.EventPhase
 	5, // 3: cefiot.v1.CameraStatusChange.time:type_name -> google.protobuf.Timestamp
-	2, // 4: cefiot.v1.EnrichedFrame.frame:type_name -> cefiot.v1.Frame
-	5, // 5: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 4: cefiot.v1.CameraStatusChange.offline_for:type_name -> google.protobuf.Duration
+	2, // 5: cefiot.v1.EnrichedFrame.frame:type_name -> cefiot.v1.Frame
+	5, // 6: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_frame_proto_init() }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gocv.io/x/gocv"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
@@ -350,6 +351,7 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 // CameraStatusChange record on the status topic (key = camera id).
 func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *CameraRun, id, src string, online bool, reason string) {
 	var reconnects int64
+	var offlineFor *durationpb.Duration
 	if !online {
 		cam.sourceStopped()
 	}
@@ -358,7 +360,11 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 			s.Reconnects++
 			c.metrics.reconnects.WithLabelValues(id).Inc()
 		}
-		s.Online, s.StatusChanged = online, time.Now()
+		now := time.Now()
+		if online && !s.Online && !s.StatusChanged.IsZero() {
+			offlineFor = durationpb.New(now.Sub(s.StatusChanged)) // the gap in its frames
+		}
+		s.Online, s.StatusChanged = online, now
 		if reason != "" {
 			s.LastError = reason
 		}
@@ -372,7 +378,7 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 	c.metrics.statusChanges.Inc()
 	rec := &cefiotv1.CameraStatusChange{
 		CameraId: id, Online: online, Time: timestamppb.Now(), Reason: reason,
-		Source: redact.URL(src), CaptureNode: c.cfg.Node, Reconnects: reconnects,
+		Source: redact.URL(src), CaptureNode: c.cfg.Node, Reconnects: reconnects, OfflineFor: offlineFor,
 	}
 	value, err := proto.Marshal(rec)
 	if err != nil {

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -36,6 +38,9 @@ type Options struct {
 	// Codec is CodecMJPEG (the default), CodecH264 or CodecH265; the
 	// last two need Debian's ffmpeg (with libx264 and libx265).
 	Codec string
+	// User and Password, when set, are required of every client (RTSP
+	// Digest authentication), as a real camera requires them.
+	User, Password string
 }
 
 // Server streams the frames of a videogen spec in a loop at spec.FPS.
@@ -43,18 +48,21 @@ type Server struct {
 	// Addr is the RTSP listener's host:port, fixed across restarts.
 	Addr string
 
-	codec     string
-	frames    [][]byte // MJPEG: JPEGs
-	video     h26x     // H.264, H.265
-	fps       float64
-	udp       bool
-	rtp, rtcp string // UDP addresses when udp, fixed across restarts
+	codec      string
+	user, pass string
+	nonce      string
+	frames     [][]byte // MJPEG: JPEGs
+	video      h26x     // H.264, H.265
+	fps        float64
+	udp        bool
+	rtp, rtcp  string // UDP addresses when udp, fixed across restarts
 
-	mu         sync.Mutex
-	srv        *gortsplib.Server
-	stream     *gortsplib.ServerStream
-	stop, done chan struct{}
-	transports []string
+	mu           sync.Mutex
+	srv          *gortsplib.Server
+	stream       *gortsplib.ServerStream
+	stop, done   chan struct{}
+	transports   []string
+	unauthorized int
 }
 
 // New renders spec's frames as JPEGs and serves them on a free loopback
@@ -63,8 +71,11 @@ func New(spec videogen.Spec, opts Options) (*Server, error) {
 	if spec.FPS <= 0 {
 		return nil, fmt.Errorf("rtsptest: fps %v: must be positive", spec.FPS)
 	}
-	s := &Server{codec: opts.Codec, fps: spec.FPS, udp: opts.UDP}
+	s := &Server{codec: opts.Codec, fps: spec.FPS, udp: opts.UDP, user: opts.User, pass: opts.Password}
 	var err error
+	if s.nonce, err = auth.GenerateNonce(); err != nil {
+		return nil, fmt.Errorf("rtsptest: %w", err)
+	}
 	switch opts.Codec {
 	case "", CodecMJPEG:
 		s.codec = CodecMJPEG
@@ -126,6 +137,12 @@ func encodeFrames(spec videogen.Spec) ([][]byte, error) {
 // URL is the camera's address.
 func (s *Server) URL() string { return "rtsp://" + s.Addr + Path }
 
+// URLWithCredentials is the camera's address with its user and password
+// in it, as operators configure cameras.
+func (s *Server) URLWithCredentials() string {
+	return "rtsp://" + url.UserPassword(s.user, s.pass).String() + "@" + s.Addr + Path
+}
+
 // Transports returns the transport of every SETUP so far ("UDP" or "TCP"),
 // oldest first.
 func (s *Server) Transports() []string {
@@ -160,11 +177,17 @@ func freeUDPPair() (rtp, rtcp string, err error) {
 // handler answers DESCRIBE, SETUP and PLAY for any path with the stream.
 type handler struct{ s *Server }
 
-func (h handler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (h handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res := h.s.refused(ctx.Request); res != nil {
+		return res, nil, nil
+	}
 	return h.s.current()
 }
 
 func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res := h.s.refused(ctx.Request); res != nil {
+		return res, nil, nil
+	}
 	res, stream, err := h.s.current()
 	if stream != nil {
 		h.s.mu.Lock()
@@ -174,8 +197,39 @@ func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	return res, stream, err
 }
 
-func (h handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (h handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if res := h.s.refused(ctx.Request); res != nil {
+		return res, nil
+	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// refused answers 401 to a request without the server's credentials (nil
+// when it has them or the server needs none), and counts it.
+func (s *Server) refused(req *base.Request) *base.Response {
+	if s.user == "" {
+		return nil
+	}
+	// Digest with MD5, as IP cameras ask (FFmpeg knows no SHA-256 digest).
+	methods := []auth.ValidateMethod{auth.ValidateMethodDigestMD5}
+	if err := auth.Validate(req, s.user, s.pass, methods, "cefiot-test-camera", s.nonce); err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.unauthorized++
+	s.mu.Unlock()
+	return &base.Response{
+		StatusCode: base.StatusUnauthorized,
+		Header:     base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(methods, "cefiot-test-camera", s.nonce)},
+	}
+}
+
+// Unauthorized is how many requests the server refused for lack of
+// credentials (a client's first request, before it is challenged, counts).
+func (s *Server) Unauthorized() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unauthorized
 }
 
 func (s *Server) current() (*base.Response, *gortsplib.ServerStream, error) {
