@@ -189,6 +189,12 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	if err != nil {
 		return fmt.Errorf("camera %s: %w", id, err)
 	}
+	// A detection rate cap thins the source: frames not looked at are
+	// decoded but not converted.
+	thin, _ := src.(source.Thinner)
+	if thin != nil {
+		thin.SetMinInterval(frameInterval(set.FPS))
+	}
 	live := source.IsStream(set.Source) // frame ids from the picture
 	logger.Info("capturing", "source", src.Describe(), "session_epoch", epoch)
 	cam.update(func(s *CameraState) { s.Source = src.Describe(); s.LastError = "" })
@@ -229,6 +235,9 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			if err := tr.SetConfig(n.Events()); err != nil {
 				logger.Error("new event settings refused", "err", err)
 			}
+			if thin != nil && n.FPS != set.FPS {
+				thin.SetMinInterval(frameInterval(n.FPS))
+			}
 			set = n
 			logger.Info("camera settings applied", "fps", set.FPS, "threshold", set.Threshold, "min_area", set.MinArea,
 				"mask_zones", len(set.Mask), "pre_capture", set.PreCapture, "post_capture", set.PostCapture)
@@ -246,11 +255,11 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 		}
 		c.metrics.frames.Inc()
 		cam.frameArrived(f.CaptureTime)
-		if set.FPS > 0 {
+		if set.FPS > 0 { // for sources that cannot thin themselves
 			if f.Offset < nextDue {
 				continue
 			}
-			nextDue = f.Offset + time.Duration(float64(time.Second)/set.FPS)
+			nextDue = f.Offset + frameInterval(set.FPS)
 		}
 		res, err := det.Detect(f.Mat)
 		if err != nil {
@@ -272,6 +281,14 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			return err
 		}
 	}
+}
+
+// frameInterval is the time between frames at fps (0: no cap).
+func frameInterval(fps float64) time.Duration {
+	if fps <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / fps)
 }
 
 // sessionEpoch: content-derived for files and folders (re-reading gives the

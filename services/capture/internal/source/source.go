@@ -52,6 +52,40 @@ type Source interface {
 	Describe() string
 }
 
+// Thinner is a Source that can skip frames its consumer will not look at
+// (a detection rate cap) without converting them: FFmpeg still decodes
+// each (the frames that follow depend on it), but the conversion to BGR
+// and the copy, about a third of a frame's cost, are saved.
+type Thinner interface {
+	// SetMinInterval makes Next deliver frames at least d apart on the
+	// media timeline (Frame.Offset); 0 delivers every frame. Frame
+	// indexes count the skipped frames too.
+	SetMinInterval(d time.Duration)
+}
+
+// thinning tracks a Thinner's interval and the next frame due.
+type thinning struct {
+	interval time.Duration
+	due      time.Duration // Offset of the next frame to deliver
+	skipped  int64
+}
+
+// SetMinInterval sets the interval; the next frame is due at once.
+func (t *thinning) SetMinInterval(d time.Duration) { t.interval, t.due = max(d, 0), 0 }
+
+// skip reports whether a frame at offset is not due.
+func (t *thinning) skip(offset time.Duration) bool { return t.interval > 0 && offset < t.due }
+
+// delivered notes a frame delivered at offset.
+func (t *thinning) delivered(offset time.Duration) {
+	if t.interval > 0 {
+		t.due = offset + t.interval
+	}
+}
+
+// Skipped is how many frames were skipped without conversion.
+func (t *thinning) Skipped() int64 { return t.skipped }
+
 // DefaultFPS is the frame rate assumed for image folders and for videos
 // that do not declare a usable one.
 const DefaultFPS = 25.0

@@ -64,9 +64,13 @@ type Stream struct {
 	lastErr  string
 	fps      float64
 	backoff  time.Duration
+	thinning
 }
 
-var _ Source = (*Stream)(nil)
+var (
+	_ Source  = (*Stream)(nil)
+	_ Thinner = (*Stream)(nil)
+)
 
 var ffmpegOptionsOnce sync.Once
 
@@ -202,6 +206,15 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 				continue
 			}
 		}
+		// A frame that will arrive well before the next one due is
+		// decoded but not converted (a stream that dropped makes Grab
+		// return at once; Read below notices).
+		if s.skip(s.opts.now().Sub(s.start) + s.halfFrame()) {
+			s.vc.Grab(1)
+			s.next++
+			s.skipped++
+			continue
+		}
 		if !s.vc.Read(&s.mat) || s.mat.Empty() {
 			s.disconnect()
 			reason := "stream ended or stalled"
@@ -216,9 +229,20 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		s.setOnline(true, "")
 		now := s.opts.now()
 		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start)}
+		s.delivered(f.Offset)
 		s.next++
 		return f, nil
 	}
+}
+
+// halfFrame is half the stream's frame interval (at most 20 ms, and 0 when
+// the stream declares no usable rate): how early a frame may arrive and
+// still count as due.
+func (s *Stream) halfFrame() time.Duration {
+	if s.fps <= 0 || s.fps > 240 {
+		return 0
+	}
+	return min(time.Duration(float64(time.Second)/s.fps/2), 20*time.Millisecond)
 }
 
 // Close releases the stream. It is safe to call more than once.

@@ -25,9 +25,13 @@ type VideoFile struct {
 	declared int // frame count the container declares; may be wrong
 	codec    string
 	pace     pacer
+	thinning
 }
 
-var _ Source = (*VideoFile)(nil)
+var (
+	_ Source  = (*VideoFile)(nil)
+	_ Thinner = (*VideoFile)(nil)
+)
 
 // OpenVideoFile opens the video at path and decodes its first frame, so
 // that a missing, unreadable, unsupported, truncated-to-nothing or corrupt
@@ -79,6 +83,19 @@ func (v *VideoFile) Next(ctx context.Context) (Frame, error) {
 	if v.done {
 		return Frame{}, io.EOF
 	}
+	if v.pending && v.skip(offset(v.next, v.fps)) {
+		v.pending = false
+		v.next++
+		v.skipped++
+	}
+	if !v.pending {
+		// Frames that are not due are decoded but not converted.
+		for v.skip(offset(v.next, v.fps)) {
+			v.vc.Grab(1)
+			v.next++
+			v.skipped++
+		}
+	}
 	if v.pending {
 		v.pending = false
 	} else if !v.vc.Read(&v.mat) || v.mat.Empty() {
@@ -98,6 +115,7 @@ func (v *VideoFile) Next(ctx context.Context) (Frame, error) {
 		CaptureTime: v.opts.now(),
 		Offset:      offset(v.next, v.fps),
 	}
+	v.delivered(f.Offset)
 	v.next++
 	return f, nil
 }
