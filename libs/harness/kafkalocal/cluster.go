@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 // Node describes one combined controller+broker node of a [Cluster].
@@ -317,6 +319,15 @@ func (c *Cluster) BootstrapServers() string {
 		addrs[i] = n.info.BrokerAddr
 	}
 	return strings.Join(addrs, ",")
+}
+
+// DiskBudget returns the retention planned from ClusterConfig.DiskBudget,
+// and false when the cluster has none.
+func (c *Cluster) DiskBudget() (kafkaconf.BudgetPlan, bool) {
+	if c.cfg.budget == nil {
+		return kafkaconf.BudgetPlan{}, false
+	}
+	return *c.cfg.budget, true
 }
 
 // ClusterID returns the KRaft cluster id.
