@@ -132,6 +132,12 @@ type TLS struct {
 	CA string
 }
 
+// Validate reports what [Start] would refuse in cfg, starting nothing.
+func (cfg ClusterConfig) Validate() error {
+	_, err := cfg.withDefaults()
+	return err
+}
+
 // withDefaults validates cfg and fills in its zero fields.
 func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	if cfg.Name == "" {
@@ -142,6 +148,13 @@ func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	}
 	if cfg.Brokers < 0 {
 		return cfg, fmt.Errorf("brokers must be positive, got %d", cfg.Brokers)
+	}
+	if cfg.DiskBudget != nil {
+		plan, err := planBudget(cfg)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.budget = &plan
 	}
 	if cfg.BaseDir == "" {
 		return cfg, errors.New("BaseDir is required")
@@ -188,13 +201,6 @@ func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
-	if cfg.DiskBudget != nil {
-		plan, err := planBudget(cfg)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.budget = &plan
-	}
 	return cfg, nil
 }
 
@@ -215,11 +221,7 @@ func planBudget(cfg ClusterConfig) (kafkaconf.BudgetPlan, error) {
 	if b.Topics == nil {
 		b.Topics = kafkaconf.SiteTopics(pipeline.DefaultPartitions)
 	}
-	plan, err := kafkaconf.PlanBudget(b)
-	if err != nil {
-		return plan, fmt.Errorf("cluster %q: %w", cfg.Name, err)
-	}
-	return plan, nil
+	return kafkaconf.PlanBudget(b)
 }
 
 func findJava() (string, error) {
