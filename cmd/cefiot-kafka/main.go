@@ -6,6 +6,7 @@
 //
 //	cefiot-kafka up [flags]
 //	cefiot-kafka deployed-properties
+//	cefiot-kafka budget-properties -disk-budget SIZE [flags]
 //
 // For example
 //
@@ -42,6 +43,8 @@ func main() {
 }
 
 const usage = `Usage: cefiot-kafka up [flags]
+       cefiot-kafka deployed-properties
+       cefiot-kafka budget-properties -disk-budget SIZE [flags]
 
 Runs a local Kafka KRaft cluster until interrupted. Flags of up:
 `
@@ -66,8 +69,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// k8s/base/kafka-pipeline.properties).
 		_, err := io.WriteString(stdout, kafkaconf.DeployedFile())
 		return err
+	case "budget-properties":
+		return budgetProperties(args[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (want up or deployed-properties)", args[0])
+		return fmt.Errorf("unknown command %q (want up, deployed-properties or budget-properties)", args[0])
 	}
 }
 

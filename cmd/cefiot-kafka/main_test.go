@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cefiot/cefiot/libs/config"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 func TestUpRefusesABadDiskBudget(t *testing.T) {
@@ -34,5 +35,27 @@ func TestUpRefusesABadDiskBudget(t *testing.T) {
 		if !errors.As(err, &ke) || ke.Key != c.key || !strings.Contains(err.Error(), c.reason) {
 			t.Errorf("%v: %v; want a %q error about %q", c.args, err, c.key, c.reason)
 		}
+	}
+}
+
+func TestBudgetProperties(t *testing.T) {
+	var out strings.Builder
+	if err := realMain(context.Background(), []string{"budget-properties", "-disk-budget", "19GiB", "-brokers", "3"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := kafkaconf.PlanBudget(kafkaconf.Budget{Bytes: 19 << 30, Brokers: 3, Topics: kafkaconf.SiteTopics(3), InternalPartitions: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != kafkaconf.BudgetFile(plan) {
+		t.Errorf("budget-properties printed\n%s\nwant\n%s", out.String(), kafkaconf.BudgetFile(plan))
+	}
+	err = realMain(context.Background(), []string{"budget-properties", "-disk-budget", "300MiB"}, io.Discard, io.Discard)
+	var ke *config.KeyError
+	if !errors.As(err, &ke) || ke.Key != "disk-budget" || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("300 MiB for 3 brokers: %v, want a disk-budget error", err)
+	}
+	if err := realMain(context.Background(), []string{"budget-properties"}, io.Discard, io.Discard); !errors.As(err, &ke) || ke.Key != "disk-budget" {
+		t.Errorf("no budget: %v, want a disk-budget error", err)
 	}
 }

@@ -245,3 +245,17 @@ func (p BudgetPlan) TopicConfigs() map[string]string {
 func (p BudgetPlan) Worst() int64 {
 	return int64(p.Partitions)*partitionBytes(p.RetentionBytes, p.SegmentBytes) + p.Internal + p.Metadata
 }
+
+// BudgetFile is the properties file of a site's planned retention that the
+// Kubernetes manifests' brokers append to their server.properties (written
+// by `make generate` beside the site's kafka-budget.args). Its comment says
+// what it was planned from.
+func BudgetFile(p BudgetPlan) string {
+	b := p.Budget
+	return "# Written by `make generate` from kafka-budget.args beside it and libs/kafkaconf:\n" +
+		"# the brokers' retention, planned to keep each broker's log dir within the\n" +
+		"# site's disk budget. Do not edit; change kafka-budget.args.\n" +
+		fmt.Sprintf("# budget.bytes=%d brokers=%d partition.replicas=%d internal.partitions=%d max.record.bytes=%d ingress.bytes.per.sec=%d\n",
+			b.Bytes, b.Brokers, p.Partitions, b.InternalPartitions, b.MaxRecordBytes, b.IngressBytesPerSec) +
+		Render(p.Properties())
+}
