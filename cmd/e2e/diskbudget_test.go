@@ -18,7 +18,7 @@ import (
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
-// TestEdgeDiskBudgetOutage puts the edge Kafka's log dir on a real 96 MiB
+// TestEdgeDiskBudgetOutage puts the edge Kafka's log dir on a real 128 MiB
 // filesystem, plans its retention from that budget, cuts the WAN and feeds
 // 100 KB frames until half as much again as the filesystem holds was
 // produced. The broker keeps running (same process, never out of space,
@@ -35,11 +35,11 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 		t.Skip("mounting a small filesystem needs root")
 	}
 	const (
-		fsBytes    = 96 << 20
+		fsBytes    = 128 << 20
 		topic      = "budget.frames"
 		partitions = 2
 		frameBytes = 100_000
-		rate       = 40 // frames a second: 4 MB/s
+		rate       = 20 // frames a second: 2 MB/s
 	)
 	base := filepath.Join(t.TempDir(), "edge-kafka")
 	data := filepath.Join(base, "node-1", "data") // the node's log dir
@@ -52,8 +52,11 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 	// Registered before the cluster's cleanup, so it runs after the stop.
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", data).Run() })
 	e := newBridgeEnv(t, envOptions{netns: true, edgeBase: base,
-		edgeProps:  map[string]string{"message.max.bytes": "2097152"},
-		edgeBudget: &kafkaconf.Budget{Bytes: fsBytes, Topics: []kafkaconf.BudgetTopic{{Name: topic, Partitions: partitions}}, IngressBytesPerSec: 5 << 20},
+		// Records up to 2 MiB and one partition for each internal topic, so
+		// that a small filesystem holds more than the least of a budget.
+		edgeProps: map[string]string{"message.max.bytes": "2097152",
+			"offsets.topic.num.partitions": "1", "transaction.state.log.num.partitions": "1"},
+		edgeBudget: &kafkaconf.Budget{Bytes: fsBytes, Topics: []kafkaconf.BudgetTopic{{Name: topic, Partitions: partitions}}, IngressBytesPerSec: 2 << 20},
 	})
 	e.logTailOnFailure()
 	plan, ok := e.edge.DiskBudget()
@@ -194,8 +197,8 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 		}
 	}
 	t.Logf("edge log dir: at most %.1f MiB used of %d MiB (plan's worst case %.1f MiB)", float64(mon.maxUsed())/(1<<20), fsBytes>>20, float64(plan.Worst())/(1<<20))
-	if used := mon.maxUsed(); used > fsBytes-plan.Headroom/2 {
-		t.Errorf("the log dir used %d bytes of %d: the budget's headroom is nearly gone", used, fsBytes)
+	if used := mon.maxUsed(); used > fsBytes-fsBytes*kafkaconf.BudgetHeadroomPercent/100/2 {
+		t.Errorf("the log dir used %d bytes of %d: the budget's fixed headroom is half gone", used, fsBytes)
 	}
 
 	// The gap: the edge's log start, the bridge's status and metric, its

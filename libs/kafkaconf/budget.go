@@ -29,8 +29,10 @@ import (
 //   - the KRaft metadata log: 8 MiB segments (Kafka's least) with
 //     metadata.max.retention.bytes of one segment, and a snapshot;
 //   - headroom, [BudgetHeadroomPercent] of the budget plus what the site's
-//     producers write in the time between two retention checks and the
-//     removal of a deleted segment: the plan sets both short.
+//     producers write before retention catches up: a broker checks
+//     retention first 30 s after it starts (then every 2 s, set here) and
+//     removes a deleted segment 1 s later (set here; Kafka's default is a
+//     minute).
 const (
 	// BudgetHeadroomPercent of a budget is never planned for records: the
 	// filesystem's own metadata and what the plan does not see.
@@ -39,6 +41,12 @@ const (
 	// retentionCheckMs is how often a broker enforces retention.bytes
 	// (log.retention.check.interval.ms; Kafka's default is 5 minutes).
 	retentionCheckMs = 2_000
+	// firstCheckMs is when a broker first enforces it after it starts
+	// (Kafka's log.initial.task.delay.ms, internal, left as it is).
+	firstCheckMs = 30_000
+	// catchUpMs is the longest producers write before retention has
+	// removed what it deletes: up to the first check, and the delete delay.
+	catchUpMs = max(firstCheckMs, retentionCheckMs) + deleteDelayMs
 	// deleteDelayMs is how long a deleted segment stays on disk
 	// (log.segment.delete.delay.ms; Kafka's default is a minute).
 	deleteDelayMs = 1_000
@@ -104,8 +112,8 @@ type Budget struct {
 	// pipeline.MaxRecordBytes). A segment must hold one.
 	MaxRecordBytes int64
 	// IngressBytesPerSec is the most the site's producers write to a
-	// broker in a second; the headroom holds what they write between two
-	// retention checks.
+	// broker in a second; the headroom holds what they write before
+	// retention catches up (31 s after a broker starts).
 	IngressBytesPerSec int64
 }
 
@@ -156,7 +164,7 @@ func PlanBudget(b Budget) (BudgetPlan, error) {
 		total += t.Partitions
 	}
 	p := BudgetPlan{Budget: b, Partitions: perBroker(total, rf, b.Brokers)}
-	p.Headroom = b.Bytes*BudgetHeadroomPercent/100 + b.IngressBytesPerSec*(retentionCheckMs+deleteDelayMs)/1000
+	p.Headroom = b.Bytes*BudgetHeadroomPercent/100 + b.IngressBytesPerSec*catchUpMs/1000
 	p.Metadata = withIndexes(2*metadataSegmentBytes) + metadataSnapshotBytes
 	internal := int64(perBroker(b.InternalPartitions, rf, b.Brokers))
 	p.Internal = internal*(withIndexes(2*internalSegmentBytes)+2*indexBytes(internalSegmentBytes)+partitionFileBytes) + internalSegmentBytes
@@ -179,7 +187,7 @@ func PlanBudget(b Budget) (BudgetPlan, error) {
 
 // leastBudget is the least budget whose room, headroom aside, is need.
 func leastBudget(ingress, need int64) int64 {
-	need += ingress * (retentionCheckMs + deleteDelayMs) / 1000
+	need += ingress * catchUpMs / 1000
 	b := need * 100 / (100 - BudgetHeadroomPercent)
 	for b-b*BudgetHeadroomPercent/100 < need {
 		b++

@@ -11,7 +11,7 @@ import (
 
 func TestPlanBudgetFitsTheBudget(t *testing.T) {
 	for _, b := range []Budget{
-		{Bytes: 96 << 20, Topics: []BudgetTopic{{"t", 2}}, InternalPartitions: 20, MaxRecordBytes: 1 << 20, IngressBytesPerSec: 3 << 20},
+		{Bytes: 128 << 20, Topics: []BudgetTopic{{"t", 2}}, InternalPartitions: 2, MaxRecordBytes: 2 << 20, IngressBytesPerSec: 2 << 20},
 		{Bytes: 2 << 30, Topics: SiteTopics(3), InternalPartitions: 20},
 		{Bytes: 200 << 30, Brokers: 3, Topics: SiteTopics(6), InternalPartitions: 100, IngressBytesPerSec: 40 << 20},
 		{Bytes: 50 << 30, Brokers: 5, Topics: SiteTopics(12), InternalPartitions: 100},
@@ -96,8 +96,8 @@ func TestPlanBudgetHeadroomHoldsIngress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p1.Headroom - p0.Headroom; d != 30<<20 {
-		t.Errorf("10 MiB/s adds %d bytes of headroom, want 30 MiB (a retention check and a delete delay)", d)
+	if d := p1.Headroom - p0.Headroom; d != 310<<20 {
+		t.Errorf("10 MiB/s adds %d bytes of headroom, want 310 MiB (the first retention check after a start, 30 s, and a delete delay)", d)
 	}
 }
 

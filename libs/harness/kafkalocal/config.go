@@ -209,14 +209,29 @@ func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 func planBudget(cfg ClusterConfig) (kafkaconf.BudgetPlan, error) {
 	b := *cfg.DiskBudget
 	b.Brokers = cfg.Brokers
-	b.InternalPartitions = offsetsPartitions + transactionPartitions
-	b.MaxRecordBytes = MaxMessageBytes
-	if v, ok := cfg.Properties["message.max.bytes"]; ok {
+	// The cluster's own settings, or what cfg.Properties set instead.
+	setting := func(key string, def int64) (int64, error) {
+		v, ok := cfg.Properties[key]
+		if !ok {
+			return def, nil
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return kafkaconf.BudgetPlan{}, fmt.Errorf("message.max.bytes %q: %w", v, err)
+			return 0, fmt.Errorf("%s %q: %w", key, v, err)
 		}
-		b.MaxRecordBytes = n
+		return n, nil
+	}
+	offsets, err := setting("offsets.topic.num.partitions", offsetsPartitions)
+	if err != nil {
+		return kafkaconf.BudgetPlan{}, err
+	}
+	transactions, err := setting("transaction.state.log.num.partitions", transactionPartitions)
+	if err != nil {
+		return kafkaconf.BudgetPlan{}, err
+	}
+	b.InternalPartitions = int(offsets + transactions)
+	if b.MaxRecordBytes, err = setting("message.max.bytes", MaxMessageBytes); err != nil {
+		return kafkaconf.BudgetPlan{}, err
 	}
 	if b.Topics == nil {
 		b.Topics = kafkaconf.SiteTopics(pipeline.DefaultPartitions)
