@@ -151,6 +151,10 @@ func (c *Cluster) start(ctx context.Context) error {
 		c.killAll()
 		return err
 	}
+	if b := c.cfg.budget; b != nil {
+		c.logger.Info("kafka retention planned from the disk budget", "budget_bytes", b.Budget.Bytes,
+			"partitions", b.Partitions, "retention_bytes", b.RetentionBytes, "segment_bytes", b.SegmentBytes, "headroom_bytes", b.Headroom)
+	}
 	c.logger.Info("kafka cluster ready",
 		"brokers", len(c.nodes),
 		"bootstrap", c.BootstrapServers(),
