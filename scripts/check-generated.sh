@@ -10,14 +10,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/generate.sh"
 
 cd "$root"
-changes="$(git status --porcelain --untracked-files=all -- proto/gen k8s/base/kafka-pipeline.properties)"
+changes="$(git status --porcelain --untracked-files=all -- proto/gen k8s/base/kafka-pipeline.properties 'k8s/overlays/*/kafka-budget.properties')"
 if [[ -n "$changes" ]]; then
   {
-    echo "error: proto/gen/ or k8s/base/kafka-pipeline.properties is out of date with proto/ (or tools/go.mod) or libs/kafkaconf."
+    echo "error: proto/gen/, k8s/base/kafka-pipeline.properties or a k8s/overlays/*/kafka-budget.properties is out of date with proto/ (or tools/go.mod), libs/kafkaconf or its kafka-budget.args."
     echo "Run scripts/generate.sh and commit the result. Changed files:"
     echo "$changes"
-    git diff --stat -- proto/gen k8s/base/kafka-pipeline.properties
+    git diff --stat -- proto/gen k8s/base/kafka-pipeline.properties 'k8s/overlays/*/kafka-budget.properties'
   } >&2
   exit 1
 fi
-echo "proto/gen/ and k8s/base/kafka-pipeline.properties are up to date" >&2
+echo "proto/gen/, k8s/base/kafka-pipeline.properties and the sites' kafka-budget.properties are up to date" >&2

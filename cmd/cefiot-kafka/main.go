@@ -6,6 +6,7 @@
 //
 //	cefiot-kafka up [flags]
 //	cefiot-kafka deployed-properties
+//	cefiot-kafka budget-properties -disk-budget SIZE [flags]
 //
 // For example
 //
@@ -42,6 +43,8 @@ func main() {
 }
 
 const usage = `Usage: cefiot-kafka up [flags]
+       cefiot-kafka deployed-properties
+       cefiot-kafka budget-properties -disk-budget SIZE [flags]
 
 Runs a local Kafka KRaft cluster until interrupted. Flags of up:
 `
@@ -66,8 +69,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// k8s/base/kafka-pipeline.properties).
 		_, err := io.WriteString(stdout, kafkaconf.DeployedFile())
 		return err
+	case "budget-properties":
+		return budgetProperties(args[1:], stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (want up or deployed-properties)", args[0])
+		return fmt.Errorf("unknown command %q (want up, deployed-properties or budget-properties)", args[0])
 	}
 }
 
@@ -82,6 +87,8 @@ type upOptions struct {
 	verbose     bool
 	stopTimeout time.Duration
 	props       propsFlag
+	diskBudget  string
+	ingress     string
 }
 
 func newUpFlags(out io.Writer, o *upOptions) *flag.FlagSet {
@@ -97,6 +104,8 @@ func newUpFlags(out io.Writer, o *upOptions) *flag.FlagSet {
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", kafkalocal.DefaultStopTimeout, "wait this long for a clean stop before SIGKILL")
 	fs.Var(&o.props, "set", "broker property `key=value` overriding the defaults (repeatable)")
+	fs.StringVar(&o.diskBudget, "disk-budget", "", "room of each node's log dir, such as 20GiB: retention is planned to keep within it (empty: no retention by size)")
+	fs.StringVar(&o.ingress, "disk-budget-ingress", "0", "the most producers write to a node per second, such as 5MiB, kept free beside the --disk-budget")
 	return fs
 }
 
@@ -115,6 +124,10 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	budget, err := diskBudget(o.diskBudget, o.ingress)
+	if err != nil {
+		return err
+	}
 	if o.dir == "" {
 		o.dir = filepath.Join("run", "kafka", o.name)
 	}
@@ -143,7 +156,11 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BasePort:    o.port,
 		Properties:  o.props.m,
 		StopTimeout: o.stopTimeout,
+		DiskBudget:  budget,
 	}, logger)
+	if errors.Is(err, kafkaconf.ErrBudgetTooSmall) {
+		return config.Invalid("disk-budget", o.diskBudget, err.Error())
+	}
 	if err != nil {
 		return err
 	}
@@ -170,6 +187,26 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = os.Remove(o.readyFile)
 	}
 	return err
+}
+
+// diskBudget parses --disk-budget and --disk-budget-ingress: nil when no
+// budget is set.
+func diskBudget(size, ingress string) (*kafkaconf.Budget, error) {
+	if size == "" {
+		return nil, nil
+	}
+	n, err := config.ParseBytes(size)
+	if err != nil {
+		return nil, config.Invalid("disk-budget", size, err.Error())
+	}
+	if n == 0 {
+		return nil, config.Invalid("disk-budget", size, "must be positive (empty for no budget)")
+	}
+	in, err := config.ParseBytes(ingress)
+	if err != nil {
+		return nil, config.Invalid("disk-budget-ingress", ingress, err.Error())
+	}
+	return &kafkaconf.Budget{Bytes: n, IngressBytesPerSec: in}, nil
 }
 
 // propsFlag collects repeated key=value flags.

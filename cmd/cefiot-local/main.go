@@ -23,6 +23,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/program"
@@ -46,12 +47,24 @@ func run(ctx context.Context, args []string) error {
 	ssoHeader := fs.String("console-sso-header", "", "single sign-on: the header in which a trusted reverse proxy (showing the edge site's proxy certificate) names the signed-on console user, e.g. X-Remote-User (empty: off)")
 	ssoProxies := fs.String("console-sso-proxies", "", "single sign-on: comma-separated addresses the trusted proxy connects from (empty: any, with its certificate)")
 	edgeNodes := fs.Int("edge-nodes", 1, "edge nodes to simulate: 1 is one node \"local\"; 2 or more are node-1..node-N, each with its own capture, enrich and bridge workers (to try drains and failover)")
+	diskBudget := fs.String("edge-disk-budget", "2GiB", "room of the edge Kafka's log dir: its retention is planned to keep within it, deleting the oldest frames (which the bridge reports as a gap) rather than filling the disk (empty: no retention by size)")
 	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
 	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
 		return err
 	}
 	if *edgeNodes < 1 || *edgeNodes > maxEdgeNodes {
 		return &config.KeyError{Key: "edge-nodes", Value: fmt.Sprint(*edgeNodes), Reason: fmt.Sprintf("want 1 to %d", maxEdgeNodes)}
+	}
+	var budget int64
+	if *diskBudget != "" {
+		n, err := config.ParseBytes(*diskBudget)
+		if err != nil {
+			return config.Invalid("edge-disk-budget", *diskBudget, err.Error())
+		}
+		if n == 0 {
+			return config.Invalid("edge-disk-budget", *diskBudget, "must be positive (empty for no budget)")
+		}
+		budget = n
 	}
 	logger, _ := logging.New(os.Stderr, "info", "text")
 	if *fresh {
@@ -87,7 +100,8 @@ func run(ctx context.Context, args []string) error {
 		Ports: localstack.DefaultPorts(), Logger: logger,
 		// An idle enrich worker in the cloud, so that
 		// `cefiotctl move enrich -to-site cloud` has somewhere to go.
-		CloudEnrich: true,
+		CloudEnrich:    true,
+		EdgeDiskBudget: budget,
 	}
 	if *freePorts {
 		cfg.Ports = localstack.Ports{}
@@ -98,6 +112,9 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	stack, err := localstack.Start(ctx, cfg)
+	if errors.Is(err, kafkaconf.ErrBudgetTooSmall) {
+		return config.Invalid("edge-disk-budget", *diskBudget, err.Error())
+	}
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/kafkaacl"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 	"github.com/cefiot/cefiot/libs/logging"
 )
 
@@ -41,6 +42,8 @@ type envOptions struct {
 	edgeBrokers int
 	netns       bool
 	edgeProps   map[string]string
+	edgeBase    string            // the edge cluster's BaseDir (default a temporary one)
+	edgeBudget  *kafkaconf.Budget // the edge cluster's disk budget
 }
 
 func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
@@ -82,7 +85,8 @@ func newBridgeEnv(t *testing.T, o envOptions) *bridgeEnv {
 		t.Fatal(err)
 	}
 	// Both clusters start at once; kafkatest registers their cleanup.
-	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps, TLS: e.pki.KafkaTLS()})
+	e.edge = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "edge", Brokers: o.edgeBrokers, Host: edgeHost, Properties: o.edgeProps, TLS: e.pki.KafkaTLS(),
+		BaseDir: o.edgeBase, DiskBudget: o.edgeBudget})
 	e.cloud = kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "cloud", Brokers: 1, Host: cloudHost, TLS: e.cloudPKI.KafkaTLS(e.pki)})
 	grantCtx, grantCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer grantCancel()

@@ -24,6 +24,9 @@
 # PIPELINE_PROPERTIES (default: kafka-pipeline.properties beside this
 # script in /opt/cefiot, generated from libs/kafkaconf: the settings every
 # cefiot cluster runs with, appended to server.properties as they are),
+# BUDGET_PROPERTIES (default: kafka-budget.properties beside it, when the
+# site's overlay has one: the retention planned from the site's disk budget,
+# which then replaces RETENTION_BYTES),
 # and optionally EXTERNAL_DOMAIN (adds an EXTERNAL listener on 9094
 # advertised as kafka-<id>.<EXTERNAL_DOMAIN>:9094, for clients outside the
 # cluster such as an edge site's bridge). KAFKA_HOME defaults to /opt/kafka.
@@ -38,6 +41,7 @@ TLS_DIR="${TLS_DIR:-/etc/kafka/tls}"
 CLIENT_CAS_DIR="${CLIENT_CAS_DIR:-/etc/kafka/client-cas}"
 PIPELINE_PROPERTIES="${PIPELINE_PROPERTIES:-/opt/cefiot/kafka-pipeline.properties}"
 [ -r "$PIPELINE_PROPERTIES" ] || { echo "kafka-start: $PIPELINE_PROPERTIES missing (ConfigMap kafka-scripts)" >&2; exit 1; }
+BUDGET_PROPERTIES="${BUDGET_PROPERTIES:-/opt/cefiot/kafka-budget.properties}"
 
 id="${POD_NAME##*-}"
 case "$id" in
@@ -161,8 +165,13 @@ transaction.state.log.min.isr=${MIN_INSYNC_REPLICAS}
 share.coordinator.state.topic.replication.factor=${REPLICATION_FACTOR}
 share.coordinator.state.topic.min.isr=${MIN_INSYNC_REPLICAS}
 log.retention.hours=${RETENTION_HOURS}
-log.retention.bytes=${RETENTION_BYTES}
 PROPS
+if [ -r "$BUDGET_PROPERTIES" ]; then
+  # log.retention.bytes and the segments, from the site's disk budget.
+  grep -v '^#' "$BUDGET_PROPERTIES" >> "$CONFIG_DIR/server.properties"
+else
+  echo "log.retention.bytes=${RETENTION_BYTES}" >> "$CONFIG_DIR/server.properties"
+fi
 cat "$PIPELINE_PROPERTIES" >> "$CONFIG_DIR/server.properties"
 
 "$KAFKA_HOME/bin/kafka-storage.sh" format --ignore-formatted \

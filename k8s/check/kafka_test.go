@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/cefiot/cefiot/libs/access"
@@ -41,6 +42,7 @@ func TestKafkaStartScript(t *testing.T) {
 			c := &sts.Template.Spec.Containers[0]
 			script := scriptFromVolume(t, set, sts, c)
 			pipelineFile := pipelinePropertiesFile(t, set, sts, c)
+			budgetFile, budget := budgetPropertiesFile(t, set, sts, c)
 			env, errs := set.ContainerEnv(ns, c)
 			if len(errs) > 0 {
 				t.Fatal(errs)
@@ -72,7 +74,7 @@ func TestKafkaStartScript(t *testing.T) {
 				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_HOME=" + stub, "CONFIG_DIR=" + dir + "/config",
 					"DATA_DIR=" + dir + "/data", "STARTED=" + dir + "/started.properties",
 					"POD_NAME=kafka-" + strconv.Itoa(i), "POD_NAMESPACE=" + ns, "TLS_DIR=" + tlsDir, "CLIENT_CAS_DIR=" + casDir,
-					"PIPELINE_PROPERTIES=" + pipelineFile}
+					"PIPELINE_PROPERTIES=" + pipelineFile, "BUDGET_PROPERTIES=" + budgetFile}
 				for k, v := range env {
 					if !strings.HasPrefix(v.Value, "<") && k != "LOG_DIR" && k != "KAFKA_HEAP_OPTS" {
 						cmd.Env = append(cmd.Env, k+"="+v.Value)
@@ -96,6 +98,11 @@ func TestKafkaStartScript(t *testing.T) {
 					}
 				}
 				checkPipelineSettings(t, i, props, int(sts.Replicas))
+				for line := range strings.Lines(budget) {
+					if !strings.HasPrefix(line, "#") && !strings.Contains(props, line) {
+						t.Errorf("kafka-%d: server.properties lacks the disk budget's %q:\n%s", i, line, props)
+					}
+				}
 				_, voterLine, _ := strings.Cut(props, "controller.quorum.voters=")
 				voterLine, _, _ = strings.Cut(voterLine, "\n")
 				if voters := len(strings.Split(voterLine, ",")); voters != int(sts.Replicas) {
@@ -134,6 +141,50 @@ func pipelinePropertiesFile(t *testing.T, set *Set, sts Workload, c *corev1.Cont
 		t.Fatal(err)
 	}
 	return path
+}
+
+// budgetPropertiesFile writes the retention planned from the site's disk
+// budget, when its overlay has one, to a file for the start script, and
+// checks what it was planned from: the StatefulSet's brokers, and no more
+// room than a broker's volume. Without one it returns a path that does not
+// exist.
+func budgetPropertiesFile(t *testing.T, set *Set, sts Workload, c *corev1.Container) (path, props string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "kafka-budget.properties")
+	props, err := (&policy{set: set}).mountedConfigMapFile(sts.Namespace, sts, c, "/opt/cefiot/kafka-budget.properties")
+	if err != nil {
+		return path, ""
+	}
+	var budget, brokers int64
+	for line := range strings.Lines(props) {
+		for _, f := range strings.Fields(strings.TrimPrefix(line, "#")) {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "budget.bytes":
+				budget = n
+			case "brokers":
+				brokers = n
+			}
+		}
+	}
+	if brokers != int64(sts.Replicas) {
+		t.Errorf("the disk budget was planned for %d brokers, the StatefulSet has %d (kafka-budget.args, make generate)", brokers, sts.Replicas)
+	}
+	ss, ok := sts.Typed.(*appsv1.StatefulSet)
+	if !ok || len(ss.Spec.VolumeClaimTemplates) == 0 {
+		t.Fatalf("%s: no volume claim templates", sts.ID())
+	}
+	for _, vct := range ss.Spec.VolumeClaimTemplates {
+		if size := vct.Spec.Resources.Requests.Storage().Value(); budget <= 0 || budget > size {
+			t.Errorf("the disk budget %d bytes does not fit the %s volume of %d bytes", budget, vct.Name, size)
+		}
+	}
+	if err := os.WriteFile(path, []byte(props), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("disk budget: %d bytes a broker, %d brokers", budget, brokers)
+	return path, props
 }
 
 // checkPipelineSettings fails unless node i's server.properties holds

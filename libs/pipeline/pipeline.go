@@ -55,6 +55,10 @@ const (
 	TopicAudit = "audit"
 )
 
+// DefaultPartitions is the partition count capture and enrich create their
+// topics with unless their -partitions says otherwise.
+const DefaultPartitions = 3
+
 // AuditReaderGroup is the consumer group the scheduler reads the audit
 // topic with (it commits nothing: librdkafka wants a group all the same).
 const AuditReaderGroup = "cefiot-audit-reader"

@@ -130,6 +130,11 @@ func (f *Feeder) Run(rate int) {
 func (f *Feeder) Stop(ctx context.Context) error {
 	f.stopOnce.Do(func() { close(f.stop) })
 	f.wg.Wait()
+	return f.Flush(ctx)
+}
+
+// Flush waits until every record produced so far is delivered or failed.
+func (f *Feeder) Flush(ctx context.Context) error {
 	for f.p.Flush(200) > 0 {
 		if ctx.Err() != nil {
 			return fmt.Errorf("feeder: %d records undelivered: %w", f.p.Len(), ctx.Err())

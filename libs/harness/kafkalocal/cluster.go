@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 // Node describes one combined controller+broker node of a [Cluster].
@@ -148,6 +150,10 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		c.killAll()
 		return err
+	}
+	if b := c.cfg.budget; b != nil {
+		c.logger.Info("kafka retention planned from the disk budget", "budget_bytes", b.Budget.Bytes,
+			"partitions", b.Partitions, "retention_bytes", b.RetentionBytes, "segment_bytes", b.SegmentBytes, "headroom_bytes", b.Headroom)
 	}
 	c.logger.Info("kafka cluster ready",
 		"brokers", len(c.nodes),
@@ -317,6 +323,15 @@ func (c *Cluster) BootstrapServers() string {
 		addrs[i] = n.info.BrokerAddr
 	}
 	return strings.Join(addrs, ",")
+}
+
+// DiskBudget returns the retention planned from ClusterConfig.DiskBudget,
+// and false when the cluster has none.
+func (c *Cluster) DiskBudget() (kafkaconf.BudgetPlan, bool) {
+	if c.cfg.budget == nil {
+		return kafkaconf.BudgetPlan{}, false
+	}
+	return *c.cfg.budget, true
 }
 
 // ClusterID returns the KRaft cluster id.

@@ -97,7 +97,23 @@ type ClusterConfig struct {
 	// allow.everyone.if.no.acl.found=false: a client needs ACLs for
 	// everything it does. nil: plaintext and no authorization.
 	TLS *TLS
+	// DiskBudget, when set, is the room of each node's log dir: the
+	// brokers' retention is planned from it (kafkaconf.PlanBudget), so that
+	// they delete their oldest records rather than fill the disk. Set
+	// Bytes, and Topics when the cluster holds others than a site's
+	// (kafkaconf.SiteTopics of pipeline.DefaultPartitions) and
+	// IngressBytesPerSec; the brokers, internal partitions and record size
+	// are the cluster's.
+	DiskBudget *kafkaconf.Budget
+
+	budget *kafkaconf.BudgetPlan // planned from DiskBudget by withDefaults
 }
+
+// Internal topics' partitions of every cluster (Kafka's default is 50 each).
+const (
+	offsetsPartitions     = 10
+	transactionPartitions = 10
+)
 
 // TLS is a cluster's security: the brokers' key pair and the trust bundles
 // of the clients it admits.
@@ -116,6 +132,12 @@ type TLS struct {
 	CA string
 }
 
+// Validate reports what [Start] would refuse in cfg, starting nothing.
+func (cfg ClusterConfig) Validate() error {
+	_, err := cfg.withDefaults()
+	return err
+}
+
 // withDefaults validates cfg and fills in its zero fields.
 func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	if cfg.Name == "" {
@@ -126,6 +148,13 @@ func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	}
 	if cfg.Brokers < 0 {
 		return cfg, fmt.Errorf("brokers must be positive, got %d", cfg.Brokers)
+	}
+	if cfg.DiskBudget != nil {
+		plan, err := planBudget(cfg)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.budget = &plan
 	}
 	if cfg.BaseDir == "" {
 		return cfg, errors.New("BaseDir is required")
@@ -173,6 +202,41 @@ func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
 	return cfg, nil
+}
+
+// planBudget plans cfg.DiskBudget for the cluster's brokers, internal
+// partitions and largest record.
+func planBudget(cfg ClusterConfig) (kafkaconf.BudgetPlan, error) {
+	b := *cfg.DiskBudget
+	b.Brokers = cfg.Brokers
+	// The cluster's own settings, or what cfg.Properties set instead.
+	setting := func(key string, def int64) (int64, error) {
+		v, ok := cfg.Properties[key]
+		if !ok {
+			return def, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s %q: %w", key, v, err)
+		}
+		return n, nil
+	}
+	offsets, err := setting("offsets.topic.num.partitions", offsetsPartitions)
+	if err != nil {
+		return kafkaconf.BudgetPlan{}, err
+	}
+	transactions, err := setting("transaction.state.log.num.partitions", transactionPartitions)
+	if err != nil {
+		return kafkaconf.BudgetPlan{}, err
+	}
+	b.InternalPartitions = int(offsets + transactions)
+	if b.MaxRecordBytes, err = setting("message.max.bytes", MaxMessageBytes); err != nil {
+		return kafkaconf.BudgetPlan{}, err
+	}
+	if b.Topics == nil {
+		b.Topics = kafkaconf.SiteTopics(pipeline.DefaultPartitions)
+	}
+	return kafkaconf.PlanBudget(b)
 }
 
 func findJava() (string, error) {
@@ -224,8 +288,8 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 		{"log.dirs", filepath.Join(n.Dir, "data")},
 
 		{"num.partitions", "1"},
-		{"offsets.topic.num.partitions", "10"},
-		{"transaction.state.log.num.partitions", "10"},
+		{"offsets.topic.num.partitions", strconv.Itoa(offsetsPartitions)},
+		{"transaction.state.log.num.partitions", strconv.Itoa(transactionPartitions)},
 		{"group.initial.rebalance.delay.ms", "0"},
 		{"log.retention.hours", "87600"},
 		{"log.retention.bytes", "-1"},
@@ -246,19 +310,16 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 	// What every cefiot cluster runs with, deployed ones too.
 	props = append(props, fromConf(kafkaconf.Pipeline())...)
 	props = append(props, fromConf(kafkaconf.Replicated(rf, minISR))...)
+	if cfg.budget != nil {
+		for _, p := range cfg.budget.Properties() {
+			props = setProperty(props, p.Key, p.Value)
+		}
+	}
 	if cfg.TLS != nil {
 		props = append(props, tlsProperties(n, superUser)...)
 	}
-	idx := make(map[string]int, len(props))
-	for i, p := range props {
-		idx[p.key] = i
-	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Properties)) {
-		if i, ok := idx[k]; ok {
-			props[i].value = cfg.Properties[k]
-		} else {
-			props = append(props, property{k, cfg.Properties[k]})
-		}
+		props = setProperty(props, k, cfg.Properties[k])
 	}
 
 	var b strings.Builder
@@ -267,6 +328,17 @@ func serverProperties(cfg ClusterConfig, nodes []Node, n Node, superUser string)
 		fmt.Fprintf(&b, "%s=%s\n", p.key, escapeProperty(p.value))
 	}
 	return []byte(b.String())
+}
+
+// setProperty sets key in props, in its place when it is there.
+func setProperty(props []property, key, value string) []property {
+	for i := range props {
+		if props[i].key == key {
+			props[i].value = value
+			return props
+		}
+	}
+	return append(props, property{key, value})
 }
 
 // escapeProperty escapes a value for a Java properties file.

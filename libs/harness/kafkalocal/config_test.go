@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 func testNodes(n int) []Node {
@@ -232,5 +235,33 @@ func TestServerPropertiesWithTLS(t *testing.T) {
 		if p[k] != v {
 			t.Errorf("%s=%q, want %q", k, p[k], v)
 		}
+	}
+}
+
+func TestServerPropertiesWithDiskBudget(t *testing.T) {
+	nodes := testNodes(1)
+	libs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(libs, "kafka_2.13-4.1.1.jar"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ClusterConfig{BaseDir: t.TempDir(), LibsDir: libs, Java: "java",
+		Properties: map[string]string{"message.max.bytes": "1048576"},
+		DiskBudget: &kafkaconf.Budget{Bytes: 96 << 20, Topics: []kafkaconf.BudgetTopic{{Name: "t", Partitions: 2}}}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parseProps(t, serverProperties(cfg, nodes, nodes[0], ""))
+	if p["log.retention.bytes"] != strconv.FormatInt(cfg.budget.RetentionBytes, 10) || cfg.budget.RetentionBytes <= 0 ||
+		p["log.segment.bytes"] != "1048576" || p["log.retention.check.interval.ms"] != "2000" {
+		t.Errorf("budget properties: %v", p)
+	}
+	if cfg.budget.Budget.InternalPartitions != 20 || cfg.budget.Budget.MaxRecordBytes != 1<<20 {
+		t.Errorf("budget planned for %+v, want the cluster's 20 internal partitions and 1 MiB records", cfg.budget.Budget)
+	}
+	// The pipeline's 16 MiB records need 16 MiB segments: 96 MiB is too
+	// small for the site's 11 partitions.
+	cfg.Properties, cfg.DiskBudget.Topics = nil, nil
+	if _, err := cfg.withDefaults(); !errors.Is(err, kafkaconf.ErrBudgetTooSmall) {
+		t.Errorf("96 MiB for a site's topics: %v, want ErrBudgetTooSmall", err)
 	}
 }

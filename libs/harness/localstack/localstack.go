@@ -33,6 +33,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/netx"
 	"github.com/cefiot/cefiot/libs/harness/procs"
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/service"
@@ -69,6 +70,10 @@ type Config struct {
 	// BinaryArgs adds arguments to every process of a binary ("capture":
 	// {"-thumbnail-width", "0"}), checked against its flags like the rest.
 	BinaryArgs map[string][]string
+	// EdgeDiskBudget, when not 0, is the room of the edge Kafka's log dir:
+	// its retention is planned from it (kafkaconf.PlanBudget) for the
+	// site's topics, and a budget too small for them stops Start.
+	EdgeDiskBudget int64
 	// InsecurePlaintext runs everything without TLS or authorization, to
 	// measure what security costs (a benchmark's comparison only: the
 	// local default, the tests and the other benchmarks run secure).
@@ -126,6 +131,18 @@ func (p *Ports) fillFree() error {
 		*f, taken[port] = port, true
 	}
 	return nil
+}
+
+// edgeKafka is the edge cluster's config, its security aside.
+func (s *Stack) edgeKafka() kafkalocal.ClusterConfig {
+	var budget *kafkaconf.Budget
+	if s.cfg.EdgeDiskBudget != 0 {
+		budget = &kafkaconf.Budget{Bytes: s.cfg.EdgeDiskBudget}
+	}
+	return kafkalocal.ClusterConfig{
+		Name: "edge", Brokers: 1, BaseDir: filepath.Join(s.cfg.RunDir, "kafka-edge"), LibsDir: s.cfg.KafkaLibs, BasePort: s.cfg.Ports.EdgeKafka,
+		DiskBudget: budget,
+	}
 }
 
 // Services are the service processes in start order.
@@ -211,6 +228,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}()
 
+	// A disk budget too small for the edge site stops the stack before
+	// anything starts.
+	if err := s.edgeKafka().Validate(); err != nil {
+		return s, fmt.Errorf("localstack: edge kafka: %w", err)
+	}
 	if err := s.makePKI(); err != nil {
 		return s, err
 	}
@@ -230,10 +252,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		s.Edge, edgeErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
-			Name: "edge", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
-			TLS: s.kafkaTLS(s.PKI(cfg.Site).KafkaTLS()),
-		}, cfg.Logger)
+		edge := s.edgeKafka()
+		edge.TLS = s.kafkaTLS(s.PKI(cfg.Site).KafkaTLS())
+		s.Edge, edgeErr = kafkalocal.Start(ctx, edge, cfg.Logger)
 	}()
 	go func() {
 		defer wg.Done()

@@ -41,7 +41,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.Common.Register(fs, "127.0.0.1:9101", "127.0.0.1:8101")
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:19092", "bootstrap servers of the site's Kafka cluster")
 	fs.StringVar(&c.Topic, "topic", pipeline.TopicFramesRaw, "topic motion frames are published to")
-	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the topic when capture creates it")
+	fs.IntVar(&c.Partitions, "partitions", pipeline.DefaultPartitions, "partitions of the topic when capture creates it")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", 90, "JPEG quality of published frames, 1..100")
 	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail each frame carries, 16..1024 (0: none; enrich then decodes the frame to make one)")
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")

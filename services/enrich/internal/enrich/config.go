@@ -39,7 +39,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "127.0.0.1:19092", "bootstrap servers of the site's Kafka cluster")
 	fs.StringVar(&c.InputTopic, "input-topic", pipeline.TopicFramesRaw, "topic of captured frames")
 	fs.StringVar(&c.OutputTopic, "output-topic", pipeline.TopicFramesEnriched, "topic of enriched frames")
-	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the output topic when enrich creates it")
+	fs.IntVar(&c.Partitions, "partitions", pipeline.DefaultPartitions, "partitions of the output topic when enrich creates it")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records per transaction at most")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a transaction")
 	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicFramesDeadLetter, "topic that records enrich cannot enrich go to, with the reason in headers")

@@ -91,12 +91,12 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 		ch.Add(config.Invalid("store-backend", c.StoreBackend, "must be filesystem or s3"))
 	}
 	ch.Check(c.Retention.Default.MaxAge >= 0, "retention-max-age", c.Retention.Default.MaxAge.String(), "must not be negative")
-	if n, err := ParseBytes(*maxBytes); err != nil {
+	if n, err := config.ParseBytes(*maxBytes); err != nil {
 		ch.Add(config.Invalid("retention-max-bytes", *maxBytes, err.Error()))
 	} else {
 		c.Retention.Default.MaxBytes = n
 	}
-	if n, err := ParseBytes(*maxFrame); err != nil || n <= 0 {
+	if n, err := config.ParseBytes(*maxFrame); err != nil || n <= 0 {
 		ch.Add(config.Invalid("max-frame-bytes", *maxFrame, "must be a positive size such as 16MiB"))
 	} else {
 		c.MaxFrameBytes = n
@@ -114,31 +114,6 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
-}
-
-// ParseBytes parses a size: a number of bytes with an optional unit
-// (KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024).
-func ParseBytes(v string) (int64, error) {
-	v = strings.TrimSpace(v)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(v, u.suffix); ok {
-			v, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("want a non-negative size such as 500MB or 20GiB")
-	}
-	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("too large")
-	}
-	return n * mult, nil
 }
 
 // retentionFile is the YAML of -retention-file:
@@ -177,7 +152,7 @@ func LoadRetentionFile(path string) (map[string]store.RetentionPolicy, error) {
 			pol.MaxAge = d
 		}
 		if p.MaxBytes != "" {
-			n, err := ParseBytes(p.MaxBytes)
+			n, err := config.ParseBytes(p.MaxBytes)
 			if err != nil {
 				return nil, fmt.Errorf("cameras.%s.max_bytes %q: %v", cam, p.MaxBytes, err)
 			}
