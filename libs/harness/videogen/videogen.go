@@ -54,6 +54,11 @@ type Spec struct {
 	// JPEGQuality is the quality (1..100) of the files written by
 	// WriteImages. 0 selects 90. The MJPG video uses OpenCV's default.
 	JPEGQuality int
+	// Noise adds sensor noise of up to +-Noise grey levels (0..64), new in
+	// every frame, as a real camera's picture has: then every frame
+	// differs a little from the last (a detector's pixel threshold
+	// ignores it), and a video codec has real work to do. 0: none.
+	Noise int
 }
 
 // DefaultSpec returns the project's sample video: 768x576 at 25 fps, 200
@@ -96,6 +101,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("videogen: spec: Speed must be >= 0, got %d", s.Speed)
 	case s.JPEGQuality < 0 || s.JPEGQuality > 100:
 		return fmt.Errorf("videogen: spec: JPEGQuality must be in [0, 100], got %d", s.JPEGQuality)
+	case s.Noise < 0 || s.Noise > 64:
+		return fmt.Errorf("videogen: spec: Noise must be in [0, 64], got %d", s.Noise)
 	}
 	sq, sp := s.squareSize(), s.speed()
 	if minDim := min(s.Width, s.Height); sq < 8 || sq+2*sp > minDim {
@@ -199,6 +206,33 @@ func (r *Renderer) Frame(i int, dst *gocv.Mat) error {
 	r.background.CopyTo(dst)
 	sqr := r.spec.SquareAt(i)
 	drawSquare(dst, sqr)
+	if r.spec.Noise > 0 {
+		return addNoise(dst, r.spec.Noise, uint32(i))
+	}
+	return nil
+}
+
+// addNoise adds up to +-amp grey levels of deterministic noise (seeded by
+// frame) to every byte of dst, saturating at 0 and 255.
+func addNoise(dst *gocv.Mat, amp int, frame uint32) error {
+	n := dst.Rows() * dst.Cols() * dst.Channels()
+	buf := make([]byte, n)
+	seed := 0x9E3779B9 ^ (frame+1)*0x85EBCA6B
+	for i := range buf {
+		seed ^= seed << 13
+		seed ^= seed >> 17
+		seed ^= seed << 5
+		buf[i] = byte(seed % uint32(2*amp+1))
+	}
+	noise, err := gocv.NewMatFromBytes(dst.Rows(), dst.Cols(), dst.Type(), buf)
+	if err != nil {
+		return fmt.Errorf("videogen: noise: %w", err)
+	}
+	defer noise.Close()
+	gocv.Add(*dst, noise, dst)
+	offset := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(amp), float64(amp), float64(amp), 0), dst.Rows(), dst.Cols(), dst.Type())
+	defer offset.Close()
+	gocv.Subtract(*dst, offset, dst)
 	return nil
 }
 
