@@ -11,7 +11,7 @@ import (
 
 type metrics struct {
 	records, bytes, txns, aborts, restarts prometheus.Counter
-	commit                                 prometheus.Histogram
+	commit, open                           prometheus.Histogram
 	backlogRecords, backlogBytes           *prometheus.GaugeVec
 	gapOffsets                             *prometheus.GaugeVec
 	gapsDetected, gapOffsetsDetected       *prometheus.CounterVec
@@ -30,6 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		restarts: service.Counter(reg, "cefiot_bridge_session_restarts_total", "Forwarding sessions restarted from the committed checkpoints."),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_bridge_commit_seconds",
 			Help: "Transaction commit latency.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		open: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cefiot_bridge_transaction_open_seconds",
+			Help:    "How long a cloud transaction stayed open, from its first record to the end of its commit (the transaction timeout bounds it).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20)}),
 		backlogRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cefiot_bridge_backlog_records",
 			Help: "Records in the edge partition not yet committed to the cloud (lag)."}, part),
 		backlogBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cefiot_bridge_backlog_bytes",
@@ -48,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		drainEstimate: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_drain_estimate_seconds", Help: "Estimated time to forward the backlog; -1 while unknown."}),
 		throughput:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "cefiot_bridge_throughput_bytes_per_second", Help: "Bytes committed per second over the last seconds."}),
 	}
-	reg.MustRegister(m.commit, m.backlogRecords, m.backlogBytes, m.gapOffsets, m.gapsDetected, m.gapOffsetsDetected, m.offsetResets,
+	reg.MustRegister(m.commit, m.open, m.backlogRecords, m.backlogBytes, m.gapOffsets, m.gapsDetected, m.gapOffsetsDetected, m.offsetResets,
 		m.linkUp, m.paused, m.rateLimit, m.drainEstimate, m.throughput)
 	return m
 }

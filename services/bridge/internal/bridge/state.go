@@ -131,6 +131,7 @@ func (s *state) Committed(txnID string, c forward.Commit) {
 	m.records.Add(float64(c.Records))
 	m.bytes.Add(float64(c.Bytes))
 	m.commit.Observe(c.Duration.Seconds())
+	m.open.Observe(c.Open.Seconds())
 	for _, g := range c.Gaps {
 		lp := strconv.Itoa(int(g.Partition.Partition))
 		m.gapsDetected.WithLabelValues(g.Partition.Topic, lp).Inc()
