@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,9 +30,6 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test on real Kafka with a WAN cut")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small filesystem needs root")
-	}
 	const (
 		fsBytes    = 128 << 20
 		topic      = "budget.frames"
@@ -43,14 +39,8 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 	)
 	base := filepath.Join(t.TempDir(), "edge-kafka")
 	data := filepath.Join(base, "node-1", "data") // the node's log dir
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", fsBytes), "tmpfs", data).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %d MiB tmpfs for the edge log dir: %v\n%s", fsBytes>>20, err, out)
-	}
-	// Registered before the cluster's cleanup, so it runs after the stop.
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", data).Run() })
+	// Registered before the cluster's cleanup, so it is unmounted after the stop.
+	mountSmallFS(t, data, fsBytes)
 	e := newBridgeEnv(t, envOptions{netns: true, edgeBase: base,
 		// Records up to 2 MiB and one partition for each internal topic, so
 		// that a small filesystem holds more than the least of a budget.

@@ -101,18 +101,8 @@ func TestEtcdDownKeepsOverlapSafeWorkloadsRunning(t *testing.T) {
 // partition heals the cut-off worker learns its lease is gone, stops, and
 // never writes under the old epoch again.
 func TestPartitionedWorkerKeepsOverlapSafeWorkUntilItsLeaseIsFoundGone(t *testing.T) {
-	emb, cli := etcdtest.Start(t)
-	keys, _ := placement.NewKeys("edge")
-	applyEnrich(t, cli, keys)
-	proxy, err := netx.NewProxy(emb.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	leader(ctx, t, cli, keys)
-	j := &journal{}
+	f := newCutOffSite(t)
+	emb, cli, keys, proxy, ctx, j := f.emb, f.cli, f.keys, f.proxy, f.ctx, f.j
 	a := startWorkerWith(ctx, t, connect(t, proxy.Addr()), "a", j, nil, enrichIsOverlapSafe)
 	waitUntil(t, "a writes", 20*time.Second, func() bool { _, _, n, _ := j.span("a", time.Time{}); return n > 0 })
 	startWorkerWith(ctx, t, etcdtest.NewClient(t, emb), "b", j, nil, enrichIsOverlapSafe)

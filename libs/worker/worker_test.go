@@ -174,9 +174,12 @@ func startWorkerWith(ctx context.Context, t *testing.T, cli *clientv3.Client, id
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The worker stops when ctx ends or, at the latest, when the test
+	// ends (its cleanup runs before those of what it uses).
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() { cancel(); <-done })
 	return w
 }
 
@@ -198,10 +201,20 @@ func applyEnrich(t *testing.T, cli *clientv3.Client, keys placement.Keys) {
 	}
 }
 
-// A worker cut off from etcd past its lease stops writing before its
-// replacement starts, and after the partition heals it never writes again
-// under the old epoch.
-func TestPartitionedWorkerStopsBeforeReplacementStarts(t *testing.T) {
+// cutOffSite is a site whose enrich workload is declared, with a leader
+// placing it, where a worker can be cut off from etcd (through proxy) while
+// the others reach it directly; j records what every worker writes.
+type cutOffSite struct {
+	emb   *etcdtest.Member
+	cli   *clientv3.Client
+	keys  placement.Keys
+	proxy *netx.Proxy
+	ctx   context.Context
+	j     *journal
+}
+
+func newCutOffSite(t *testing.T) *cutOffSite {
+	t.Helper()
 	emb, cli := etcdtest.Start(t)
 	keys, _ := placement.NewKeys("edge")
 	applyEnrich(t, cli, keys)
@@ -209,11 +222,19 @@ func TestPartitionedWorkerStopsBeforeReplacementStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
+	t.Cleanup(func() { proxy.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	leader(ctx, t, cli, keys)
-	j := &journal{}
+	return &cutOffSite{emb: emb, cli: cli, keys: keys, proxy: proxy, ctx: ctx, j: &journal{}}
+}
+
+// A worker cut off from etcd past its lease stops writing before its
+// replacement starts, and after the partition heals it never writes again
+// under the old epoch.
+func TestPartitionedWorkerStopsBeforeReplacementStarts(t *testing.T) {
+	f := newCutOffSite(t)
+	emb, cli, keys, proxy, ctx, j := f.emb, f.cli, f.keys, f.proxy, f.ctx, f.j
 	regA := prometheus.NewRegistry()
 	a := startWorker(ctx, t, connect(t, proxy.Addr()), "a", j, regA)
 	waitUntil(t, "a writes", 20*time.Second, func() bool { _, _, n, _ := j.span("a", time.Time{}); return n > 0 })
@@ -258,18 +279,8 @@ func TestPartitionedWorkerStopsBeforeReplacementStarts(t *testing.T) {
 
 // A short etcd blip (well under the lease TTL) stops nothing.
 func TestShortEtcdBlipStopsNothing(t *testing.T) {
-	emb, cli := etcdtest.Start(t)
-	keys, _ := placement.NewKeys("edge")
-	applyEnrich(t, cli, keys)
-	proxy, err := netx.NewProxy(emb.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	leader(ctx, t, cli, keys)
-	j := &journal{}
+	f := newCutOffSite(t)
+	proxy, ctx, j := f.proxy, f.ctx, f.j
 	a := startWorker(ctx, t, connect(t, proxy.Addr()), "a", j, nil)
 	waitUntil(t, "a writes", 20*time.Second, func() bool { _, _, n, _ := j.span("a", time.Time{}); return n > 0 })
 	proxy.Cut()

@@ -1,0 +1,34 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// mountSmallFS mounts a real filesystem of size bytes (a size-limited
+// tmpfs) at dir, creating dir, and unmounts it when the test ends; a test
+// that registers its processes' cleanups after this call has them stopped
+// first. It skips the test when it cannot mount (not root).
+func mountSmallFS(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small filesystem needs root")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a %d KiB filesystem at %s: %v\n%s", size>>10, dir, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+}
+
+// growSmallFS resizes a filesystem of mountSmallFS to size bytes.
+func growSmallFS(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%d", size), dir).CombinedOutput(); err != nil {
+		t.Fatalf("grow the filesystem at %s to %d KiB: %v\n%s", dir, size>>10, err, out)
+	}
+}
