@@ -80,6 +80,18 @@ func CheckpointTopic(site string) string { return CloudTopic(site, "_cefiot.chec
 // GapTopic is the cloud topic holding the bridge's gap markers for site.
 func GapTopic(site string) string { return CloudTopic(site, "_cefiot.gaps") }
 
+// siteStatusTopic is the cloud name (after the site's prefix) of the
+// topic of a site's status reports.
+const siteStatusTopic = "_cefiot.site"
+
+// SiteStatusTopic is the cloud topic holding site's status reports
+// (cefiot.v1.SiteStatus, key = the site), written by its bridge.
+func SiteStatusTopic(site string) string { return CloudTopic(site, siteStatusTopic) }
+
+// SiteStatusPattern is the Kafka regex subscription matching every site's
+// status topic.
+func SiteStatusPattern() string { return CloudTopicPattern(siteStatusTopic) }
+
 // CloudTopicPattern is the Kafka regex subscription matching topic as
 // forwarded from every site (the sink's default: every site's
 // frames.enriched).

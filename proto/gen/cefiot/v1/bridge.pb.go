@@ -998,6 +998,91 @@ func (x *GapMarker) GetEpoch() int64 {
 	return 0
 }
 
+// SiteStatus is what a site's bridge tells the cloud about its site, every
+// report_interval, on the cloud topic edge-<site>._cefiot.site (key = the
+// site), so that the cloud knows every site from the data it receives,
+// without calling into a site (which a site behind NAT does not allow).
+type SiteStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Site  string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	// When the bridge made the report (its clock).
+	ReportTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=report_time,json=reportTime,proto3" json:"report_time,omitempty"`
+	// How often the bridge reports; a site silent for three intervals is
+	// stale.
+	ReportInterval *durationpb.Duration `protobuf:"bytes,3,opt,name=report_interval,json=reportInterval,proto3" json:"report_interval,omitempty"`
+	// The bridge's forwarding state: link, backlog (lag), gaps, last commit.
+	Bridge *GetBridgeStatusResponse `protobuf:"bytes,4,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// Build versions of the reporting processes, by service ("bridge").
+	Versions      map[string]string `protobuf:"bytes,5,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteStatus) Reset() {
+	*x = SiteStatus{}
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteStatus) ProtoMessage() {}
+
+func (x *SiteStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_bridge_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteStatus.ProtoReflect.Descriptor instead.
+func (*SiteStatus) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_bridge_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SiteStatus) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *SiteStatus) GetReportTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportTime
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetReportInterval() *durationpb.Duration {
+	if x != nil {
+		return x.ReportInterval
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetBridge() *GetBridgeStatusResponse {
+	if x != nil {
+		return x.Bridge
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetVersions() map[string]string {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 var File_cefiot_v1_bridge_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_bridge_proto_rawDesc = "" +
@@ -1082,7 +1167,18 @@ const file_cefiot_v1_bridge_proto_rawDesc = "" +
 	"\x10log_start_offset\x18\t \x01(\x03R\x0elogStartOffset\x12#\n" +
 	"\roffsets_reset\x18\n" +
 	" \x01(\bR\foffsetsReset\x12\x14\n" +
-	"\x05epoch\x18\v \x01(\x03R\x05epoch*O\n" +
+	"\x05epoch\x18\v \x01(\x03R\x05epoch\"\xdb\x02\n" +
+	"\n" +
+	"SiteStatus\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12;\n" +
+	"\vreport_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportTime\x12B\n" +
+	"\x0freport_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0ereportInterval\x12:\n" +
+	"\x06bridge\x18\x04 \x01(\v2\".cefiot.v1.GetBridgeStatusResponseR\x06bridge\x12?\n" +
+	"\bversions\x18\x05 \x03(\v2#.cefiot.v1.SiteStatus.VersionsEntryR\bversions\x1a;\n" +
+	"\rVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*O\n" +
 	"\tLinkState\x12\x1a\n" +
 	"\x16LINK_STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rLINK_STATE_UP\x10\x01\x12\x13\n" +
@@ -1109,7 +1205,7 @@ func file_cefiot_v1_bridge_proto_rawDescGZIP() []byte {
 }
 
 var file_cefiot_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cefiot_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cefiot_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_cefiot_v1_bridge_proto_goTypes = []any{
 	(LinkState)(0),                  // 0: cefiot.v1.LinkState
 	(*GetBridgeStatusRequest)(nil),  // 1: cefiot.v1.GetBridgeStatusRequest
@@ -1125,39 +1221,45 @@ var file_cefiot_v1_bridge_proto_goTypes = []any{
 	(*ListTopicsResponse)(nil),      // 11: cefiot.v1.ListTopicsResponse
 	(*BridgeTopic)(nil),             // 12: cefiot.v1.BridgeTopic
 	(*GapMarker)(nil),               // 13: cefiot.v1.GapMarker
-	(*WorkerStatus)(nil),            // 14: cefiot.v1.WorkerStatus
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 16: google.protobuf.Duration
-	(*GetStatusRequest)(nil),        // 17: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),       // 18: cefiot.v1.GetStatusResponse
+	(*SiteStatus)(nil),              // 14: cefiot.v1.SiteStatus
+	nil,                             // 15: cefiot.v1.SiteStatus.VersionsEntry
+	(*WorkerStatus)(nil),            // 16: cefiot.v1.WorkerStatus
+	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 18: google.protobuf.Duration
+	(*GetStatusRequest)(nil),        // 19: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),       // 20: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_bridge_proto_depIdxs = []int32{
-	14, // 0: cefiot.v1.GetBridgeStatusResponse.status:type_name -> cefiot.v1.WorkerStatus
+	16, // 0: cefiot.v1.GetBridgeStatusResponse.status:type_name -> cefiot.v1.WorkerStatus
 	0,  // 1: cefiot.v1.GetBridgeStatusResponse.link:type_name -> cefiot.v1.LinkState
-	15, // 2: cefiot.v1.GetBridgeStatusResponse.link_since:type_name -> google.protobuf.Timestamp
-	16, // 3: cefiot.v1.GetBridgeStatusResponse.drain_estimate:type_name -> google.protobuf.Duration
+	17, // 2: cefiot.v1.GetBridgeStatusResponse.link_since:type_name -> google.protobuf.Timestamp
+	18, // 3: cefiot.v1.GetBridgeStatusResponse.drain_estimate:type_name -> google.protobuf.Duration
 	3,  // 4: cefiot.v1.GetBridgeStatusResponse.partitions:type_name -> cefiot.v1.BridgePartitionStatus
-	15, // 5: cefiot.v1.GetBridgeStatusResponse.last_commit_time:type_name -> google.protobuf.Timestamp
-	15, // 6: cefiot.v1.BridgePartitionStatus.last_forward_time:type_name -> google.protobuf.Timestamp
+	17, // 5: cefiot.v1.GetBridgeStatusResponse.last_commit_time:type_name -> google.protobuf.Timestamp
+	17, // 6: cefiot.v1.BridgePartitionStatus.last_forward_time:type_name -> google.protobuf.Timestamp
 	12, // 7: cefiot.v1.ListTopicsResponse.topics:type_name -> cefiot.v1.BridgeTopic
-	15, // 8: cefiot.v1.GapMarker.detected_time:type_name -> google.protobuf.Timestamp
-	17, // 9: cefiot.v1.BridgeService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1,  // 10: cefiot.v1.BridgeService.GetBridgeStatus:input_type -> cefiot.v1.GetBridgeStatusRequest
-	4,  // 11: cefiot.v1.BridgeService.Pause:input_type -> cefiot.v1.PauseRequest
-	6,  // 12: cefiot.v1.BridgeService.Resume:input_type -> cefiot.v1.ResumeRequest
-	8,  // 13: cefiot.v1.BridgeService.SetRateLimit:input_type -> cefiot.v1.SetRateLimitRequest
-	10, // 14: cefiot.v1.BridgeService.ListTopics:input_type -> cefiot.v1.ListTopicsRequest
-	18, // 15: cefiot.v1.BridgeService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	2,  // 16: cefiot.v1.BridgeService.GetBridgeStatus:output_type -> cefiot.v1.GetBridgeStatusResponse
-	5,  // 17: cefiot.v1.BridgeService.Pause:output_type -> cefiot.v1.PauseResponse
-	7,  // 18: cefiot.v1.BridgeService.Resume:output_type -> cefiot.v1.ResumeResponse
-	9,  // 19: cefiot.v1.BridgeService.SetRateLimit:output_type -> cefiot.v1.SetRateLimitResponse
-	11, // 20: cefiot.v1.BridgeService.ListTopics:output_type -> cefiot.v1.ListTopicsResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	17, // 8: cefiot.v1.GapMarker.detected_time:type_name -> google.protobuf.Timestamp
+	17, // 9: cefiot.v1.SiteStatus.report_time:type_name -> google.protobuf.Timestamp
+	18, // 10: cefiot.v1.SiteStatus.report_interval:type_name -> google.protobuf.Duration
+	2,  // 11: cefiot.v1.SiteStatus.bridge:type_name -> cefiot.v1.GetBridgeStatusResponse
+	15, // 12: cefiot.v1.SiteStatus.versions:type_name -> cefiot.v1.SiteStatus.VersionsEntry
+	19, // 13: cefiot.v1.BridgeService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	1,  // 14: cefiot.v1.BridgeService.GetBridgeStatus:input_type -> cefiot.v1.GetBridgeStatusRequest
+	4,  // 15: cefiot.v1.BridgeService.Pause:input_type -> cefiot.v1.PauseRequest
+	6,  // 16: cefiot.v1.BridgeService.Resume:input_type -> cefiot.v1.ResumeRequest
+	8,  // 17: cefiot.v1.BridgeService.SetRateLimit:input_type -> cefiot.v1.SetRateLimitRequest
+	10, // 18: cefiot.v1.BridgeService.ListTopics:input_type -> cefiot.v1.ListTopicsRequest
+	20, // 19: cefiot.v1.BridgeService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	2,  // 20: cefiot.v1.BridgeService.GetBridgeStatus:output_type -> cefiot.v1.GetBridgeStatusResponse
+	5,  // 21: cefiot.v1.BridgeService.Pause:output_type -> cefiot.v1.PauseResponse
+	7,  // 22: cefiot.v1.BridgeService.Resume:output_type -> cefiot.v1.ResumeResponse
+	9,  // 23: cefiot.v1.BridgeService.SetRateLimit:output_type -> cefiot.v1.SetRateLimitResponse
+	11, // 24: cefiot.v1.BridgeService.ListTopics:output_type -> cefiot.v1.ListTopicsResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_bridge_proto_init() }
@@ -1172,7 +1274,7 @@ func file_cefiot_v1_bridge_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_bridge_proto_rawDesc), len(file_cefiot_v1_bridge_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1099,11 +1099,225 @@ func (x *GetStatsResponse) GetBackend() string {
 	return ""
 }
 
+// ListSitesRequest asks for the edge sites the cloud knows.
+type ListSitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesRequest) Reset() {
+	*x = ListSitesRequest{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesRequest) ProtoMessage() {}
+
+func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
+func (*ListSitesRequest) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{13}
+}
+
+// CloudSite is an edge site as the cloud knows it from its last report.
+type CloudSite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Site  string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	// When the cloud received the site's last report.
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// No report for three report intervals: the site, its bridge or its
+	// uplink is down.
+	Stale bool `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	// From the last report: the WAN link as the bridge saw it, the records
+	// and bytes not yet forwarded (lag), offsets lost to edge retention, and
+	// build versions.
+	Link           LinkState              `protobuf:"varint,4,opt,name=link,proto3,enum=cefiot.v1.LinkState" json:"link,omitempty"`
+	BacklogRecords int64                  `protobuf:"varint,5,opt,name=backlog_records,json=backlogRecords,proto3" json:"backlog_records,omitempty"`
+	BacklogBytes   int64                  `protobuf:"varint,6,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"`
+	GapOffsets     int64                  `protobuf:"varint,7,opt,name=gap_offsets,json=gapOffsets,proto3" json:"gap_offsets,omitempty"`
+	Gaps           int64                  `protobuf:"varint,8,opt,name=gaps,proto3" json:"gaps,omitempty"`
+	Versions       map[string]string      `protobuf:"bytes,9,rep,name=versions,proto3" json:"versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	LastCommitTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_commit_time,json=lastCommitTime,proto3" json:"last_commit_time,omitempty"`
+	// The whole last report.
+	Report        *SiteStatus `protobuf:"bytes,11,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloudSite) Reset() {
+	*x = CloudSite{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloudSite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloudSite) ProtoMessage() {}
+
+func (x *CloudSite) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloudSite.ProtoReflect.Descriptor instead.
+func (*CloudSite) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CloudSite) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *CloudSite) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *CloudSite) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *CloudSite) GetLink() LinkState {
+	if x != nil {
+		return x.Link
+	}
+	return LinkState_LINK_STATE_UNSPECIFIED
+}
+
+func (x *CloudSite) GetBacklogRecords() int64 {
+	if x != nil {
+		return x.BacklogRecords
+	}
+	return 0
+}
+
+func (x *CloudSite) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *CloudSite) GetGapOffsets() int64 {
+	if x != nil {
+		return x.GapOffsets
+	}
+	return 0
+}
+
+func (x *CloudSite) GetGaps() int64 {
+	if x != nil {
+		return x.Gaps
+	}
+	return 0
+}
+
+func (x *CloudSite) GetVersions() map[string]string {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *CloudSite) GetLastCommitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCommitTime
+	}
+	return nil
+}
+
+func (x *CloudSite) GetReport() *SiteStatus {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// ListSitesResponse lists the sites by name.
+type ListSitesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sites         []*CloudSite           `protobuf:"bytes,1,rep,name=sites,proto3" json:"sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesResponse) Reset() {
+	*x = ListSitesResponse{}
+	mi := &file_cefiot_v1_sink_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesResponse) ProtoMessage() {}
+
+func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_sink_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesResponse.ProtoReflect.Descriptor instead.
+func (*ListSitesResponse) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_sink_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListSitesResponse) GetSites() []*CloudSite {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
 var File_cefiot_v1_sink_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\n" +
-	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x06\n" +
+	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/bridge.proto\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x06\n" +
 	"\vStoredFrame\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1b\n" +
@@ -1203,7 +1417,27 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x16\n" +
 	"\x06events\x18\x04 \x01(\x03R\x06events\x12%\n" +
 	"\x0eframes_expired\x18\x05 \x01(\x03R\rframesExpired\x12\x18\n" +
-	"\abackend\x18\x06 \x01(\tR\abackend2\xba\x03\n" +
+	"\abackend\x18\x06 \x01(\tR\abackend\"\x12\n" +
+	"\x10ListSitesRequest\"\x8d\x04\n" +
+	"\tCloudSite\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x127\n" +
+	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\x12(\n" +
+	"\x04link\x18\x04 \x01(\x0e2\x14.cefiot.v1.LinkStateR\x04link\x12'\n" +
+	"\x0fbacklog_records\x18\x05 \x01(\x03R\x0ebacklogRecords\x12#\n" +
+	"\rbacklog_bytes\x18\x06 \x01(\x03R\fbacklogBytes\x12\x1f\n" +
+	"\vgap_offsets\x18\a \x01(\x03R\n" +
+	"gapOffsets\x12\x12\n" +
+	"\x04gaps\x18\b \x01(\x03R\x04gaps\x12>\n" +
+	"\bversions\x18\t \x03(\v2\".cefiot.v1.CloudSite.VersionsEntryR\bversions\x12D\n" +
+	"\x10last_commit_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\x12-\n" +
+	"\x06report\x18\v \x01(\v2\x15.cefiot.v1.SiteStatusR\x06report\x1a;\n" +
+	"\rVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\x11ListSitesResponse\x12*\n" +
+	"\x05sites\x18\x01 \x03(\v2\x14.cefiot.v1.CloudSiteR\x05sites2\x82\x04\n" +
 	"\vSinkService\x12F\n" +
 	"\tGetStatus\x12\x1b.cefiot.v1.GetStatusRequest\x1a\x1c.cefiot.v1.GetStatusResponse\x12I\n" +
 	"\n" +
@@ -1212,7 +1446,8 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\n" +
 	"ListEvents\x12\x1c.cefiot.v1.ListEventsRequest\x1a\x1d.cefiot.v1.ListEventsResponse\x12C\n" +
 	"\bGetEvent\x12\x1a.cefiot.v1.GetEventRequest\x1a\x1b.cefiot.v1.GetEventResponse\x12C\n" +
-	"\bGetStats\x12\x1a.cefiot.v1.GetStatsRequest\x1a\x1b.cefiot.v1.GetStatsResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
+	"\bGetStats\x12\x1a.cefiot.v1.GetStatsRequest\x1a\x1b.cefiot.v1.GetStatsResponse\x12F\n" +
+	"\tListSites\x12\x1b.cefiot.v1.ListSitesRequest\x1a\x1c.cefiot.v1.ListSitesResponseB7Z5github.com/cefiot/cefiot/proto/gen/cefiot/v1;cefiotv1b\x06proto3"
 
 var (
 	file_cefiot_v1_sink_proto_rawDescOnce sync.Once
@@ -1226,7 +1461,7 @@ func file_cefiot_v1_sink_proto_rawDescGZIP() []byte {
 	return file_cefiot_v1_sink_proto_rawDescData
 }
 
-var file_cefiot_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cefiot_v1_sink_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_cefiot_v1_sink_proto_goTypes = []any{
 	(*StoredFrame)(nil),           // 0: cefiot.v1.StoredFrame
 	(*ListFramesRequest)(nil),     // 1: cefiot.v1.ListFramesRequest
@@ -1241,49 +1476,63 @@ var file_cefiot_v1_sink_proto_goTypes = []any{
 	(*GetStatsRequest)(nil),       // 10: cefiot.v1.GetStatsRequest
 	(*CameraStats)(nil),           // 11: cefiot.v1.CameraStats
 	(*GetStatsResponse)(nil),      // 12: cefiot.v1.GetStatsResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*Box)(nil),                   // 14: cefiot.v1.Box
-	(EventPhase)(0),               // 15: cefiot.v1.EventPhase
-	(*GetStatusRequest)(nil),      // 16: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 17: cefiot.v1.GetStatusResponse
+	(*ListSitesRequest)(nil),      // 13: cefiot.v1.ListSitesRequest
+	(*CloudSite)(nil),             // 14: cefiot.v1.CloudSite
+	(*ListSitesResponse)(nil),     // 15: cefiot.v1.ListSitesResponse
+	nil,                           // 16: cefiot.v1.CloudSite.VersionsEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Box)(nil),                   // 18: cefiot.v1.Box
+	(EventPhase)(0),               // 19: cefiot.v1.EventPhase
+	(LinkState)(0),                // 20: cefiot.v1.LinkState
+	(*SiteStatus)(nil),            // 21: cefiot.v1.SiteStatus
+	(*GetStatusRequest)(nil),      // 22: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 23: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_sink_proto_depIdxs = []int32{
-	13, // 0: cefiot.v1.StoredFrame.capture_time:type_name -> google.protobuf.Timestamp
-	13, // 1: cefiot.v1.StoredFrame.stored_time:type_name -> google.protobuf.Timestamp
-	14, // 2: cefiot.v1.StoredFrame.boxes:type_name -> cefiot.v1.Box
-	15, // 3: cefiot.v1.StoredFrame.event_phase:type_name -> cefiot.v1.EventPhase
-	13, // 4: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 5: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 0: cefiot.v1.StoredFrame.capture_time:type_name -> google.protobuf.Timestamp
+	17, // 1: cefiot.v1.StoredFrame.stored_time:type_name -> google.protobuf.Timestamp
+	18, // 2: cefiot.v1.StoredFrame.boxes:type_name -> cefiot.v1.Box
+	19, // 3: cefiot.v1.StoredFrame.event_phase:type_name -> cefiot.v1.EventPhase
+	17, // 4: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
+	17, // 5: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: cefiot.v1.ListFramesResponse.frames:type_name -> cefiot.v1.StoredFrame
 	0,  // 7: cefiot.v1.GetFrameResponse.frame:type_name -> cefiot.v1.StoredFrame
-	13, // 8: cefiot.v1.StoredEvent.start_time:type_name -> google.protobuf.Timestamp
-	13, // 9: cefiot.v1.StoredEvent.end_time:type_name -> google.protobuf.Timestamp
-	14, // 10: cefiot.v1.StoredEvent.boxes:type_name -> cefiot.v1.Box
-	14, // 11: cefiot.v1.StoredEvent.region:type_name -> cefiot.v1.Box
-	13, // 12: cefiot.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 13: cefiot.v1.ListEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 8: cefiot.v1.StoredEvent.start_time:type_name -> google.protobuf.Timestamp
+	17, // 9: cefiot.v1.StoredEvent.end_time:type_name -> google.protobuf.Timestamp
+	18, // 10: cefiot.v1.StoredEvent.boxes:type_name -> cefiot.v1.Box
+	18, // 11: cefiot.v1.StoredEvent.region:type_name -> cefiot.v1.Box
+	17, // 12: cefiot.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	17, // 13: cefiot.v1.ListEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	5,  // 14: cefiot.v1.ListEventsResponse.events:type_name -> cefiot.v1.StoredEvent
 	5,  // 15: cefiot.v1.GetEventResponse.event:type_name -> cefiot.v1.StoredEvent
-	13, // 16: cefiot.v1.CameraStats.oldest_time:type_name -> google.protobuf.Timestamp
-	13, // 17: cefiot.v1.CameraStats.newest_time:type_name -> google.protobuf.Timestamp
+	17, // 16: cefiot.v1.CameraStats.oldest_time:type_name -> google.protobuf.Timestamp
+	17, // 17: cefiot.v1.CameraStats.newest_time:type_name -> google.protobuf.Timestamp
 	11, // 18: cefiot.v1.GetStatsResponse.cameras:type_name -> cefiot.v1.CameraStats
-	16, // 19: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1,  // 20: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
-	3,  // 21: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
-	6,  // 22: cefiot.v1.SinkService.ListEvents:input_type -> cefiot.v1.ListEventsRequest
-	8,  // 23: cefiot.v1.SinkService.GetEvent:input_type -> cefiot.v1.GetEventRequest
-	10, // 24: cefiot.v1.SinkService.GetStats:input_type -> cefiot.v1.GetStatsRequest
-	17, // 25: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	2,  // 26: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
-	4,  // 27: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
-	7,  // 28: cefiot.v1.SinkService.ListEvents:output_type -> cefiot.v1.ListEventsResponse
-	9,  // 29: cefiot.v1.SinkService.GetEvent:output_type -> cefiot.v1.GetEventResponse
-	12, // 30: cefiot.v1.SinkService.GetStats:output_type -> cefiot.v1.GetStatsResponse
-	25, // [25:31] is the sub-list for method output_type
-	19, // [19:25] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	17, // 19: cefiot.v1.CloudSite.last_seen:type_name -> google.protobuf.Timestamp
+	20, // 20: cefiot.v1.CloudSite.link:type_name -> cefiot.v1.LinkState
+	16, // 21: cefiot.v1.CloudSite.versions:type_name -> cefiot.v1.CloudSite.VersionsEntry
+	17, // 22: cefiot.v1.CloudSite.last_commit_time:type_name -> google.protobuf.Timestamp
+	21, // 23: cefiot.v1.CloudSite.report:type_name -> cefiot.v1.SiteStatus
+	14, // 24: cefiot.v1.ListSitesResponse.sites:type_name -> cefiot.v1.CloudSite
+	22, // 25: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	1,  // 26: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
+	3,  // 27: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
+	6,  // 28: cefiot.v1.SinkService.ListEvents:input_type -> cefiot.v1.ListEventsRequest
+	8,  // 29: cefiot.v1.SinkService.GetEvent:input_type -> cefiot.v1.GetEventRequest
+	10, // 30: cefiot.v1.SinkService.GetStats:input_type -> cefiot.v1.GetStatsRequest
+	13, // 31: cefiot.v1.SinkService.ListSites:input_type -> cefiot.v1.ListSitesRequest
+	23, // 32: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	2,  // 33: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
+	4,  // 34: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
+	7,  // 35: cefiot.v1.SinkService.ListEvents:output_type -> cefiot.v1.ListEventsResponse
+	9,  // 36: cefiot.v1.SinkService.GetEvent:output_type -> cefiot.v1.GetEventResponse
+	12, // 37: cefiot.v1.SinkService.GetStats:output_type -> cefiot.v1.GetStatsResponse
+	15, // 38: cefiot.v1.SinkService.ListSites:output_type -> cefiot.v1.ListSitesResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_sink_proto_init() }
@@ -1291,6 +1540,7 @@ func file_cefiot_v1_sink_proto_init() {
 	if File_cefiot_v1_sink_proto != nil {
 		return
 	}
+	file_cefiot_v1_bridge_proto_init()
 	file_cefiot_v1_frame_proto_init()
 	file_cefiot_v1_status_proto_init()
 	type x struct{}
@@ -1299,7 +1549,7 @@ func file_cefiot_v1_sink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_sink_proto_rawDesc), len(file_cefiot_v1_sink_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	SinkService_ListEvents_FullMethodName = "/cefiot.v1.SinkService/ListEvents"
 	SinkService_GetEvent_FullMethodName   = "/cefiot.v1.SinkService/GetEvent"
 	SinkService_GetStats_FullMethodName   = "/cefiot.v1.SinkService/GetStats"
+	SinkService_ListSites_FullMethodName  = "/cefiot.v1.SinkService/ListSites"
 )
 
 // SinkServiceClient is the client API for SinkService service.
@@ -48,6 +49,10 @@ type SinkServiceClient interface {
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
 	// GetStats returns counts, bytes and the oldest/newest frame per camera.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// ListSites lists every edge site the cloud has heard from (their
+	// bridges' status reports), with last seen, lag and gaps; a site silent
+	// for three report intervals is stale.
+	ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesResponse, error)
 }
 
 type sinkServiceClient struct {
@@ -118,6 +123,16 @@ func (c *sinkServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, o
 	return out, nil
 }
 
+func (c *sinkServiceClient) ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSitesResponse)
+	err := c.cc.Invoke(ctx, SinkService_ListSites_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SinkServiceServer is the server API for SinkService service.
 // All implementations must embed UnimplementedSinkServiceServer
 // for forward compatibility.
@@ -139,6 +154,10 @@ type SinkServiceServer interface {
 	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)
 	// GetStats returns counts, bytes and the oldest/newest frame per camera.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// ListSites lists every edge site the cloud has heard from (their
+	// bridges' status reports), with last seen, lag and gaps; a site silent
+	// for three report intervals is stale.
+	ListSites(context.Context, *ListSitesRequest) (*ListSitesResponse, error)
 	mustEmbedUnimplementedSinkServiceServer()
 }
 
@@ -166,6 +185,9 @@ func (UnimplementedSinkServiceServer) GetEvent(context.Context, *GetEventRequest
 }
 func (UnimplementedSinkServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedSinkServiceServer) ListSites(context.Context, *ListSitesRequest) (*ListSitesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListSites not implemented")
 }
 func (UnimplementedSinkServiceServer) mustEmbedUnimplementedSinkServiceServer() {}
 func (UnimplementedSinkServiceServer) testEmbeddedByValue()                     {}
@@ -296,6 +318,24 @@ func _SinkService_GetStats_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SinkService_ListSites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSitesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SinkServiceServer).ListSites(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SinkService_ListSites_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SinkServiceServer).ListSites(ctx, req.(*ListSitesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SinkService_ServiceDesc is the grpc.ServiceDesc for SinkService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -326,6 +366,10 @@ var SinkService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStats",
 			Handler:    _SinkService_GetStats_Handler,
+		},
+		{
+			MethodName: "ListSites",
+			Handler:    _SinkService_ListSites_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -22,6 +22,7 @@ import (
 	"github.com/cefiot/cefiot/libs/service"
 	"github.com/cefiot/cefiot/libs/tlsx"
 	"github.com/cefiot/cefiot/services/bridge/internal/selection"
+	"github.com/cefiot/cefiot/services/bridge/internal/sitestatus"
 )
 
 // Config is the bridge configuration.
@@ -41,6 +42,7 @@ type Config struct {
 	RateLimit          int64
 	TransactionTimeout time.Duration
 	ProbeInterval      time.Duration
+	StatusInterval     time.Duration
 	KafkaWait          time.Duration
 }
 
@@ -63,6 +65,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.Int64Var(&c.RateLimit, "rate-limit", 0, "forwarded bytes per second at most at start (0: no cap; SetRateLimit changes it live)")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 60*time.Second, "transaction timeout at the cloud cluster (aborts a vanished bridge's transaction)")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", time.Second, "how often the WAN link to the cloud cluster is probed")
+	fs.DurationVar(&c.StatusInterval, "status-interval", sitestatus.DefaultInterval, "how often the bridge reports the site's status to the cloud (a site silent for three intervals is shown stale)")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for both clusters at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -94,6 +97,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.RateLimit >= 0, "rate-limit", strconv.FormatInt(c.RateLimit, 10), "must be 0 (no cap) or positive")
 	ch.Check(c.TransactionTimeout >= 10*time.Second && c.TransactionTimeout <= 15*time.Minute, "transaction-timeout", c.TransactionTimeout.String(), "must be 10s..15m")
 	ch.Check(c.ProbeInterval >= 100*time.Millisecond, "probe-interval", c.ProbeInterval.String(), "must be at least 100ms")
+	ch.Check(c.StatusInterval >= time.Second && c.StatusInterval <= 10*time.Second, "status-interval", c.StatusInterval.String(), "must be 1s..10s (the cloud shows a site stale after three intervals, within 30 s)")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }

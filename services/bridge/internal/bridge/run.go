@@ -17,6 +17,7 @@ import (
 	"github.com/cefiot/cefiot/services/bridge/internal/linkprobe"
 	"github.com/cefiot/cefiot/services/bridge/internal/ratelimit"
 	"github.com/cefiot/cefiot/services/bridge/internal/selection"
+	"github.com/cefiot/cefiot/services/bridge/internal/sitestatus"
 
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -40,8 +41,10 @@ func Run(ctx context.Context, cfg Config) error {
 	probe := linkprobe.New(cfg.Cloud(), cfg.ProbeInterval, 2*time.Second, 2, logger)
 	st := newState(m, ratelimit.New(cfg.RateLimit), probe)
 	m.rateLimit.Set(float64(cfg.RateLimit))
-	b := &bridge{cfg: cfg, logger: logger, metrics: m, state: st, probe: probe}
-	cefiotv1.RegisterBridgeServiceServer(proc.Admin.GRPC(), &adminServer{proc: proc, metrics: m, state: st})
+	adm := &adminServer{proc: proc, metrics: m, state: st}
+	b := &bridge{cfg: cfg, logger: logger, metrics: m, state: st, probe: probe,
+		status: func() *cefiotv1.GetBridgeStatusResponse { return st.status(adm.worker()) }}
+	cefiotv1.RegisterBridgeServiceServer(proc.Admin.GRPC(), adm)
 	proc.Admin.AddGateway(cefiotv1.RegisterBridgeServiceHandlerFromEndpoint)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -61,6 +64,7 @@ type bridge struct {
 	metrics *metrics
 	state   *state
 	probe   *linkprobe.Probe
+	status  func() *cefiotv1.GetBridgeStatusResponse // as the admin API says it
 }
 
 // TransactionalID is the cloud transactional id of a site's bridge
@@ -91,6 +95,17 @@ func (b *bridge) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.W
 		TopicRefresh: b.cfg.TopicRefresh, TransactionTimeout: b.cfg.TransactionTimeout,
 	}
 	logger.Info("bridge workload starting", "topics", sel.String())
+	// While the workload runs, the cloud hears how the site is.
+	reporter := &sitestatus.Reporter{Cloud: b.cfg.Cloud(), Site: b.cfg.Site, Interval: b.cfg.StatusInterval, Bridge: b.status, Logger: logger}
+	reporting := make(chan error, 1)
+	rctx, stopReporting := context.WithCancel(ctx)
+	go func() { reporting <- reporter.Run(rctx) }()
+	defer func() {
+		stopReporting()
+		if err := <-reporting; err != nil {
+			logger.Warn("site status reports ended", "err", err)
+		}
+	}()
 	quick := 0
 	for {
 		start := time.Now()
