@@ -68,6 +68,9 @@ type Config struct {
 	// measure what security costs (a benchmark's comparison only: the
 	// local default, the tests and the other benchmarks run secure).
 	InsecurePlaintext bool
+	// EdgeBrokers is the number of brokers of the edge Kafka cluster
+	// (default 1); with 3, topics get replication 3 and min.insync 2.
+	EdgeBrokers int
 }
 
 // Ports are the listening ports of the stack.
@@ -164,6 +167,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.EdgeSchedulers == 0 {
 		cfg.EdgeSchedulers = 1
 	}
+	if cfg.EdgeBrokers == 0 {
+		cfg.EdgeBrokers = 1
+	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
 	}
@@ -214,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	go func() {
 		defer wg.Done()
 		s.Edge, edgeErr = kafkalocal.Start(ctx, kafkalocal.ClusterConfig{
-			Name: "edge", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
+			Name: "edge", Brokers: cfg.EdgeBrokers, BaseDir: filepath.Join(cfg.RunDir, "kafka-edge"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.EdgeKafka,
 			TLS: s.kafkaTLS(s.PKI(cfg.Site).KafkaTLS()),
 		}, cfg.Logger)
 	}()
@@ -287,6 +293,15 @@ func (s *Stack) SinkHTTP() string {
 
 // SinkGRPC is the sink's gRPC address.
 func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkGRPC) }
+
+// SpoolDir is the capture spool directory of an edge node ("": the
+// single node of a one-node stack).
+func (s *Stack) SpoolDir(node string) string {
+	if node == "" {
+		return filepath.Join(s.cfg.RunDir, "capture-spool")
+	}
+	return filepath.Join(s.cfg.RunDir, "capture-spool-"+node)
+}
 
 // StoreDir is the sink's frame store.
 func (s *Stack) StoreDir() string { return filepath.Join(s.cfg.RunDir, "sink-store") }
@@ -373,7 +388,8 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		}
 	case "capture":
 		bin = "capture"
-		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())
+		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers(),
+			"-spool-dir", s.SpoolDir(""))
 	case "enrich":
 		bin = "enrich"
 		args = append(common(c.Site, edgeEtcd, p.EnrichGRPC, p.EnrichHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())

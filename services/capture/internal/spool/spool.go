@@ -332,7 +332,9 @@ func (s *Spool) forget(seg *segment) {
 	_ = os.Remove(segPath(s.dir, seg.id))
 }
 
-// Peek returns up to n of the oldest records without removing them.
+// Peek returns up to n of the oldest records without removing them. A
+// record that can no longer be read (the file was damaged since Open) has
+// nil Data: the caller reports it lost and removes it like the others.
 func (s *Spool) Peek(n int) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -344,7 +346,7 @@ func (s *Spool) Peek(n int) ([]Record, error) {
 	for _, e := range s.q[:n] {
 		data, _, err := readFrame(e.seg.f, e.off)
 		if err != nil {
-			return out, fmt.Errorf("spool: read record %d: %w", e.seq, err)
+			data = nil
 		}
 		out = append(out, Record{Seq: e.seq, Data: data})
 	}
