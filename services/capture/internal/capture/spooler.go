@@ -41,8 +41,9 @@ const gapLogEvery = 10 * time.Second
 // A full spool drops its oldest frames: they are counted
 // (cefiot_capture_spool_dropped_frames_total), logged and shown in the
 // camera's state (spool_dropped_frames, last_spool_gap). A frame the
-// drainer had already handed to the producer when it was dropped may still
-// arrive: the count errs towards loss.
+// drainer has already handed to the producer leaves the disk when it is
+// dropped but is still sent: it counts as lost only if Kafka never
+// acknowledges it (the drainer stops first).
 type spooler struct {
 	pub     *publisher
 	sp      *spool.Spool
@@ -61,6 +62,7 @@ type spooler struct {
 	dropped  int64     // frames lost since start
 	logged   time.Time // the last gap warning
 	unlogged int64     // frames dropped since that warning
+	flying   []*flight // the drainer's batch, oldest first
 
 	wake chan struct{}
 	stop context.CancelFunc
@@ -69,6 +71,13 @@ type spooler struct {
 
 // drainAcks collects the delivery reports of a drained batch.
 type drainAcks struct{ ch chan error }
+
+// flight is a spooled frame the drainer has handed to the producer.
+type flight struct {
+	seq     uint64
+	id      string
+	dropped bool // no longer in the spool: the producer holds the only copy
+}
 
 // newSpooler opens the camera's spool in dir and starts draining what it
 // holds.
@@ -194,7 +203,8 @@ func (s *spooler) drainOnce(ctx context.Context) bool {
 		return false
 	}
 	acks := &drainAcks{ch: make(chan error, len(recs))}
-	sent := 0
+	sent, acked := 0, 0
+	defer func() { s.land(acked) }()
 	for _, r := range recs {
 		f := &cefiotv1.Frame{}
 		if r.Data == nil {
@@ -205,6 +215,9 @@ func (s *spooler) drainOnce(ctx context.Context) bool {
 			s.lostOne("?", fmt.Sprintf("a spooled frame does not decode: %v", err))
 			continue
 		}
+		s.mu.Lock()
+		s.flying = append(s.flying, &flight{seq: r.Seq, id: f.GetFrameId()})
+		s.mu.Unlock()
 		if err := s.pub.produce(ctx, frameMessage(s.pub.frameTopic, f, r.Data, acks)); err != nil {
 			if ctx.Err() == nil {
 				s.pub.fail(fmt.Errorf("camera %s: send spooled frame %s: %w", s.camera, f.GetFrameId(), err))
@@ -219,6 +232,7 @@ func (s *spooler) drainOnce(ctx context.Context) bool {
 			if err != nil {
 				return false // the publisher has failed with it
 			}
+			acked++
 		case <-ctx.Done():
 			return false
 		}
@@ -234,18 +248,68 @@ func (s *spooler) drainOnce(ctx context.Context) bool {
 	return true
 }
 
+// land ends the drainer's batch, of which the first acked frames were
+// acknowledged: a frame dropped from the spool while in flight and not
+// acknowledged is lost after all.
+func (s *spooler) land(acked int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lost []*flight
+	for _, f := range s.flying[min(acked, len(s.flying)):] {
+		if f.dropped {
+			lost = append(lost, f)
+		}
+	}
+	if len(lost) > 0 {
+		s.gap(len(lost), lost[0].id, lost[len(lost)-1].id, "dropped from the full spool and never acknowledged")
+	}
+	s.flying = nil
+}
+
 func (s *spooler) lostOne(id, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gap(1, id, id, why)
 }
 
-// lost reports records dropped from the spool. s.mu is held.
+// lost reports records dropped from the spool, except those the drainer
+// has in flight (see land). s.mu is held.
 func (s *spooler) lost(recs []spool.Record, why string) {
-	if len(recs) == 0 {
+	var gone []spool.Record
+	for _, r := range recs {
+		if f := s.inFlight(r.Seq); f != nil {
+			f.dropped = true
+			continue
+		}
+		gone = append(gone, r)
+	}
+	if len(gone) == 0 {
 		return
 	}
-	s.gap(len(recs), frameIDOf(recs[0].Data), frameIDOf(recs[len(recs)-1].Data), why)
+	s.gap(len(gone), frameIDOf(gone[0].Data), frameIDOf(gone[len(gone)-1].Data), why)
+}
+
+// inFlight is the drainer's flight of record seq, or nil. s.mu is held.
+func (s *spooler) inFlight(seq uint64) *flight {
+	for _, f := range s.flying {
+		if f.seq == seq {
+			return f
+		}
+	}
+	return nil
+}
+
+// flights is how many frames the drainer has in flight and how many of
+// those are no longer in the spool.
+func (s *spooler) flights() (n, dropped int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.flying {
+		if f.dropped {
+			dropped++
+		}
+	}
+	return len(s.flying), dropped
 }
 
 func frameIDOf(data []byte) string {
