@@ -198,26 +198,35 @@ func (s *spooler) drain(ctx context.Context) {
 // drainOnce sends the oldest spooled frames and removes them once Kafka
 // acknowledged them. It reports whether it removed any.
 func (s *spooler) drainOnce(ctx context.Context) bool {
+	// The batch is taken and marked in flight at once: an append that
+	// drops one of these frames from here on knows it is still sent.
+	s.mu.Lock()
 	recs, err := s.sp.Peek(drainBatch)
+	frames := make([]*cefiotv1.Frame, len(recs))
+	for i, r := range recs {
+		f := &cefiotv1.Frame{}
+		switch err := proto.Unmarshal(r.Data, f); {
+		case r.Data == nil:
+			s.gap(1, "?", "?", "a spooled frame cannot be read back")
+		case err != nil || f.GetFrameId() == "":
+			s.gap(1, "?", "?", fmt.Sprintf("a spooled frame does not decode: %v", err))
+		default:
+			frames[i] = f
+			s.flying = append(s.flying, &flight{seq: r.Seq, id: f.GetFrameId()})
+		}
+	}
+	s.mu.Unlock()
 	if err != nil || len(recs) == 0 {
 		return false
 	}
 	acks := &drainAcks{ch: make(chan error, len(recs))}
 	sent, acked := 0, 0
 	defer func() { s.land(acked) }()
-	for _, r := range recs {
-		f := &cefiotv1.Frame{}
-		if r.Data == nil {
-			s.lostOne("?", "a spooled frame cannot be read back")
+	for i, r := range recs {
+		f := frames[i]
+		if f == nil {
 			continue
 		}
-		if err := proto.Unmarshal(r.Data, f); err != nil || f.GetFrameId() == "" {
-			s.lostOne("?", fmt.Sprintf("a spooled frame does not decode: %v", err))
-			continue
-		}
-		s.mu.Lock()
-		s.flying = append(s.flying, &flight{seq: r.Seq, id: f.GetFrameId()})
-		s.mu.Unlock()
 		if err := s.pub.produce(ctx, frameMessage(s.pub.frameTopic, f, r.Data, acks)); err != nil {
 			if ctx.Err() == nil {
 				s.pub.fail(fmt.Errorf("camera %s: send spooled frame %s: %w", s.camera, f.GetFrameId(), err))
@@ -264,12 +273,6 @@ func (s *spooler) land(acked int) {
 		s.gap(len(lost), lost[0].id, lost[len(lost)-1].id, "dropped from the full spool and never acknowledged")
 	}
 	s.flying = nil
-}
-
-func (s *spooler) lostOne(id, why string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gap(1, id, id, why)
 }
 
 // lost reports records dropped from the spool, except those the drainer
