@@ -55,7 +55,7 @@ func TestEdgeKafkaDownCaptureSpools(t *testing.T) {
 		t.Errorf("capture counters %v: want %d published, every spooled frame drained, none dropped", c, want)
 	}
 	t.Logf("camera produced %d motion frames; %d went to the spool during the %v outage (from %.1fs after the brokers stopped; %d in all), peak %.0f frames / %.1f MB; "+
-		"spool drained %.1fs and every frame stored %.1fs after the brokers returned; %d published, %d dropped, the store holds %d, each once",
+		"spool empty %.1fs and every frame stored %.1fs after the brokers were back (the spool drains once the second broker is); %d published, %d dropped, the store holds %d, each once",
 		c["motion_frames"], o.spooledDuring, edgeKafkaOutage, o.spoolingAfter.Seconds(), c["spooled"], o.peakFrames, o.peakBytes/1e6,
 		o.drained.Seconds(), stored.Seconds(), c["published"], c["spool_dropped"], want)
 }
