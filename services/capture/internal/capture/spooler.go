@@ -208,8 +208,10 @@ func (s *spooler) drainOnce(ctx context.Context) bool {
 		switch err := proto.Unmarshal(r.Data, f); {
 		case r.Data == nil:
 			s.gap(1, "?", "?", "a spooled frame cannot be read back")
-		case err != nil || f.GetFrameId() == "":
+		case err != nil:
 			s.gap(1, "?", "?", fmt.Sprintf("a spooled frame does not decode: %v", err))
+		case f.GetFrameId() == "" || f.GetCameraId() != s.camera:
+			s.gap(1, "?", "?", fmt.Sprintf("a spooled record is not a frame of this camera (frame id %q, camera %q)", f.GetFrameId(), f.GetCameraId()))
 		default:
 			frames[i] = f
 			s.flying = append(s.flying, &flight{seq: r.Seq, id: f.GetFrameId()})
@@ -329,7 +331,14 @@ func (s *spooler) gap(n int, first, last, why string) {
 	s.dropped += int64(n)
 	s.unlogged += int64(n)
 	s.metrics.spoolDropped.Add(float64(n))
-	desc := fmt.Sprintf("%d frames lost at %s (%s): %s .. %s", n, s.now().UTC().Format(time.RFC3339), why, first, last)
+	ids, noun := first+" .. "+last, "frames"
+	if first == last {
+		ids = first
+	}
+	if n == 1 {
+		noun = "frame"
+	}
+	desc := fmt.Sprintf("%d %s lost at %s (%s): %s", n, noun, s.now().UTC().Format(time.RFC3339), why, ids)
 	if s.cam != nil {
 		s.cam.update(func(st *CameraState) { st.SpoolDropped, st.LastSpoolGap = s.dropped, desc })
 	}

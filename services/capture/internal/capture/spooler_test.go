@@ -18,6 +18,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+	"github.com/cefiot/cefiot/services/capture/internal/spool"
 )
 
 // testFrame is frame i of cam-1 with a JPEG of a fixed size, so every
@@ -214,4 +215,52 @@ func TestFullSpoolDropsOldestAndCounts(t *testing.T) {
 	if got := testutil.ToFloat64(m.spoolDropped); got != sent-fits {
 		t.Fatalf("after the close %v frames counted lost, want %d", got, sent-fits)
 	}
+}
+
+// TestSpoolGarbageIsAGapNotACrash: a spool left with records that are not
+// frames (a damaged or foreign file that still passes its checksums) is
+// drained around them: each counts as one lost frame, the frames get
+// through.
+func TestSpoolGarbageIsAGapNotACrash(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "frames"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	conn := kafkax.Conn{Bootstrap: cluster.ListenAddrs()[0]}
+	dir := t.TempDir()
+	sp, _, err := spool.Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// frame 0, garbage, frame 2, a frame without an id (field 2,
+	// camera_id, only), a frame of another camera.
+	other, _ := proto.Marshal(&cefiotv1.Frame{FrameId: "cam-2_7_00000001", CameraId: "cam-2"})
+	for i, data := range [][]byte{nil, []byte("\xff\xff not a frame"), nil, {0x12, 0x01, 'x'}, other} {
+		if data == nil {
+			_, data = testFrame(i)
+		}
+		if _, err := sp.Append(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics(prometheus.NewRegistry())
+	cam := newCameraRun("cam-1", Overrides{}, Overrides{})
+	pub := spooledPublisher(t, conn, dir, 1<<20, time.Second, m, cam)
+	defer pub.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pub.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readFrameIDs(t, conn, "frames"), []string{testFrameID(0), testFrameID(2)}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("topic holds %v, want %v", got, want)
+	}
+	if d := testutil.ToFloat64(m.spoolDropped); d != 3 || cam.State().SpoolDropped != 3 {
+		t.Fatalf("%v frames counted lost (state %d), want the 3 records that are not frames of cam-1", d, cam.State().SpoolDropped)
+	}
+	t.Logf("last gap: %s", cam.State().LastSpoolGap)
 }
