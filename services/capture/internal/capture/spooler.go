@@ -118,7 +118,7 @@ func frameMessage(topic string, f *cefiotv1.Frame, value []byte, opaque any) *ka
 }
 
 // send publishes frame f (encoded as value): straight to the producer, or
-// into the spool (see spooler). Only the camera's session calls it.
+// into the spool (see spooler). Only the camera's capture loop calls it.
 func (s *spooler) send(ctx context.Context, f *cefiotv1.Frame, value []byte) error {
 	s.mu.Lock()
 	now := s.now()
