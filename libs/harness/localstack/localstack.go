@@ -78,6 +78,9 @@ type Config struct {
 	// measure what security costs (a benchmark's comparison only: the
 	// local default, the tests and the other benchmarks run secure).
 	InsecurePlaintext bool
+	// EdgeBrokers is the number of brokers of the edge Kafka cluster
+	// (default 1); with 3, topics get replication 3 and min.insync 2.
+	EdgeBrokers int
 }
 
 // Ports are the listening ports of the stack.
@@ -140,7 +143,7 @@ func (s *Stack) edgeKafka() kafkalocal.ClusterConfig {
 		budget = &kafkaconf.Budget{Bytes: s.cfg.EdgeDiskBudget}
 	}
 	return kafkalocal.ClusterConfig{
-		Name: "edge", Brokers: 1, BaseDir: filepath.Join(s.cfg.RunDir, "kafka-edge"), LibsDir: s.cfg.KafkaLibs, BasePort: s.cfg.Ports.EdgeKafka,
+		Name: "edge", Brokers: s.cfg.EdgeBrokers, BaseDir: filepath.Join(s.cfg.RunDir, "kafka-edge"), LibsDir: s.cfg.KafkaLibs, BasePort: s.cfg.Ports.EdgeKafka,
 		DiskBudget: budget,
 	}
 }
@@ -195,6 +198,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				return nil, fmt.Errorf("localstack: node %s: an etcd proxy reaches one member; EdgeEtcdMembers is %d", n.Name, cfg.EdgeEtcdMembers)
 			}
 		}
+	}
+	if cfg.EdgeBrokers == 0 {
+		cfg.EdgeBrokers = 1
 	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
@@ -326,6 +332,15 @@ func (s *Stack) SinkHTTP() string {
 // SinkGRPC is the sink's gRPC address.
 func (s *Stack) SinkGRPC() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.Ports.SinkGRPC) }
 
+// SpoolDir is the capture spool directory of an edge node ("": the
+// single node of a one-node stack).
+func (s *Stack) SpoolDir(node string) string {
+	if node == "" {
+		return filepath.Join(s.cfg.RunDir, "capture-spool")
+	}
+	return filepath.Join(s.cfg.RunDir, "capture-spool-"+node)
+}
+
 // StoreDir is the sink's frame store.
 func (s *Stack) StoreDir() string { return filepath.Join(s.cfg.RunDir, "sink-store") }
 
@@ -416,7 +431,8 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		}
 	case "capture":
 		bin = "capture"
-		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())
+		args = append(common(c.Site, edgeEtcd, p.CaptureGRPC, p.CaptureHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers(),
+			"-spool-dir", s.SpoolDir(""))
 	case "enrich":
 		bin = "enrich"
 		args = append(common(c.Site, edgeEtcd, p.EnrichGRPC, p.EnrichHTTP), "-kafka-bootstrap", s.Edge.BootstrapServers())

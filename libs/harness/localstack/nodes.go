@@ -205,7 +205,9 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 		"-lease-ttl", c.LeaseTTL.String(), "-grpc-addr", addr(g), "-http-addr", addr(h),
 	}
 	switch svc {
-	case "capture", "enrich":
+	case "capture":
+		args = append(args, "-kafka-bootstrap", s.Edge.BootstrapServers(), "-spool-dir", s.SpoolDir(node))
+	case "enrich":
 		args = append(args, "-kafka-bootstrap", s.Edge.BootstrapServers())
 	case "bridge":
 		args = append(args, "-edge-bootstrap", s.Edge.BootstrapServers(), "-cloud-bootstrap", s.Cloud.BootstrapServers())

@@ -350,7 +350,16 @@ type CameraState struct {
 	// Frames per second the source actually delivered over the last few
 	// seconds (by arrival time); 0 when none arrived in that window or the
 	// source went offline.
-	MeasuredFps   float64 `protobuf:"fixed64,12,opt,name=measured_fps,json=measuredFps,proto3" json:"measured_fps,omitempty"`
+	MeasuredFps float64 `protobuf:"fixed64,12,opt,name=measured_fps,json=measuredFps,proto3" json:"measured_fps,omitempty"`
+	// Frames waiting in the camera's disk spool for the site's Kafka
+	// cluster to acknowledge them, and their size on disk.
+	SpoolFrames int64 `protobuf:"varint,13,opt,name=spool_frames,json=spoolFrames,proto3" json:"spool_frames,omitempty"`
+	SpoolBytes  int64 `protobuf:"varint,14,opt,name=spool_bytes,json=spoolBytes,proto3" json:"spool_bytes,omitempty"`
+	// Frames dropped from the full spool (the oldest first) since the
+	// workload started: a gap in what reaches the cloud.
+	SpoolDroppedFrames int64 `protobuf:"varint,15,opt,name=spool_dropped_frames,json=spoolDroppedFrames,proto3" json:"spool_dropped_frames,omitempty"`
+	// The latest such gap: how many frames, the first and last frame id.
+	LastSpoolGap  string `protobuf:"bytes,16,opt,name=last_spool_gap,json=lastSpoolGap,proto3" json:"last_spool_gap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,6 +476,34 @@ func (x *CameraState) GetMeasuredFps() float64 {
 		return x.MeasuredFps
 	}
 	return 0
+}
+
+func (x *CameraState) GetSpoolFrames() int64 {
+	if x != nil {
+		return x.SpoolFrames
+	}
+	return 0
+}
+
+func (x *CameraState) GetSpoolBytes() int64 {
+	if x != nil {
+		return x.SpoolBytes
+	}
+	return 0
+}
+
+func (x *CameraState) GetSpoolDroppedFrames() int64 {
+	if x != nil {
+		return x.SpoolDroppedFrames
+	}
+	return 0
+}
+
+func (x *CameraState) GetLastSpoolGap() string {
+	if x != nil {
+		return x.LastSpoolGap
+	}
+	return ""
 }
 
 // Camera is one camera with its effective settings and state.
@@ -842,7 +879,7 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\r_post_captureB\x14\n" +
 	"\x12_min_motion_framesB\x10\n" +
 	"\x0e_global_changeB\b\n" +
-	"\x06_watch\"\xdc\x03\n" +
+	"\x06_watch\"\xf8\x04\n" +
 	"\vCameraState\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12-\n" +
@@ -859,7 +896,12 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	" \x01(\x03R\rglobalChanges\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\v \x01(\tR\tlastError\x12!\n" +
-	"\fmeasured_fps\x18\f \x01(\x01R\vmeasuredFps\"\x8a\x01\n" +
+	"\fmeasured_fps\x18\f \x01(\x01R\vmeasuredFps\x12!\n" +
+	"\fspool_frames\x18\r \x01(\x03R\vspoolFrames\x12\x1f\n" +
+	"\vspool_bytes\x18\x0e \x01(\x03R\n" +
+	"spoolBytes\x120\n" +
+	"\x14spool_dropped_frames\x18\x0f \x01(\x03R\x12spoolDroppedFrames\x12$\n" +
+	"\x0elast_spool_gap\x18\x10 \x01(\tR\flastSpoolGap\"\x8a\x01\n" +
 	"\x06Camera\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x125\n" +
 	"\bsettings\x18\x02 \x01(\v2\x19.cefiot.v1.CameraSettingsR\bsettings\x12,\n" +

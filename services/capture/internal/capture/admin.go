@@ -32,6 +32,9 @@ func (s *adminServer) GetStatus(context.Context, *cefiotv1.GetStatusRequest) (*c
 		"published":      v(s.metrics.published),
 		"publish_errors": v(s.metrics.failed),
 		"status_changes": v(s.metrics.statusChanges),
+		"spooled":        v(s.metrics.spooled),
+		"spool_drained":  v(s.metrics.drained),
+		"spool_dropped":  v(s.metrics.spoolDropped),
 	})}, nil
 }
 
@@ -108,6 +111,7 @@ func (s *adminServer) camera(id string) (*cefiotv1.Camera, error) {
 			Running: st.Running, Online: st.Online, SourceDescription: st.Source,
 			Frames: st.Frames, MotionFrames: st.MotionFrames, Events: st.Events, Reconnects: st.Reconnects,
 			GlobalChanges: st.GlobalChanges, LastError: st.LastError, MeasuredFps: st.MeasuredFPS,
+			SpoolFrames: st.SpoolFrames, SpoolBytes: st.SpoolBytes, SpoolDroppedFrames: st.SpoolDropped, LastSpoolGap: st.LastSpoolGap,
 		}
 		if !st.LastFrame.IsZero() {
 			c.State.LastFrameTime = timestamppb.New(st.LastFrame)

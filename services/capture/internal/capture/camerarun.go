@@ -38,6 +38,11 @@ type CameraState struct {
 	// MeasuredFPS is the rate at which the source delivered frames over
 	// the last fpsWindow, by arrival time; 0 once it went offline.
 	MeasuredFPS float64
+	// SpoolFrames and SpoolBytes wait in the disk spool; SpoolDropped
+	// were dropped from it when it was full, LastSpoolGap says the latest
+	// such gap.
+	SpoolFrames, SpoolBytes, SpoolDropped int64
+	LastSpoolGap                          string
 }
 
 func newCameraRun(id string, params, file Overrides) *CameraRun {

@@ -6,6 +6,7 @@ package capture
 import (
 	"flag"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"time"
@@ -32,7 +33,16 @@ type Config struct {
 	// updates from the admin API in memory only.
 	CamerasFile string
 	StatusTopic string
+	// SpoolDir holds one disk spool per camera (<dir>/<camera>), each
+	// bounded to SpoolMaxBytes; frames go there once Kafka has not
+	// acknowledged one for SpoolAfter (see spooler).
+	SpoolDir      string
+	SpoolMaxBytes int64
+	SpoolAfter    time.Duration
 }
+
+// minSpoolBytes is the smallest spool bound: room for the largest frame.
+const minSpoolBytes = pipeline.MaxRecordBytes + 8
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
 func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, error) {
@@ -47,6 +57,9 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")
 	fs.StringVar(&c.CamerasFile, "cameras", "", "YAML file of per-camera settings, reloaded when it changes and written by the admin API (see docs/data-plane.md)")
 	fs.StringVar(&c.StatusTopic, "status-topic", pipeline.TopicCameraStatus, "topic camera online/offline changes are published to")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "./data/capture-spool", "directory of the cameras' disk spools (one subdirectory per camera), where motion frames wait while the site's Kafka cluster does not acknowledge them")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", 1<<30, "bytes each camera's spool holds at most; when full the oldest frames are dropped (counted and reported as a gap)")
+	fs.DurationVar(&c.SpoolAfter, "spool-after", 5*time.Second, "spool new frames once the oldest frame Kafka has not acknowledged is this old")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -65,6 +78,15 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 			ch.Add(config.Invalid("cameras", c.CamerasFile, err.Error()))
 		}
 	}
+	ch.NotEmpty("spool-dir", c.SpoolDir)
+	if c.SpoolDir != "" {
+		if err := checkWritableDir(c.SpoolDir); err != nil {
+			ch.Add(config.Invalid("spool-dir", c.SpoolDir, err.Error()))
+		}
+	}
+	ch.Check(c.SpoolMaxBytes >= minSpoolBytes, "spool-max-bytes", strconv.FormatInt(c.SpoolMaxBytes, 10),
+		fmt.Sprintf("must be at least %d (room for the largest frame)", minSpoolBytes))
+	ch.Check(c.SpoolAfter > 0, "spool-after", c.SpoolAfter.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
 }
@@ -80,4 +102,22 @@ func ParseCamera(params map[string]string) (string, Overrides, error) {
 	}
 	o, err := paramOverrides(params)
 	return id, o, err
+}
+
+// checkWritableDir creates dir if needed and proves a file can be written
+// in it.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
 }

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
 // publisher sends frames and status changes with one idempotent producer
@@ -27,6 +30,10 @@ type publisher struct {
 	swap     sync.RWMutex
 	producer *kafka.Producer
 	done     chan struct{} // the current producer's event loop ended
+
+	// spool, when set, holds frames while Kafka does not acknowledge
+	// them (see spooler).
+	spool atomic.Pointer[spooler]
 
 	mu  sync.Mutex
 	err error
@@ -63,6 +70,11 @@ func (p *publisher) newProducer() (*kafka.Producer, chan struct{}, error) {
 			switch e := ev.(type) {
 			case *kafka.Message:
 				isFrame := e.TopicPartition.Topic != nil && *e.TopicPartition.Topic == p.frameTopic
+				if acks, ok := e.Opaque.(*drainAcks); ok {
+					acks.ch <- e.TopicPartition.Error
+				} else if sp := p.spool.Load(); sp != nil && isFrame {
+					sp.acked()
+				}
 				if e.TopicPartition.Error != nil {
 					if isFrame {
 						p.metrics.failed.Inc()
@@ -146,8 +158,30 @@ func (p *publisher) Err() error {
 	return p.err
 }
 
-// flush waits until every message is acknowledged or ctx ends.
+// sendFrame publishes a frame (encoded as value): through the spool when
+// there is one.
+func (p *publisher) sendFrame(ctx context.Context, f *cefiotv1.Frame, value []byte) error {
+	if sp := p.spool.Load(); sp != nil {
+		return sp.send(ctx, f, value)
+	}
+	return p.produce(ctx, frameMessage(p.frameTopic, f, value, nil))
+}
+
+// flush waits until the spool is empty and every message is acknowledged,
+// or ctx ends.
 func (p *publisher) flush(ctx context.Context) error {
+	if sp := p.spool.Load(); sp != nil {
+		for !sp.empty() {
+			if err := p.Err(); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 	p.swap.RLock()
 	defer p.swap.RUnlock()
 	for p.producer.Flush(500) > 0 {
@@ -158,9 +192,19 @@ func (p *publisher) flush(ctx context.Context) error {
 	return p.Err()
 }
 
+// close stops the drainer, closes the producer, then the spool (its
+// frames stay on disk for the next run).
 func (p *publisher) close() {
+	sp := p.spool.Load()
+	if sp != nil {
+		sp.stop()
+		<-sp.done
+	}
 	p.swap.Lock()
-	defer p.swap.Unlock()
 	p.producer.Close()
 	<-p.done
+	p.swap.Unlock()
+	if sp != nil {
+		_ = sp.sp.Close()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -64,6 +65,9 @@ type metrics struct {
 	online                            *prometheus.GaugeVec
 	reconnects, events, globals       *prometheus.CounterVec
 	statusChanges, producerRenewals   prometheus.Counter
+	// The disk spool (see spooler.go).
+	spooled, drained, spoolDropped prometheus.Counter
+	spoolFrames, spoolBytes        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -74,6 +78,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failed:           service.Counter(reg, "cefiot_capture_publish_errors_total", "Frames Kafka refused."),
 		statusChanges:    service.Counter(reg, "cefiot_capture_camera_status_changes_total", "Camera online/offline changes published."),
 		producerRenewals: service.Counter(reg, "cefiot_capture_producer_renewals_total", "Kafka producers replaced with new credentials (the camera kept running)."),
+		spooled:          service.Counter(reg, "cefiot_capture_spooled_frames_total", "Frames written to the disk spool because the site's Kafka cluster did not acknowledge in time."),
+		drained:          service.Counter(reg, "cefiot_capture_spool_drained_frames_total", "Spooled frames Kafka acknowledged (and left the spool)."),
+		spoolDropped:     service.Counter(reg, "cefiot_capture_spool_dropped_frames_total", "Frames dropped from a full spool, the oldest first: lost, a gap in what reaches the cloud."),
+		spoolFrames: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cefiot_capture_spool_frames", Help: "Frames waiting in the camera's disk spool.",
+		}, []string{"camera"}),
+		spoolBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cefiot_capture_spool_bytes", Help: "Bytes of the frames waiting in the camera's disk spool.",
+		}, []string{"camera"}),
 		online: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cefiot_capture_camera_online", Help: "1 while the camera's source delivers frames, 0 while it is offline.",
 		}, []string{"camera"}),
@@ -87,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cefiot_capture_global_changes_total", Help: "Frames where too much changed at once to be motion (light switch, exposure jump).",
 		}, []string{"camera"}),
 	}
-	reg.MustRegister(m.online, m.reconnects, m.events, m.globals)
+	reg.MustRegister(m.online, m.reconnects, m.events, m.globals, m.spoolFrames, m.spoolBytes)
 	return m
 }
 
@@ -122,6 +135,11 @@ func (c *capturer) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 		return err
 	}
 	defer pub.close()
+	sp, err := newSpooler(pub, filepath.Join(c.cfg.SpoolDir, id), c.cfg.SpoolMaxBytes, c.cfg.SpoolAfter, id, cam, logger, c.metrics)
+	if err != nil {
+		return err
+	}
+	pub.spool.Store(sp)
 	renewing, stopRenewing := context.WithCancel(ctx)
 	defer stopRenewing()
 	go pub.renewOnChange(renewing, c.creds, logger)
@@ -351,13 +369,7 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 	if err != nil {
 		return fmt.Errorf("encode frame %s: %w", frame.FrameId, err)
 	}
-	err = pub.produce(ctx, &kafka.Message{
-		TopicPartition: kafka.TopicPartition{Topic: &c.cfg.Topic, Partition: kafka.PartitionAny},
-		Key:            []byte(camera),
-		Value:          value,
-		Timestamp:      frame.CaptureTime.AsTime(),
-		Headers:        []kafka.Header{{Key: pipeline.HeaderFrameID, Value: []byte(frame.FrameId)}, {Key: pipeline.HeaderEventID, Value: []byte(frame.EventId)}},
-	})
+	err = pub.sendFrame(ctx, frame, value)
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}

@@ -54,7 +54,8 @@ func TestCamerasOnRealKafka(t *testing.T) {
 	// The plaintext test cluster: this test is about cameras; the end-to-end
 	// tests run capture over mutual TLS.
 	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
-		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras}
+		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras,
+		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second}
 	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prometheus.NewRegistry()), registry: reg}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
