@@ -17,10 +17,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
+# The version every binary reports (its commit); Go stamps none in a workspace.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+VERSION_FLAG = -X github.com/cefiot/cefiot/libs/buildinfo.buildVersion=$(VERSION)
+
 build: ## build the five services and the tools into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
-	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(TOOLS))
+	$(GO) build -ldflags "$(VERSION_FLAG)" -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+	$(GO) build -ldflags "$(VERSION_FLAG)" -o $(BIN)/ $(addprefix ./cmd/,$(TOOLS))
 
 .PHONY: kafka
 kafka: ## fetch Apache Kafka jars from Maven Central into .cache/

@@ -37,9 +37,12 @@ const EnvVar = "CEFIOT_CONFIG"
 // Site is one site's entry.
 type Site struct {
 	Scheduler string `yaml:"scheduler"`
-	Cert      string `yaml:"cert"`
-	Key       string `yaml:"key"`
-	CA        string `yaml:"ca"`
+	// Sink is the admin gRPC address of the site's sink (the cloud's
+	// store and its list of edge sites); empty where the site has none.
+	Sink string `yaml:"sink,omitempty"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	CA   string `yaml:"ca"`
 }
 
 // Files are the site's credential files.

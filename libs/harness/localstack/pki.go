@@ -137,7 +137,11 @@ func (s *Stack) writeClientConfig() error {
 		if site == s.cfg.Site {
 			name = "scheduler-edge"
 		}
-		cfg.Sites[site] = clientconfig.Site{Scheduler: s.SchedulerGRPC(name), Cert: f.Cert, Key: f.Key, CA: f.CA}
+		cs := clientconfig.Site{Scheduler: s.SchedulerGRPC(name), Cert: f.Cert, Key: f.Key, CA: f.CA}
+		if site == "cloud" {
+			cs.Sink = s.SinkGRPC()
+		}
+		cfg.Sites[site] = cs
 	}
 	if err := clientconfig.Write(s.ClientConfigPath(), cfg); err != nil {
 		return fmt.Errorf("localstack: %w", err)

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/cefiot/cefiot/libs/buildinfo"
 )
 
 // Compile builds the service binary for p into dir and returns its path.
@@ -23,10 +25,11 @@ func Compile(ctx context.Context, root, dir string, s Service, p Platform, sysro
 		return "", err
 	}
 	args := []string{"build", "-trimpath", "-o", out}
+	stamp := buildinfo.LinkerFlag(sourceVersion(ctx, root))
 	if s.Static {
-		args = append(args, "-tags", "netgo,osusergo", "-ldflags", "-s -w -linkmode external -extldflags -static")
+		args = append(args, "-tags", "netgo,osusergo", "-ldflags", "-s -w -linkmode external -extldflags -static "+stamp)
 	} else {
-		args = append(args, "-ldflags", "-s -w")
+		args = append(args, "-ldflags", "-s -w "+stamp)
 		if sysroot != nil {
 			args = append(args, "-tags", "customenv")
 		}
@@ -44,6 +47,16 @@ func Compile(ctx context.Context, root, dir string, s Service, p Platform, sysro
 		return "", fmt.Errorf("go build %s for %s: %w\n%s", s.Name, p, err, lastLines(stderr.String(), 30))
 	}
 	return out, nil
+}
+
+// sourceVersion is the commit of the tree at root (git describe), or
+// "devel" outside a repository.
+func sourceVersion(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--always", "--dirty").Output()
+	if v := strings.TrimSpace(string(out)); err == nil && v != "" {
+		return v
+	}
+	return "devel"
 }
 
 func lastLines(s string, n int) string {

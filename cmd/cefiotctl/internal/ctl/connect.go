@@ -74,10 +74,37 @@ func (c *connection) scheduler(site, addr string) (string, error) {
 	return s.Scheduler, nil
 }
 
+// sink is the admin address of the sink of site ("" = the first site of
+// the config that names a sink), unless addr names one.
+func (c *connection) sink(site, addr string) (string, error) {
+	if addr != "" {
+		return addr, nil
+	}
+	if c.cfg == nil {
+		return "", fmt.Errorf("no sink address: give -sink or a client config")
+	}
+	if site != "" {
+		name, s, err := c.cfg.Site(site)
+		if err != nil {
+			return "", err
+		}
+		if s.Sink == "" {
+			return "", fmt.Errorf("%s: site %s has no sink address", c.cfg.Path(), name)
+		}
+		return s.Sink, nil
+	}
+	for _, n := range c.cfg.SiteNames() {
+		if s := c.cfg.Sites[n]; s.Sink != "" {
+			return s.Sink, nil
+		}
+	}
+	return "", fmt.Errorf("%s names no sink: give -sink", c.cfg.Path())
+}
+
 func (c *connection) dial(addr string) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(addr, c.cred)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler address %q: %w", addr, err)
+		return nil, fmt.Errorf("address %q: %w", addr, err)
 	}
 	return conn, nil
 }

@@ -37,6 +37,7 @@ Global flags (each also as env CEFIOT_<NAME>, e.g. CEFIOT_SCHEDULER):
   -config     client config file (default: found as above)
   -site       site to talk to (default: the config's current-site)
   -scheduler  admin gRPC address of the site's scheduler (default: the config's)
+  -sink       admin gRPC address of the cloud's sink, for sites (default: the config's)
   -insecure-plaintext
               call without TLS (only a scheduler started with the same flag answers)
   -o          output: table or json (default table)
@@ -61,6 +62,9 @@ Commands:
   delete WORKLOAD                 remove a workload
   audit [-who W] [-action A] [-result ok|refused|failed] [-limit N]
                                   the site's audit trail, newest first (operators)
+  sites                           every edge site the cloud hears from: last seen,
+                                  stale, link, lag, gaps, versions (asks the cloud's
+                                  sink, never a site)
 `
 
 // Run runs one command line.
@@ -68,6 +72,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	fs := flag.NewFlagSet("cefiotctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("scheduler", envOr(lookupEnv, "CEFIOT_SCHEDULER", ""), "")
+	sinkAddr := fs.String("sink", envOr(lookupEnv, "CEFIOT_SINK", ""), "")
 	site := fs.String("site", envOr(lookupEnv, "CEFIOT_SITE", ""), "")
 	configPath := fs.String("config", "", "")
 	plaintext := fs.Bool("insecure-plaintext", envOr(lookupEnv, "CEFIOT_INSECURE_PLAINTEXT", "") == "true", "")
@@ -102,6 +107,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	cn, err := connect(*configPath, *plaintext, lookupEnv)
 	if err != nil {
 		return err
+	}
+	if cmd == "sites" {
+		return listSites(ctx, cn, *site, *sinkAddr, stdout, *output == "json")
 	}
 	home, err := cn.scheduler(*site, *addr)
 	if err != nil {

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/buildinfo"
 	"github.com/cefiot/cefiot/libs/kafkax"
 	"github.com/cefiot/cefiot/libs/pipeline"
-	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -40,7 +40,7 @@ type Reporter struct {
 func (r *Reporter) Report(now time.Time) *cefiotv1.SiteStatus {
 	return &cefiotv1.SiteStatus{
 		Site: r.Site, ReportTime: timestamppb.New(now), ReportInterval: durationpb.New(r.Interval),
-		Bridge: r.Bridge(), Versions: map[string]string{pipeline.KindBridge: service.Version()},
+		Bridge: r.Bridge(), Versions: map[string]string{pipeline.KindBridge: buildinfo.Version()},
 	}
 }
 

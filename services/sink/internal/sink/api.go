@@ -17,6 +17,7 @@ import (
 	"github.com/cefiot/cefiot/libs/admin"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+	"github.com/cefiot/cefiot/services/sink/internal/sites"
 	"github.com/cefiot/cefiot/services/sink/internal/store"
 )
 
@@ -30,6 +31,12 @@ type api struct {
 	proc    *service.Process
 	metrics *metrics
 	store   *store.Store
+	sites   *sites.Registry
+}
+
+// ListSites lists the edge sites the cloud has heard from.
+func (a *api) ListSites(context.Context, *cefiotv1.ListSitesRequest) (*cefiotv1.ListSitesResponse, error) {
+	return &cefiotv1.ListSitesResponse{Sites: a.sites.List()}, nil
 }
 
 func (a *api) GetStatus(context.Context, *cefiotv1.GetStatusRequest) (*cefiotv1.GetStatusResponse, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+	"github.com/cefiot/cefiot/services/sink/internal/sites"
 	"github.com/cefiot/cefiot/services/sink/internal/store"
 )
 
@@ -49,7 +50,14 @@ func Run(ctx context.Context, cfg Config) error {
 		// While the store's disk is full the sink's gRPC health says
 		// NOT_SERVING (its reads still answer).
 		serving: func(ok bool) { proc.Admin.SetServing(cefiotv1.SinkService_ServiceDesc.ServiceName, ok) }}
-	api := &api{proc: proc, metrics: m, store: st}
+	// The edge sites, as their bridges' status reports tell them.
+	known := sites.NewRegistry(nil)
+	go func() {
+		if err := sites.Follow(ctx, cfg.Kafka(cfg.KafkaBootstrap), pipeline.SinkGroup(cfg.Site), known, 5*time.Second, logger); err != nil {
+			logger.Error("reading the sites' status reports stopped", "err", err)
+		}
+	}()
+	api := &api{proc: proc, metrics: m, store: st, sites: known}
 	cefiotv1.RegisterSinkServiceServer(proc.Admin.GRPC(), api)
 	proc.Admin.AddGateway(cefiotv1.RegisterSinkServiceHandlerFromEndpoint)
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/jpeg", api.jpegHandler())
