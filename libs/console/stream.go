@@ -54,6 +54,7 @@ type ServiceState struct {
 	Status  json.RawMessage `json:"status,omitempty"`  // GET /v1/<kind>/status
 	Cameras json.RawMessage `json:"cameras,omitempty"` // capture: GET /v1/cameras, its list
 	Stats   json.RawMessage `json:"stats,omitempty"`   // sink: GET /v1/stats
+	Sites   json.RawMessage `json:"sites,omitempty"`   // sink: GET /v1/sites, its list
 	Error   string          `json:"error,omitempty"`   // the first call that failed
 }
 
@@ -293,6 +294,11 @@ func (c *collector) service(ctx context.Context, base string, st *ServiceState) 
 		st.Cameras = r.Cameras
 	case pipeline.KindSink:
 		fail(c.getJSON(ctx, base, "/v1/stats", &st.Stats))
+		var r struct {
+			Sites json.RawMessage `json:"sites"`
+		}
+		fail(c.getJSON(ctx, base, "/v1/sites", &r))
+		st.Sites = r.Sites
 	}
 }
 

@@ -66,6 +66,8 @@ try {
   if (stages.length !== 5) fail(`graph shows ${stages.length} stages, want 5`);
   await page.waitForFunction(() => /up/.test(document.querySelector('#bridge-kv [data-key="link"]')?.textContent || ""));
   await page.waitForSelector('#cameras-body tr[data-camera="cam-1"]');
+  // The edge site, as the cloud hears it from its bridge's reports.
+  await page.waitForFunction(() => /live/.test(document.querySelector('#edge-sites-body tr[data-site="edge"]')?.textContent || ""));
 
   // Live: the stream brings new snapshots with nothing reloaded or polled.
   const seq0 = Number(await page.evaluate(() => document.body.dataset.seq));

@@ -131,6 +131,7 @@ function applySnapshot(snap) {
   const statuses = new Map();
   const cameraLists = [];
   state.stats = null;
+  state.cloudSites = null;
   for (const [target, sv] of Object.entries(snap.services || {})) {
     if (sv.status) {
       statuses.set(target, { kind: sv.kind, body: sv.status, worker: sv.status.status || {} });
@@ -143,6 +144,7 @@ function applySnapshot(snap) {
     }
     if (sv.cameras) cameraLists.push(sv.cameras);
     if (sv.stats) state.stats = sv.stats;
+    if (sv.sites) state.cloudSites = sv.sites;
   }
   state.statuses = statuses;
   const bridgeA = assignmentsOfKind("bridge")[0];
@@ -388,6 +390,23 @@ function renderBridge() {
     ["last commit", when(b.lastCommitTime)],
   ];
   $("#bridge-body").replaceChildren(el("dl", { class: "kv", id: "bridge-kv" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", { "data-key": k }, v)])));
+}
+
+// renderEdgeSites shows every edge site from its bridge's reports to the
+// cloud (the sink's GET /v1/sites): it needs no edge admin API.
+function renderEdgeSites() {
+  const body = $("#edge-sites-body");
+  if (!state.cloudSites) { body.replaceChildren(el("p", { class: "muted" }, "no cloud sink reporting")); return; }
+  const rows = state.cloudSites.map((s) => el("tr", { "data-site": s.site },
+    el("td", {}, s.site),
+    el("td", {}, s.stale ? badge("down", "stale") : badge("ok", "live")),
+    el("td", {}, ago(s.lastSeen)),
+    el("td", {}, s.link === "LINK_STATE_UP" ? badge("ok", "up") : badge("down", "down")),
+    el("td", {}, `${num(s.backlogRecords)} records, ${bytes(s.backlogBytes)}`),
+    el("td", {}, `${num(s.gapOffsets)} offsets (${num(s.gaps)} ranges)`),
+    el("td", {}, Object.entries(s.versions || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "?")));
+  body.replaceChildren(table("Stale: no report for three intervals (15 s): the site's bridge, its uplink or the site is down.",
+    ["site", "state", "last seen", "link", "lag", "lost", "versions"], rows));
 }
 
 function renderCameras() {
@@ -676,6 +695,7 @@ function render() {
   renderGraph();
   renderNodes();
   renderAssignments();
+  renderEdgeSites();
   renderBridge();
   renderCameras();
   renderGallery();
