@@ -10,7 +10,7 @@ GO       ?= go
 # Every Go package of the workspace (tools/ is its own module, outside it).
 GO_PKGS  := ./proto/... ./libs/... ./libs/harness/... ./libs/harness/videogen/... $(addsuffix /...,$(addprefix ./services/,$(SERVICES))) ./cmd/... ./k8s/check/...
 # Each package's test binary gets this long; the end-to-end tests are inside.
-TEST_TIMEOUT ?= 30m
+TEST_TIMEOUT ?= 50m
 
 .PHONY: help
 help: ## list the targets
