@@ -17,6 +17,8 @@ import (
 	"github.com/cefiot/cefiot/libs/pipeline"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -83,9 +85,15 @@ func TestLiveCameraOverlapAndFailover(t *testing.T) {
 		return err == nil && placed != nil, describeRunning(as, cs)
 	})
 	if placed.GetNode() != "node-1" {
-		if _, err := edge.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: workload, Node: "node-1"}); err != nil {
-			t.Fatal(err)
-		}
+		// node-1's capture may not have registered yet: the scheduler refuses
+		// the move with FailedPrecondition until it has.
+		awaitState(ctx, t, workload+" moved to node-1", func() (bool, string) {
+			_, err := edge.MoveWorkload(ctx, &cefiotv1.MoveWorkloadRequest{Workload: workload, Node: "node-1"})
+			if err != nil && status.Code(err) != codes.FailedPrecondition {
+				t.Fatal(err)
+			}
+			return err == nil, fmt.Sprint(err)
+		})
 	}
 	first := captureOn("node-1")
 	awaitStored(ctx, t, stack, 50)

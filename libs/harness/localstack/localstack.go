@@ -110,13 +110,29 @@ func DefaultPorts() Ports {
 	}
 }
 
-func (p *Ports) fillFree() error {
-	fields := []*int{
+// fields are the ports the stack chooses itself when they are 0 (the
+// Kafka ports are the clusters' to choose).
+func (p *Ports) fields() []*int {
+	return []*int{
 		&p.EdgeEtcd, &p.EdgeEtcdPeer, &p.CloudEtcd, &p.CloudEtcdPeer,
 		&p.EdgeSchedulerGRPC, &p.EdgeSchedulerHTTP, &p.CloudSchedulerGRPC, &p.CloudSchedulerHTTP,
 		&p.CaptureGRPC, &p.CaptureHTTP, &p.EnrichGRPC, &p.EnrichHTTP,
 		&p.BridgeGRPC, &p.BridgeHTTP, &p.SinkGRPC, &p.SinkHTTP,
 	}
+}
+
+// has reports whether port is one of p's.
+func (p *Ports) has(port int) bool {
+	for _, f := range p.fields() {
+		if *f == port {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Ports) fillFree() error {
+	fields := p.fields()
 	taken := map[int]bool{}
 	for _, f := range fields {
 		taken[*f] = true

@@ -149,13 +149,16 @@ func (s *Stack) dynamicPorts(name string) (grpcPort, httpPort int) {
 	if p, ok := s.ports[name]; ok {
 		return p[0], p[1]
 	}
+	// Neither another process's dynamic ports nor the fixed ones: a
+	// service that has not bound its fixed port yet would lose it, and
+	// the loser fails at every restart.
 	taken := map[int]bool{}
 	for _, p := range s.ports {
 		taken[p[0]], taken[p[1]] = true, true
 	}
 	var ps [2]int
 	for i := range ps {
-		p, err := netx.FreePortOutsideEphemeral(func(p int) bool { return taken[p] })
+		p, err := netx.FreePortOutsideEphemeral(func(p int) bool { return taken[p] || s.cfg.Ports.has(p) })
 		if err == nil {
 			ps[i], taken[p] = p, true
 		}

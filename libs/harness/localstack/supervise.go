@@ -48,7 +48,7 @@ func (s *Stack) supervise(name string, sp procs.Spec, p *procs.Proc) {
 		if time.Since(started) >= restartReset {
 			backoff = restartFirst
 		}
-		s.logger.Warn("service exited; starting it again", "service", name, "in", backoff, "exit", p.Err(), "log", sp.LogPath)
+		s.logger.Warn("service exited; starting it again", "service", name, "in", backoff, "exit", p.Err(), "last", p.Tail(1), "log", sp.LogPath)
 		select {
 		case <-time.After(backoff):
 		case <-s.done:
