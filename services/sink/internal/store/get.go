@@ -13,7 +13,7 @@ import (
 // ErrCorrupt when the indexed object is missing or its content does not
 // match the recorded SHA-256.
 func (s *Store) Get(ctx context.Context, frameID string) (FrameMeta, []byte, error) {
-	rec, err := s.getRecord(ctx, frameID)
+	rec, err := s.getEntry(ctx, frameID)
 	if err != nil {
 		return FrameMeta{}, nil, err
 	}
@@ -25,26 +25,26 @@ func (s *Store) Get(ctx context.Context, frameID string) (FrameMeta, []byte, err
 		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w", frameID, err)
 	}
 	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != rec.ContentSHA256 {
+	if got := hex.EncodeToString(sum[:]); got != rec.Meta.ContentSHA256 {
 		return FrameMeta{}, nil, fmt.Errorf("get frame %q: %w: object %s has sha256 %s, index has %s",
-			frameID, ErrCorrupt, rec.Path, got, rec.ContentSHA256)
+			frameID, ErrCorrupt, rec.Path, got, rec.Meta.ContentSHA256)
 	}
-	return rec.meta(), data, nil
+	return rec.Meta, data, nil
 }
 
 // GetMeta returns a frame's metadata only.
 func (s *Store) GetMeta(ctx context.Context, frameID string) (FrameMeta, error) {
-	rec, err := s.getRecord(ctx, frameID)
+	rec, err := s.getEntry(ctx, frameID)
 	if err != nil {
 		return FrameMeta{}, err
 	}
-	return rec.meta(), nil
+	return rec.Meta, nil
 }
 
 // GetThumbnail returns a frame's thumbnail JPEG; ErrNotFound when the frame
 // or its thumbnail is not stored.
 func (s *Store) GetThumbnail(ctx context.Context, frameID string) ([]byte, error) {
-	rec, err := s.getRecord(ctx, frameID)
+	rec, err := s.getEntry(ctx, frameID)
 	if err != nil {
 		return nil, err
 	}
@@ -61,22 +61,22 @@ func (s *Store) GetThumbnail(ctx context.Context, frameID string) ([]byte, error
 	return data, nil
 }
 
-func (s *Store) getRecord(ctx context.Context, frameID string) (record, error) {
+func (s *Store) getEntry(ctx context.Context, frameID string) (Entry, error) {
 	if err := s.check(ctx); err != nil {
-		return record{}, fmt.Errorf("get frame %q: %w", frameID, err)
+		return Entry{}, fmt.Errorf("get frame %q: %w", frameID, err)
 	}
 	if err := ValidateFrameID(frameID); err != nil {
-		return record{}, fmt.Errorf("get: %w", err)
+		return Entry{}, fmt.Errorf("get: %w", err)
 	}
-	rec, found, err := s.lookup(frameID)
+	rec, found, deleted, err := s.index.Lookup(ctx, frameID)
 	if err != nil {
-		return record{}, fmt.Errorf("get frame %q: %w", frameID, err)
+		return Entry{}, fmt.Errorf("get frame %q: %w", frameID, err)
 	}
 	if !found {
-		if deleted, _ := s.wasDeleted(frameID); deleted {
-			return record{}, fmt.Errorf("get frame %q: %w (deleted by retention)", frameID, ErrNotFound)
+		if deleted {
+			return Entry{}, fmt.Errorf("get frame %q: %w (deleted by retention)", frameID, ErrNotFound)
 		}
-		return record{}, fmt.Errorf("get frame %q: %w", frameID, ErrNotFound)
+		return Entry{}, fmt.Errorf("get frame %q: %w", frameID, ErrNotFound)
 	}
 	return rec, nil
 }

@@ -1,146 +1,71 @@
 package store
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
+	"context"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-var (
-	bucketFrames     = []byte("frames")
-	bucketByTime     = []byte("by_time")
-	bucketByTimeAll  = []byte("by_time_all")
-	bucketByEvent    = []byte("by_event")
-	bucketEvents     = []byte("events")
-	bucketEvByTime   = []byte("ev_by_time")
-	bucketEvByTimeAl = []byte("ev_by_time_all")
-	bucketCameras    = []byte("cameras")
-	bucketDeleted    = []byte("deleted")
-	bucketMeta       = []byte("meta")
-
-	keySchema  = []byte("schema")
-	keyFrames  = []byte("frames")
-	keyBytes   = []byte("bytes")
-	keyEvents  = []byte("events")
-	keyExpired = []byte("expired")
-)
-
-// record is the JSON form of a frame in the frames bucket. Its field names
-// are part of the on-disk format.
-type record struct {
-	V               int       `json:"v"`
-	Path            string    `json:"path"` // object key of the JPEG
-	ThumbPath       string    `json:"thumb_path,omitempty"`
-	ThumbSize       int64     `json:"thumb_size,omitempty"`
-	FrameID         string    `json:"frame_id"`
-	Site            string    `json:"site"`
-	CameraID        string    `json:"camera_id"`
-	SessionEpoch    uint64    `json:"session_epoch"`
-	Sequence        uint64    `json:"sequence"`
-	CaptureTime     time.Time `json:"capture_time"`
-	StoredTime      time.Time `json:"stored_time"`
-	MotionScore     float64   `json:"motion_score"`
-	Boxes           []Box     `json:"boxes,omitempty"`
-	Width           int32     `json:"width"`
-	Height          int32     `json:"height"`
-	ContentSHA256   string    `json:"sha256"`
-	SizeBytes       int64     `json:"size"`
-	CaptureNode     string    `json:"capture_node,omitempty"`
-	EnrichNode      string    `json:"enrich_node,omitempty"`
-	SourceTopic     string    `json:"source_topic,omitempty"`
-	SourcePartition int32     `json:"source_partition"`
-	SourceOffset    int64     `json:"source_offset"`
-	EventID         string    `json:"event_id,omitempty"`
-	EventPhase      int32     `json:"event_phase,omitempty"`
-	EventFrameIndex uint32    `json:"event_frame_index,omitempty"`
-	Motion          bool      `json:"motion,omitempty"`
+// Entry is what an Index holds of one frame: its metadata (ThumbnailBytes
+// is the thumbnail's size, 0 for none) and the keys of its objects.
+type Entry struct {
+	Meta      FrameMeta
+	Path      string // object key of the JPEG
+	ThumbPath string // object key of the thumbnail ("" for none)
 }
 
-func recordFromMeta(m FrameMeta, relPath string) record {
-	return record{
-		V: schemaV1, Path: relPath,
-		FrameID: m.FrameID, Site: m.Site, CameraID: m.CameraID,
-		SessionEpoch: m.SessionEpoch, Sequence: m.Sequence,
-		CaptureTime: m.CaptureTime, StoredTime: m.StoredTime,
-		MotionScore: m.MotionScore, Boxes: m.Boxes, Width: m.Width, Height: m.Height,
-		ContentSHA256: m.ContentSHA256, SizeBytes: m.SizeBytes,
-		CaptureNode: m.CaptureNode, EnrichNode: m.EnrichNode,
-		SourceTopic: m.SourceTopic, SourcePartition: m.SourcePartition, SourceOffset: m.SourceOffset,
-		EventID: m.EventID, EventPhase: m.EventPhase, EventFrameIndex: m.EventFrameIndex, Motion: m.Motion,
-	}
+// IndexCheck is what Index.Check found: every entry it holds, and the
+// inconsistencies of the index itself (a search key without its entry, a
+// counter that does not match the entries, an entry it cannot decode).
+type IndexCheck struct {
+	Frames   int // entries, those it cannot decode included
+	Entries  []Entry
+	Problems []string
 }
 
-func (r record) meta() FrameMeta {
-	var boxes []Box
-	if len(r.Boxes) > 0 {
-		boxes = append([]Box(nil), r.Boxes...)
-	}
-	return FrameMeta{
-		FrameID: r.FrameID, Site: r.Site, CameraID: r.CameraID,
-		SessionEpoch: r.SessionEpoch, Sequence: r.Sequence,
-		CaptureTime: r.CaptureTime.UTC(), StoredTime: r.StoredTime.UTC(),
-		MotionScore: r.MotionScore, Boxes: boxes, Width: r.Width, Height: r.Height,
-		ContentSHA256: r.ContentSHA256, SizeBytes: r.SizeBytes,
-		CaptureNode: r.CaptureNode, EnrichNode: r.EnrichNode,
-		SourceTopic: r.SourceTopic, SourcePartition: r.SourcePartition, SourceOffset: r.SourceOffset,
-		EventID: r.EventID, EventPhase: r.EventPhase, EventFrameIndex: r.EventFrameIndex, Motion: r.Motion,
-		ThumbnailBytes: r.ThumbSize,
-	}
-}
-
-func decodeRecord(id string, v []byte) (record, error) {
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
-		return record{}, fmt.Errorf("%w: decode index record of frame %q: %v", ErrCorrupt, id, err)
-	}
-	if r.V != schemaV1 {
-		return record{}, fmt.Errorf("%w: index record of frame %q has unknown version %d", ErrCorrupt, id, r.V)
-	}
-	return r, nil
-}
-
-// lookup reads the index record of id.
-func (s *Store) lookup(id string) (rec record, found bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketFrames).Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		found = true
-		rec, err = decodeRecord(id, v)
-		return err
-	})
-	return rec, found, dbErr(err)
-}
-
-func (s *Store) wasDeleted(id string) (bool, error) {
-	var deleted bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		deleted = tx.Bucket(bucketDeleted).Get([]byte(id)) != nil
-		return nil
-	})
-	return deleted, dbErr(err)
-}
-
-func u64(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
-
-func getU64(b *bolt.Bucket, key []byte) uint64 {
-	v := b.Get(key)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-// addU64 adds delta (which may be negative) to a counter, never below 0.
-func addU64(b *bolt.Bucket, key []byte, delta int64) error {
-	v := int64(getU64(b, key)) + delta
-	return b.Put(key, u64(uint64(max(v, 0))))
+// Index is where a Store keeps what it knows of its frames and events:
+// the frames' metadata, their events' aggregates, per-camera counters and
+// the ids retention deleted. It never holds bytes of pictures; those are
+// in Objects. Two implementations honour this contract, checked by one
+// suite (package indextest): a bbolt file on the sink's disk (OpenBolt,
+// the embedded default) and PostgreSQL (package pgindex), which several
+// sink replicas share.
+//
+//   - Insert adds a frame's entry, adds it to its event (creating the
+//     event with its first frame) and counts it, atomically. It returns
+//     false and changes nothing when the id is indexed or was deleted by
+//     retention: concurrent Inserts of one id, from one process or
+//     several sharing the index, index it once.
+//   - Lookup tells whether an id is indexed, deleted by retention, or
+//     neither.
+//   - ListFrames and ListEvents answer Query and EventQuery in (capture
+//     time, id) order (ListEvents by start time, newest first when asked)
+//     with opaque page tokens: a token is valid for the same query only,
+//     anything else gets ErrInvalidPageToken. Names are validated by the
+//     Store before they reach the index.
+//   - Delete removes entries (retention): their events and counters
+//     follow, the ids are remembered as deleted, and the removed entries
+//     come back so that the caller can delete their objects.
+//   - Close releases the index; calls after it return ErrClosed.
+type Index interface {
+	Insert(ctx context.Context, e Entry) (bool, error)
+	Lookup(ctx context.Context, id string) (e Entry, found, deleted bool, err error)
+	ListFrames(ctx context.Context, q Query) ([]FrameMeta, string, error)
+	GetEvent(ctx context.Context, id string) (Event, bool, error)
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, string, error)
+	// Count is the number of indexed frames.
+	Count(ctx context.Context) (uint64, error)
+	// Stats are the totals and, per camera (one camera only unless
+	// camera is ""), its counters and oldest and newest capture times.
+	// Backend is left for the Store to fill.
+	Stats(ctx context.Context, camera string) (Stats, error)
+	// Expired returns up to limit ids of camera's oldest frames that pol
+	// deletes at now: captured more than MaxAge ago, or while the camera
+	// holds more than MaxBytes.
+	Expired(ctx context.Context, camera string, pol RetentionPolicy, now time.Time, limit int) ([]string, error)
+	Delete(ctx context.Context, ids []string, now time.Time) ([]Entry, error)
+	// Check reads every entry and checks the index's own consistency.
+	Check(ctx context.Context) (IndexCheck, error)
+	// Describe names the index for logs (no credentials).
+	Describe() string
+	Close() error
 }

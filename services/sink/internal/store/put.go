@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // relPath is the frame's object key, '/'-separated.
@@ -104,22 +101,20 @@ func (s *Store) PutFrame(ctx context.Context, meta FrameMeta, jpeg, thumb []byte
 	mu.Lock()
 	defer mu.Unlock()
 
-	existing, found, err := s.lookup(id)
+	existing, found, deleted, err := s.index.Lookup(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("put frame %q: %w", id, err)
 	}
 	if found {
-		if existing.ContentSHA256 != meta.ContentSHA256 {
+		if existing.Meta.ContentSHA256 != meta.ContentSHA256 {
 			s.log.Warn("replayed frame has different content; keeping the stored one",
-				"frame_id", id, "stored_sha256", existing.ContentSHA256, "replay_sha256", meta.ContentSHA256)
+				"frame_id", id, "stored_sha256", existing.Meta.ContentSHA256, "replay_sha256", meta.ContentSHA256)
 		} else {
 			s.log.Debug("frame already stored", "frame_id", id)
 		}
 		return false, nil
 	}
-	if deleted, err := s.wasDeleted(id); err != nil {
-		return false, fmt.Errorf("put frame %q: %w", id, err)
-	} else if deleted {
+	if deleted {
 		s.log.Debug("frame was deleted by retention; not stored again", "frame_id", id)
 		return false, nil
 	}
@@ -131,68 +126,25 @@ func (s *Store) PutFrame(ctx context.Context, meta FrameMeta, jpeg, thumb []byte
 	if err := s.objects.Put(ctx, rel, jpeg); err != nil {
 		return false, fmt.Errorf("put frame %q: write %s: %w", id, rel, err)
 	}
-	rec := recordFromMeta(meta, rel)
+	entry := Entry{Meta: meta, Path: rel}
 	if len(thumb) > 0 {
 		tp := thumbPath(meta)
 		if err := s.objects.Put(ctx, tp, thumb); err != nil {
 			return false, fmt.Errorf("put frame %q: write thumbnail %s: %w", id, tp, err)
 		}
-		rec.ThumbPath, rec.ThumbSize = tp, int64(len(thumb))
+		entry.ThumbPath, entry.Meta.ThumbnailBytes = tp, int64(len(thumb))
 	}
 
-	// The objects are durable; commit the index. From here on the context
-	// is not consulted, so that a cancelled caller does not leave an
-	// unindexed object behind.
-	recJSON, err := json.Marshal(rec)
+	// The objects are durable; commit the index. From here on the caller's
+	// context is not consulted, so that a cancelled caller does not leave
+	// an unindexed object behind.
+	stored, err = s.index.Insert(context.WithoutCancel(ctx), entry)
 	if err != nil {
-		return false, fmt.Errorf("put frame %q: encode record: %w", id, err)
+		return false, fmt.Errorf("put frame %q: commit index (object %s already written): %w", id, rel, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		stored = false
-		fb := tx.Bucket(bucketFrames)
-		if fb.Get([]byte(id)) != nil {
-			return nil
-		}
-		if err := fb.Put([]byte(id), recJSON); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketByTime).Put(timeKey(cameraPrefix(meta.CameraID), meta.CaptureTime, id), nil); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketByTimeAll).Put(timeKey(nil, meta.CaptureTime, id), nil); err != nil {
-			return err
-		}
-		mb := tx.Bucket(bucketMeta)
-		if err := addU64(mb, keyFrames, 1); err != nil {
-			return err
-		}
-		if err := addU64(mb, keyBytes, meta.SizeBytes); err != nil {
-			return err
-		}
-		newEvent := false
-		if meta.EventID != "" {
-			if err := tx.Bucket(bucketByEvent).Put(timeKey(cameraPrefix(meta.EventID), meta.CaptureTime, id), nil); err != nil {
-				return err
-			}
-			var err error
-			if newEvent, err = addToEvent(tx, rec); err != nil {
-				return err
-			}
-		}
-		if err := updateCamera(tx, meta.CameraID, func(c *cameraRecord) {
-			c.Frames++
-			c.Bytes += meta.SizeBytes
-			if newEvent {
-				c.Events++
-			}
-		}); err != nil {
-			return err
-		}
-		stored = true
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("put frame %q: commit index (object %s already written): %w", id, rel, dbErr(err))
+	if !stored {
+		s.log.Debug("frame indexed meanwhile by another writer", "frame_id", id)
+		return false, nil
 	}
 	s.log.Debug("frame stored", "frame_id", id, "camera_id", meta.CameraID, "path", rel, "size", meta.SizeBytes)
 	return stored, nil

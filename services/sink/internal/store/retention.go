@@ -1,13 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // RetentionPolicy bounds what one camera keeps. Zero values are unbounded.
@@ -74,19 +70,26 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention, now time.Time) 
 			continue
 		}
 		for {
-			ids, err := s.expiredFrames(cam.CameraID, pol, now)
+			ids, err := s.index.Expired(ctx, cam.CameraID, pol, now, retentionBatch)
 			if err != nil {
 				return res, fmt.Errorf("retention of camera %s: %w", cam.CameraID, err)
 			}
 			if len(ids) == 0 {
 				break
 			}
-			keys, frames, n, err := s.deleteFrames(ids, now)
+			deleted, err := s.index.Delete(ctx, ids, now)
 			if err != nil {
 				return res, fmt.Errorf("retention of camera %s: %w", cam.CameraID, err)
 			}
-			res.Frames += frames
-			res.Bytes += n
+			var keys []string
+			for _, e := range deleted {
+				res.Frames++
+				res.Bytes += e.Meta.SizeBytes
+				keys = append(keys, e.Path)
+				if e.ThumbPath != "" {
+					keys = append(keys, e.ThumbPath)
+				}
+			}
 			for _, k := range keys {
 				if err := s.objects.Delete(ctx, k); err != nil {
 					res.ObjectErrors++
@@ -102,100 +105,4 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention, now time.Time) 
 		s.log.Info("retention deleted frames", "frames", res.Frames, "bytes", res.Bytes)
 	}
 	return res, nil
-}
-
-// expiredFrames returns up to retentionBatch of camera's oldest frames
-// that pol does not allow.
-func (s *Store) expiredFrames(camera string, pol RetentionPolicy, now time.Time) ([]string, error) {
-	var ids []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var c cameraRecord
-		if v := tx.Bucket(bucketCameras).Get([]byte(camera)); v != nil {
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("%w: camera counters of %q: %v", ErrCorrupt, camera, err)
-			}
-		}
-		bytesLeft := c.Bytes
-		prefix := cameraPrefix(camera)
-		frames := tx.Bucket(bucketFrames)
-		cur := tx.Bucket(bucketByTime).Cursor()
-		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < retentionBatch; k, _ = cur.Next() {
-			t, id, ok := splitTimeKey(k[len(prefix):])
-			if !ok {
-				return fmt.Errorf("%w: malformed by_time key %x", ErrCorrupt, k)
-			}
-			tooOld := pol.MaxAge > 0 && now.Sub(t) > pol.MaxAge
-			tooBig := pol.MaxBytes > 0 && bytesLeft > pol.MaxBytes
-			if !tooOld && !tooBig {
-				break
-			}
-			rec, err := decodeRecord(id, frames.Get([]byte(id)))
-			if err != nil {
-				return err
-			}
-			bytesLeft -= rec.SizeBytes
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	return ids, dbErr(err)
-}
-
-// deleteFrames removes frames from the index in one transaction, leaving
-// tombstones, and returns the object keys to delete.
-func (s *Store) deleteFrames(ids []string, now time.Time) (keys []string, frames, n int64, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		keys, frames, n = nil, 0, 0
-		fb, mb := tx.Bucket(bucketFrames), tx.Bucket(bucketMeta)
-		when := encodeTime(now)
-		for _, id := range ids {
-			v := fb.Get([]byte(id))
-			if v == nil {
-				continue
-			}
-			rec, err := decodeRecord(id, v)
-			if err != nil {
-				return err
-			}
-			if err := fb.Delete([]byte(id)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketByTime).Delete(timeKey(cameraPrefix(rec.CameraID), rec.CaptureTime, id)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketByTimeAll).Delete(timeKey(nil, rec.CaptureTime, id)); err != nil {
-				return err
-			}
-			if rec.EventID != "" {
-				if err := tx.Bucket(bucketByEvent).Delete(timeKey(cameraPrefix(rec.EventID), rec.CaptureTime, id)); err != nil {
-					return err
-				}
-				if err := removeFromEvent(tx, rec); err != nil {
-					return err
-				}
-			}
-			if err := tx.Bucket(bucketDeleted).Put([]byte(id), when[:]); err != nil {
-				return err
-			}
-			if err := updateCamera(tx, rec.CameraID, func(c *cameraRecord) { c.Frames--; c.Bytes -= rec.SizeBytes }); err != nil {
-				return err
-			}
-			for _, kv := range []struct {
-				key   []byte
-				delta int64
-			}{{keyFrames, -1}, {keyBytes, -rec.SizeBytes}, {keyExpired, 1}} {
-				if err := addU64(mb, kv.key, kv.delta); err != nil {
-					return err
-				}
-			}
-			frames++
-			n += rec.SizeBytes
-			keys = append(keys, rec.Path)
-			if rec.ThumbPath != "" {
-				keys = append(keys, rec.ThumbPath)
-			}
-		}
-		return nil
-	})
-	return keys, frames, n, dbErr(err)
 }

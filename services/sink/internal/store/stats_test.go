@@ -18,7 +18,7 @@ func testStats(t *testing.T, b backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Frames != 5 || st.Bytes != total || st.IndexFileBytes <= 0 {
+	if st.Frames != 5 || st.Bytes != total || st.IndexBytes <= 0 {
 		t.Fatalf("Stats = %+v, want 5 frames, %d bytes", st, total)
 	}
 }

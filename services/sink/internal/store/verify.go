@@ -1,14 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // VerifyReport is the result of Verify. Paths are object keys
@@ -64,87 +61,22 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	}
 	var entries []entry
 	indexed := make(map[string]struct{})
-	err := s.db.View(func(tx *bolt.Tx) error {
-		byTime, byAll := tx.Bucket(bucketByTime), tx.Bucket(bucketByTimeAll)
-		var bytesSum uint64
-		err := tx.Bucket(bucketFrames).ForEach(func(k, v []byte) error {
-			if rep.IndexedFrames%256 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			rep.IndexedFrames++
-			id := string(k)
-			rec, err := decodeRecord(id, v)
-			if err != nil {
-				rep.IndexErrors = append(rep.IndexErrors, err.Error())
-				return nil
-			}
-			bytesSum += uint64(rec.SizeBytes)
-			indexed[rec.Path] = struct{}{}
-			entries = append(entries, entry{id, rec.Path, rec.SizeBytes})
-			if rec.ThumbPath != "" {
-				indexed[rec.ThumbPath] = struct{}{}
-				entries = append(entries, entry{id, rec.ThumbPath, rec.ThumbSize})
-			}
-			if byTime.Get(timeKey(cameraPrefix(rec.CameraID), rec.CaptureTime, id)) == nil {
-				rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("frame %q has no by_time key", id))
-			}
-			if byAll.Get(timeKey(nil, rec.CaptureTime, id)) == nil {
-				rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("frame %q has no by_time_all key", id))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		frames := tx.Bucket(bucketFrames)
-		for _, b := range []struct {
-			name   []byte
-			bucket *bolt.Bucket
-			camera bool
-		}{{bucketByTime, byTime, true}, {bucketByTimeAll, byAll, false}} {
-			n := 0
-			err := b.bucket.ForEach(func(k, _ []byte) error {
-				n++
-				rest := k
-				if b.camera {
-					i := bytes.IndexByte(k, 0)
-					if i < 0 {
-						rest = nil
-					} else {
-						rest = k[i+1:]
-					}
-				}
-				_, id, ok := splitTimeKey(rest)
-				if !ok {
-					rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("malformed %s key %x", b.name, k))
-				} else if frames.Get([]byte(id)) == nil {
-					rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("%s key of frame %q has no frames entry", b.name, id))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if n != rep.IndexedFrames {
-				rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("%s has %d keys, frames has %d", b.name, n, rep.IndexedFrames))
-			}
-		}
-		mb := tx.Bucket(bucketMeta)
-		if c := getU64(mb, keyFrames); c != uint64(rep.IndexedFrames) {
-			rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("frame counter is %d, frames has %d", c, rep.IndexedFrames))
-		}
-		if c := getU64(mb, keyBytes); c != bytesSum {
-			rep.IndexErrors = append(rep.IndexErrors, fmt.Sprintf("byte counter is %d, records sum to %d", c, bytesSum))
-		}
-		return nil
-	})
+	chk, err := s.index.Check(ctx)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("verify: read index: %w", dbErr(err))
+		return VerifyReport{}, fmt.Errorf("verify: read index: %w", err)
+	}
+	rep.IndexedFrames = chk.Frames
+	rep.IndexErrors = chk.Problems
+	for _, e := range chk.Entries {
+		id := e.Meta.FrameID
+		indexed[e.Path] = struct{}{}
+		entries = append(entries, entry{id, e.Path, e.Meta.SizeBytes})
+		if e.ThumbPath != "" {
+			indexed[e.ThumbPath] = struct{}{}
+			entries = append(entries, entry{id, e.ThumbPath, e.Meta.ThumbnailBytes})
+		}
 	}
 
-	// 2. List the objects.
 	sizes := map[string]int64{}
 	var candidates []string
 	for _, top := range []string{framesDir, thumbsDir} {
@@ -178,22 +110,16 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	}
 
 	// 3. Objects not in the snapshot may have been indexed since; re-check.
-	if len(candidates) > 0 {
-		err = s.db.View(func(tx *bolt.Tx) error {
-			fb := tx.Bucket(bucketFrames)
-			for _, rel := range candidates {
-				id := strings.TrimSuffix(path.Base(rel), ".jpg")
-				if v := fb.Get([]byte(id)); v != nil {
-					if rec, err := decodeRecord(id, v); err == nil && rec.Path == rel {
-						continue
-					}
-				}
-				rep.UnindexedFiles = append(rep.UnindexedFiles, rel)
-			}
-			return nil
-		})
+	// An object listed after the index was read may have been indexed
+	// meanwhile: ask again.
+	for _, rel := range candidates {
+		id := strings.TrimSuffix(path.Base(rel), ".jpg")
+		e, found, _, err := s.index.Lookup(ctx, id)
 		if err != nil {
-			return VerifyReport{}, fmt.Errorf("verify: re-check index: %w", dbErr(err))
+			return VerifyReport{}, fmt.Errorf("verify: re-check index: %w", err)
+		}
+		if !found || e.Path != rel {
+			rep.UnindexedFiles = append(rep.UnindexedFiles, rel)
 		}
 	}
 
