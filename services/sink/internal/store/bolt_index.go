@@ -136,7 +136,6 @@ func (b *boltIndex) Lookup(ctx context.Context, id string) (Entry, bool, bool, e
 	return Entry{}, false, deleted, err
 }
 
-
 // Insert adds e in one bbolt transaction (see Index.Insert).
 func (b *boltIndex) Insert(ctx context.Context, e Entry) (bool, error) {
 	if err := b.check(ctx); err != nil {

@@ -44,7 +44,6 @@ func (b *boltIndex) ListFrames(ctx context.Context, q Query) ([]FrameMeta, strin
 	return out, next, nil
 }
 
-
 // scan describes a cursor scan over a time-keyed bucket.
 type scan struct {
 	bucket     []byte

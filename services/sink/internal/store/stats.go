@@ -16,13 +16,13 @@ type CameraStats struct {
 
 // Stats are the store's counters, kept in the index.
 type Stats struct {
-	Frames         uint64 // frames indexed
-	Bytes          uint64 // sum of their JPEG sizes
-	Events         uint64
-	Expired        uint64 // frames deleted by retention, ever
-	IndexBytes     int64  // size of the index (its file, or its tables)
-	Backend        string // Objects.Kind()
-	Cameras        []CameraStats
+	Frames     uint64 // frames indexed
+	Bytes      uint64 // sum of their JPEG sizes
+	Events     uint64
+	Expired    uint64 // frames deleted by retention, ever
+	IndexBytes int64  // size of the index (its file, or its tables)
+	Backend    string // Objects.Kind()
+	Cameras    []CameraStats
 }
 
 // Count returns the number of frames indexed.
