@@ -34,11 +34,12 @@ func FindBin() (string, error) {
 		return dir, nil
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if dir := filepath.Dir(p); hasServer(dir) == nil {
-			return dir, nil
-		}
+		// A link to Debian's binaries names their real directory.
 		if real, err := filepath.EvalSymlinks(p); err == nil && hasServer(filepath.Dir(real)) == nil {
 			return filepath.Dir(real), nil
+		}
+		if dir := filepath.Dir(p); hasServer(dir) == nil {
+			return dir, nil
 		}
 	}
 	dirs, _ := filepath.Glob(debianBins) // the pattern is valid

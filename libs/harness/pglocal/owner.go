@@ -90,7 +90,7 @@ func (o owner) checkReachable(dir string) error {
 			return fmt.Errorf("check %s: %w", p, err)
 		}
 		if !o.canSearch(st) {
-			return fmt.Errorf("the %s user (uid %d) cannot reach %s: %s is %v, owned by uid %d; make it searchable (chmod o+x) or choose another Dir",
+			return fmt.Errorf("the %s user (uid %d) cannot reach %s: %s is %#o, owned by uid %d; make it searchable (chmod o+x) or choose another Dir",
 				systemUser, o.uid, dir, p, st.Mode().Perm(), statUID(st))
 		}
 		if p == filepath.Dir(p) {

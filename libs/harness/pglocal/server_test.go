@@ -149,72 +149,82 @@ func TestRestartKeepsDataAndCredentials(t *testing.T) {
 	}
 }
 
-func TestPlaintextConnectionRefused(t *testing.T) {
+// TestRefusals attacks one server: each way in that the server must refuse.
+func TestRefusals(t *testing.T) {
 	skipShort(t)
 	s := pgtest.Start(t)
-	dsn := withQuery(t, s.DSN(), "", map[string]string{"sslmode": "disable"})
+
+	t.Run("plaintext", func(t *testing.T) {
+		dsn := withQuery(t, s.DSN(), "", map[string]string{"sslmode": "disable"})
+		wantPgError(t, dsn, "28000", "no encryption")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		wantPgError(t, withQuery(t, s.DSN(), "not-the-password", nil), "28P01", "")
+	})
+	t.Run("superuser over TCP", func(t *testing.T) {
+		pw, err := os.ReadFile(filepath.Join(s.Dir(), "superuser.password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(s.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("postgres", strings.TrimSpace(string(pw)))
+		u.Path = "/postgres"
+		wantPgError(t, u.String(), "28000", "rejects")
+	})
+	t.Run("client trusting a foreign CA", func(t *testing.T) {
+		foreign := pgtest.TLS(t, t.TempDir()) // another CA, same names
+		dsn := withQuery(t, s.DSN(), "", map[string]string{"sslrootcert": foreign.CA})
+		conn, err := pgx.Connect(testCtx(t), dsn)
+		if err == nil {
+			_ = conn.Close(context.Background())
+			t.Fatal("a client that trusts a foreign CA accepted the server")
+		}
+		var verr *tls.CertificateVerificationError
+		if !errors.As(err, &verr) {
+			t.Fatalf("foreign CA: %v; want a certificate verification error", err)
+		}
+	})
+}
+
+// wantPgError connects with dsn and wants the server to refuse with code,
+// its message containing msg.
+func wantPgError(t *testing.T, dsn, code, msg string) {
+	t.Helper()
 	conn, err := pgx.Connect(testCtx(t), dsn)
 	if err == nil {
 		_ = conn.Close(context.Background())
-		t.Fatal("a plaintext connection was accepted")
+		t.Fatal("the connection was accepted")
 	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Message, "no encryption") {
-		t.Fatalf("plaintext refused with %v; want SQLSTATE 28000, no pg_hba.conf entry (no encryption)", err)
+	if !errors.As(err, &pe) || pe.Code != code || !strings.Contains(pe.Message, msg) {
+		t.Fatalf("refused with %v; want SQLSTATE %s with %q", err, code, msg)
 	}
 }
 
-func TestClientTrustingForeignCARefuses(t *testing.T) {
+// TestStartFailureCarriesLogTail: a server that exits during its start
+// fails Start with the server's own words.
+func TestStartFailureCarriesLogTail(t *testing.T) {
 	skipShort(t)
-	s := pgtest.Start(t)
-	foreign := pgtest.TLS(t, t.TempDir()) // another CA, same names
-	dsn := withQuery(t, s.DSN(), "", map[string]string{"sslrootcert": foreign.CA})
-	conn, err := pgx.Connect(testCtx(t), dsn)
+	files := pgtest.TLS(t, t.TempDir())
+	cfg := pglocal.Config{
+		Dir:      pgtest.Dir(t),
+		TLS:      &files,
+		BinDir:   pgtest.Bin(t),
+		Settings: map[string]string{"shared_buffers": "'plenty'"},
+		Logger:   pgtest.Logger(t),
+	}
+	_, err := pglocal.Start(testCtx(t), cfg)
 	if err == nil {
-		_ = conn.Close(context.Background())
-		t.Fatal("a client that trusts a foreign CA accepted the server")
+		t.Fatal("a server with an invalid setting started")
 	}
-	var verr *tls.CertificateVerificationError
-	if !errors.As(err, &verr) {
-		t.Fatalf("foreign CA: %v; want a certificate verification error", err)
+	if !strings.Contains(err.Error(), "tail of") || !strings.Contains(err.Error(), "shared_buffers") {
+		t.Fatalf("the error lacks the server's log: %v", err)
 	}
-}
-
-func TestWrongPasswordRefused(t *testing.T) {
-	skipShort(t)
-	s := pgtest.Start(t)
-	dsn := withQuery(t, s.DSN(), "not-the-password", nil)
-	conn, err := pgx.Connect(testCtx(t), dsn)
-	if err == nil {
-		_ = conn.Close(context.Background())
-		t.Fatal("a wrong password was accepted")
-	}
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "28P01" {
-		t.Fatalf("wrong password: %v; want SQLSTATE 28P01", err)
-	}
-}
-
-func TestSuperuserRefusedOverTCP(t *testing.T) {
-	skipShort(t)
-	s := pgtest.Start(t)
-	pw, err := os.ReadFile(filepath.Join(s.Dir(), "superuser.password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(s.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword("postgres", strings.TrimSpace(string(pw)))
-	u.Path = "/postgres"
-	conn, err := pgx.Connect(testCtx(t), u.String())
-	if err == nil {
-		_ = conn.Close(context.Background())
-		t.Fatal("the superuser got in over TCP")
-	}
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "28000" {
-		t.Fatalf("superuser over TCP: %v; want SQLSTATE 28000 (pg_hba.conf rejects)", err)
-	}
+	t.Logf("failed as it should: %v", err)
+	// The cluster was made; without the bad setting the Dir starts.
+	cfg.Settings = nil
+	pgtest.StartConfig(t, cfg)
 }
