@@ -79,9 +79,8 @@ func run(ctx context.Context, o owner, path string, args []string, dir, logPath 
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		err = ctx.Err()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // gone already is fine
+		err = fmt.Errorf("%w (killed: %v)", ctx.Err(), <-done)
 	}
 	if err != nil {
 		return withLogTail(fmt.Errorf("%s: %w", path, err), logPath, logTail(logPath, from, 40))
