@@ -25,11 +25,13 @@ var ErrNotFound = errors.New("PostgreSQL server binaries not found")
 // and postgres): $CEFIOT_PG_BIN when set, else the directory of initdb on
 // PATH (symlinks resolved), else the highest major version's
 // /usr/lib/postgresql/<major>/bin. An error wraps [ErrNotFound] when there
-// is none.
+// is none (a $CEFIOT_PG_BIN without them is another error).
 func FindBin() (string, error) {
 	if dir := os.Getenv(EnvBin); dir != "" {
 		if err := hasServer(dir); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvBin, dir, err)
+			// Not ErrNotFound: a wrong setting is a mistake, not a machine
+			// without PostgreSQL.
+			return "", fmt.Errorf("%s=%s: %v", EnvBin, dir, err)
 		}
 		return dir, nil
 	}

@@ -10,8 +10,8 @@ import (
 func TestFindBinFromEnv(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(EnvBin, dir)
-	if _, err := FindBin(); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("empty %s: %v; want ErrNotFound", EnvBin, err)
+	if _, err := FindBin(); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty %s: %v; want an error other than ErrNotFound (a wrong setting, not a missing install)", EnvBin, err)
 	}
 	for _, name := range []string{"initdb", "postgres"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {

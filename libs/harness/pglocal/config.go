@@ -34,9 +34,9 @@ type Config struct {
 	TLS *tlsx.Files
 	// BinDir holds initdb and postgres; "" finds them with [FindBin].
 	BinDir string
-	// Settings are more postgresql.conf settings (name to value, written
-	// as given, after and so over this package's own), for benchmarks
-	// that tune the server.
+	// Settings are more postgresql.conf settings, name to value in that
+	// file's syntax (strings quoted: "'256MB'"), written after this
+	// package's own and so over them: for benchmarks that tune the server.
 	Settings map[string]string
 	// Logger gets the server's life events; nil discards them.
 	Logger *slog.Logger

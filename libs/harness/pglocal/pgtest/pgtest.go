@@ -41,11 +41,13 @@ const Component = "postgres"
 func Bin(t testing.TB) string {
 	t.Helper()
 	bin, err := pglocal.FindBin()
-	if errors.Is(err, pglocal.ErrNotFound) && os.Getenv(EnvRequire) != "1" {
+	switch {
+	case errors.Is(err, pglocal.ErrNotFound) && os.Getenv(EnvRequire) != "1":
 		t.Skipf("pgtest: skipping, no PostgreSQL server installed (run scripts/install-deps.sh; set %s=1 to fail instead): %v", EnvRequire, err)
-	}
-	if err != nil {
-		t.Fatalf("pgtest: %s=1 and: %v", EnvRequire, err)
+	case errors.Is(err, pglocal.ErrNotFound):
+		t.Fatalf("pgtest: %s=1 but no PostgreSQL server is installed (run scripts/install-deps.sh): %v", EnvRequire, err)
+	case err != nil:
+		t.Fatalf("pgtest: %v", err)
 	}
 	return bin
 }
