@@ -30,6 +30,8 @@ cmd nginx nginx-light
 pkg chromium
 cmd node nodejs
 cmd npm npm
+# PostgreSQL 15 server (initdb, postgres in /usr/lib/postgresql/15/bin): the tests' real database (libs/harness/pglocal).
+pkg postgresql-15
 if ((${#need[@]} == 0)); then
   echo "install-deps: every system package is present"
   exit 0
