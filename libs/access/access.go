@@ -22,6 +22,9 @@ const (
 	Proxy = "proxy"
 	Kafka = "kafka"
 	Etcd  = "etcd"
+	// Postgres is the cloud's PostgreSQL server: the frame index the sink
+	// replicas share.
+	Postgres = "postgres"
 	// OperatorPrefix starts a person's operator identity: operator/alice.
 	OperatorPrefix = "operator/"
 	// AdminPrefix starts a person's administrator identity: admin/carol,

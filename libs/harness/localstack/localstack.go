@@ -32,6 +32,7 @@ import (
 	"github.com/cefiot/cefiot/libs/etcdx"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/pglocal"
 	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/kafkaconf"
 	"github.com/cefiot/cefiot/libs/pipeline"
@@ -81,6 +82,13 @@ type Config struct {
 	// EdgeBrokers is the number of brokers of the edge Kafka cluster
 	// (default 1); with 3, topics get replication 3 and min.insync 2.
 	EdgeBrokers int
+	// Index is where the sink keeps its frame index: IndexBolt (default, a
+	// file under StoreDir) or IndexPostgres (a PostgreSQL server the stack
+	// starts, from Debian's package; required by SinkReplicas > 1).
+	Index string
+	// SinkReplicas is the number of sink processes (default 1), sharing
+	// one PostgreSQL index, one object store and one consumer group.
+	SinkReplicas int
 }
 
 // Ports are the listening ports of the stack.
@@ -185,6 +193,8 @@ type Stack struct {
 	opHTTP   *http.Client      // its HTTPS client
 	edgeEtcd []*etcdx.Embedded // multi-node stacks only; nil: stopped
 	proxies  map[string]*netx.Proxy
+	pg       *pglocal.Server // Config.Index postgres only
+	pgDir    string
 }
 
 // Start starts both Kafka clusters, both schedulers and the four workers.
@@ -217,6 +227,18 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.EdgeBrokers == 0 {
 		cfg.EdgeBrokers = 1
+	}
+	if cfg.SinkReplicas == 0 {
+		cfg.SinkReplicas = 1
+	}
+	if cfg.Index == "" {
+		cfg.Index = IndexBolt
+	}
+	switch {
+	case cfg.Index != IndexBolt && cfg.Index != IndexPostgres:
+		return nil, fmt.Errorf("localstack: Index %q: want %s or %s", cfg.Index, IndexBolt, IndexPostgres)
+	case cfg.SinkReplicas > 1 && cfg.Index != IndexPostgres:
+		return nil, fmt.Errorf("localstack: %d sink replicas need the shared index (Index %s)", cfg.SinkReplicas, IndexPostgres)
 	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
@@ -293,6 +315,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if err := s.grantKafka(ctx); err != nil {
 		return s, err
+	}
+	if cfg.sharedIndex() {
+		if err := s.startPostgres(ctx); err != nil {
+			return s, err
+		}
 	}
 	if err := s.writeSpecs(); err != nil {
 		return s, err
@@ -385,7 +412,7 @@ func (s *Stack) PID(name string) int {
 func (s *Stack) writeSpecs() error {
 	specs := map[string]*placement.Spec{
 		"edge":  {Site: s.cfg.Site, Workloads: s.edgeWorkloads()},
-		"cloud": {Site: "cloud", Workloads: []placement.WorkloadSpec{{Name: pipeline.KindSink, Kind: pipeline.KindSink}}},
+		"cloud": {Site: "cloud", Workloads: s.cloudWorkloads()},
 	}
 	for name, spec := range specs {
 		b, err := spec.Encode()
@@ -460,6 +487,7 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 		bin = "sink"
 		args = append(common("cloud", cloudEtcd, p.SinkGRPC, p.SinkHTTP),
 			"-kafka-bootstrap", s.Cloud.BootstrapServers(), "-store-dir", s.StoreDir())
+		args = append(args, s.sinkIndexArgs()...)
 	default:
 		var err error
 		if bin, args, err = s.dynamicSpec(name); err != nil {
@@ -468,8 +496,12 @@ func (s *Stack) spec(name string) (procs.Spec, error) {
 	}
 	args = append(args, s.securityArgs(argValue(args, "-site"), argValue(args, "-node"), bin)...)
 	args = append(args, c.BinaryArgs[bin]...)
+	var env []string
+	if bin == "sink" {
+		env = s.sinkIndexEnv()
+	}
 	return procs.Spec{
-		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args,
+		Name: name, Path: filepath.Join(c.BinDir, bin), Args: args, Env: env,
 		LogPath: filepath.Join(c.RunDir, "logs", name+".log"),
 	}, nil
 }
@@ -536,5 +568,6 @@ func (s *Stack) Stop(ctx context.Context) error {
 			}
 		}
 	}
+	errs = append(errs, s.stopPostgres(ctx))
 	return errors.Join(errs...)
 }

@@ -34,7 +34,7 @@ func (c Config) multiNode() bool {
 
 // ServiceNames are the service processes of this stack, in start order.
 func (s *Stack) ServiceNames() []string {
-	if !s.cfg.multiNode() && !s.cfg.CloudEnrich {
+	if !s.cfg.multiNode() && !s.cfg.CloudEnrich && s.cfg.SinkReplicas <= 1 {
 		return slices.Clone(Services)
 	}
 	names := []string{"scheduler-edge"}
@@ -53,7 +53,7 @@ func (s *Stack) ServiceNames() []string {
 	if s.cfg.CloudEnrich {
 		names = append(names, "enrich-cloud")
 	}
-	return append(names, "sink")
+	return append(names, s.SinkNames()...)
 }
 
 func (n NodeSpec) services() []string {
@@ -127,6 +127,21 @@ func (s *Stack) SchedulerGRPC(name string) string {
 	return addr(g)
 }
 
+// ServiceGRPC is the admin gRPC address of any service process ("sink",
+// "sink-2", "capture@node-1", ...).
+func (s *Stack) ServiceGRPC(name string) string {
+	p := s.cfg.Ports
+	fixed := map[string]int{
+		"scheduler-edge": p.EdgeSchedulerGRPC, "scheduler-cloud": p.CloudSchedulerGRPC,
+		"capture": p.CaptureGRPC, "enrich": p.EnrichGRPC, "bridge": p.BridgeGRPC, "sink": p.SinkGRPC,
+	}
+	if port, ok := fixed[name]; ok {
+		return addr(port)
+	}
+	g, _ := s.dynamicPorts(name)
+	return addr(g)
+}
+
 // HTTP is the admin HTTP base URL of a service process.
 func (s *Stack) HTTP(name string) string {
 	p := s.cfg.Ports
@@ -179,6 +194,15 @@ func (s *Stack) dynamicSpec(name string) (bin string, args []string, err error) 
 			"-etcd-endpoints", s.EdgeEtcd(), "-session-ttl", c.LeaseTTL.String(),
 			"-grpc-addr", addr(g), "-http-addr", addr(h),
 		}, nil
+	}
+	if isSinkReplica(name) {
+		// Each replica is a cloud node of its own.
+		args := []string{
+			"-site", "cloud", "-node", name, "-etcd-endpoints", s.CloudEtcd(), "-lease-ttl", c.LeaseTTL.String(),
+			"-grpc-addr", addr(g), "-http-addr", addr(h), "-kafka-bootstrap", s.Cloud.BootstrapServers(),
+			"-store-dir", s.StoreDir(),
+		}
+		return "sink", append(args, s.sinkIndexArgs()...), nil
 	}
 	if name == "enrich-cloud" {
 		return "enrich", []string{

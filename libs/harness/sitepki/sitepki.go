@@ -34,7 +34,7 @@ const (
 
 // Components are the identities issued in every site.
 func Components() []string {
-	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Console, access.Proxy, Operator, Viewer, Admin}
+	out := []string{access.Scheduler, access.Etcd, access.Kafka, access.Postgres, access.Console, access.Proxy, Operator, Viewer, Admin}
 	for _, k := range pipeline.Kinds() {
 		out = append(out, access.Worker(k))
 	}

@@ -31,6 +31,10 @@ type Config struct {
 	// in a bucket, the index still under StoreDir).
 	StoreBackend string
 	S3           store.S3Config
+	// Index is "bbolt" (a file under StoreDir: one sink) or "postgres"
+	// (shared by sink replicas; IndexPostgres says where).
+	Index         string
+	IndexPostgres store.PostgresConfig
 	// Retention is the default policy plus per-camera overrides.
 	Retention         store.Retention
 	RetentionFile     string
@@ -59,6 +63,9 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key")
 	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key (prefer the env CEFIOT_S3_SECRET_KEY)")
 	fs.BoolVar(&c.S3.CreateBucket, "s3-create-bucket", false, "create the bucket at start if it does not exist")
+	fs.StringVar(&c.Index, "index", "bbolt", "where the frame index lives: bbolt (a file under -store-dir, one sink) or postgres (shared by sink replicas)")
+	fs.StringVar(&c.IndexPostgres.DSN, "index-dsn", "", "PostgreSQL connection string of the index, with sslmode=verify-full (prefer the env CEFIOT_INDEX_DSN: it holds a password)")
+	fs.StringVar(&c.IndexPostgres.Schema, "index-schema", "cefiot", "PostgreSQL schema of the index's tables")
 	fs.DurationVar(&c.Retention.Default.MaxAge, "retention-max-age", 0, "delete frames captured longer ago than this, per camera (0: keep)")
 	maxBytes := fs.String("retention-max-bytes", "0", "keep at most this many JPEG bytes per camera, oldest deleted first (e.g. 20GiB; 0: no limit)")
 	fs.StringVar(&c.RetentionFile, "retention-file", "", "YAML file with per-camera retention overrides (see docs/data-plane.md)")
@@ -90,6 +97,16 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	default:
 		ch.Add(config.Invalid("store-backend", c.StoreBackend, "must be filesystem or s3"))
 	}
+	switch c.Index {
+	case "bbolt":
+	case "postgres":
+		ch.NotEmpty("index-dsn", c.IndexPostgres.DSN)
+		ch.Check(c.IndexPostgres.DSN == "" || !insecureDSN(c.IndexPostgres.DSN), "index-dsn", "",
+			"must ask for a verified TLS connection (sslmode=verify-full)")
+		ch.Check(store.ValidSchemaName(c.IndexPostgres.Schema), "index-schema", c.IndexPostgres.Schema, "must be lowercase letters, digits and _")
+	default:
+		ch.Add(config.Invalid("index", c.Index, "must be bbolt or postgres"))
+	}
 	ch.Check(c.Retention.Default.MaxAge >= 0, "retention-max-age", c.Retention.Default.MaxAge.String(), "must not be negative")
 	if n, err := config.ParseBytes(*maxBytes); err != nil {
 		ch.Add(config.Invalid("retention-max-bytes", *maxBytes, err.Error()))
@@ -114,6 +131,13 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()
+}
+
+// insecureDSN reports a PostgreSQL connection string that does not ask
+// for a verified TLS connection: the index travels over the network, and
+// a sink must not accept a server it cannot authenticate.
+func insecureDSN(dsn string) bool {
+	return !strings.Contains(dsn, "sslmode=verify-full")
 }
 
 // retentionFile is the YAML of -retention-file:

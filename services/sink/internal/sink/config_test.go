@@ -40,6 +40,10 @@ func TestConfigStoreAndRetention(t *testing.T) {
 		{[]string{"-retention-max-bytes", "lots"}, `"retention-max-bytes"`},
 		{[]string{"-max-frame-bytes", "0"}, `"max-frame-bytes"`},
 		{[]string{"-retention-file", "/nonexistent.yaml"}, `"retention-file"`},
+		{[]string{"-index", "sqlite"}, `"index"`},
+		{[]string{"-index", "postgres"}, `"index-dsn"`},
+		{[]string{"-index", "postgres", "-index-dsn", "postgres://sink@db/cefiot?sslmode=require"}, `"index-dsn"`},
+		{[]string{"-index", "postgres", "-index-dsn", "postgres://sink@db/cefiot?sslmode=verify-full", "-index-schema", "Robert'); DROP"}, `"index-schema"`},
 	} {
 		if _, err := ParseConfig(tc.args, noEnv); err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%v: err = %v, want one naming %s", tc.args, err, tc.key)
@@ -51,5 +55,25 @@ func TestConfigStoreAndRetention(t *testing.T) {
 	}
 	if _, err := ParseConfig([]string{"-retention-file", bad}, noEnv); err == nil || !strings.Contains(err.Error(), "cameras.door.max_age") {
 		t.Errorf("bad retention file: %v", err)
+	}
+}
+
+// TestConfigSharedIndex: the PostgreSQL index's connection string comes
+// from the environment (it holds a password) and is never echoed in an
+// error.
+func TestConfigSharedIndex(t *testing.T) {
+	dsn := "postgres://sink:s3cret@db:5432/cefiot?sslmode=verify-full&sslrootcert=/ca.crt"
+	c, err := ParseConfig([]string{"-index", "postgres", "-insecure-plaintext"}, func(k string) (string, bool) {
+		return dsn, k == "CEFIOT_INDEX_DSN"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Index != "postgres" || c.IndexPostgres.DSN != dsn || c.IndexPostgres.Schema != "cefiot" {
+		t.Fatalf("config %+v", c.IndexPostgres)
+	}
+	_, err = ParseConfig([]string{"-index", "postgres", "-index-dsn", "postgres://sink:s3cret@db/cefiot?sslmode=disable"}, noEnv)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a plaintext DSN: err = %v; want a refusal that does not repeat the password", err)
 	}
 }

@@ -62,6 +62,15 @@ func Run(ctx context.Context, cfg Config) error {
 	proc.Admin.AddGateway(cefiotv1.RegisterSinkServiceHandlerFromEndpoint)
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/jpeg", api.jpegHandler())
 	proc.Admin.Handle("GET /v1/frames/{frame_id}/thumbnail", api.thumbnailHandler())
+	if cfg.Index == "postgres" {
+		// Replicas sharing the index all work at once: the consumer group
+		// shares the partitions out and the index stores a frame once,
+		// whichever replica gets it.
+		logger.Info("running as one replica of the sink (shared index; no scheduler placement)")
+		return proc.RunReplica(ctx, func(ctx context.Context) error {
+			return s.run(ctx, nil, &cefiotv1.Workload{Name: pipeline.KindSink, Kind: pipeline.KindSink})
+		})
+	}
 	return proc.Run(ctx, []string{pipeline.KindSink}, s.run)
 }
 
@@ -81,6 +90,18 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*store.Sto
 			return nil, fmt.Errorf("config key store-dir: %w", err)
 		}
 		objs = o
+	}
+	if cfg.Index == "postgres" {
+		idx, err := store.OpenPostgres(ctx, cfg.IndexPostgres)
+		if err != nil {
+			return nil, fmt.Errorf("config key index-dsn: %w", err)
+		}
+		st, err := store.New(ctx, idx, objs, logger)
+		if err != nil {
+			_ = idx.Close()
+			return nil, fmt.Errorf("config key index-dsn: %w", err)
+		}
+		return st, nil
 	}
 	st, err := store.OpenWith(ctx, cfg.StoreDir, objs, logger)
 	if err != nil {
@@ -141,7 +162,11 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		"auto.offset.reset":                  "earliest",
 		"isolation.level":                    "read_committed",
 		"topic.metadata.refresh.interval.ms": 5000,
-		"max.partition.fetch.bytes":          pipeline.MaxRecordBytes,
+		// A replica that dies leaves its partitions to the others within
+		// 10 s (the broker's minimum is 6 s), not librdkafka's 45 s.
+		"session.timeout.ms":        10000,
+		"heartbeat.interval.ms":     1000,
+		"max.partition.fetch.bytes": pipeline.MaxRecordBytes,
 	}))
 	if err != nil {
 		return fmt.Errorf("sink consumer: %w", err)

@@ -12,17 +12,34 @@ import (
 	"github.com/cefiot/cefiot/services/sink/internal/store/s3test"
 )
 
-// backend makes the object backend of a test store.
+// backend makes the object backend and the index of a test store.
 type backend struct {
 	name string
 	fs   bool
 	// objects returns the objects of the store whose index is in dir; the
 	// same dir gives the same objects (for reopen tests).
 	objects func(t testing.TB, dir string) Objects
+	// index, when set, opens the index of dir (the same dir gives the same
+	// index); nil for the bbolt file in dir.
+	index func(ctx context.Context, t testing.TB, dir string) (Index, error)
+	// shared: two stores may open one index at once (replicas).
+	shared bool
 }
 
 func (b backend) open(ctx context.Context, t testing.TB, dir string, logger *slog.Logger) (*Store, error) {
-	return OpenWith(ctx, dir, b.objects(t, dir), logger)
+	if b.index == nil {
+		return OpenWith(ctx, dir, b.objects(t, dir), logger)
+	}
+	idx, err := b.index(ctx, t, dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(ctx, idx, b.objects(t, dir), logger)
+	if err != nil {
+		_ = idx.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 func fsBackend() backend {

@@ -82,12 +82,35 @@ func testPersistenceAcrossReopen(t *testing.T, b backend) {
 
 func testOpenTwiceIsLocked(t *testing.T, b backend) {
 	dir := t.TempDir()
-	openStore(t, b, dir)
+	first := openStore(t, b, dir)
+	if b.shared {
+		testOpenTwiceShares(t, b, dir, first)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if s, err := b.open(ctx, t, dir, nil); err == nil {
 		_ = s.Close()
 		t.Fatal("second Open of the same dir succeeded")
+	}
+}
+
+// testOpenTwiceShares: two stores on one shared index (two replicas) see
+// each other's frames, and a frame one stored is not stored again by the
+// other.
+func testOpenTwiceShares(t *testing.T, b backend, dir string, first *Store) {
+	ctx := context.Background()
+	second := openStore(t, b, dir)
+	m := newFrame("cam-1", 1, base)
+	mustPut(t, first, m, fakeJPEG(m.FrameID, 100))
+	if stored, err := second.Put(ctx, m, fakeJPEG(m.FrameID, 100)); err != nil || stored {
+		t.Fatalf("the second replica's Put of a stored frame = %v, %v; want false, nil", stored, err)
+	}
+	if _, _, err := second.Get(ctx, m.FrameID); err != nil {
+		t.Fatalf("the second replica's Get: %v", err)
+	}
+	if n, err := second.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("the second replica's Count = %d, %v; want 1", n, err)
 	}
 }
 
