@@ -2,10 +2,14 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/harness/pglocal"
@@ -100,4 +104,37 @@ func (s *Stack) sinkIndexEnv() []string {
 		return nil
 	}
 	return []string{"CEFIOT_INDEX_DSN=" + s.pg.DSN()}
+}
+
+// DropIndex drops the sinks' index (its schema, every table in it), as a
+// lost database would: the objects stay.
+func (s *Stack) DropIndex(ctx context.Context) error {
+	if s.pg == nil {
+		return errors.New("localstack: no PostgreSQL index (Config.Index)")
+	}
+	conn, err := pgx.Connect(ctx, s.pg.DSN())
+	if err != nil {
+		return fmt.Errorf("localstack: drop index: %w", err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{IndexSchema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("localstack: drop index: %w", err)
+	}
+	return nil
+}
+
+// SinkCommand runs the sink binary's subcommand (e.g. "rebuild-index")
+// with the first sink's flags and environment, and returns its output.
+func (s *Stack) SinkCommand(ctx context.Context, sub string) (string, error) {
+	sp, err := s.spec(pipeline.KindSink)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, sp.Path, append([]string{sub}, sp.Args...)...)
+	cmd.Env = append(os.Environ(), sp.Env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("localstack: sink %s: %w\n%s", sub, err, out)
+	}
+	return string(out), nil
 }

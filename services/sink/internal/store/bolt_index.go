@@ -138,65 +138,87 @@ func (b *boltIndex) Lookup(ctx context.Context, id string) (Entry, bool, bool, e
 
 // Insert adds e in one bbolt transaction (see Index.Insert).
 func (b *boltIndex) Insert(ctx context.Context, e Entry) (bool, error) {
-	if err := b.check(ctx); err != nil {
+	ins, err := b.InsertBatch(ctx, []Entry{e})
+	if err != nil {
 		return false, err
 	}
-	rec := recordFromEntry(e)
-	recJSON, err := json.Marshal(rec)
-	if err != nil {
-		return false, fmt.Errorf("encode record of frame %q: %w", rec.FrameID, err)
+	return ins[0], nil
+}
+
+// InsertBatch adds es in one bbolt transaction.
+func (b *boltIndex) InsertBatch(ctx context.Context, es []Entry) ([]bool, error) {
+	if err := b.check(ctx); err != nil {
+		return nil, err
 	}
-	id, meta := rec.FrameID, e.Meta
-	stored := false
-	err = b.db.Update(func(tx *bolt.Tx) error {
-		stored = false
-		if tx.Bucket(bucketDeleted).Get([]byte(id)) != nil {
-			return nil
+	recs := make([]record, len(es))
+	raws := make([][]byte, len(es))
+	for i, e := range es {
+		recs[i] = recordFromEntry(e)
+		raw, err := json.Marshal(recs[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode record of frame %q: %w", recs[i].FrameID, err)
 		}
-		fb := tx.Bucket(bucketFrames)
-		if fb.Get([]byte(id)) != nil {
-			return nil
-		}
-		if err := fb.Put([]byte(id), recJSON); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketByTime).Put(timeKey(cameraPrefix(meta.CameraID), meta.CaptureTime, id), nil); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketByTimeAll).Put(timeKey(nil, meta.CaptureTime, id), nil); err != nil {
-			return err
-		}
-		mb := tx.Bucket(bucketMeta)
-		if err := addU64(mb, keyFrames, 1); err != nil {
-			return err
-		}
-		if err := addU64(mb, keyBytes, meta.SizeBytes); err != nil {
-			return err
-		}
-		newEvent := false
-		if meta.EventID != "" {
-			if err := tx.Bucket(bucketByEvent).Put(timeKey(cameraPrefix(meta.EventID), meta.CaptureTime, id), nil); err != nil {
+		raws[i] = raw
+	}
+	inserted := make([]bool, len(es))
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for i := range es {
+			ok, err := insertTx(tx, recs[i], raws[i])
+			if err != nil {
 				return err
 			}
-			var err error
-			if newEvent, err = addToEvent(tx, rec); err != nil {
-				return err
-			}
+			inserted[i] = ok
 		}
-		if err := updateCamera(tx, meta.CameraID, func(c *cameraRecord) {
-			c.Frames++
-			c.Bytes += meta.SizeBytes
-			if newEvent {
-				c.Events++
-			}
-		}); err != nil {
-			return err
-		}
-		stored = true
 		return nil
 	})
 	if err != nil {
-		return false, dbErr(err)
+		return nil, dbErr(err)
 	}
-	return stored, nil
+	return inserted, nil
+}
+
+// insertTx indexes one record in tx, unless its id is indexed or deleted.
+func insertTx(tx *bolt.Tx, rec record, recJSON []byte) (bool, error) {
+	id, meta := rec.FrameID, rec.meta()
+	if tx.Bucket(bucketDeleted).Get([]byte(id)) != nil {
+		return false, nil
+	}
+	fb := tx.Bucket(bucketFrames)
+	if fb.Get([]byte(id)) != nil {
+		return false, nil
+	}
+	if err := fb.Put([]byte(id), recJSON); err != nil {
+		return false, err
+	}
+	if err := tx.Bucket(bucketByTime).Put(timeKey(cameraPrefix(meta.CameraID), meta.CaptureTime, id), nil); err != nil {
+		return false, err
+	}
+	if err := tx.Bucket(bucketByTimeAll).Put(timeKey(nil, meta.CaptureTime, id), nil); err != nil {
+		return false, err
+	}
+	mb := tx.Bucket(bucketMeta)
+	if err := addU64(mb, keyFrames, 1); err != nil {
+		return false, err
+	}
+	if err := addU64(mb, keyBytes, meta.SizeBytes); err != nil {
+		return false, err
+	}
+	newEvent := false
+	if meta.EventID != "" {
+		if err := tx.Bucket(bucketByEvent).Put(timeKey(cameraPrefix(meta.EventID), meta.CaptureTime, id), nil); err != nil {
+			return false, err
+		}
+		var err error
+		if newEvent, err = addToEvent(tx, rec); err != nil {
+			return false, err
+		}
+	}
+	err := updateCamera(tx, meta.CameraID, func(c *cameraRecord) {
+		c.Frames++
+		c.Bytes += meta.SizeBytes
+		if newEvent {
+			c.Events++
+		}
+	})
+	return err == nil, err
 }

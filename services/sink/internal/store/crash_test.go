@@ -56,6 +56,7 @@ func testCrashFileWrittenIndexMissing(t *testing.T, b backend) {
 	want := VerifyReport{
 		IndexedFrames:  1,
 		FilesScanned:   5,
+		MetaScanned:    1, // the indexed frame's
 		UnindexedFiles: []string{samePath, otherPath},
 		TempFiles:      []string{"frames/site-a/cam-1/2024-11-26/" + tempPrefix + "x.jpg-123"},
 		StrayFiles:     []string{"frames/notes.txt"},

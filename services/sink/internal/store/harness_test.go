@@ -120,3 +120,26 @@ func TestStoreFilesystem(t *testing.T) { runContract(t, fsBackend()) }
 
 // TestStoreS3 runs the same contract on a real S3 server (versitygw).
 func TestStoreS3(t *testing.T) { runContract(t, s3Backend(t)) }
+
+// openFresh opens a store on dir's objects with a new, empty index of b's
+// kind: the index lost, the objects kept.
+func (b backend) openFresh(ctx context.Context, t testing.TB, dir string) *Store {
+	t.Helper()
+	indexDir := t.TempDir()
+	objs := b.objects(t, dir)
+	var s *Store
+	var err error
+	if b.index == nil {
+		s, err = OpenWith(ctx, indexDir, objs, testLogger(t))
+	} else {
+		var idx Index
+		if idx, err = b.index(ctx, t, indexDir); err == nil {
+			s, err = New(ctx, idx, objs, testLogger(t))
+		}
+	}
+	if err != nil {
+		t.Fatalf("open a fresh index on %s's objects: %v", dir, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

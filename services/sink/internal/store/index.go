@@ -48,6 +48,9 @@ type IndexCheck struct {
 //   - Close releases the index; calls after it return ErrClosed.
 type Index interface {
 	Insert(ctx context.Context, e Entry) (bool, error)
+	// InsertBatch is Insert of every entry, in one transaction: inserted[i]
+	// tells whether es[i] was indexed by this call.
+	InsertBatch(ctx context.Context, es []Entry) (inserted []bool, err error)
 	Lookup(ctx context.Context, id string) (e Entry, found, deleted bool, err error)
 	ListFrames(ctx context.Context, q Query) ([]FrameMeta, string, error)
 	GetEvent(ctx context.Context, id string) (Event, bool, error)

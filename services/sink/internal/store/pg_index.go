@@ -210,70 +210,161 @@ func (p *pgIndex) Lookup(ctx context.Context, id string) (Entry, bool, bool, err
 
 func decodePgRecord(id string, raw []byte) (record, error) { return decodeRecord(id, raw) }
 
-// Insert indexes e, its event and its camera's counters in one
-// transaction; ON CONFLICT makes it once across replicas.
+// Insert indexes e (see InsertBatch).
 func (p *pgIndex) Insert(ctx context.Context, e Entry) (bool, error) {
-	if err := p.check(ctx); err != nil {
+	ins, err := p.InsertBatch(ctx, []Entry{e})
+	if err != nil {
 		return false, err
 	}
-	rec := recordFromEntry(e)
-	meta, err := json.Marshal(rec)
-	if err != nil {
-		return false, fmt.Errorf("encode record of frame %q: %w", rec.FrameID, err)
-	}
-	m := e.Meta
-	capture := m.CaptureTime.UnixNano()
-	stored := false
-	err = p.inTx(ctx, func(tx pgx.Tx) error {
-		stored = false
-		tag, err := tx.Exec(ctx, `
+	return ins[0], nil
+}
+
+const pgInsertFrame = `
 INSERT INTO frames (frame_id, site, camera_id, capture_ns, motion_score, event_id, size_bytes, path, thumb_path, meta)
 SELECT $1, $2, $3, $4, $5, NULLIF($6, ''), $7, $8, NULLIF($9, ''), $10
 WHERE NOT EXISTS (SELECT 1 FROM deleted_frames WHERE frame_id = $1)
-ON CONFLICT (frame_id) DO NOTHING`,
-			m.FrameID, m.Site, m.CameraID, capture, m.MotionScore, m.EventID, m.SizeBytes, e.Path, e.ThumbPath, meta)
+ON CONFLICT (frame_id) DO NOTHING`
+
+// InsertBatch indexes es, their events and their cameras' counters in
+// one transaction and three round trips; ON CONFLICT makes each frame
+// once across replicas. Rows are locked in one order (frames by id, then
+// events by id, then cameras by id), so that replicas' batches and
+// retention never deadlock; PostgreSQL's verdict on a deadlock or a
+// serialization failure is retried anyway.
+func (p *pgIndex) InsertBatch(ctx context.Context, es []Entry) ([]bool, error) {
+	if err := p.check(ctx); err != nil {
+		return nil, err
+	}
+	metas := make([][]byte, len(es))
+	for i, e := range es {
+		raw, err := json.Marshal(recordFromEntry(e))
 		if err != nil {
-			return fmt.Errorf("insert frame: %w", err)
+			return nil, fmt.Errorf("encode record of frame %q: %w", e.Meta.FrameID, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
+		metas[i] = raw
+	}
+	order := make([]int, len(es))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(es[a].Meta.FrameID, es[b].Meta.FrameID) })
+	inserted := make([]bool, len(es))
+	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		clear(inserted)
+		frames := &pgx.Batch{}
+		for _, i := range order {
+			e, m := es[i], es[i].Meta
+			frames.Queue(pgInsertFrame, m.FrameID, m.Site, m.CameraID, m.CaptureTime.UnixNano(), m.MotionScore, m.EventID,
+				m.SizeBytes, e.Path, e.ThumbPath, metas[i])
 		}
-		newEvent := false
-		if m.EventID != "" {
-			if newEvent, err = pgAddToEvent(ctx, tx, m); err != nil {
-				return err
+		if err := execBatch(ctx, tx, frames, func(k int, tag pgconn.CommandTag) { inserted[order[k]] = tag.RowsAffected() == 1 }); err != nil {
+			return fmt.Errorf("insert frames: %w", err)
+		}
+		var withEvent []int
+		for _, i := range order {
+			if inserted[i] && es[i].Meta.EventID != "" {
+				withEvent = append(withEvent, i)
 			}
 		}
-		if _, err := tx.Exec(ctx, `
-INSERT INTO cameras AS c (camera_id, frames, bytes, events) VALUES ($1, 1, $2, $3)
-ON CONFLICT (camera_id) DO UPDATE SET frames = c.frames + 1, bytes = c.bytes + $2, events = c.events + $3`,
-			m.CameraID, m.SizeBytes, boolInt(newEvent)); err != nil {
-			return fmt.Errorf("count frame: %w", err)
+		slices.SortStableFunc(withEvent, func(a, b int) int { return strings.Compare(es[a].Meta.EventID, es[b].Meta.EventID) })
+		type counts struct{ frames, bytes, events int64 }
+		perCamera := map[string]*counts{}
+		count := func(m FrameMeta) *counts {
+			c := perCamera[m.CameraID]
+			if c == nil {
+				c = &counts{}
+				perCamera[m.CameraID] = c
+			}
+			return c
 		}
-		stored = true
+		for _, i := range order {
+			if inserted[i] {
+				c := count(es[i].Meta)
+				c.frames++
+				c.bytes += es[i].Meta.SizeBytes
+			}
+		}
+		if len(withEvent) > 0 {
+			events := &pgx.Batch{}
+			for _, i := range withEvent {
+				sql, args, err := pgEventUpsert(es[i].Meta)
+				if err != nil {
+					return err
+				}
+				events.Queue(sql, args...)
+			}
+			br := tx.SendBatch(ctx, events)
+			for _, i := range withEvent {
+				var created bool
+				if err := br.QueryRow().Scan(&created); err != nil {
+					_ = br.Close()
+					return fmt.Errorf("add frame %s to event %s: %w", es[i].Meta.FrameID, es[i].Meta.EventID, err)
+				}
+				if created {
+					count(es[i].Meta).events++
+				}
+			}
+			if err := br.Close(); err != nil {
+				return fmt.Errorf("add frames to events: %w", err)
+			}
+		}
+		cameras := make([]string, 0, len(perCamera))
+		for c := range perCamera {
+			cameras = append(cameras, c)
+		}
+		slices.Sort(cameras)
+		counters := &pgx.Batch{}
+		for _, cam := range cameras {
+			c := perCamera[cam]
+			counters.Queue(`
+INSERT INTO cameras AS c (camera_id, frames, bytes, events) VALUES ($1, $2, $3, $4)
+ON CONFLICT (camera_id) DO UPDATE SET frames = c.frames + $2, bytes = c.bytes + $3, events = c.events + $4`,
+				cam, c.frames, c.bytes, c.events)
+		}
+		if err := execBatch(ctx, tx, counters, nil); err != nil {
+			return fmt.Errorf("count frames: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return stored, nil
+	return inserted, nil
 }
 
-// pgAddToEvent adds frame m to its event (creating it): the same
-// aggregate as the embedded index keeps. It reports a new event.
-func pgAddToEvent(ctx context.Context, tx pgx.Tx, m FrameMeta) (bool, error) {
+// execBatch sends b and reads every result; each reports the k-th.
+func execBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, each func(k int, tag pgconn.CommandTag)) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, b)
+	for k := range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		if each != nil {
+			each(k, tag)
+		}
+	}
+	return br.Close()
+}
+
+// pgEventUpsert adds frame m to its event (creating it): the same
+// aggregate as the embedded index keeps. Its row tells whether the event
+// was created.
+func pgEventUpsert(m FrameMeta) (string, []any, error) {
 	boxes, err := json.Marshal(nonNilBoxes(m.Boxes))
 	if err != nil {
-		return false, err
+		return "", nil, err
 	}
 	var region Box
 	for _, b := range m.Boxes {
 		region = region.union(b)
 	}
 	x0, y0, x1, y1 := regionColumns(region)
-	capture := m.CaptureTime.UnixNano()
-	var inserted bool
-	err = tx.QueryRow(ctx, `
+	return `
 INSERT INTO events AS e (event_id, site, camera_id, start_ns, end_ns, ended, frames, size_bytes, peak_score, best_frame_id, boxes,
     region_x0, region_y0, region_x1, region_y1)
 VALUES ($1, $2, $3, $4, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -290,13 +381,8 @@ ON CONFLICT (event_id) DO UPDATE SET
     region_y0 = least(e.region_y0, excluded.region_y0),
     region_x1 = greatest(e.region_x1, excluded.region_x1),
     region_y1 = greatest(e.region_y1, excluded.region_y1)
-RETURNING (xmax = 0)`,
-		m.EventID, m.Site, m.CameraID, capture, m.EventPhase == PhaseEnd, m.SizeBytes, m.MotionScore, m.FrameID, boxes,
-		x0, y0, x1, y1).Scan(&inserted)
-	if err != nil {
-		return false, fmt.Errorf("add frame to event %s: %w", m.EventID, err)
-	}
-	return inserted, nil
+RETURNING (xmax = 0)`, []any{m.EventID, m.Site, m.CameraID, m.CaptureTime.UnixNano(), m.EventPhase == PhaseEnd, m.SizeBytes,
+			m.MotionScore, m.FrameID, boxes, x0, y0, x1, y1}, nil
 }
 
 // regionColumns are a region's columns: NULL for an empty one (least and
@@ -321,13 +407,6 @@ func nonNilBoxes(b []Box) []Box {
 		return []Box{}
 	}
 	return b
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func (p *pgIndex) Count(ctx context.Context) (uint64, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 )
@@ -14,10 +15,18 @@ func relPath(m FrameMeta) string { return objectKey(framesDir, m) }
 
 func thumbPath(m FrameMeta) string { return objectKey(thumbsDir, m) }
 
-func objectKey(top string, m FrameMeta) string {
-	day := m.CaptureTime.UTC().Format("2006-01-02")
-	return path.Join(top, m.Site, m.CameraID, day, m.FrameID+".jpg")
+// metaPath is the key of the frame's metadata object: what the index
+// holds of it, beside its pictures, so that the index can be rebuilt
+// from the objects alone (Rebuild).
+func metaPath(m FrameMeta) string {
+	return path.Join(metaDir, m.Site, m.CameraID, objectDay(m), m.FrameID+".json")
 }
+
+func objectKey(top string, m FrameMeta) string {
+	return path.Join(top, m.Site, m.CameraID, objectDay(m), m.FrameID+".jpg")
+}
+
+func objectDay(m FrameMeta) string { return m.CaptureTime.UTC().Format("2006-01-02") }
 
 // prepare validates meta and jpeg and returns the normalised metadata.
 func (s *Store) prepare(meta FrameMeta, jpeg []byte) (FrameMeta, error) {
@@ -133,6 +142,14 @@ func (s *Store) PutFrame(ctx context.Context, meta FrameMeta, jpeg, thumb []byte
 			return false, fmt.Errorf("put frame %q: write thumbnail %s: %w", id, tp, err)
 		}
 		entry.ThumbPath, entry.Meta.ThumbnailBytes = tp, int64(len(thumb))
+	}
+	metaJSON, err := json.Marshal(recordFromEntry(entry))
+	if err != nil {
+		return false, fmt.Errorf("put frame %q: encode its metadata: %w", id, err)
+	}
+	mp := metaPath(meta)
+	if err := s.objects.Put(ctx, mp, metaJSON); err != nil {
+		return false, fmt.Errorf("put frame %q: write metadata %s: %w", id, mp, err)
 	}
 
 	// The objects are durable; commit the index. From here on the caller's

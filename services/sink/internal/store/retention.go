@@ -85,7 +85,10 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention, now time.Time) 
 			for _, e := range deleted {
 				res.Frames++
 				res.Bytes += e.Meta.SizeBytes
-				keys = append(keys, e.Path)
+				// The metadata first: a picture whose delete fails stays
+				// unindexed, and without its metadata no rebuild brings it
+				// back.
+				keys = append(keys, metaPath(e.Meta), e.Path)
 				if e.ThumbPath != "" {
 					keys = append(keys, e.ThumbPath)
 				}

@@ -6,6 +6,11 @@
 //
 //	frames/<site>/<camera>/<YYYY-MM-DD>/<frameid>.jpg
 //	thumbs/<site>/<camera>/<YYYY-MM-DD>/<frameid>.jpg
+//	meta/<site>/<camera>/<YYYY-MM-DD>/<frameid>.json
+//
+// The meta object is what the index holds of the frame (its JSON record),
+// written after the pictures and before the index commit: the index can
+// be rebuilt from the objects alone (Rebuild).
 //
 // (the date is the capture time's UTC date) and its metadata to an Index:
 // a bbolt file at <dir>/index.db on the sink's local disk (the embedded
@@ -63,6 +68,7 @@ var (
 const (
 	framesDir  = "frames"
 	thumbsDir  = "thumbs"
+	metaDir    = "meta"
 	lockStripe = 64
 )
 

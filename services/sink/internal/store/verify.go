@@ -13,6 +13,7 @@ import (
 type VerifyReport struct {
 	IndexedFrames int // entries in the frames bucket
 	FilesScanned  int // objects under frames/ and thumbs/
+	MetaScanned   int // objects under meta/ (what Rebuild reads)
 
 	// UnindexedFiles are frame objects without an index entry (a crash came
 	// between writing the object and committing the index, or retention
@@ -99,6 +100,19 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 			return VerifyReport{}, fmt.Errorf("verify: %w", err)
 		}
 	}
+	err = s.objects.List(ctx, metaDir+"/", func(o ObjectInfo) error {
+		rep.MetaScanned++
+		switch {
+		case strings.HasPrefix(path.Base(o.Key), tempPrefix):
+			rep.TempFiles = append(rep.TempFiles, o.Key)
+		case !isMetaPath(o.Key):
+			rep.StrayFiles = append(rep.StrayFiles, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify: %w", err)
+	}
 	for _, e := range entries {
 		size, ok := sizes[e.path]
 		switch {
@@ -154,4 +168,13 @@ func isObjectPath(top, key string) bool {
 	}
 	id, ok := strings.CutSuffix(parts[4], ".jpg")
 	return ok && ValidateFrameID(id) == nil
+}
+
+// isMetaPath reports a well-formed meta/ key.
+func isMetaPath(key string) bool {
+	jpg, ok := strings.CutSuffix(key, ".json")
+	if !ok || !strings.HasPrefix(jpg, metaDir+"/") {
+		return false
+	}
+	return isObjectPath(framesDir, framesDir+strings.TrimPrefix(jpg, metaDir)+".jpg")
 }
