@@ -42,6 +42,7 @@ type Config struct {
 	DeadLetterTopic   string
 	MaxFrameBytes     int64
 	BatchSize         int
+	StoreConcurrency  int
 	BatchWait         time.Duration
 	KafkaWait         time.Duration
 }
@@ -73,6 +74,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.DeadLetterTopic, "dead-letter-topic", pipeline.TopicSinkDeadLetter, "topic of the cloud cluster that records the sink refuses go to")
 	maxFrame := fs.String("max-frame-bytes", "16MiB", "largest JPEG the sink stores; larger records are dead-lettered")
 	fs.IntVar(&c.BatchSize, "batch-size", 200, "records stored between offset commits at most")
+	fs.IntVar(&c.StoreConcurrency, "store-concurrency", 8, "records of a batch stored at once (their disk flushes and index commits overlap)")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 100*time.Millisecond, "longest wait to fill a batch")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
@@ -128,6 +130,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.RetentionInterval >= time.Second, "retention-interval", c.RetentionInterval.String(), "must be at least 1s")
 	ch.NotEmpty("dead-letter-topic", c.DeadLetterTopic)
 	ch.Check(c.BatchSize >= 1 && c.BatchSize <= 10000, "batch-size", strconv.Itoa(c.BatchSize), "must be 1..10000")
+	ch.Check(c.StoreConcurrency >= 1 && c.StoreConcurrency <= 64, "store-concurrency", strconv.Itoa(c.StoreConcurrency), "must be 1..64")
 	ch.Check(c.BatchWait > 0, "batch-wait", c.BatchWait.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	return c, ch.Err()

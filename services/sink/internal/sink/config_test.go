@@ -41,6 +41,7 @@ func TestConfigStoreAndRetention(t *testing.T) {
 		{[]string{"-max-frame-bytes", "0"}, `"max-frame-bytes"`},
 		{[]string{"-retention-file", "/nonexistent.yaml"}, `"retention-file"`},
 		{[]string{"-index", "sqlite"}, `"index"`},
+		{[]string{"-store-concurrency", "0"}, `"store-concurrency"`},
 		{[]string{"-index", "postgres"}, `"index-dsn"`},
 		{[]string{"-index", "postgres", "-index-dsn", "postgres://sink@db/cefiot?sslmode=require"}, `"index-dsn"`},
 		{[]string{"-index", "postgres", "-index-dsn", "postgres://sink@db/cefiot?sslmode=verify-full", "-index-schema", "Robert'); DROP"}, `"index-schema"`},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
@@ -193,11 +194,9 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		if len(batch) == 0 {
 			continue
 		}
-		for _, msg := range batch {
-			if err := s.storeRecord(ctx, logger, dlq, msg); err != nil {
-				s.metrics.storeErrors.Inc()
-				return err
-			}
+		if err := s.storeBatch(ctx, logger, dlq, batch); err != nil {
+			s.metrics.storeErrors.Inc()
+			return err
 		}
 		// Dead letters must be durable before the offsets move past them.
 		if err := dlq.Wait(ctx); err != nil {
@@ -233,6 +232,18 @@ func (s *sink) retentionLoop(ctx context.Context, logger *slog.Logger) {
 		case <-t.C:
 		}
 	}
+}
+
+// storeBatch stores a batch's records, up to StoreConcurrency at once:
+// the store's writes wait on disk flushes and index commits, which
+// overlap. The first error stops the batch; nothing of it is committed.
+func (s *sink) storeBatch(ctx context.Context, logger *slog.Logger, dlq *deadLetters, batch []*kafka.Message) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.StoreConcurrency)
+	for _, msg := range batch {
+		g.Go(func() error { return s.storeRecord(gctx, logger, dlq, msg) })
+	}
+	return g.Wait()
 }
 
 // storeRecord stores one record, or dead-letters it when it can never be
