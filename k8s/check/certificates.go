@@ -54,6 +54,12 @@ func (p *policy) certificates(ns string) {
 			}
 		}
 	}
+	// A CloudNativePG Cluster mounts its server certificate's Secret.
+	for _, cl := range p.set.Clusters {
+		if cl.Namespace == ns && cl.Spec.Certificates != nil && strings.HasPrefix(cl.Spec.Certificates.ServerTLSSecret, secretPrefix) {
+			mounted[cl.Spec.Certificates.ServerTLSSecret] = "Cluster " + ns + "/" + cl.Name
+		}
+	}
 	for _, secret := range sortedKeys(mounted) {
 		if certs[secret] == nil {
 			p.fail(mounted[secret], "mounts Secret %s, which no Certificate of namespace %s issues", secret, ns)

@@ -123,7 +123,7 @@ func TestOverlayShapes(t *testing.T) {
 		{"overlays/edge", map[string][]want{"cefiot-edge": append(site,
 			want{"DaemonSet", "capture", -1}, want{"Deployment", "enrich", 2}, want{"Deployment", "bridge", 2})},
 			map[string]string{"cefiot-edge": "edge"}},
-		{"overlays/cloud", map[string][]want{"cefiot-cloud": append(site, want{"StatefulSet", "sink", 2})},
+		{"overlays/cloud", map[string][]want{"cefiot-cloud": append(site, want{"Deployment", "sink", 2}, want{"StatefulSet", "postgres", 1})},
 			map[string]string{"cefiot-cloud": "cloud"}},
 		{"overlays/dev", map[string][]want{
 			"cefiot-dev-edge": append(devSite,

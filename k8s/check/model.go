@@ -66,6 +66,8 @@ type Set struct {
 	// Certificates and Issuers (cert-manager) of every namespace.
 	Certificates []*certmanagerv1.Certificate
 	Issuers      []*certmanagerv1.Issuer
+	// Clusters are CloudNativePG Clusters of every namespace.
+	Clusters []*CNPGCluster
 }
 
 // NewSet indexes objs.
@@ -93,6 +95,8 @@ func NewSet(objs []Object) *Set {
 			s.Certificates = append(s.Certificates, t)
 		case *certmanagerv1.Issuer:
 			s.Issuers = append(s.Issuers, t)
+		case *CNPGCluster:
+			s.Clusters = append(s.Clusters, t)
 		}
 	}
 	return s

@@ -21,6 +21,8 @@ func Policy(s *Set, facts Facts) []error {
 		p.site(ns)
 		p.network(ns)
 		p.certificates(ns)
+		p.sinkReplicas(ns)
+		p.postgres(ns)
 	}
 	p.kafka()
 	p.etcd()

@@ -61,12 +61,12 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			container(s, "Deployment", "bridge").ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8102)
 		}, "readinessProbe probes port 8102 but the service's HTTPS listens on 8103"},
 		{"tcp probe for a service", "overlays/cloud", func(s *Set) {
-			container(s, "StatefulSet", "sink").LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9104)}}}
+			container(s, "Deployment", "sink").LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9104)}}}
 		}, "livenessProbe must be an HTTPS GET of /healthz"},
 		{"plain HTTP probe", "overlays/edge", func(s *Set) {
 			container(s, "Deployment", "scheduler").StartupProbe.HTTPGet.Scheme = corev1.URISchemeHTTP
 		}, "startupProbe must be an HTTPS GET of /healthz"},
-		{"plaintext service", "overlays/cloud", func(s *Set) { setEnv(container(s, "StatefulSet", "sink"), "CEFIOT_INSECURE_PLAINTEXT", "true") }, "insecure-plaintext is set"},
+		{"plaintext service", "overlays/cloud", func(s *Set) { setEnv(container(s, "Deployment", "sink"), "CEFIOT_INSECURE_PLAINTEXT", "true") }, "insecure-plaintext is set"},
 		{"no certificate", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "enrich"), "CEFIOT_TLS_CERT", "") }, "tls-cert is not set"},
 		{"key outside its Secret", "overlays/edge", func(s *Set) {
 			setEnv(container(s, "Deployment", "bridge"), "CEFIOT_TLS_KEY", "/tmp/bridge.key")
@@ -85,7 +85,7 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{"misspelt image", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").Image = "ghcr.io/cefiot/enrichh:0.1.0" }, "is not one that make images builds"},
 		{"unpinned image", "overlays/cloud", func(s *Set) { container(s, "StatefulSet", "kafka").Image = "apache/kafka:latest" }, "must be pinned"},
 		{"unknown config key", "overlays/edge", func(s *Set) { cmData(s, "enrich-config")["CEFIOT_BATCH_SIZ"] = "10" }, "ConfigMap enrich-config-"},
-		{"unknown env key", "overlays/cloud", func(s *Set) { setEnv(container(s, "StatefulSet", "sink"), "CEFIOT_STORE", "/x") }, "env CEFIOT_STORE is not a config key of sink"},
+		{"unknown env key", "overlays/cloud", func(s *Set) { setEnv(container(s, "Deployment", "sink"), "CEFIOT_STORE", "/x") }, "env CEFIOT_STORE is not a config key of sink"},
 		{"unknown argument", "overlays/cloud", func(s *Set) { container(s, "Deployment", "scheduler").Args = []string{"-sesion-ttl=5s"} }, "scheduler has no flag -sesion-ttl"},
 		{"loopback listen address", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "scheduler"), "CEFIOT_GRPC_ADDR", "127.0.0.1:9100") }, "in a pod it must listen on 0.0.0.0"},
 		{"container port differs from listen port", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "enrich"), "CEFIOT_HTTP_ADDR", "0.0.0.0:8080") }, "container port http is 8102 but the service listens on 8080"},
@@ -145,10 +145,10 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		}, "every client and peer URL must be https"},
 		{"site names disagree", "overlays/edge", func(s *Set) { setEnv(container(s, "Deployment", "bridge"), "CEFIOT_SITE", "edge-2") }, "disagree on the site name"},
 		{"spec for another site", "overlays/cloud", func(s *Set) {
-			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: sink, kind: sink}]\n"
+			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: []\n"
 		}, `is for site "edge" but the site's services run as site "cloud"`},
 		{"spec workload without a worker", "overlays/cloud", func(s *Set) {
-			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: cloud\nworkloads: [{name: sink, kind: sink}, {name: enrich, kind: enrich}]\n"
+			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: cloud\nworkloads: [{name: enrich, kind: enrich}]\n"
 		}, "no enrich worker is deployed"},
 		{"node selector no worker offers", "overlays/edge", func(s *Set) {
 			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: 'capture:c', kind: capture, params: {camera: c, source: /media/c.mp4}, nodeSelector: {zone: a}}]\n"

@@ -68,11 +68,13 @@ func Render(fsys filesys.FileSystem, dir string) ([]Object, error) {
 }
 
 // strictDecoder knows the Kubernetes API and the custom resources cefiot's
-// optional components use (cert-manager), each by its real Go types.
+// optional components use: cert-manager by its real Go types, CloudNativePG's
+// Cluster by a minimal local type (cnpg.go).
 var strictDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
 	utilruntime.Must(scheme.AddToScheme(s))
 	utilruntime.Must(certmanagerv1.AddToScheme(s))
+	utilruntime.Must(addCNPGToScheme(s))
 	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
 }()
 

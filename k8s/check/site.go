@@ -86,7 +86,19 @@ func (p *policy) site(ns string) {
 	if spec.Site != site {
 		p.fail(id, "pipeline spec %s is for site %q but the site's services run as site %q", specPath, spec.Site, site)
 	}
+	// Sinks with the shared index are not placed: a sink workload in the
+	// spec would wait for a worker that never takes it.
+	var replicas []string
+	for _, wk := range workers {
+		if wk.service == "sink" && p.sinkIndex(ns, wk.c) == sharedIndex {
+			replicas = append(replicas, wk.w.Name)
+		}
+	}
 	for _, wl := range spec.Workloads {
+		if wl.Kind == pipeline.KindSink && len(replicas) > 0 {
+			p.fail("pipeline spec workload "+wl.Name, "the sink runs as replicas with -index %s (%s), which the scheduler does not place: the spec must declare no sink workload", sharedIndex, strings.Join(replicas, ", "))
+			continue
+		}
 		var fits []string
 		var kindFound bool
 		for _, wk := range workers {
