@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,19 +75,21 @@ func TestEdgeKafkaDownFullSpoolDropsOldest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	stack, want := spoolStack(ctx, t, outage, "-spool-max-bytes", strconv.Itoa(16<<20+8))
-	o := edgeKafkaDown(ctx, t, stack, outage)
-	// The camera's state, while it still runs (the video has 20 s left).
+	// The camera's state, as long as it runs: the last one seen is its
+	// state once the spool has drained (however long the brokers took to
+	// come back, which decides how much of the video is left).
 	capConn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", stack.Config().Ports.CaptureGRPC), stack.Operator().DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer capConn.Close()
-	cam, err := cefiotv1.NewCaptureServiceClient(capConn).GetCamera(ctx, &cefiotv1.GetCameraRequest{CameraId: "cam-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := cam.GetCamera().GetState()
+	lastState := watchCameraState(ctx, cefiotv1.NewCaptureServiceClient(capConn), "cam-1")
+	o := edgeKafkaDown(ctx, t, stack, outage)
 	c := awaitCameraDone(ctx, t, stack, want)
+	st := lastState()
+	if st == nil {
+		t.Fatal("the camera's state was never read")
+	}
 	dropped := c["spool_dropped"]
 	if dropped == 0 {
 		t.Fatalf("capture counters %v: a 16 MiB spool dropped nothing in a %v outage", c, outage)
@@ -229,4 +232,32 @@ func awaitCameraDone(ctx context.Context, t *testing.T, stack *localstack.Stack,
 		return c["motion_frames"] == int64(want) && c["published"]+c["spool_dropped"] >= int64(want), fmt.Sprint(c)
 	})
 	return c
+}
+
+// watchCameraState reads camera's state every 100 ms until ctx ends; the
+// function returned gives the last state read (nil before the first).
+func watchCameraState(ctx context.Context, c cefiotv1.CaptureServiceClient, camera string) func() *cefiotv1.CameraState {
+	var mu sync.Mutex
+	var last *cefiotv1.CameraState
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if r, err := c.GetCamera(ctx, &cefiotv1.GetCameraRequest{CameraId: camera}); err == nil {
+				mu.Lock()
+				last = r.GetCamera().GetState()
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() *cefiotv1.CameraState {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
 }
