@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 BIN      := bin
 SERVICES := capture enrich bridge sink scheduler
-TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-pki cefiot-acls cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge
+TOOLS    := cefiot-local cefiot-kafka cefiot-genvideo cefiotctl cefiot-images cefiot-pki cefiot-acls cefiot-dataplane-bench cefiot-failover-bench cefiot-bench-bridge cefiot-fanin-bench
 VIDEO    ?=
 GO       ?= go
 # Every Go package of the workspace (tools/ is its own module, outside it).
@@ -83,6 +83,7 @@ bench: build kafka ## benchmarks (printed as tables)
 	$(GO) run ./cmd/cefiot-failover-bench -bin-dir $(BIN) -trials 20
 	./scripts/fetch-kafka.sh --with-mm2 >/dev/null
 	$(GO) run ./cmd/cefiot-bench-bridge -bin-dir $(BIN)
+	$(GO) run ./cmd/cefiot-fanin-bench -bin-dir $(BIN)
 
 .PHONY: clean
 clean: ## remove build outputs and run data (keeps the download cache)

@@ -39,7 +39,7 @@ import (
 	"github.com/google/pprof/profile"
 	"google.golang.org/grpc"
 
-	"github.com/cefiot/cefiot/cmd/cefiot-dataplane-bench/internal/cpu"
+	"github.com/cefiot/cefiot/cmd/internal/cpu"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"

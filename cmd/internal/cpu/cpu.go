@@ -48,6 +48,49 @@ func ProcessTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
 }
 
+// TreeTime is the CPU time process pid and its children (one level: a
+// server's worker processes, as PostgreSQL's backends are) have used so
+// far; children that already exited are not counted.
+func TreeTime(pid int) (time.Duration, error) {
+	total, err := ProcessTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of the children of %d: %w", pid, err)
+	}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid || parentOf(child) != pid {
+			continue
+		}
+		if d, err := ProcessTime(child); err == nil {
+			total += d
+		}
+	}
+	return total, nil
+}
+
+// parentOf is the parent pid of pid (0 when it cannot be read).
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1]) // field 4
+	return ppid
+}
+
 // Meter reads the CPU time of named processes at two moments.
 type Meter struct {
 	pids  map[string]int
