@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string) error {
 	ssoProxies := fs.String("console-sso-proxies", "", "single sign-on: comma-separated addresses the trusted proxy connects from (empty: any, with its certificate)")
 	edgeNodes := fs.Int("edge-nodes", 1, "edge nodes to simulate: 1 is one node \"local\"; 2 or more are node-1..node-N, each with its own capture, enrich and bridge workers (to try drains and failover)")
 	diskBudget := fs.String("edge-disk-budget", "2GiB", "room of the edge Kafka's log dir: its retention is planned to keep within it, deleting the oldest frames (which the bridge reports as a gap) rather than filling the disk (empty: no retention by size)")
+	index := fs.String("index", localstack.IndexBolt, "where the sink keeps its frame index: bbolt (a file in the run directory) or postgres (a PostgreSQL server started from Debian's package, TLS and a password, the index sink replicas share)")
+	sinkReplicas := fs.Int("sink-replicas", 1, "sink processes sharing the index (2 or more need -index postgres)")
 	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
 	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
 		return err
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string) error {
 		// `cefiotctl move enrich -to-site cloud` has somewhere to go.
 		CloudEnrich:    true,
 		EdgeDiskBudget: budget,
+		Index:          *index,
+		SinkReplicas:   *sinkReplicas,
 	}
 	if *freePorts {
 		cfg.Ports = localstack.Ports{}
