@@ -205,6 +205,12 @@ func (c *collector) watch(ctx context.Context, t Target) {
 
 func isScheduler(name string) bool { return strings.HasPrefix(name, "scheduler-") }
 
+// isSinkTarget reports a sink's admin target: "sink", or a replica's
+// "sink-2", "sink-3", ...
+func isSinkTarget(name string) bool {
+	return name == pipeline.KindSink || strings.HasPrefix(name, pipeline.KindSink+"-")
+}
+
 // getJSON GETs base+path and decodes the answer into out.
 func (c *collector) getJSON(ctx context.Context, base, path string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -262,6 +268,13 @@ func (c *collector) gather(ctx context.Context) *Snapshot {
 					break
 				}
 			}
+		}
+	}
+	// Sinks sharing a PostgreSQL index run as replicas, without the
+	// scheduler (they register nowhere): every sink target is asked.
+	for _, t := range c.targets {
+		if snap.Services[t.Name] == nil && isSinkTarget(t.Name) {
+			snap.Services[t.Name] = &ServiceState{Kind: pipeline.KindSink}
 		}
 	}
 	var wg sync.WaitGroup

@@ -239,3 +239,37 @@ func TestGatewayErrorKeepsTheCode(t *testing.T) {
 		t.Errorf("non-JSON error = %+v", got)
 	}
 }
+
+// TestStreamAsksSinkReplicas: sinks that share a PostgreSQL index register
+// with no scheduler; the console still asks every sink target for its
+// stats and the sites it hears from.
+func TestStreamAsksSinkReplicas(t *testing.T) {
+	f := newFakeSite(t, "edge")
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/sink/status":
+			_, _ = io.WriteString(w, `{"status":{"counters":{"stored":"7"}}}`)
+		case "/v1/stats":
+			_, _ = io.WriteString(w, `{"frames":"7"}`)
+		case "/v1/sites":
+			_, _ = io.WriteString(w, `{"sites":[{"site":"edge"}]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer sink.Close()
+	h, err := New(append(f.targets(), Target{Name: "sink-2", URL: sink.URL}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := next(t, readSnapshots(ctx, t, srv.URL+"/api/stream"))
+	st := s.Services["sink-2"]
+	if st == nil || st.Kind != "sink" || st.Error != "" || !strings.Contains(string(st.Sites), `"edge"`) || !strings.Contains(string(st.Stats), `"7"`) {
+		t.Fatalf("sink replica in the snapshot: %+v", st)
+	}
+}

@@ -150,7 +150,10 @@ function applySnapshot(snap) {
   const bridgeA = assignmentsOfKind("bridge")[0];
   state.bridgeTarget = bridgeA ? workerTarget(bridgeA.workerId) : null;
   const sinkA = assignmentsOfKind("sink")[0];
-  state.sink = sinkA ? workerTarget(sinkA.workerId) : null;
+  // Sinks sharing a PostgreSQL index are replicas nobody assigns: any of
+  // them answers.
+  const sinkReplica = Object.entries(snap.services || {}).find(([, sv]) => sv.kind === "sink");
+  state.sink = sinkA ? workerTarget(sinkA.workerId) : (sinkReplica ? sinkReplica[0] : null);
   const byId = new Map();
   for (const c of cameraLists.flat()) if (c.state && (c.state.running || !byId.has(c.cameraId))) byId.set(c.cameraId, c);
   // A camera whose source ended (a finished video file) is no longer
