@@ -77,8 +77,13 @@ lint: ## staticcheck and errcheck (versions pinned in tools/go.mod; errcheck's e
 	.cache/bin/errcheck -exclude .errcheck-excludes -ignoregenerated $(GO_PKGS)
 
 .PHONY: bench
-bench: build kafka ## benchmarks (printed as tables)
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./services/capture/... ./services/sink/...
+# Sizes of the sink's PostgreSQL index that make bench measures, in frames,
+# comma-separated and increasing (1000000,10000000 for 10 million too: the
+# index then takes about 18 GB of disk, 1.8 KB a frame).
+BENCH_INDEX_FRAMES ?= 1000000
+
+bench: build kafka ## benchmarks (printed as tables); BENCH_INDEX_FRAMES=n,m for more sizes of the PostgreSQL index
+	CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_INDEX_BENCH_FRAMES=$(BENCH_INDEX_FRAMES) $(GO) test -timeout $(TEST_TIMEOUT) -run '^$$' -bench . -benchtime 20x ./services/capture/... ./services/sink/...
 	$(GO) run ./cmd/cefiot-dataplane-bench -bin-dir $(BIN)
 	$(GO) run ./cmd/cefiot-failover-bench -bin-dir $(BIN) -trials 20
 	./scripts/fetch-kafka.sh --with-mm2 >/dev/null
