@@ -26,9 +26,9 @@ type IndexCheck struct {
 // the frames' metadata, their events' aggregates, per-camera counters and
 // the ids retention deleted. It never holds bytes of pictures; those are
 // in Objects. Two implementations honour this contract, checked by one
-// suite (package indextest): a bbolt file on the sink's disk (OpenBolt,
-// the embedded default) and PostgreSQL (package pgindex), which several
-// sink replicas share.
+// suite (the store contract, run on each): a bbolt file on the sink's
+// disk (OpenBolt, the embedded default) and PostgreSQL (OpenPostgres),
+// which several sink replicas share.
 //
 //   - Insert adds a frame's entry, adds it to its event (creating the
 //     event with its first frame) and counts it, atomically. It returns

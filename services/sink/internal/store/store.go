@@ -14,7 +14,7 @@
 //
 // (the date is the capture time's UTC date) and its metadata to an Index:
 // a bbolt file at <dir>/index.db on the sink's local disk (the embedded
-// default), or PostgreSQL (package pgindex), which sink replicas share. A
+// default), or PostgreSQL (OpenPostgres), which sink replicas share. A
 // second Put of an id that is already indexed, or that retention deleted,
 // changes nothing, also across restarts and across replicas.
 //
