@@ -32,6 +32,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/cmd/internal/localenv"
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/etcdx"
@@ -92,22 +93,14 @@ func (r result) mbPerSec() float64      { return float64(r.bytes) / 1e6 / r.forw
 
 func run(ctx context.Context, o options) error {
 	logger := logging.Discard()
-	wd, _ := os.Getwd()
-	root, err := kafkalocal.FindRepoRoot(wd)
+	env, err := localenv.Find(o.binDir)
 	if err != nil {
 		return err
 	}
-	libs, err := kafkalocal.FindLibs(root)
-	if err != nil {
-		return fmt.Errorf("%w (run scripts/fetch-kafka.sh --with-mm2)", err)
-	}
+	libs, binDir := env.KafkaLibs, env.BinDir
 	mm2Libs := filepath.Join(filepath.Dir(libs), "mm2-libs")
 	if _, err := os.Stat(filepath.Join(filepath.Dir(libs), ".mm2-libs.complete")); err != nil {
 		return fmt.Errorf("MirrorMaker 2 jars missing in %s: run scripts/fetch-kafka.sh --with-mm2", mm2Libs)
-	}
-	binDir, err := filepath.Abs(o.binDir)
-	if err != nil {
-		return err
 	}
 	dir, err := os.MkdirTemp("", "cefiot-bench-bridge-")
 	if err != nil {

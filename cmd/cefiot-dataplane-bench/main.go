@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cefiot/cefiot/cmd/internal/cpu"
+	"github.com/cefiot/cefiot/cmd/internal/localenv"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
@@ -77,24 +78,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *frames < 3 || *cameras < 1 {
 		return errors.New("-frames must be at least 3 and -cameras at least 1")
 	}
-	wd, _ := os.Getwd()
-	root, err := kafkalocal.FindRepoRoot(wd)
+	env, err := localenv.Find(*binDir)
 	if err != nil {
 		return err
 	}
-	libs, err := kafkalocal.FindLibs(root)
-	if err != nil {
-		return fmt.Errorf("%w (run make kafka)", err)
-	}
-	bins, err := filepath.Abs(*binDir)
+	bins, libs := env.BinDir, env.KafkaLibs
+	tmp, remove, err := localenv.ScratchDir("cefiot-dataplane-bench")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "cefiot-dataplane-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
+	defer remove()
 	spec := videogen.DefaultSpec()
 	spec.Frames, spec.MotionStart, spec.MotionEnd = *frames, 1, *frames-1
 	video := filepath.Join(tmp, "motion.avi")

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/cmd/internal/failover"
+	"github.com/cefiot/cefiot/cmd/internal/localenv"
 	"github.com/cefiot/cefiot/libs/config"
-	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/program"
 )
@@ -53,21 +53,17 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return config.Invalid("log-level", *logLevel, err.Error())
 	}
-	root, err := kafkalocal.FindRepoRoot(".")
+	env, err := localenv.Find(*binDir)
 	if err != nil {
 		return err
 	}
-	libs, err := kafkalocal.FindLibs(root)
+	dir, remove, err := localenv.ScratchDir("cefiot-failover-bench")
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "cefiot-failover-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	defer remove()
 	return failover.Run(ctx, failover.Config{
-		BinDir: *binDir, KafkaLibs: libs, RunDir: dir, Trials: *trials, Moves: *moves,
+		BinDir: env.BinDir, KafkaLibs: env.KafkaLibs, RunDir: dir, Trials: *trials, Moves: *moves,
 		LeaseTTLs: leaseTTLs, Rate: *rate, Logger: logger, Out: os.Stdout,
 	})
 }

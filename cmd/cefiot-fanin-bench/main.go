@@ -15,13 +15,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/cefiot/cefiot/cmd/internal/fanin"
+	"github.com/cefiot/cefiot/cmd/internal/localenv"
 	"github.com/cefiot/cefiot/libs/config"
-	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/program"
 )
 
@@ -47,30 +46,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	wd, _ := os.Getwd()
-	root, err := kafkalocal.FindRepoRoot(wd)
+	env, err := localenv.Find(*binDir)
 	if err != nil {
 		return err
 	}
-	libs, err := kafkalocal.FindLibs(root)
-	if err != nil {
-		return fmt.Errorf("%w (run make kafka)", err)
-	}
-	bins, err := filepath.Abs(*binDir)
+	work, remove, err := localenv.ScratchDir("cefiot-fanin")
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "cefiot-fanin-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(work) }()
+	defer remove()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var results []fanin.Result
 	for _, r := range replicaCounts {
 		for _, s := range siteCounts {
 			res, err := fanin.Run(ctx, fanin.Config{
-				BinDir: bins, KafkaLibs: libs, WorkDir: work, Sites: s, Replicas: r, Frames: *frames, Searches: *searches, Logger: logger,
+				BinDir: env.BinDir, KafkaLibs: env.KafkaLibs, WorkDir: work, Sites: s, Replicas: r, Frames: *frames, Searches: *searches, Logger: logger,
 			})
 			if err != nil {
 				return fmt.Errorf("%d sites, %d replicas: %w", s, r, err)

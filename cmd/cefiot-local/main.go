@@ -15,12 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cefiot/cefiot/cmd/internal/localenv"
 	"github.com/cefiot/cefiot/libs/access"
 	"github.com/cefiot/cefiot/libs/audit"
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/console"
 	"github.com/cefiot/cefiot/libs/console/users"
-	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/libs/kafkaconf"
@@ -88,17 +88,13 @@ func run(ctx context.Context, args []string) error {
 	} else if _, err := os.Stat(*video); err != nil {
 		return fmt.Errorf("video %q: %w", *video, err)
 	}
-	root, err := kafkalocal.FindRepoRoot(".")
-	if err != nil {
-		return err
-	}
-	libs, err := kafkalocal.FindLibs(root)
+	env, err := localenv.Find(*binDir)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	cfg := localstack.Config{
-		BinDir: *binDir, RunDir: *runDir, KafkaLibs: libs, Video: *video, Realtime: *realtime,
+		BinDir: env.BinDir, RunDir: *runDir, KafkaLibs: env.KafkaLibs, Video: *video, Realtime: *realtime,
 		Ports: localstack.DefaultPorts(), Logger: logger,
 		// An idle enrich worker in the cloud, so that
 		// `cefiotctl move enrich -to-site cloud` has somewhere to go.

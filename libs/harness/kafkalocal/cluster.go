@@ -17,6 +17,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/cefiot/cefiot/libs/harness/procs"
 	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
@@ -218,7 +219,7 @@ func (c *Cluster) format(ctx context.Context, n Node) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		return withLogTail(fmt.Errorf("node %d: format storage: %w", n.ID, err), logPath, lastLines(string(out), 20))
+		return procs.WithLogTail(fmt.Errorf("node %d: format storage: %w", n.ID, err), logPath, lastLines(string(out), 20))
 	}
 	c.logger.Debug("storage formatted", "node", n.ID, "result", lastLines(string(out), 1))
 	return nil
@@ -291,7 +292,7 @@ func (c *Cluster) awaitReady(ctx context.Context, n *node, p *proc, want []int) 
 		case err != nil:
 			last = err
 		case res.ClusterID != nil && *res.ClusterID != c.clusterID:
-			return withLogTail(fmt.Errorf("node %d: %s answers for cluster %s, not %s: is another Kafka using the port?",
+			return procs.WithLogTail(fmt.Errorf("node %d: %s answers for cluster %s, not %s: is another Kafka using the port?",
 				id, n.info.BrokerAddr, *res.ClusterID, c.clusterID), p.logPath, p.tail())
 		default:
 			missing := slices.DeleteFunc(slices.Clone(want), func(w int) bool {
@@ -305,10 +306,10 @@ func (c *Cluster) awaitReady(ctx context.Context, n *node, p *proc, want []int) 
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), errExited) {
-				return withLogTail(fmt.Errorf("node %d exited while starting: %s", id, exitStatus(p.err)),
+				return procs.WithLogTail(fmt.Errorf("node %d exited while starting: %s", id, exitStatus(p.err)),
 					p.logPath, p.tail())
 			}
-			return withLogTail(fmt.Errorf("node %d not ready at %s: %w (last check: %v)",
+			return procs.WithLogTail(fmt.Errorf("node %d not ready at %s: %w (last check: %v)",
 				id, n.info.BrokerAddr, context.Cause(ctx), last), p.logPath, p.tail())
 		case <-t.C:
 		}

@@ -1,16 +1,16 @@
 package kafkalocal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 // killWait bounds the wait for a process to exit after SIGKILL.
@@ -121,37 +121,5 @@ func (p *proc) stop(ctx context.Context, grace time.Duration) (killed bool, err 
 
 // tail returns the last lines the process wrote to its log.
 func (p *proc) tail() string {
-	return logTail(p.logPath, p.logStart, 40)
-}
-
-// logTail returns at most maxLines last lines of the file at path, reading
-// from offset from on and no more than 64 KiB.
-func logTail(path string, from int64, maxLines int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	from = max(from, st.Size()-64<<10)
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// withLogTail appends the tail of a log to err.
-func withLogTail(err error, path, tail string) error {
-	return fmt.Errorf("%w\n--- tail of %s ---\n%s\n---", err, path, tail)
+	return procs.LogTail(p.logPath, p.logStart, 40)
 }

@@ -1,16 +1,16 @@
 package pglocal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 // killWait bounds the wait for processes to go after SIGKILL.
@@ -83,7 +83,7 @@ func run(ctx context.Context, o owner, path string, args []string, dir, logPath 
 		err = fmt.Errorf("%w (killed: %v)", ctx.Err(), <-done)
 	}
 	if err != nil {
-		return withLogTail(fmt.Errorf("%s: %w", path, err), logPath, logTail(logPath, from, 40))
+		return procs.WithLogTail(fmt.Errorf("%s: %w", path, err), logPath, procs.LogTail(logPath, from, 40))
 	}
 	return nil
 }
@@ -175,36 +175,4 @@ func (p *proc) stop(ctx context.Context) error {
 }
 
 // tail returns the last lines the process wrote to its log.
-func (p *proc) tail() string { return logTail(p.logPath, p.logStart, 40) }
-
-// logTail returns at most maxLines last lines of the file at path, reading
-// from offset from on and no more than 64 KiB.
-func logTail(path string, from int64, maxLines int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	from = max(from, st.Size()-64<<10)
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Sprintf("(log: %v)", err)
-	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// withLogTail appends the tail of a log to err.
-func withLogTail(err error, path, tail string) error {
-	return fmt.Errorf("%w\n--- tail of %s ---\n%s\n---", err, path, tail)
-}
+func (p *proc) tail() string { return procs.LogTail(p.logPath, p.logStart, 40) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/netx"
+	"github.com/cefiot/cefiot/libs/harness/procs"
 )
 
 // maxSocketPath is the longest Unix socket path (sun_path less its NUL).
@@ -119,7 +120,7 @@ func launch(ctx context.Context, cfg Config, o owner, l layout, port int, superP
 		if strings.Contains(tail, "could not bind") || strings.Contains(tail, "could not create any TCP/IP sockets") {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
-		return nil, withLogTail(err, l.serverLog(), tail)
+		return nil, procs.WithLogTail(err, l.serverLog(), tail)
 	}
 	cc, err := superuserConfig(l, port, superPW)
 	if err != nil {

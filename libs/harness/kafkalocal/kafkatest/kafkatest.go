@@ -10,15 +10,14 @@ package kafkatest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
+	"github.com/cefiot/cefiot/libs/harness/procs"
+	"github.com/cefiot/cefiot/libs/harness/testlog"
 )
 
 // EnvRequire, set to 1, turns a missing Kafka fetch from a skip into a
@@ -87,7 +86,7 @@ func StartConfigForTest(t testing.TB, cfg kafkalocal.ClusterConfig) *kafkalocal.
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range c.Nodes() {
-				t.Logf("kafkatest: node %d (running=%v) %s:\n%s", n.ID, n.Running, n.LogFile, tail(n.LogFile, 30))
+				t.Logf("kafkatest: node %d (running=%v) %s:\n%s", n.ID, n.Running, n.LogFile, procs.LogTail(n.LogFile, 0, 30))
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -102,42 +101,4 @@ func StartConfigForTest(t testing.TB, cfg kafkalocal.ClusterConfig) *kafkalocal.
 // Logger returns a logger that writes to t.Log while the test runs and
 // drops records after it has finished (broker exits are logged from other
 // goroutines).
-func Logger(t testing.TB) *slog.Logger {
-	w := &tbWriter{t: t}
-	// Registered before the cluster's Stop cleanup, so it runs after it.
-	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tbWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tbWriter) close() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-}
-
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func Logger(t testing.TB) *slog.Logger { return testlog.Logger(t) }

@@ -11,16 +11,15 @@ package pgtest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/pglocal"
+	"github.com/cefiot/cefiot/libs/harness/procs"
+	"github.com/cefiot/cefiot/libs/harness/testlog"
 	"github.com/cefiot/cefiot/libs/pki"
 	"github.com/cefiot/cefiot/libs/tlsx"
 )
@@ -90,7 +89,7 @@ func StartConfig(t testing.TB, cfg pglocal.Config) *pglocal.Server {
 	t.Logf("pgtest: PostgreSQL ready in %v at %s", time.Since(begin).Round(time.Millisecond), s.Addr())
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pgtest: %s:\n%s", s.LogFile(), tail(s.LogFile(), 30))
+			t.Logf("pgtest: %s:\n%s", s.LogFile(), procs.LogTail(s.LogFile(), 0, 30))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -128,42 +127,4 @@ func TLS(t testing.TB, dir string) tlsx.Files {
 
 // Logger returns a logger that writes to t.Log while the test runs and
 // drops records after it has finished.
-func Logger(t testing.TB) *slog.Logger {
-	w := &tbWriter{t: t}
-	// Registered before the server's Stop cleanup, so it runs after it.
-	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tbWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tbWriter) close() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-}
-
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func Logger(t testing.TB) *slog.Logger { return testlog.Logger(t) }
