@@ -114,11 +114,11 @@ func TestSchedulerFaults(t *testing.T) {
 
 func awaitStored(ctx context.Context, t *testing.T, stack *localstack.Stack, n int64) int64 {
 	t.Helper()
-	st, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= n }, nil)
+	stored, err := stack.WaitStoredFrames(ctx, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Stored
+	return stored
 }
 
 // partitionNode cuts node-1 (which runs enrich) from the edge etcd past its

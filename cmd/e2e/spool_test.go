@@ -44,9 +44,7 @@ func TestEdgeKafkaDownCaptureSpools(t *testing.T) {
 		t.Fatalf("%d frames spooled during the %v outage, want at least %d (25 fps)", o.spooledDuring, edgeKafkaOutage, min)
 	}
 	c := awaitCameraDone(ctx, t, stack, want)
-	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
-		t.Fatal(err)
-	}
+	awaitStored(ctx, t, stack, int64(want))
 	stored := time.Since(o.back)
 	checkStoreExactlyOnce(ctx, t, stack, want)
 	if c["published"] == 0 || c["spooled"] == 0 {
@@ -97,9 +95,7 @@ func TestEdgeKafkaDownFullSpoolDropsOldest(t *testing.T) {
 	if c["published"]+dropped != int64(want) {
 		t.Fatalf("capture counters %v: published + dropped = %d, want the %d motion frames", c, c["published"]+dropped, want)
 	}
-	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want)-dropped }, nil); err != nil {
-		t.Fatal(err)
-	}
+	awaitStored(ctx, t, stack, int64(want)-dropped)
 	checkStoreExactlyOnce(ctx, t, stack, int(int64(want)-dropped))
 
 	// The missing frames are one run of sequences, the last of which the

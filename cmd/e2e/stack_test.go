@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func startStack(ctx context.Context, t *testing.T, cfg localstack.Config) *local
 		if t.Failed() {
 			for _, name := range stack.ServiceNames() {
 				b, _ := os.ReadFile(filepath.Join(cfg.RunDir, "logs", name+".log"))
-				t.Logf("---- %s.log ----\n%s", name, tail(string(b), 30))
+				t.Logf("---- %s.log (last lines, librdkafka's own left out) ----\n%s", name, tail(withoutClientLines(string(b)), 20))
 			}
 		}
 		stopCtx, c := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -85,4 +86,17 @@ func (w *exitWatch) expect(service string) <-chan localstack.Exit {
 	w.expected[service] = ch
 	w.mu.Unlock()
 	return ch
+}
+
+// withoutClientLines drops the lines librdkafka writes itself ("%4|..."):
+// they repeat by the hundred while a broker is away and would hide the
+// service's own lines.
+func withoutClientLines(log string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(log, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "%") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
