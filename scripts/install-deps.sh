@@ -22,6 +22,8 @@ cmd tc iproute2
 pkg gcc-aarch64-linux-gnu
 pkg libc6-dev-arm64-cross
 pkg g++-aarch64-linux-gnu
+# qemu-aarch64-static: the image tests run the arm64 images' binaries (capture decoding and detecting) on this amd64 machine.
+cmd qemu-aarch64-static qemu-user-static
 # ffmpeg with libx264 and libx265: the RTSP tests' H.264 and H.265 cameras.
 cmd ffmpeg ffmpeg
 # The console's single sign-on test: a real reverse proxy in front of it.

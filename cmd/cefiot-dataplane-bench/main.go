@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "\nCPU per stored frame (as fast as decoded; processes from /proc, capture's stages from a CPU profile)\n\n")
 	for _, name := range cpuRows(a.cpuPerFrame, b.cpuPerFrame) {
 		row(name, ms(a.cpuPerFrame[name]), ms(b.cpuPerFrame[name]), "ms")
+	}
+	fmt.Fprintln(out)
+	for _, r := range results {
+		fmt.Fprintf(out, "%d camera(s): %s\n", r.cameras, limit(r, runtime.NumCPU()))
 	}
 	if *tlsCompare {
 		if err := securityCost(ctx, out, tmp, bins, libs, video, spec, a, row); err != nil {
@@ -352,6 +357,28 @@ func processes(stack *localstack.Stack) map[string]int {
 }
 
 // cpuRows orders the CPU table: pipeline stages, capture's parts, the rest.
+// limit says what held a run back: the CPU, when the processes kept the
+// machine's cores busy (naming the process with the largest share), or
+// else the pipeline's own pace (batch waits, transactions, one camera's
+// decoding), which more cores would not change.
+func limit(r result, cores int) string {
+	total := r.cpuPerFrame["total (all processes)"]
+	busy := total.Seconds() * r.framesPerS
+	if busy < 0.85*float64(cores) {
+		return fmt.Sprintf("not CPU-bound (%.2f of %d cores busy): the limit is the pipeline's pace (a camera decodes one frame at a time; batch waits and transactions per hop)", busy, cores)
+	}
+	top, topShare := "", time.Duration(0)
+	for name, d := range r.cpuPerFrame {
+		if strings.HasPrefix(name, "  ") || strings.HasPrefix(name, "total") {
+			continue // capture's stages are inside capture
+		}
+		if d > topShare {
+			top, topShare = name, d
+		}
+	}
+	return fmt.Sprintf("CPU-bound (%.2f of %d cores busy): the largest share is %s, %.0f%% of the CPU per frame", busy, cores, strings.TrimSpace(top), 100*topShare.Seconds()/total.Seconds())
+}
+
 func cpuRows(a, b map[string]time.Duration) []string {
 	seen := map[string]bool{}
 	var names []string

@@ -3,6 +3,7 @@ package ociimage
 import (
 	"archive/tar"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
 // imagesDir is where `make images` wrote the layouts.
@@ -119,6 +122,8 @@ func checkImage(t *testing.T, service string, img Inspected) {
 	}
 	if img.Platform.Architecture == runtime.GOARCH {
 		runInImage(t, p, img, service)
+	} else if img.Platform.Architecture == "arm64" {
+		runUnderQEMU(t, p, img, service)
 	}
 }
 
@@ -162,6 +167,60 @@ func runInImage(t *testing.T, p string, img Inspected, service string) {
 		t.Logf("%s: not root, not running the binary inside the image", p)
 		return
 	}
+	root := extractRoot(t, img)
+	uid, _, _ := strings.Cut(img.Config.Config.User, ":")
+	cmd := exec.Command("chroot", "--userspec="+img.Config.Config.User, root, Entrypoint(service), "-h")
+	cmd.Env = img.Config.Config.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-grpc-addr") {
+		t.Errorf("%s: %s -h inside the image (as uid %s): %v\n%s", p, service, uid, err, out)
+	}
+}
+
+// runUnderQEMU runs an arm64 image's binary on this machine with
+// qemu-aarch64-static (no binfmt needed), its libraries from the image's
+// own root filesystem (-L): every service prints its usage, and capture
+// decodes a short video and finds the motion in it, OpenCV and all.
+func runUnderQEMU(t *testing.T, p string, img Inspected, service string) {
+	t.Helper()
+	qemu, err := exec.LookPath("qemu-aarch64-static")
+	if err != nil {
+		if os.Getenv("CEFIOT_REQUIRE_QEMU") == "1" {
+			t.Fatalf("%s: qemu-aarch64-static not found (scripts/install-deps.sh installs qemu-user-static)", p)
+		}
+		t.Logf("%s: no qemu-aarch64-static, not running the arm64 binary (CEFIOT_REQUIRE_QEMU=1 fails instead)", p)
+		return
+	}
+	root := extractRoot(t, img)
+	binary := filepath.Join(root, Entrypoint(service))
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(qemu, append([]string{"-L", root, binary}, args...)...)
+		cmd.Env = img.Config.Config.Env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("-h"); err != nil || !strings.Contains(out, "-grpc-addr") {
+		t.Errorf("%s: %s -h under qemu-aarch64-static: %v\n%s", p, service, err, out)
+	}
+	if service != "capture" {
+		return
+	}
+	spec := videogen.DefaultSpec()
+	spec.Width, spec.Height, spec.Frames, spec.MotionStart, spec.MotionEnd = 320, 240, 30, 10, 19
+	video := filepath.Join(t.TempDir(), "motion.avi")
+	if err := videogen.Write(video, spec); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("detect", "-max-frames", "0", video)
+	if err != nil || !strings.Contains(out, "frames read: 30\n") || !strings.Contains(out, fmt.Sprintf("motion frames: %d\n", spec.MotionFrames())) {
+		t.Fatalf("%s: capture detect under qemu-aarch64-static: %v\n%s", p, err, out)
+	}
+	t.Logf("%s: capture under qemu-aarch64-static, with the image's OpenCV:\n%s", p, out)
+}
+
+// extractRoot unpacks img's root filesystem into a temporary directory.
+func extractRoot(t *testing.T, img Inspected) string {
+	t.Helper()
 	root := t.TempDir()
 	rc := mutate.Extract(img.Image)
 	defer rc.Close()
@@ -198,11 +257,5 @@ func runInImage(t *testing.T, p string, img Inspected, service string) {
 			}
 		}
 	}
-	uid, _, _ := strings.Cut(img.Config.Config.User, ":")
-	cmd := exec.Command("chroot", "--userspec="+img.Config.Config.User, root, Entrypoint(service), "-h")
-	cmd.Env = img.Config.Config.Env
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "-grpc-addr") {
-		t.Errorf("%s: %s -h inside the image (as uid %s): %v\n%s", p, service, uid, err, out)
-	}
+	return root
 }
