@@ -472,8 +472,13 @@ func (*PauseRequest) Descriptor() ([]byte, []int) {
 
 // PauseResponse reports the new state.
 type PauseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Paused        bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Paused bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Every running forwarding session has committed its open transaction
+	// and reads no further: nothing more leaves the site until Resume. False
+	// when a session did not confirm in time (a commit waiting on the WAN);
+	// it stops after that commit.
+	Halted        bool `protobuf:"varint,2,opt,name=halted,proto3" json:"halted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +516,13 @@ func (*PauseResponse) Descriptor() ([]byte, []int) {
 func (x *PauseResponse) GetPaused() bool {
 	if x != nil {
 		return x.Paused
+	}
+	return false
+}
+
+func (x *PauseResponse) GetHalted() bool {
+	if x != nil {
+		return x.Halted
 	}
 	return false
 }
@@ -1129,9 +1141,10 @@ const file_cefiot_v1_bridge_proto_rawDesc = "" +
 	" \x01(\x03R\x04gaps\x12.\n" +
 	"\x13pending_gap_offsets\x18\v \x01(\x03R\x11pendingGapOffsets\x12F\n" +
 	"\x11last_forward_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0flastForwardTime\"\x0e\n" +
-	"\fPauseRequest\"'\n" +
+	"\fPauseRequest\"?\n" +
 	"\rPauseResponse\x12\x16\n" +
-	"\x06paused\x18\x01 \x01(\bR\x06paused\"\x0f\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\x12\x16\n" +
+	"\x06halted\x18\x02 \x01(\bR\x06halted\"\x0f\n" +
 	"\rResumeRequest\"(\n" +
 	"\x0eResumeResponse\x12\x16\n" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\"?\n" +

@@ -39,7 +39,10 @@ type BridgeServiceClient interface {
 	// per edge partition, gaps and the estimated drain time.
 	GetBridgeStatus(ctx context.Context, in *GetBridgeStatusRequest, opts ...grpc.CallOption) (*GetBridgeStatusResponse, error)
 	// Pause stops forwarding after the current transaction; the edge keeps
-	// buffering. Pausing a paused bridge is no error.
+	// buffering. It returns once every running forwarding session has
+	// committed its open transaction and stopped reading (halted), or after
+	// 10 s (or the call's deadline) with halted false. Pausing a paused
+	// bridge is no error.
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	// Resume forwards again after Pause.
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
@@ -131,7 +134,10 @@ type BridgeServiceServer interface {
 	// per edge partition, gaps and the estimated drain time.
 	GetBridgeStatus(context.Context, *GetBridgeStatusRequest) (*GetBridgeStatusResponse, error)
 	// Pause stops forwarding after the current transaction; the edge keeps
-	// buffering. Pausing a paused bridge is no error.
+	// buffering. It returns once every running forwarding session has
+	// committed its open transaction and stopped reading (halted), or after
+	// 10 s (or the call's deadline) with halted false. Pausing a paused
+	// bridge is no error.
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	// Resume forwards again after Pause.
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)

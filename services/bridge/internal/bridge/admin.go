@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,10 +37,17 @@ func (s *adminServer) GetBridgeStatus(context.Context, *cefiotv1.GetBridgeStatus
 	return s.state.status(s.worker()), nil
 }
 
-func (s *adminServer) Pause(context.Context, *cefiotv1.PauseRequest) (*cefiotv1.PauseResponse, error) {
+// pauseConfirmWait bounds how long Pause waits for the sessions to commit
+// their open transactions and stop.
+const pauseConfirmWait = 10 * time.Second
+
+func (s *adminServer) Pause(ctx context.Context, _ *cefiotv1.PauseRequest) (*cefiotv1.PauseResponse, error) {
 	s.state.setPaused(true)
-	s.proc.Logger.Info("forwarding paused by the admin API")
-	return &cefiotv1.PauseResponse{Paused: true}, nil
+	wctx, cancel := context.WithTimeout(ctx, pauseConfirmWait)
+	defer cancel()
+	halted := s.state.awaitHalted(wctx)
+	s.proc.Logger.Info("forwarding paused by the admin API", "halted", halted)
+	return &cefiotv1.PauseResponse{Paused: true, Halted: halted}, nil
 }
 
 func (s *adminServer) Resume(context.Context, *cefiotv1.ResumeRequest) (*cefiotv1.ResumeResponse, error) {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strconv"
@@ -27,8 +28,13 @@ type state struct {
 	limiter *ratelimit.Limiter
 	probe   *linkprobe.Probe
 
-	mu         sync.Mutex
-	paused     bool
+	mu     sync.Mutex
+	paused bool
+	// halted holds, per workload, whether its session confirmed the
+	// pause (Observer.Halted); changed is closed and replaced at every
+	// change of it.
+	halted     map[string]bool
+	changed    chan struct{}
 	selection  map[string]string // txn id -> selection
 	parts      map[string]map[checkpoint.Partition]*partStatus
 	lastCommit time.Time
@@ -55,7 +61,8 @@ type sample struct {
 const throughputWindow = 5 * time.Second
 
 func newState(m *metrics, limiter *ratelimit.Limiter, probe *linkprobe.Probe) *state {
-	return &state{metrics: m, limiter: limiter, probe: probe, selection: map[string]string{}, parts: map[string]map[checkpoint.Partition]*partStatus{}}
+	return &state{metrics: m, limiter: limiter, probe: probe, selection: map[string]string{}, parts: map[string]map[checkpoint.Partition]*partStatus{},
+		halted: map[string]bool{}, changed: make(chan struct{})}
 }
 
 // Paused implements forward.Controls.
@@ -97,6 +104,43 @@ func (s *state) drop(txnID string) {
 	}
 	delete(s.parts, txnID)
 	delete(s.selection, txnID)
+	delete(s.halted, txnID)
+	s.notifyLocked()
+}
+
+// Halted implements forward.Observer.
+func (s *state) Halted(txnID string, halted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halted[txnID] = halted
+	s.notifyLocked()
+}
+
+func (s *state) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// awaitHalted waits until every running workload's session confirmed the
+// pause, and reports whether they did before ctx ended.
+func (s *state) awaitHalted(ctx context.Context) bool {
+	for {
+		s.mu.Lock()
+		all := true
+		for txnID := range s.parts {
+			all = all && s.halted[txnID]
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		if all {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
+	}
 }
 
 // Assigned implements forward.Observer.

@@ -94,7 +94,15 @@ func (s *session) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("edge consumer: %w", err)
 	}
-	return s.refreshTopics(ctx)
+	v, err := s.readEdge(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.applyView(ctx, v); err != nil {
+		return err
+	}
+	s.findIdleGaps(v)
+	return nil
 }
 
 // initTransactions retries while the cloud cluster does not answer.

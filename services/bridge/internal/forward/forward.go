@@ -10,9 +10,10 @@
 // next InitTransactions at the latest) and the next session resumes exactly
 // where the last commit ended.
 //
-// Topics are discovered every TopicRefresh: new matching topics and new
-// partitions are created in the cloud with the same partition count and
-// assigned between two transactions.
+// Topics are discovered every TopicRefresh, off the forwarding loop (a
+// broker that just died must not stall the partitions whose leaders live):
+// new matching topics and new partitions are created in the cloud with the
+// same partition count and assigned between two transactions.
 package forward
 
 import (
@@ -20,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -87,6 +89,9 @@ type Observer interface {
 	Assigned(txnID string, parts map[checkpoint.Partition]PartitionInfo)
 	Committed(txnID string, c Commit)
 	Aborted(txnID string, err error)
+	// Halted reports that the session committed its open transaction and
+	// stopped reading for a pause (true), or reads again (false).
+	Halted(txnID string, halted bool)
 }
 
 // ErrFenced means a newer bridge with the same transactional id took over.
@@ -97,11 +102,22 @@ func Run(ctx context.Context, cfg Config, ctl Controls, obs Observer, logger *sl
 	s := &session{cfg: cfg, ctl: ctl, obs: obs, logger: logger,
 		cpTopic: pipeline.CheckpointTopic(cfg.Site), gapTopic: pipeline.GapTopic(cfg.Site),
 		parts: map[checkpoint.Partition]*partState{}, tracker: gaps.NewTracker(),
-		txnBytes: min(firstTxnBytes, cfg.BatchBytes)}
+		txnBytes: min(firstTxnBytes, cfg.BatchBytes), views: make(chan edgeView, 1)}
 	defer s.close()
 	if err := s.open(ctx); err != nil {
 		return err
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	watching.Add(1)
+	go func() {
+		defer watching.Done()
+		s.watchEdge(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		watching.Wait() // before close frees the admin client
+	}()
 	return s.loop(ctx)
 }
 
@@ -132,8 +148,9 @@ type session struct {
 	parts                 map[checkpoint.Partition]*partState
 	tracker               *gaps.Tracker
 	paused                bool
-	lastRefresh           time.Time
-	pendingGaps           []gaps.Gap
+	// views carries the newest edge view from watchEdge.
+	views       chan edgeView
+	pendingGaps []gaps.Gap
 	// txnBytes is the byte budget of the next transaction: it starts small
 	// and doubles while commits are quick, so the first commit after a
 	// (re)start or an outage comes within a second even on a slow WAN,
@@ -146,13 +163,13 @@ type session struct {
 
 func (s *session) loop(ctx context.Context) error {
 	for ctx.Err() == nil {
-		if time.Since(s.lastRefresh) >= s.cfg.TopicRefresh {
-			if err := s.refreshTopics(ctx); err != nil {
+		select {
+		case v := <-s.views:
+			if err := s.applyView(ctx, v); err != nil {
 				return err
 			}
-			if err := s.findIdleGaps(ctx); err != nil {
-				return err
-			}
+			s.findIdleGaps(v)
+		default:
 		}
 		if s.ctl.Paused() {
 			if err := s.setPaused(true); err != nil {
@@ -198,6 +215,7 @@ func (s *session) setPaused(v bool) error {
 	if err != nil {
 		return fmt.Errorf("pause=%v: %w", v, err)
 	}
+	s.obs.Halted(s.cfg.TransactionID, v)
 	return nil
 }
 

@@ -3,8 +3,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -83,17 +81,16 @@ func Watermarks(ctx context.Context, admin *kafka.AdminClient, parts []checkpoin
 
 // findIdleGaps records gaps of partitions whose whole unforwarded part was
 // removed by retention, leaving nothing to read: no record arrives there to
-// reveal the gap.
-func (s *session) findIdleGaps(ctx context.Context) error {
-	parts := slices.Collect(maps.Keys(s.parts))
-	starts, ends, err := s.watermarks(ctx, parts, true)
-	if err != nil {
-		s.logger.Debug("edge watermarks", "err", err)
-		return nil // checked again at the next refresh
+// reveal the gap. v may be older than the records forwarded since it was
+// read: a log start only grows, and Tracker.Idle leaves a partition alone
+// once it forwarded past it or met a jump there.
+func (s *session) findIdleGaps(v edgeView) {
+	if v.starts == nil || v.ends == nil {
+		return // read again at the next view
 	}
-	for _, p := range parts {
-		ls, ok1 := starts[p]
-		le, ok2 := ends[p]
+	for p := range s.parts {
+		ls, ok1 := v.starts[p]
+		le, ok2 := v.ends[p]
 		if !ok1 || !ok2 {
 			continue
 		}
@@ -101,5 +98,4 @@ func (s *session) findIdleGaps(ctx context.Context) error {
 			s.pendingGaps = append(s.pendingGaps, g)
 		}
 	}
-	return nil
 }

@@ -238,6 +238,8 @@ func (o *observer) Committed(_ string, c Commit) {
 	}
 }
 
+func (o *observer) Halted(string, bool) {}
+
 func (o *observer) Aborted(_ string, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

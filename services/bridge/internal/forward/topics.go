@@ -15,35 +15,11 @@ import (
 	"github.com/cefiot/cefiot/services/bridge/internal/gaps"
 )
 
-// refreshTopics assigns new matching partitions and drops vanished ones.
-func (s *session) refreshTopics(ctx context.Context) error {
-	s.lastRefresh = time.Now()
-	md, err := s.edgeAdmin.GetMetadata(nil, true, 10000)
-	if err != nil {
-		return fmt.Errorf("edge metadata: %w", err)
-	}
-	want := map[checkpoint.Partition]string{}
-	counts := map[string]int{}
-	for name, t := range md.Topics {
-		if t.Error.Code() != kafka.ErrNoError || !s.cfg.Selection.Match(name) || len(t.Partitions) == 0 {
-			continue
-		}
-		counts[name] = len(t.Partitions)
-		for _, p := range t.Partitions {
-			want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
-		}
-	}
-	// Topic ids tell a topic deleted and created again. They are asked
-	// with a short deadline, and a refresh that cannot get them (a broker
-	// away) goes on without them: forwarding never waits on it, and the
-	// next refresh compares.
-	idCtx, cancelIDs := context.WithTimeout(ctx, topicIDTimeout)
-	ids, err := kafkax.TopicIDs(idCtx, s.edgeAdmin, slices.Sorted(maps.Keys(counts)))
-	cancelIDs()
-	if err != nil {
-		s.logger.Warn("cannot read the edge topic ids now; a recreated topic is noticed at a later refresh", "err", err)
-		ids = map[string]string{}
-	}
+// applyView assigns the new matching partitions of v, drops the vanished
+// and recreated ones, and records the gaps of idle partitions that
+// retention emptied.
+func (s *session) applyView(ctx context.Context, v edgeView) error {
+	want, counts, ids := v.want, v.counts, v.ids
 	if err := s.dropRecreated(ids); err != nil {
 		return err
 	}
@@ -123,9 +99,6 @@ func (s *session) refreshTopics(ctx context.Context) error {
 	s.reportAssigned()
 	return nil
 }
-
-// topicIDTimeout bounds the topic id request of a refresh.
-const topicIDTimeout = 3 * time.Second
 
 // dropRecreated unassigns the partitions whose topic now has another id
 // than the one they were forwarded from (deleted and created again between
