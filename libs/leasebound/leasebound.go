@@ -56,3 +56,25 @@ func CleanupContext(ctx context.Context, max time.Duration) (context.Context, co
 	d, _ := Deadline(ctx, max)
 	return context.WithDeadline(context.WithoutCancel(ctx), d)
 }
+
+// GraceContext returns a context for a piece of work that should finish
+// even when ctx ends meanwhile (a batch stored but not yet committed, which
+// the next run would read again): it lives on after ctx ends, for max at
+// most and only while calls under the lease may still run (both taken when
+// ctx ends). While ctx lives it has no deadline of its own.
+func GraceContext(ctx context.Context, max time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		d, _ := Deadline(ctx, max)
+		if time.Until(d) <= 0 {
+			cancel()
+			return
+		}
+		timer := time.AfterFunc(time.Until(d), cancel)
+		context.AfterFunc(gctx, func() { timer.Stop() })
+	})
+	return gctx, func() {
+		stop()
+		cancel()
+	}
+}

@@ -48,3 +48,40 @@ func TestCleanupContextOutlivesCancellationButNotTheLease(t *testing.T) {
 		t.Fatal("call context of a cancelled parent is still live")
 	}
 }
+
+func TestGraceContextOutlivesItsParentForAWhile(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	gctx, done := GraceContext(parent, 100*time.Millisecond)
+	defer done()
+	if _, ok := gctx.Deadline(); ok {
+		t.Fatal("a grace context has a deadline while its parent lives")
+	}
+	cancelParent()
+	if gctx.Err() != nil {
+		t.Fatalf("grace context ended with its parent: %v", gctx.Err())
+	}
+	select {
+	case <-gctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("grace context outlived its 100 ms after the parent ended")
+	}
+
+	// The lease shortens the grace: with no time left under it, the
+	// context ends with its parent.
+	leased, cancelLeased := context.WithCancel(With(context.Background(), fixedClock(time.Now().Add(-time.Second))))
+	gctx2, done2 := GraceContext(leased, time.Minute)
+	defer done2()
+	cancelLeased()
+	select {
+	case <-gctx2.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("grace context outlived the lease")
+	}
+
+	// Done ends it at once.
+	gctx3, done3 := GraceContext(context.Background(), time.Minute)
+	done3()
+	if gctx3.Err() == nil {
+		t.Fatal("grace context lives on after its cancel func")
+	}
+}

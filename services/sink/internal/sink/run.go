@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
+	"github.com/cefiot/cefiot/libs/leasebound"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
@@ -194,21 +195,38 @@ func (s *sink) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.Wor
 		if len(batch) == 0 {
 			continue
 		}
-		if err := s.storeBatch(ctx, logger, dlq, batch); err != nil {
-			s.metrics.storeErrors.Inc()
+		if err := s.finishBatch(ctx, logger, consumer, dlq, batch); err != nil {
 			return err
 		}
-		// Dead letters must be durable before the offsets move past them.
-		if err := dlq.Wait(ctx); err != nil {
-			return err
+	}
+	return nil
+}
+
+// batchGrace is how long a batch in hand may take to finish after the run
+// was asked to stop.
+const batchGrace = 10 * time.Second
+
+// finishBatch stores a batch and commits its offsets. A stop asked
+// meanwhile (new credentials, the workload moving) lets it finish, for
+// batchGrace at most and within the lease: stopping halfway would leave
+// frames stored but uncommitted, read again by the next run.
+func (s *sink) finishBatch(ctx context.Context, logger *slog.Logger, consumer *kafka.Consumer, dlq *deadLetters, batch []*kafka.Message) error {
+	bctx, done := leasebound.GraceContext(ctx, batchGrace)
+	defer done()
+	if err := s.storeBatch(bctx, logger, dlq, batch); err != nil {
+		s.metrics.storeErrors.Inc()
+		return err
+	}
+	// Dead letters must be durable before the offsets move past them.
+	if err := dlq.Wait(bctx); err != nil {
+		return err
+	}
+	if _, err := consumer.Commit(); err != nil {
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrNoOffset {
+			return nil
 		}
-		if _, err := consumer.Commit(); err != nil {
-			var kerr kafka.Error
-			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrNoOffset {
-				continue
-			}
-			return fmt.Errorf("commit offsets: %w", err)
-		}
+		return fmt.Errorf("commit offsets: %w", err)
 	}
 	return nil
 }
