@@ -42,6 +42,10 @@ images: ## build one OCI image per service into bin/images (linux/amd64 + linux/
 	sysroot=$$(./scripts/fetch-arm64-opencv.sh) && \
 	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR) -sysroot-arm64 "$$sysroot"
 
+.PHONY: kube-apiserver
+kube-apiserver: ## build kube-apiserver from k8s.io/kubernetes into .cache/bin (the deploy checks admit the overlays with it)
+	./scripts/build-kube-apiserver.sh
+
 .PHONY: web-e2e
 web-e2e: ## install the console's browser test driver (playwright-core, pinned in web/e2e/package-lock.json)
 	cd web/e2e && npm ci --ignore-scripts --no-audit --no-fund >/dev/null
@@ -51,8 +55,8 @@ run: build kafka ## run the local default (edge + cloud); VIDEO=path for your ow
 	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO)) $(if $(EDGE_NODES),-edge-nodes $(EDGE_NODES)) $(if $(SINK_REPLICAS),-index postgres -sink-replicas $(SINK_REPLICAS))
 
 .PHONY: test
-test: build kafka versitygw images web-e2e ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks)
-	CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
+test: build kafka versitygw images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)
+	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
 
 .PHONY: test-short
 test-short: ## fast tests only
