@@ -65,6 +65,9 @@ type result struct {
 	p50, p99    time.Duration
 	peakRSS     int64
 	framesPerS  float64
+	// steadyPerS is the store rate once running: the frames stored from
+	// steadyAfter after the first one on, over the time they took.
+	steadyPerS float64
 	// samples are the frames of the latency (captured steadyAfter or
 	// more after the first frame was stored); firstStored is how long
 	// the first frame took, start-up included.
@@ -144,6 +147,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	row("frames stored", float64(a.frames), float64(b.frames), "")
 	row("throughput (as fast as decoded)", a.framesPerS, b.framesPerS, "fr/s")
+	row("  steady (from 5 s after 1st stored)", a.steadyPerS, b.steadyPerS, "fr/s")
 	row("first frame stored (25 fps, start-up)", ms(a.firstStored), ms(b.firstStored), "ms")
 	row("latency p50 (25 fps, steady)", ms(a.p50), ms(b.p50), "ms")
 	row("latency p99 (25 fps, steady)", ms(a.p99), ms(b.p99), "ms")
@@ -313,7 +317,19 @@ func measure(ctx context.Context, dir, bins, libs, video string, cameras, perCam
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	elapsed := last.Sub(first)
+	steadyFrom := firstStored.Add(steadyAfter)
+	steadyN := 0
+	for _, sm := range all {
+		if !sm.captured.Add(sm.latency).Before(steadyFrom) {
+			steadyN++
+		}
+	}
+	var steadyPerS float64
+	if d := last.Sub(steadyFrom); d > 0 {
+		steadyPerS = float64(steadyN) / d.Seconds()
+	}
 	return result{
+		steadyPerS:  steadyPerS,
 		cpuPerFrame: perFrame,
 		cameras:     cameras, frames: n, elapsed: elapsed, p50: pct(0.50), p99: pct(0.99),
 		peakRSS: peak.Load(), framesPerS: float64(n) / elapsed.Seconds(), samples: samples, firstStored: firstStored.Sub(first),
