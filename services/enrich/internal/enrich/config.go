@@ -22,7 +22,9 @@ type Config struct {
 	Partitions     int
 	BatchSize      int
 	BatchWait      time.Duration
-	KafkaWait      time.Duration
+	// TransactionTimeout is the producer's transaction.timeout.ms.
+	TransactionTimeout time.Duration
+	KafkaWait          time.Duration
 	// DeadLetterTopic receives the records enrich refuses.
 	DeadLetterTopic  string
 	MaxRecordBytes   int
@@ -48,6 +50,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.IntVar(&c.ThumbnailWidth, "thumbnail-width", pipeline.DefaultThumbnailWidth, "width of the thumbnail added to each frame, 16..1024 (0: none; only JPEG headers are read)")
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 5*time.Minute, "transaction timeout at the site's Kafka: longer than the broker outages enrich should ride through with a transaction open (a restarted enrich aborts its own at once)")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
@@ -67,5 +70,6 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.ThumbnailWidth == 0 || (c.ThumbnailWidth >= 16 && c.ThumbnailWidth <= 1024), "thumbnail-width", strconv.Itoa(c.ThumbnailWidth), "must be 0 or 16..1024")
 	ch.Check(c.ThumbnailQuality >= 1 && c.ThumbnailQuality <= 100, "thumbnail-quality", strconv.Itoa(c.ThumbnailQuality), "must be 1..100")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
+	ch.Check(c.TransactionTimeout >= 10*time.Second && c.TransactionTimeout <= 15*time.Minute, "transaction-timeout", c.TransactionTimeout.String(), "must be 10s..15m (the brokers' transaction.max.timeout.ms)")
 	return c, ch.Err()
 }

@@ -112,11 +112,16 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	}
 	defer consumer.Close()
 	producer, err := kafka.NewProducer(kafkax.Config(e.cfg.Kafka(e.cfg.KafkaBootstrap), map[string]any{
-		"transactional.id":    pipeline.EnrichTransactionalID(e.cfg.Site, wl.GetName()),
-		"enable.idempotence":  true,
-		"linger.ms":           5,
-		"message.max.bytes":   pipeline.MaxRecordBytes,
-		"go.delivery.reports": false,
+		"transactional.id":   pipeline.EnrichTransactionalID(e.cfg.Site, wl.GetName()),
+		"enable.idempotence": true,
+		// A transaction open when the site's brokers lose min.insync
+		// must outlive the outage: one the coordinator aborts for its
+		// age meanwhile leaves the resumed commit to a fenced producer,
+		// which librdkafka may not report within the call's timeout.
+		"transaction.timeout.ms": int(e.cfg.TransactionTimeout / time.Millisecond),
+		"linger.ms":              5,
+		"message.max.bytes":      pipeline.MaxRecordBytes,
+		"go.delivery.reports":    false,
 	}))
 	if err != nil {
 		return fmt.Errorf("enrich producer: %w", err)
