@@ -25,8 +25,9 @@ import (
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
-// binDir returns the built service binaries: CEFIOT_BIN_DIR (make test sets
-// it) or a fresh build into a temporary directory.
+// binDir returns the built service binaries and programs: CEFIOT_BIN_DIR
+// (make test sets it) or a fresh build of all of them into a temporary
+// directory.
 func binDir(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("CEFIOT_BIN_DIR"); d != "" {
@@ -42,7 +43,11 @@ func binDir(t *testing.T) string {
 	for _, s := range []string{"capture", "enrich", "bridge", "sink", "scheduler"} {
 		args = append(args, "./services/"+s)
 	}
-	args = append(args, "./cmd/cefiot-local")
+	// Every program under cmd/, as make build builds them.
+	mains, _ := filepath.Glob(filepath.Join(root, "cmd", "*", "main.go"))
+	for _, m := range mains {
+		args = append(args, "./cmd/"+filepath.Base(filepath.Dir(m)))
+	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
