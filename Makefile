@@ -56,7 +56,7 @@ run: build kafka ## run the local default (edge + cloud); VIDEO=path for your ow
 
 .PHONY: test
 test: build kafka versitygw images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)
-	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
+	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_MOSQUITTO=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
 
 .PHONY: test-short
 test-short: ## fast tests only

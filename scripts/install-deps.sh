@@ -32,6 +32,8 @@ cmd nginx nginx-light
 pkg chromium
 cmd node nodejs
 cmd npm npm
+# Mosquitto: the MQTT broker the event notifier's tests deliver to (over TLS).
+pkg mosquitto
 # PostgreSQL 15 server (initdb, postgres in /usr/lib/postgresql/15/bin): the tests' real database (libs/harness/pglocal).
 pkg postgresql-15
 if ((${#need[@]} == 0)); then

@@ -117,8 +117,9 @@ func Edge(site string) []Grant {
 	// handoff, where both sides cut each partition.
 	enrich := as(site, access.Worker(pipeline.KindEnrich)).
 		topic(pipeline.TopicFramesRaw, false, read, write, create).
-		topic(pipeline.TopicFramesEnriched, false, write, create).
+		topic(pipeline.TopicFramesEnriched, false, read, write, create).
 		topic(pipeline.TopicFramesDeadLetter, false, write, create).
+		topic(pipeline.TopicEventsDeadLetter, false, write, create).
 		group(pipeline.EnrichPrefix(site), true).
 		transactions(pipeline.EnrichPrefix(site))
 	// The bridge forwards whichever topics its workload selects (a
@@ -215,6 +216,7 @@ func Cloud(cloud string) []Grant {
 	enrich := as(cloud, access.Worker(pipeline.KindEnrich)).
 		topic(pipeline.CloudPrefix, true, read, write, create).
 		topic(pipeline.TopicFramesDeadLetter, false, write, create).
+		topic(pipeline.TopicEventsDeadLetter, false, write, create).
 		group(pipeline.EnrichPrefix(cloud), true).
 		transactions(pipeline.EnrichPrefix(cloud))
 	var out []Grant

@@ -44,6 +44,9 @@ const (
 	TopicFramesEnriched = "frames.enriched"
 	// TopicFramesDeadLetter holds the records enrich refused.
 	TopicFramesDeadLetter = "frames.deadletter"
+	// TopicEventsDeadLetter holds the motion events enrich's notifier could
+	// not deliver to an MQTT broker or a webhook, with the reason.
+	TopicEventsDeadLetter = "events.deadletter"
 	// TopicCameraStatus holds capture's camera online/offline changes.
 	TopicCameraStatus = "cameras.status"
 	// TopicSinkDeadLetter (in the cloud cluster) holds the records the
@@ -183,6 +186,11 @@ func EnrichPrefix(site string) string { return "cefiot-enrich." + site + "." }
 
 // EnrichGroup is the consumer group of site's enrich.
 func EnrichGroup(site string) string { return EnrichPrefix(site) + "group" }
+
+// NotifyGroup is the consumer group of site's event notifier (run by
+// enrich): it reads frames.enriched and commits once each event it found
+// there is delivered or dead-lettered.
+func NotifyGroup(site string) string { return EnrichPrefix(site) + "notify" }
 
 // EnrichTransactionalID is the transactional id of site's enrich
 // workload: a replaced enrich fences the old one.

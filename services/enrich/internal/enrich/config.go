@@ -11,6 +11,7 @@ import (
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/services/enrich/internal/notify"
 )
 
 // Config is the enrich service configuration.
@@ -31,6 +32,8 @@ type Config struct {
 	MaxPixels        int
 	ThumbnailWidth   int
 	ThumbnailQuality int
+	// Notify sends the motion events to MQTT and webhooks.
+	Notify notify.Config
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -51,6 +54,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.IntVar(&c.ThumbnailQuality, "thumbnail-quality", pipeline.DefaultThumbnailQuality, "JPEG quality of thumbnails, 1..100")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 5*time.Minute, "transaction timeout at the site's Kafka: longer than the broker outages enrich should ride through with a transaction open (a restarted enrich aborts its own at once)")
+	c.Notify.Register(fs)
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
@@ -71,5 +75,6 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.ThumbnailQuality >= 1 && c.ThumbnailQuality <= 100, "thumbnail-quality", strconv.Itoa(c.ThumbnailQuality), "must be 1..100")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	ch.Check(c.TransactionTimeout >= 10*time.Second && c.TransactionTimeout <= 15*time.Minute, "transaction-timeout", c.TransactionTimeout.String(), "must be 10s..15m (the brokers' transaction.max.timeout.ms)")
+	c.Notify.Validate(&ch)
 	return c, ch.Err()
 }

@@ -31,7 +31,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	proc.RestartOnNewKafkaCredentials(cfg.Kafka(cfg.KafkaBootstrap))
 	m := newMetrics(proc.Registry)
-	e := &enricher{cfg: cfg, logger: logger, metrics: m}
+	n, err := newNotifier(cfg, logger, proc.Registry)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	e := &enricher{cfg: cfg, logger: logger, metrics: m, notifier: n}
 	srv := &adminServer{proc: proc, metrics: m}
 	cefiotv1.RegisterEnrichServiceServer(proc.Admin.GRPC(), srv)
 	proc.Admin.AddGateway(cefiotv1.RegisterEnrichServiceHandlerFromEndpoint)
@@ -69,9 +74,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 type enricher struct {
-	cfg     Config
-	logger  *slog.Logger
-	metrics *metrics
+	cfg      Config
+	logger   *slog.Logger
+	metrics  *metrics
+	notifier *notifier // nil: no event targets configured
 }
 
 // run is the enrich workload: a consumer assigned every input partition at
@@ -89,6 +95,29 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 	}
 	// Topics may come from the workload (an enrich moved to another site).
 	e = e.withTopics(params.InputTopic, params.OutputTopic)
+	if e.notifier == nil {
+		return e.transform(ctx, logger, wl, params)
+	}
+	// The notifier reads what this workload commits. It stops with the
+	// workload, and its failure restarts the workload.
+	nctx, stop := context.WithCancel(ctx)
+	defer stop()
+	failed := make(chan error, 1)
+	go func() {
+		err := e.notifier.run(nctx, e, logger.With("part", "notify"))
+		stop()
+		failed <- err
+	}()
+	err = e.transform(nctx, logger, wl, params)
+	stop()
+	if nerr := <-failed; nerr != nil && err == nil && ctx.Err() == nil {
+		return nerr
+	}
+	return err
+}
+
+// transform is the enrich loop of one workload.
+func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefiotv1.Workload, params WorkloadParams) error {
 	if _, err := kafkax.EnsureTopic(ctx, e.cfg.Kafka(e.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: e.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
 		return err
 	}

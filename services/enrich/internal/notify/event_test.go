@@ -1,0 +1,113 @@
+package notify
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+)
+
+func frame(event, id string, phase cefiotv1.EventPhase, index uint32, motion bool, score float64, at time.Time) *cefiotv1.EnrichedFrame {
+	return &cefiotv1.EnrichedFrame{Site: "edge", Frame: &cefiotv1.Frame{
+		FrameId: id, CameraId: "door", EventId: event, EventPhase: phase, EventFrameIndex: index,
+		Motion: motion, MotionScore: score, CaptureTime: timestamppb.New(at),
+	}}
+}
+
+func TestTrackerStartsAndEndsEvents(t *testing.T) {
+	tr := NewTracker("https://cloud.example/v1/frames/{frame_id}/jpeg?site={site}")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	now := t0
+	var got []Event
+	got = append(got, tr.Observe(frame("e1", "f0", cefiotv1.EventPhase_EVENT_PHASE_START, 0, false, 0, t0), now)...)
+	got = append(got, tr.Observe(frame("e1", "f1", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 1, true, 0.4, t0.Add(40*time.Millisecond)), now)...)
+	got = append(got, tr.Observe(frame("e1", "f2", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 2, true, 0.2, t0.Add(80*time.Millisecond)), now)...)
+	got = append(got, tr.Observe(frame("e1", "f3", cefiotv1.EventPhase_EVENT_PHASE_END, 3, false, 0, t0.Add(120*time.Millisecond)), now)...)
+	if len(got) != 2 || got[0].Type != TypeNew || got[1].Type != TypeEnd {
+		t.Fatalf("events = %+v, want new then end", got)
+	}
+	if got[0].StartTime != t0 || got[0].BestFrameID != "f0" || got[0].Frames != 1 || got[0].EndTime != nil {
+		t.Errorf("new = %+v", got[0])
+	}
+	end := got[1]
+	if end.BestFrameID != "f1" || end.MotionScore != 0.4 || end.Frames != 4 || end.EndTime == nil || !end.EndTime.Equal(t0.Add(120*time.Millisecond)) {
+		t.Errorf("end = %+v", end)
+	}
+	if end.FirstMotionTime == nil || !end.FirstMotionTime.Equal(t0.Add(40*time.Millisecond)) {
+		t.Errorf("first motion = %v, want the first frame with motion", end.FirstMotionTime)
+	}
+	if end.BestFrameURL != "https://cloud.example/v1/frames/f1/jpeg?site=edge" {
+		t.Errorf("best frame URL = %q", end.BestFrameURL)
+	}
+	if tr.Open() != 0 {
+		t.Errorf("%d events still open after their end", tr.Open())
+	}
+}
+
+func TestTrackerOneFrameEventAndEventsAlreadyStarted(t *testing.T) {
+	tr := NewTracker("")
+	t0 := time.Now()
+	one := tr.Observe(frame("solo", "s0", cefiotv1.EventPhase_EVENT_PHASE_END, 0, true, 0.1, t0), t0)
+	if len(one) != 2 || one[0].Type != TypeNew || one[1].Type != TypeEnd {
+		t.Fatalf("one-frame event gave %+v, want new and end", one)
+	}
+	// An event whose start was read before a restart: no second "new".
+	if evs := tr.Observe(frame("late", "l5", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 5, true, 0.3, t0), t0); len(evs) != 0 {
+		t.Fatalf("middle of an unknown event gave %+v, want nothing", evs)
+	}
+	evs := tr.Observe(frame("late", "l6", cefiotv1.EventPhase_EVENT_PHASE_END, 6, false, 0, t0), t0)
+	if len(evs) != 1 || evs[0].Type != TypeEnd || evs[0].BestFrameID != "l5" {
+		t.Fatalf("end of an event started before a restart = %+v", evs)
+	}
+	if evs := tr.Observe(&cefiotv1.EnrichedFrame{Frame: &cefiotv1.Frame{FrameId: "x"}}, t0); evs != nil {
+		t.Fatalf("frame without event gave %+v", evs)
+	}
+}
+
+func TestTrackerIsBounded(t *testing.T) {
+	tr := NewTracker("")
+	tr.maxOpen = 3
+	t0 := time.Now()
+	for i, id := range []string{"a", "b", "c", "d"} {
+		tr.Observe(frame(id, id+"0", cefiotv1.EventPhase_EVENT_PHASE_START, 0, true, 0.1, t0), t0.Add(time.Duration(i)*time.Second))
+	}
+	if tr.Open() != 3 {
+		t.Fatalf("open = %d, want the bound 3", tr.Open())
+	}
+	if _, ok := tr.open["a"]; ok {
+		t.Fatalf("the oldest event was kept")
+	}
+}
+
+func TestProgressCommitsOnlyFinishedPrefixes(t *testing.T) {
+	p := newProgress()
+	pt := partition{topic: "frames.enriched", index: 0}
+	d10 := p.add(pt, 10, 2)
+	p.add(pt, 11, 0) // no events: done at once, but after 10
+	d12 := p.add(pt, 12, 1)
+	if got := p.take(); len(got) != 0 {
+		t.Fatalf("committed %v before record 10 finished", got)
+	}
+	d12()
+	d10()
+	if got := p.take(); len(got) != 0 {
+		t.Fatalf("committed %v with one of record 10's events out", got)
+	}
+	d10()
+	got := p.take()
+	if got[pt] != 13 {
+		t.Fatalf("commit = %v, want offset 13", got)
+	}
+	if again := p.take(); len(again) != 0 {
+		t.Fatalf("took %v twice", again)
+	}
+	p.undo(got)
+	if again := p.take(); again[pt] != 13 {
+		t.Fatalf("after undo took %v, want 13 again", again)
+	}
+	if p.outstanding() != 0 {
+		t.Fatalf("outstanding = %d", p.outstanding())
+	}
+}
