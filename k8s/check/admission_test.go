@@ -42,6 +42,7 @@ func admissionCases() []admissionCase {
 	}
 	return append(cases,
 		admissionCase{"overlays/edge+cert-manager-edge", func(t *testing.T) *Set { return withComponent(t, "overlays/edge", "cert-manager-edge") }},
+		admissionCase{"overlays/edge+events-out", func(t *testing.T) *Set { return withComponent(t, "overlays/edge", "events-out") }},
 		admissionCase{"overlays/cloud+cert-manager-cloud", func(t *testing.T) *Set { return withComponent(t, "overlays/cloud", "cert-manager-cloud") }},
 		admissionCase{"overlays/cloud+cloudnative-pg", func(t *testing.T) *Set {
 			return swapComponent(t, "overlays/cloud", "postgres", "cloudnative-pg", "cert-manager-cloud")

@@ -10,7 +10,7 @@ import (
 )
 
 // withComponent renders overlay (a copy of the tree) with component added
-// to its components, as a user who opts in does.
+// at the end of its components, as a user who opts in does.
 func withComponent(t *testing.T, overlay, component string) *Set {
 	t.Helper()
 	fsys := copyTree(t)
@@ -23,7 +23,15 @@ func withComponent(t *testing.T, overlay, component string) *Set {
 	if !strings.Contains(s, "\ncomponents:\n") {
 		t.Fatalf("%s has no components list", overlay)
 	}
-	s = strings.Replace(s, "\ncomponents:\n", "\ncomponents:\n  - ../../components/"+component+"\n", 1)
+	// After the overlay's own components: it may patch what they make.
+	head, rest, _ := strings.Cut(s, "\ncomponents:\n")
+	var list strings.Builder
+	for strings.HasPrefix(rest, "  - ") {
+		line, after, _ := strings.Cut(rest, "\n")
+		list.WriteString(line + "\n")
+		rest = after
+	}
+	s = head + "\ncomponents:\n" + list.String() + "  - ../../components/" + component + "\n" + rest
 	if err := fsys.WriteFile(path, []byte(s)); err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +96,29 @@ func TestCertificatePolicyCatchesMistakes(t *testing.T) {
 				t.Errorf("no violation naming %s", tc.want)
 			}
 		})
+	}
+}
+
+// TestEventsOutComponent: the edge overlay with its optional events-out
+// component (enrich's MQTT and webhook notifier) renders, meets every
+// policy (its settings are flags of the enrich binary), mounts the two
+// Secrets it documents, and lets enrich out to the receivers only.
+func TestEventsOutComponent(t *testing.T) {
+	f := loadFacts(t)
+	set := withComponent(t, "overlays/edge", "events-out")
+	for _, err := range Policy(set, f) {
+		t.Error(err)
+	}
+	o, ok := findObject(set, "Deployment", "cefiot-edge", "enrich")
+	if !ok {
+		t.Fatal("no enrich Deployment")
+	}
+	for _, want := range []string{"events-config", "cefiot-mqtt-client", "cefiot-webhook", "/etc/cefiot/mqtt"} {
+		if !strings.Contains(string(o.YAML), want) {
+			t.Errorf("enrich does not use %s", want)
+		}
+	}
+	if _, ok := findObject(set, "NetworkPolicy", "cefiot-edge", "enrich-to-event-receivers"); !ok {
+		t.Error("no NetworkPolicy lets enrich reach the event receivers")
 	}
 }
