@@ -34,6 +34,7 @@ const (
 	CodeQueueFull = "queue-full" // the target's queue was full: it is too slow or down
 	CodeGaveUp    = "gave-up"    // retried for the whole -notify-max-age
 	CodeRefused   = "refused"    // the receiver refused the event itself
+	CodeStale     = "stale"      // read again (after a restart) when already older than -notify-max-age
 )
 
 // DeadLetterFunc records an event that a target could not take.
@@ -202,7 +203,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cefiot_notify_latency_seconds", Help: "From an event's first frame captured to its record delivered, by target.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
 		}, []string{"target"}),
-		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_notify_stale_total", Help: "Events not sent because they were older than -notify-max-age when read (a notifier that was down, or a new one reading history)."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "cefiot_notify_stale_total", Help: "Events not sent because they were older than -notify-max-age when read: history a new notifier reads (counted only), or events read again after a restart or an outage (also dead-lettered, code stale)."}),
 	}
 	reg.MustRegister(m.delivered, m.retries, m.deadLetters, m.queued, m.latency, m.stale)
 	return m

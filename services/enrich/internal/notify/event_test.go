@@ -82,32 +82,43 @@ func TestTrackerIsBounded(t *testing.T) {
 }
 
 func TestProgressCommitsOnlyFinishedPrefixes(t *testing.T) {
-	p := newProgress()
 	pt := partition{topic: "frames.enriched", index: 0}
-	d10 := p.add(pt, 10, 2)
-	p.add(pt, 11, 0) // no events: done at once, but after 10
-	d12 := p.add(pt, 12, 1)
-	if got := p.take(); len(got) != 0 {
-		t.Fatalf("committed %v before record 10 finished", got)
+	mqtt, hook := newProgress(), newProgress()
+	d10 := mqtt.add(pt, 10, 2)
+	mqtt.add(pt, 11, 0) // no events: done at once, but after 10
+	d12 := mqtt.add(pt, 12, 1)
+	h10 := hook.add(pt, 10, 2)
+	hook.add(pt, 11, 0)
+	hook.add(pt, 12, 1) // the webhook is down: never done here
+	if got := mqtt.position(pt); got != -1 {
+		t.Fatalf("position %d before record 10 finished", got)
 	}
 	d12()
 	d10()
-	if got := p.take(); len(got) != 0 {
-		t.Fatalf("committed %v with one of record 10's events out", got)
+	if got := mqtt.position(pt); got != -1 {
+		t.Fatalf("position %d with one of record 10's events out", got)
 	}
 	d10()
-	got := p.take()
-	if got[pt] != 13 {
-		t.Fatalf("commit = %v, want offset 13", got)
+	if got := mqtt.position(pt); got != 13 {
+		t.Fatalf("position %d, want 13", got)
 	}
-	if again := p.take(); len(again) != 0 {
-		t.Fatalf("took %v twice", again)
+	names := []string{"mqtt", "hook"}
+	if _, ok := checkpointOf(pt, names, []*progress{mqtt, hook}); ok {
+		t.Fatal("a checkpoint before every target has a position")
 	}
-	p.undo(got)
-	if again := p.take(); again[pt] != 13 {
-		t.Fatalf("after undo took %v, want 13 again", again)
+	h10()
+	h10()
+	cp, ok := checkpointOf(pt, names, []*progress{mqtt, hook})
+	if !ok || cp.offset != 12 || cp.positions["mqtt"] != 13 || cp.positions["hook"] != 12 {
+		t.Fatalf("checkpoint %+v (ok %v): want offset 12, mqtt at 13, hook at 12", cp, ok)
 	}
-	if p.outstanding() != 0 {
-		t.Fatalf("outstanding = %d", p.outstanding())
+	meta := cp.metadata()
+	back := positionsFrom(&meta)
+	if back["mqtt"] != 13 || back["hook"] != 12 {
+		t.Fatalf("metadata %q read back as %v", meta, back)
+	}
+	garbage := "not json"
+	if got := positionsFrom(&garbage); len(got) != 0 {
+		t.Fatalf("unreadable metadata gave %v", got)
 	}
 }

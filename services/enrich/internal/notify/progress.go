@@ -1,6 +1,9 @@
 package notify
 
-import "sync"
+import (
+	"encoding/json"
+	"sync"
+)
 
 // partition names one input partition.
 type partition struct {
@@ -14,10 +17,10 @@ type record struct {
 	remaining int
 }
 
-// progress finds the input offsets that are safe to commit: a record's
-// offset is committed once every event it gave is delivered or
-// dead-lettered, and every record before it too. A restart therefore reads
-// again what was not finished, and nothing is skipped.
+// progress follows one target's work through the input: a record is done
+// for the target once every event it gave the target is delivered or
+// dead-lettered, and the target's position in a partition is the offset
+// after its longest done prefix.
 type progress struct {
 	mu    sync.Mutex
 	parts map[partition]*partProgress
@@ -25,13 +28,12 @@ type progress struct {
 
 type partProgress struct {
 	pending []*record // in offset order
-	next    int64     // offset to commit (-1: nothing yet)
-	dirty   bool      // next moved since the last commit
+	next    int64     // position (-1: nothing done yet)
 }
 
 func newProgress() *progress { return &progress{parts: map[partition]*partProgress{}} }
 
-// add records that the record at offset gave n events (for all targets),
+// add records that the record at offset gave n events for this target,
 // and returns the function each of them calls, once, when done.
 func (p *progress) add(pt partition, offset int64, n int) func() {
 	p.mu.Lock()
@@ -56,43 +58,74 @@ func (p *progress) add(pt partition, offset int64, n int) func() {
 func (pp *partProgress) advance() {
 	for len(pp.pending) > 0 && pp.pending[0].remaining <= 0 {
 		pp.next = pp.pending[0].offset + 1
-		pp.dirty = true
 		pp.pending = pp.pending[1:]
 	}
 }
 
-// take returns the offsets to commit that moved since the last take.
-func (p *progress) take() map[partition]int64 {
+// position is the target's position in pt (-1: none yet).
+func (p *progress) position(pt partition) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[partition]int64{}
-	for pt, pp := range p.parts {
-		if pp.dirty {
-			out[pt] = pp.next
-			pp.dirty = false
-		}
+	if pp := p.parts[pt]; pp != nil {
+		return pp.next
+	}
+	return -1
+}
+
+// partitions lists the partitions seen.
+func (p *progress) partitions() []partition {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]partition, 0, len(p.parts))
+	for pt := range p.parts {
+		out = append(out, pt)
 	}
 	return out
 }
 
-// undo marks offsets as not committed after all (the commit failed).
-func (p *progress) undo(offsets map[partition]int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for pt := range offsets {
-		if pp := p.parts[pt]; pp != nil {
-			pp.dirty = true
-		}
-	}
+// checkpoint is what the notifier commits for one partition: the offset
+// every target is past (the group's committed offset) and, in the commit's
+// metadata, each target's own position, so that after a restart a target
+// that was ahead is not sent again what it already took.
+type checkpoint struct {
+	offset    int64
+	positions map[string]int64
 }
 
-// outstanding is how many records still wait for their events.
-func (p *progress) outstanding() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, pp := range p.parts {
-		n += len(pp.pending)
+// checkpointOf combines the targets' positions in pt; ok is false until
+// every target has one.
+func checkpointOf(pt partition, names []string, progs []*progress) (checkpoint, bool) {
+	cp := checkpoint{offset: -1, positions: map[string]int64{}}
+	for i, p := range progs {
+		pos := p.position(pt)
+		if pos < 0 {
+			return cp, false
+		}
+		cp.positions[names[i]] = pos
+		if cp.offset < 0 || pos < cp.offset {
+			cp.offset = pos
+		}
 	}
-	return n
+	return cp, len(progs) > 0
+}
+
+// metadata encodes the targets' positions for the commit.
+func (cp checkpoint) metadata() string {
+	b, err := json.Marshal(cp.positions)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// positionsFrom decodes the commit metadata (empty or unreadable: none).
+func positionsFrom(meta *string) map[string]int64 {
+	out := map[string]int64{}
+	if meta == nil || *meta == "" {
+		return out
+	}
+	if err := json.Unmarshal([]byte(*meta), &out); err != nil {
+		return map[string]int64{}
+	}
+	return out
 }

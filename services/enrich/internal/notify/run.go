@@ -35,10 +35,15 @@ const commitEvery = time.Second
 
 // Run reads the enriched frames from where the group left off (from the
 // start of the topic for a new group) and delivers their events until ctx
-// ends. An event older than the policy's MaxAge when read is not news: it
-// is skipped and counted (cefiot_notify_stale_total), not sent. Offsets are committed
-// once every event of a record is delivered or dead-lettered, so a
-// restart delivers again what was in flight, never less.
+// ends. Offsets are committed once every event of a record is delivered or
+// dead-lettered, so a restart delivers again what was in flight, never
+// less.
+//
+// An event older than the policy's MaxAge when read is not news, and is
+// not sent. In a partition the group never committed (a new notifier
+// reading history) it is only counted (cefiot_notify_stale_total); after
+// a restart or an outage it goes to the dead-letter topic with code
+// "stale", since a target may not have taken it before.
 func Run(ctx context.Context, p Params) error {
 	if _, err := kafkax.EnsureTopic(ctx, p.Conn, kafkax.TopicSpec{Name: p.DeadLetterTopic, Partitions: 1}); err != nil {
 		return fmt.Errorf("notify: %w", err)
@@ -54,7 +59,8 @@ func Run(ctx context.Context, p Params) error {
 		return fmt.Errorf("notify consumer: %w", err)
 	}
 	defer consumer.Close()
-	if err := assign(ctx, p.Conn, consumer, p.Topic); err != nil {
+	history, start, err := assign(ctx, p.Conn, consumer, p.Topic)
+	if err != nil {
 		return err
 	}
 	producer, err := kafka.NewProducer(p.Conn.Config(map[string]any{
@@ -70,14 +76,14 @@ func Run(ctx context.Context, p Params) error {
 	defer producer.Close()
 	dl := deadLetterTo(producer, p.DeadLetterTopic)
 
-	prog := newProgress()
-	tracker := NewTracker(p.FrameURL)
+	n := &loop{params: p, consumer: consumer, deadLetter: dl, tracker: NewTracker(p.FrameURL), history: history, start: start, committed: map[partition]string{}}
 	dctx, stopDelivery := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	deliverers := make([]*deliverer, 0, len(p.Targets))
 	for _, t := range p.Targets {
 		d := newDeliverer(t, p.Policy, dl, p.Logger, p.Metrics)
-		deliverers = append(deliverers, d)
+		n.deliverers = append(n.deliverers, d)
+		n.progress = append(n.progress, newProgress())
+		n.names = append(n.names, t.Name())
 		wg.Add(1)
 		go func() { defer wg.Done(); d.run(dctx) }()
 	}
@@ -89,42 +95,123 @@ func Run(ctx context.Context, p Params) error {
 		msg, err := consumer.ReadMessage(100 * time.Millisecond)
 		if err != nil {
 			var kerr kafka.Error
-			if errors.As(err, &kerr) && (kerr.Code() == kafka.ErrTimedOut || !kerr.IsFatal()) {
-				err = nil
-			} else {
+			if !errors.As(err, &kerr) || (kerr.Code() != kafka.ErrTimedOut && kerr.IsFatal()) {
 				return fmt.Errorf("notify: consume: %w", err)
 			}
 		}
 		if msg != nil {
-			events := p.fresh(observe(tracker, msg, p.Logger))
-			pt := partition{topic: *msg.TopicPartition.Topic, index: msg.TopicPartition.Partition}
-			done := prog.add(pt, int64(msg.TopicPartition.Offset), len(events)*len(deliverers))
-			now := time.Now()
-			for _, ev := range events {
-				for _, d := range deliverers {
-					d.offer(ctx, job{ev: ev, enqueued: now, done: done})
-				}
+			if err := n.handle(ctx, msg); err != nil {
+				return err
 			}
 		}
 		if time.Since(lastCommit) >= commitEvery {
 			lastCommit = time.Now()
-			commit(consumer, prog, p.Logger)
+			n.commit()
 		}
 	}
 	stopDelivery()
 	wg.Wait()
-	commit(consumer, prog, p.Logger)
+	n.commit()
 	return nil
 }
 
+// loop is the state of one notifier run.
+type loop struct {
+	params     Params
+	consumer   *kafka.Consumer
+	deadLetter DeadLetterFunc
+	tracker    *Tracker
+	// history: the partitions the group had no committed offset in;
+	// start: each target's position per partition at the start.
+	history map[int32]bool
+	start   map[int32]map[string]int64
+	// Per target, in the order of params.Targets.
+	deliverers []*deliverer
+	progress   []*progress
+	names      []string
+	// committed is the last checkpoint committed per partition (its
+	// metadata, which includes every position).
+	committed map[partition]string
+}
+
+// handle turns one record into events and hands each to the targets that
+// have not taken it yet.
+func (n *loop) handle(ctx context.Context, msg *kafka.Message) error {
+	pt := partition{topic: *msg.TopicPartition.Topic, index: msg.TopicPartition.Partition}
+	offset := int64(msg.TopicPartition.Offset)
+	events, stale := n.params.fresh(observe(n.tracker, msg, n.params.Logger))
+	now := time.Now()
+	for i, d := range n.deliverers {
+		// A target whose position is past this record took its events
+		// before a restart: it is not sent them again.
+		taken := offset < n.start[pt.index][n.names[i]]
+		count := len(events)
+		if taken {
+			count = 0
+		}
+		done := n.progress[i].add(pt, offset, count)
+		if taken {
+			continue
+		}
+		for _, ev := range events {
+			d.offer(ctx, job{ev: ev, enqueued: now, done: done})
+		}
+		for _, ev := range stale {
+			n.params.Metrics.stale.Inc()
+			if n.history[pt.index] {
+				continue // from before this notifier's first commit
+			}
+			reason := fmt.Sprintf("older than %s when read again after a restart or an outage", n.params.Policy.withDefaults().MaxAge)
+			if err := n.deadLetter(ctx, ev, n.names[i], CodeStale, reason); err != nil {
+				return fmt.Errorf("notify: %w", err) // read again after the restart
+			}
+		}
+	}
+	return nil
+}
+
+// commit commits, per partition, the offset every target is past, with
+// each target's own position in the metadata.
+func (n *loop) commit() {
+	if len(n.progress) == 0 {
+		return
+	}
+	var tps []kafka.TopicPartition
+	var cps []checkpoint
+	for _, pt := range n.progress[0].partitions() {
+		cp, ok := checkpointOf(pt, n.names, n.progress)
+		if !ok {
+			continue
+		}
+		meta := cp.metadata()
+		if n.committed[pt] == meta {
+			continue
+		}
+		topic := pt.topic
+		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: pt.index, Offset: kafka.Offset(cp.offset), Metadata: &meta})
+		cps = append(cps, cp)
+	}
+	if len(tps) == 0 {
+		return
+	}
+	if _, err := n.consumer.CommitOffsets(tps); err != nil {
+		n.params.Logger.Warn("notify offsets not committed; retrying", "err", err)
+		return
+	}
+	for _, tp := range tps {
+		n.committed[partition{topic: *tp.Topic, index: tp.Partition}] = *tp.Metadata
+	}
+}
+
 // assign takes every partition of topic at the group's committed offset
-// (the start of the partition where none is). There is no group
-// membership to wait for: the scheduler runs one enrich workload, and its
-// notifier with it.
-func assign(ctx context.Context, conn kafkax.Conn, consumer *kafka.Consumer, topic string) error {
+// (the start of the partition where none is), and returns the partitions
+// that had none and each target's position from the commit metadata.
+// There is no group membership to wait for: the scheduler runs one enrich
+// workload, and its notifier with it.
+func assign(ctx context.Context, conn kafkax.Conn, consumer *kafka.Consumer, topic string) (map[int32]bool, map[int32]map[string]int64, error) {
 	partitions, err := kafkax.EnsureTopic(ctx, conn, kafkax.TopicSpec{Name: topic, Partitions: pipeline.DefaultPartitions})
 	if err != nil {
-		return fmt.Errorf("notify: %w", err)
+		return nil, nil, fmt.Errorf("notify: %w", err)
 	}
 	tps := make([]kafka.TopicPartition, partitions)
 	for i := range tps {
@@ -132,35 +219,38 @@ func assign(ctx context.Context, conn kafkax.Conn, consumer *kafka.Consumer, top
 	}
 	committed, err := consumer.Committed(tps, 30000)
 	if err != nil {
-		return fmt.Errorf("notify: committed offsets of %s: %w", topic, err)
+		return nil, nil, fmt.Errorf("notify: committed offsets of %s: %w", topic, err)
 	}
+	history := map[int32]bool{}
+	start := map[int32]map[string]int64{}
 	for i, tp := range committed {
+		start[tp.Partition] = positionsFrom(tp.Metadata)
 		if tp.Offset < 0 {
 			committed[i].Offset = kafka.OffsetBeginning
+			history[tp.Partition] = true
 		}
 	}
 	if err := consumer.Assign(committed); err != nil {
-		return fmt.Errorf("notify: assign %s: %w", topic, err)
+		return nil, nil, fmt.Errorf("notify: assign %s: %w", topic, err)
 	}
-	return nil
+	return history, start, nil
 }
 
-// fresh drops (and counts) the events too old to be news.
-func (p Params) fresh(events []Event) []Event {
+// fresh splits events into the news and those too old to be news.
+func (p Params) fresh(events []Event) (news, stale []Event) {
 	maxAge := p.Policy.withDefaults().MaxAge
-	out := events[:0]
 	for _, ev := range events {
 		at := ev.StartTime
 		if ev.EndTime != nil {
 			at = *ev.EndTime
 		}
 		if time.Since(at) > maxAge {
-			p.Metrics.stale.Inc()
+			stale = append(stale, ev)
 			continue
 		}
-		out = append(out, ev)
+		news = append(news, ev)
 	}
-	return out
+	return news, stale
 }
 
 // observe decodes one enriched frame and returns its events. Enrich wrote
@@ -172,23 +262,6 @@ func observe(t *Tracker, msg *kafka.Message, logger *slog.Logger) []Event {
 		return nil
 	}
 	return t.Observe(&ef, time.Now())
-}
-
-// commit commits the offsets whose events are all finished.
-func commit(c *kafka.Consumer, prog *progress, logger *slog.Logger) {
-	offsets := prog.take()
-	if len(offsets) == 0 {
-		return
-	}
-	tps := make([]kafka.TopicPartition, 0, len(offsets))
-	for pt, off := range offsets {
-		topic := pt.topic
-		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: pt.index, Offset: kafka.Offset(off)})
-	}
-	if _, err := c.CommitOffsets(tps); err != nil {
-		prog.undo(offsets)
-		logger.Warn("notify offsets not committed; retrying", "err", err)
-	}
 }
 
 // deadLetterTo writes undeliverable events to topic: the event as JSON,
