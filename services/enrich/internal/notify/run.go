@@ -177,7 +177,6 @@ func (n *loop) commit() {
 		return
 	}
 	var tps []kafka.TopicPartition
-	var cps []checkpoint
 	for _, pt := range n.progress[0].partitions() {
 		cp, ok := checkpointOf(pt, n.names, n.progress)
 		if !ok {
@@ -189,7 +188,6 @@ func (n *loop) commit() {
 		}
 		topic := pt.topic
 		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: pt.index, Offset: kafka.Offset(cp.offset), Metadata: &meta})
-		cps = append(cps, cp)
 	}
 	if len(tps) == 0 {
 		return
