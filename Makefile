@@ -34,6 +34,10 @@ kafka: ## fetch Apache Kafka jars from Maven Central into .cache/
 versitygw: ## install versitygw (S3 server the sink's S3 store tests run against) into .cache/bin
 	./scripts/fetch-versitygw.sh >/dev/null
 
+.PHONY: footage
+footage: ## fetch real footage with people (OpenCV's pedestrian sample, from Debian's opencv-doc) into .cache/footage
+	./scripts/fetch-footage.sh >/dev/null
+
 # Container images (no container engine needed): one OCI layout per service.
 IMAGES_DIR ?= $(BIN)/images
 
@@ -55,8 +59,8 @@ run: build kafka ## run the local default (edge + cloud); VIDEO=path for your ow
 	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO)) $(if $(EDGE_NODES),-edge-nodes $(EDGE_NODES)) $(if $(SINK_REPLICAS),-index postgres -sink-replicas $(SINK_REPLICAS))
 
 .PHONY: test
-test: build kafka versitygw images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)
-	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_MOSQUITTO=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
+test: build kafka versitygw footage images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)
+	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_MOSQUITTO=1 CEFIOT_REQUIRE_FOOTAGE=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
 
 .PHONY: test-short
 test-short: ## fast tests only
@@ -86,8 +90,8 @@ lint: ## staticcheck and errcheck (versions pinned in tools/go.mod; errcheck's e
 # index then takes about 18 GB of disk, 1.8 KB a frame).
 BENCH_INDEX_FRAMES ?= 1000000
 
-bench: build kafka ## benchmarks (printed as tables); BENCH_INDEX_FRAMES=n,m for more sizes of the PostgreSQL index
-	CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_INDEX_BENCH_FRAMES=$(BENCH_INDEX_FRAMES) $(GO) test -timeout $(TEST_TIMEOUT) -run '^$$' -bench . -benchtime 20x ./services/capture/... ./services/sink/...
+bench: build kafka footage ## benchmarks (printed as tables); BENCH_INDEX_FRAMES=n,m for more sizes of the PostgreSQL index
+	CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_INDEX_BENCH_FRAMES=$(BENCH_INDEX_FRAMES) $(GO) test -timeout $(TEST_TIMEOUT) -run '^$$' -bench . -benchtime 20x ./services/capture/... ./services/enrich/... ./services/sink/...
 	$(GO) run ./cmd/cefiot-dataplane-bench -bin-dir $(BIN)
 	$(GO) run ./cmd/cefiot-failover-bench -bin-dir $(BIN) -trials 20
 	./scripts/fetch-kafka.sh --with-mm2 >/dev/null

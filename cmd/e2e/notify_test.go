@@ -48,6 +48,7 @@ type notifiedEvent struct {
 	StartTime    time.Time `json:"start_time"`
 	BestFrameID  string    `json:"best_frame_id"`
 	BestFrameURL string    `json:"best_frame_url"`
+	Labels       []string  `json:"labels"`
 	received     time.Time
 }
 

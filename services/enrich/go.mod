@@ -12,10 +12,12 @@ replace (
 require (
 	github.com/cefiot/cefiot/libs v0.0.0-00010101000000-000000000000
 	github.com/cefiot/cefiot/libs/harness v0.0.0-00010101000000-000000000000
+	github.com/cefiot/cefiot/libs/harness/videogen v0.0.0-00010101000000-000000000000
 	github.com/cefiot/cefiot/proto v0.0.0-00010101000000-000000000000
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/prometheus/client_golang v1.25.0
+	gocv.io/x/gocv v0.32.0
 	golang.org/x/image v0.48.0
 	google.golang.org/protobuf v1.36.12
 )

@@ -20,7 +20,7 @@ const state = {
   prev: new Map(), rates: new Map(), // "target/counter" -> {v, t} / per second
   cameras: [], events: [], nextPage: "", thumbs: new Map(), sink: null, bridgeTarget: null, cameraNames: new Set(),
   stats: null, galleryKey: "", seq: 0, topics: {},
-  filter: { camera: "", since: "", until: "" },
+  filter: { camera: "", since: "", until: "", label: "" },
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -172,6 +172,7 @@ function galleryQuery(pageToken) {
   if (state.filter.camera) q.set("camera_id", state.filter.camera);
   if (state.filter.since) q.set("start_time", new Date(state.filter.since).toISOString());
   if (state.filter.until) q.set("end_time", new Date(state.filter.until).toISOString());
+  if (state.filter.label) q.set("label", state.filter.label);
   if (pageToken) q.set("page_token", pageToken);
   return q;
 }
@@ -444,20 +445,21 @@ function renderGallery() {
   // Keep existing items (and their loaded images and focus) where possible.
   const want = events.filter((e) => e.bestFrameId && state.thumbs.has(e.bestFrameId));
   $("#gallery-older").hidden = !state.nextPage;
-  const key = "events:" + want.map((e) => `${e.eventId}:${e.bestFrameId}:${state.thumbs.get(e.bestFrameId)}:${e.frameCount}:${e.ended}`).join("|");
+  const key = "events:" + want.map((e) => `${e.eventId}:${e.bestFrameId}:${state.thumbs.get(e.bestFrameId)}:${e.frameCount}:${e.ended}:${(e.labels || []).join(",")}`).join("|");
   if (g.dataset.key === key) return;
   g.dataset.key = key;
   g.replaceChildren(...want.map((e) => el("li", { "data-event": e.eventId },
     el("button", { type: "button", "aria-label": `Open event ${e.eventId} of ${e.cameraId}, ${when(e.startTime)}`, onclick: () => openEvent(e) },
       el("img", { src: thumbURL(e.bestFrameId), alt: `best frame of event ${e.eventId}`, loading: "lazy" }),
       el("span", {}, `${e.cameraId} · ${when(e.startTime)}`),
-      el("span", { class: "muted" }, `${num(e.frameCount)} frames · peak ${Number(e.peakScore || 0).toFixed(3)}${e.ended ? "" : " · ongoing"}`)))));
+      el("span", { class: "muted" }, `${num(e.frameCount)} frames · peak ${Number(e.peakScore || 0).toFixed(3)}${e.ended ? "" : " · ongoing"}`),
+      ...((e.labels || []).length ? [el("span", { class: "labels" }, e.labels.join(", "))] : [])))));
 }
 
 async function openEvent(e) {
   const d = $("#event-dialog");
   $("#event-title").textContent = `Event ${e.eventId}`;
-  $("#event-meta").textContent = `${e.cameraId} · ${when(e.startTime)} – ${e.ended ? when(e.endTime) : "ongoing"} · ${num(e.frameCount)} frames`;
+  $("#event-meta").textContent = `${e.cameraId} · ${when(e.startTime)} – ${e.ended ? when(e.endTime) : "ongoing"} · ${num(e.frameCount)} frames${(e.labels || []).length ? ` · ${e.labels.join(", ")}` : ""}`;
   const list = $("#event-frames");
   list.replaceChildren(el("li", {}, "loading frames…"));
   if (!d.open) d.showModal();
@@ -682,7 +684,7 @@ function wireControls() {
   });
   $("#event-filter").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    state.filter = { camera: $("#filter-camera").value, since: $("#filter-since").value, until: $("#filter-until").value };
+    state.filter = { camera: $("#filter-camera").value, since: $("#filter-since").value, until: $("#filter-until").value, label: $("#filter-label").value.trim() };
     $("#gallery").dataset.key = "";
     refreshGallery(true);
   });

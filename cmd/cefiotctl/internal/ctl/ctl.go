@@ -65,6 +65,9 @@ Commands:
   sites                           every edge site the cloud hears from: last seen,
                                   stale, link, lag, gaps, versions (asks the cloud's
                                   sink, never a site)
+  events [-camera C] [-label L] [-since D] [-limit N]
+                                  stored motion events, newest first (default: the
+                                  last 24h, 50): by camera, by object label ("person")
 `
 
 // Run runs one command line.
@@ -108,8 +111,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	if err != nil {
 		return err
 	}
-	if cmd == "sites" {
+	switch cmd {
+	case "sites":
 		return listSites(ctx, cn, *site, *sinkAddr, stdout, *output == "json")
+	case "events":
+		return listEvents(ctx, cn, *site, *sinkAddr, cargs, stdout, *output == "json")
 	}
 	home, err := cn.scheduler(*site, *addr)
 	if err != nil {

@@ -476,8 +476,14 @@ type EnrichedFrame struct {
 	ThumbnailJpeg   []byte `protobuf:"bytes,6,opt,name=thumbnail_jpeg,json=thumbnailJpeg,proto3" json:"thumbnail_jpeg,omitempty"`
 	ThumbnailWidth  int32  `protobuf:"varint,7,opt,name=thumbnail_width,json=thumbnailWidth,proto3" json:"thumbnail_width,omitempty"`
 	ThumbnailHeight int32  `protobuf:"varint,8,opt,name=thumbnail_height,json=thumbnailHeight,proto3" json:"thumbnail_height,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Objects enrich's detector found in the frame (empty when the frame was
+	// not looked at: detection off, a frame without motion, or one skipped
+	// by the detection rate).
+	Labels []*ObjectLabel `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty"`
+	// The detector that looked at the frame (empty: none did).
+	Detector      string `protobuf:"bytes,10,opt,name=detector,proto3" json:"detector,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrichedFrame) Reset() {
@@ -566,6 +572,85 @@ func (x *EnrichedFrame) GetThumbnailHeight() int32 {
 	return 0
 }
 
+func (x *EnrichedFrame) GetLabels() []*ObjectLabel {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *EnrichedFrame) GetDetector() string {
+	if x != nil {
+		return x.Detector
+	}
+	return ""
+}
+
+// ObjectLabel is one object found in a frame.
+type ObjectLabel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it is ("person" for the built-in HOG detector; a model's class
+	// name otherwise).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The detector's confidence, 0..1 (1 for detectors that give none).
+	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Where it is, in full-resolution pixels.
+	Box           *Box `protobuf:"bytes,3,opt,name=box,proto3" json:"box,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectLabel) Reset() {
+	*x = ObjectLabel{}
+	mi := &file_cefiot_v1_frame_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectLabel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectLabel) ProtoMessage() {}
+
+func (x *ObjectLabel) ProtoReflect() protoreflect.Message {
+	mi := &file_cefiot_v1_frame_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectLabel.ProtoReflect.Descriptor instead.
+func (*ObjectLabel) Descriptor() ([]byte, []int) {
+	return file_cefiot_v1_frame_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ObjectLabel) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ObjectLabel) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *ObjectLabel) GetBox() *Box {
+	if x != nil {
+		return x.Box
+	}
+	return nil
+}
+
 var File_cefiot_v1_frame_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_frame_proto_rawDesc = "" +
@@ -609,7 +694,7 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"reconnects\x18\a \x01(\x03R\n" +
 	"reconnects\x12:\n" +
 	"\voffline_for\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"offlineFor\"\xcb\x02\n" +
+	"offlineFor\"\x97\x03\n" +
 	"\rEnrichedFrame\x12&\n" +
 	"\x05frame\x18\x01 \x01(\v2\x10.cefiot.v1.FrameR\x05frame\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1f\n" +
@@ -620,7 +705,14 @@ const file_cefiot_v1_frame_proto_rawDesc = "" +
 	"\x0econtent_sha256\x18\x05 \x01(\tR\rcontentSha256\x12%\n" +
 	"\x0ethumbnail_jpeg\x18\x06 \x01(\fR\rthumbnailJpeg\x12'\n" +
 	"\x0fthumbnail_width\x18\a \x01(\x05R\x0ethumbnailWidth\x12)\n" +
-	"\x10thumbnail_height\x18\b \x01(\x05R\x0fthumbnailHeight*m\n" +
+	"\x10thumbnail_height\x18\b \x01(\x05R\x0fthumbnailHeight\x12.\n" +
+	"\x06labels\x18\t \x03(\v2\x16.cefiot.v1.ObjectLabelR\x06labels\x12\x1a\n" +
+	"\bdetector\x18\n" +
+	" \x01(\tR\bdetector\"Y\n" +
+	"\vObjectLabel\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12 \n" +
+	"\x03box\x18\x03 \x01(\v2\x0e.cefiot.v1.BoxR\x03box*m\n" +
 	"\n" +
 	"EventPhase\x12\x1b\n" +
 	"\x17EVENT_PHASE_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -641,29 +733,32 @@ func file_cefiot_v1_frame_proto_rawDescGZIP() []byte {
 }
 
 var file_cefiot_v1_frame_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cefiot_v1_frame_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cefiot_v1_frame_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_cefiot_v1_frame_proto_goTypes = []any{
 	(EventPhase)(0),               // 0: cefiot.v1.EventPhase
 	(*Box)(nil),                   // 1: cefiot.v1.Box
 	(*Frame)(nil),                 // 2: cefiot.v1.Frame
 	(*CameraStatusChange)(nil),    // 3: cefiot.v1.CameraStatusChange
 	(*EnrichedFrame)(nil),         // 4: cefiot.v1.EnrichedFrame
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
+	(*ObjectLabel)(nil),           // 5: cefiot.v1.ObjectLabel
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
 }
 var file_cefiot_v1_frame_proto_depIdxs = []int32{
-	5, // 0: cefiot.v1.Frame.capture_time:type_name -> google.protobuf.Timestamp
+	6, // 0: cefiot.v1.Frame.capture_time:type_name -> google.protobuf.Timestamp
 	1, // 1: cefiot.v1.Frame.boxes:type_name -> cefiot.v1.Box
 	0, // 2: cefiot.v1.Frame.event_phase:type_name -> cefiot.v1.EventPhase
-	5, // 3: cefiot.v1.CameraStatusChange.time:type_name -> google.protobuf.Timestamp
-	6, // 4: cefiot.v1.CameraStatusChange.offline_for:type_name -> google.protobuf.Duration
+	6, // 3: cefiot.v1.CameraStatusChange.time:type_name -> google.protobuf.Timestamp
+	7, // 4: cefiot.v1.CameraStatusChange.offline_for:type_name -> google.protobuf.Duration
 	2, // 5: cefiot.v1.EnrichedFrame.frame:type_name -> cefiot.v1.Frame
-	5, // 6: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 6: cefiot.v1.EnrichedFrame.enrich_time:type_name -> google.protobuf.Timestamp
+	5, // 7: cefiot.v1.EnrichedFrame.labels:type_name -> cefiot.v1.ObjectLabel
+	1, // 8: cefiot.v1.ObjectLabel.box:type_name -> cefiot.v1.Box
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_frame_proto_init() }
@@ -677,7 +772,7 @@ func file_cefiot_v1_frame_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cefiot_v1_frame_proto_rawDesc), len(file_cefiot_v1_frame_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

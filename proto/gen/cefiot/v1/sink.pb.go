@@ -49,8 +49,10 @@ type StoredFrame struct {
 	// False for pre- and post-capture frames.
 	Motion             bool  `protobuf:"varint,22,opt,name=motion,proto3" json:"motion,omitempty"`
 	ThumbnailSizeBytes int64 `protobuf:"varint,23,opt,name=thumbnail_size_bytes,json=thumbnailSizeBytes,proto3" json:"thumbnail_size_bytes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Objects a detector found in the frame (enrich -detector).
+	Labels        []*ObjectLabel `protobuf:"bytes,24,rep,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoredFrame) Reset() {
@@ -242,6 +244,13 @@ func (x *StoredFrame) GetThumbnailSizeBytes() int64 {
 		return x.ThumbnailSizeBytes
 	}
 	return 0
+}
+
+func (x *StoredFrame) GetLabels() []*ObjectLabel {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 // ListFramesRequest selects frames.
@@ -514,8 +523,10 @@ type StoredEvent struct {
 	// Boxes of the best frame.
 	Boxes []*Box `protobuf:"bytes,10,rep,name=boxes,proto3" json:"boxes,omitempty"`
 	// Union of the boxes of all its frames.
-	Region        *Box  `protobuf:"bytes,11,opt,name=region,proto3" json:"region,omitempty"`
-	SizeBytes     int64 `protobuf:"varint,12,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Region    *Box  `protobuf:"bytes,11,opt,name=region,proto3" json:"region,omitempty"`
+	SizeBytes int64 `protobuf:"varint,12,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// The kinds of object found in its frames, sorted.
+	Labels        []string `protobuf:"bytes,13,rep,name=labels,proto3" json:"labels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +645,13 @@ func (x *StoredEvent) GetSizeBytes() int64 {
 	return 0
 }
 
+func (x *StoredEvent) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // ListEventsRequest selects events.
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -652,7 +670,9 @@ type ListEventsRequest struct {
 	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// List in descending (start time, event id) order, newest first. Page
 	// tokens of one order are refused by the other.
-	NewestFirst   bool `protobuf:"varint,7,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
+	NewestFirst bool `protobuf:"varint,7,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
+	// Only events where a detector found this kind of object ("person").
+	Label         string `protobuf:"bytes,8,opt,name=label,proto3" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -734,6 +754,13 @@ func (x *ListEventsRequest) GetNewestFirst() bool {
 		return x.NewestFirst
 	}
 	return false
+}
+
+func (x *ListEventsRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
 }
 
 // ListEventsResponse is one page of events.
@@ -1317,7 +1344,7 @@ var File_cefiot_v1_sink_proto protoreflect.FileDescriptor
 
 const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\n" +
-	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/bridge.proto\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x06\n" +
+	"\x14cefiot/v1/sink.proto\x12\tcefiot.v1\x1a\x16cefiot/v1/bridge.proto\x1a\x15cefiot/v1/frame.proto\x1a\x16cefiot/v1/status.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\a\n" +
 	"\vStoredFrame\x12\x19\n" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1b\n" +
@@ -1346,7 +1373,8 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"eventPhase\x12*\n" +
 	"\x11event_frame_index\x18\x15 \x01(\rR\x0feventFrameIndex\x12\x16\n" +
 	"\x06motion\x18\x16 \x01(\bR\x06motion\x120\n" +
-	"\x14thumbnail_size_bytes\x18\x17 \x01(\x03R\x12thumbnailSizeBytes\"\x96\x02\n" +
+	"\x14thumbnail_size_bytes\x18\x17 \x01(\x03R\x12thumbnailSizeBytes\x12.\n" +
+	"\x06labels\x18\x18 \x03(\v2\x16.cefiot.v1.ObjectLabelR\x06labels\"\x96\x02\n" +
 	"\x11ListFramesRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x129\n" +
 	"\n" +
@@ -1364,7 +1392,7 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\bframe_id\x18\x01 \x01(\tR\aframeId\"T\n" +
 	"\x10GetFrameResponse\x12,\n" +
 	"\x05frame\x18\x01 \x01(\v2\x16.cefiot.v1.StoredFrameR\x05frame\x12\x12\n" +
-	"\x04jpeg\x18\x02 \x01(\fR\x04jpeg\"\xb2\x03\n" +
+	"\x04jpeg\x18\x02 \x01(\fR\x04jpeg\"\xca\x03\n" +
 	"\vStoredEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1b\n" +
@@ -1382,7 +1410,8 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	" \x03(\v2\x0e.cefiot.v1.BoxR\x05boxes\x12&\n" +
 	"\x06region\x18\v \x01(\v2\x0e.cefiot.v1.BoxR\x06region\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\f \x01(\x03R\tsizeBytes\"\x9e\x02\n" +
+	"size_bytes\x18\f \x01(\x03R\tsizeBytes\x12\x16\n" +
+	"\x06labels\x18\r \x03(\tR\x06labels\"\xb4\x02\n" +
 	"\x11ListEventsRequest\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x129\n" +
 	"\n" +
@@ -1392,7 +1421,8 @@ const file_cefiot_v1_sink_proto_rawDesc = "" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\x12!\n" +
-	"\fnewest_first\x18\a \x01(\bR\vnewestFirst\"l\n" +
+	"\fnewest_first\x18\a \x01(\bR\vnewestFirst\x12\x14\n" +
+	"\x05label\x18\b \x01(\tR\x05label\"l\n" +
 	"\x12ListEventsResponse\x12.\n" +
 	"\x06events\x18\x01 \x03(\v2\x16.cefiot.v1.StoredEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
@@ -1483,56 +1513,58 @@ var file_cefiot_v1_sink_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 	(*Box)(nil),                   // 18: cefiot.v1.Box
 	(EventPhase)(0),               // 19: cefiot.v1.EventPhase
-	(LinkState)(0),                // 20: cefiot.v1.LinkState
-	(*SiteStatus)(nil),            // 21: cefiot.v1.SiteStatus
-	(*GetStatusRequest)(nil),      // 22: cefiot.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 23: cefiot.v1.GetStatusResponse
+	(*ObjectLabel)(nil),           // 20: cefiot.v1.ObjectLabel
+	(LinkState)(0),                // 21: cefiot.v1.LinkState
+	(*SiteStatus)(nil),            // 22: cefiot.v1.SiteStatus
+	(*GetStatusRequest)(nil),      // 23: cefiot.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 24: cefiot.v1.GetStatusResponse
 }
 var file_cefiot_v1_sink_proto_depIdxs = []int32{
 	17, // 0: cefiot.v1.StoredFrame.capture_time:type_name -> google.protobuf.Timestamp
 	17, // 1: cefiot.v1.StoredFrame.stored_time:type_name -> google.protobuf.Timestamp
 	18, // 2: cefiot.v1.StoredFrame.boxes:type_name -> cefiot.v1.Box
 	19, // 3: cefiot.v1.StoredFrame.event_phase:type_name -> cefiot.v1.EventPhase
-	17, // 4: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
-	17, // 5: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 6: cefiot.v1.ListFramesResponse.frames:type_name -> cefiot.v1.StoredFrame
-	0,  // 7: cefiot.v1.GetFrameResponse.frame:type_name -> cefiot.v1.StoredFrame
-	17, // 8: cefiot.v1.StoredEvent.start_time:type_name -> google.protobuf.Timestamp
-	17, // 9: cefiot.v1.StoredEvent.end_time:type_name -> google.protobuf.Timestamp
-	18, // 10: cefiot.v1.StoredEvent.boxes:type_name -> cefiot.v1.Box
-	18, // 11: cefiot.v1.StoredEvent.region:type_name -> cefiot.v1.Box
-	17, // 12: cefiot.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	17, // 13: cefiot.v1.ListEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 14: cefiot.v1.ListEventsResponse.events:type_name -> cefiot.v1.StoredEvent
-	5,  // 15: cefiot.v1.GetEventResponse.event:type_name -> cefiot.v1.StoredEvent
-	17, // 16: cefiot.v1.CameraStats.oldest_time:type_name -> google.protobuf.Timestamp
-	17, // 17: cefiot.v1.CameraStats.newest_time:type_name -> google.protobuf.Timestamp
-	11, // 18: cefiot.v1.GetStatsResponse.cameras:type_name -> cefiot.v1.CameraStats
-	17, // 19: cefiot.v1.CloudSite.last_seen:type_name -> google.protobuf.Timestamp
-	20, // 20: cefiot.v1.CloudSite.link:type_name -> cefiot.v1.LinkState
-	16, // 21: cefiot.v1.CloudSite.versions:type_name -> cefiot.v1.CloudSite.VersionsEntry
-	17, // 22: cefiot.v1.CloudSite.last_commit_time:type_name -> google.protobuf.Timestamp
-	21, // 23: cefiot.v1.CloudSite.report:type_name -> cefiot.v1.SiteStatus
-	14, // 24: cefiot.v1.ListSitesResponse.sites:type_name -> cefiot.v1.CloudSite
-	22, // 25: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
-	1,  // 26: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
-	3,  // 27: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
-	6,  // 28: cefiot.v1.SinkService.ListEvents:input_type -> cefiot.v1.ListEventsRequest
-	8,  // 29: cefiot.v1.SinkService.GetEvent:input_type -> cefiot.v1.GetEventRequest
-	10, // 30: cefiot.v1.SinkService.GetStats:input_type -> cefiot.v1.GetStatsRequest
-	13, // 31: cefiot.v1.SinkService.ListSites:input_type -> cefiot.v1.ListSitesRequest
-	23, // 32: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
-	2,  // 33: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
-	4,  // 34: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
-	7,  // 35: cefiot.v1.SinkService.ListEvents:output_type -> cefiot.v1.ListEventsResponse
-	9,  // 36: cefiot.v1.SinkService.GetEvent:output_type -> cefiot.v1.GetEventResponse
-	12, // 37: cefiot.v1.SinkService.GetStats:output_type -> cefiot.v1.GetStatsResponse
-	15, // 38: cefiot.v1.SinkService.ListSites:output_type -> cefiot.v1.ListSitesResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	20, // 4: cefiot.v1.StoredFrame.labels:type_name -> cefiot.v1.ObjectLabel
+	17, // 5: cefiot.v1.ListFramesRequest.start_time:type_name -> google.protobuf.Timestamp
+	17, // 6: cefiot.v1.ListFramesRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,  // 7: cefiot.v1.ListFramesResponse.frames:type_name -> cefiot.v1.StoredFrame
+	0,  // 8: cefiot.v1.GetFrameResponse.frame:type_name -> cefiot.v1.StoredFrame
+	17, // 9: cefiot.v1.StoredEvent.start_time:type_name -> google.protobuf.Timestamp
+	17, // 10: cefiot.v1.StoredEvent.end_time:type_name -> google.protobuf.Timestamp
+	18, // 11: cefiot.v1.StoredEvent.boxes:type_name -> cefiot.v1.Box
+	18, // 12: cefiot.v1.StoredEvent.region:type_name -> cefiot.v1.Box
+	17, // 13: cefiot.v1.ListEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	17, // 14: cefiot.v1.ListEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 15: cefiot.v1.ListEventsResponse.events:type_name -> cefiot.v1.StoredEvent
+	5,  // 16: cefiot.v1.GetEventResponse.event:type_name -> cefiot.v1.StoredEvent
+	17, // 17: cefiot.v1.CameraStats.oldest_time:type_name -> google.protobuf.Timestamp
+	17, // 18: cefiot.v1.CameraStats.newest_time:type_name -> google.protobuf.Timestamp
+	11, // 19: cefiot.v1.GetStatsResponse.cameras:type_name -> cefiot.v1.CameraStats
+	17, // 20: cefiot.v1.CloudSite.last_seen:type_name -> google.protobuf.Timestamp
+	21, // 21: cefiot.v1.CloudSite.link:type_name -> cefiot.v1.LinkState
+	16, // 22: cefiot.v1.CloudSite.versions:type_name -> cefiot.v1.CloudSite.VersionsEntry
+	17, // 23: cefiot.v1.CloudSite.last_commit_time:type_name -> google.protobuf.Timestamp
+	22, // 24: cefiot.v1.CloudSite.report:type_name -> cefiot.v1.SiteStatus
+	14, // 25: cefiot.v1.ListSitesResponse.sites:type_name -> cefiot.v1.CloudSite
+	23, // 26: cefiot.v1.SinkService.GetStatus:input_type -> cefiot.v1.GetStatusRequest
+	1,  // 27: cefiot.v1.SinkService.ListFrames:input_type -> cefiot.v1.ListFramesRequest
+	3,  // 28: cefiot.v1.SinkService.GetFrame:input_type -> cefiot.v1.GetFrameRequest
+	6,  // 29: cefiot.v1.SinkService.ListEvents:input_type -> cefiot.v1.ListEventsRequest
+	8,  // 30: cefiot.v1.SinkService.GetEvent:input_type -> cefiot.v1.GetEventRequest
+	10, // 31: cefiot.v1.SinkService.GetStats:input_type -> cefiot.v1.GetStatsRequest
+	13, // 32: cefiot.v1.SinkService.ListSites:input_type -> cefiot.v1.ListSitesRequest
+	24, // 33: cefiot.v1.SinkService.GetStatus:output_type -> cefiot.v1.GetStatusResponse
+	2,  // 34: cefiot.v1.SinkService.ListFrames:output_type -> cefiot.v1.ListFramesResponse
+	4,  // 35: cefiot.v1.SinkService.GetFrame:output_type -> cefiot.v1.GetFrameResponse
+	7,  // 36: cefiot.v1.SinkService.ListEvents:output_type -> cefiot.v1.ListEventsResponse
+	9,  // 37: cefiot.v1.SinkService.GetEvent:output_type -> cefiot.v1.GetEventResponse
+	12, // 38: cefiot.v1.SinkService.GetStats:output_type -> cefiot.v1.GetStatsResponse
+	15, // 39: cefiot.v1.SinkService.ListSites:output_type -> cefiot.v1.ListSitesResponse
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_cefiot_v1_sink_proto_init() }

@@ -36,7 +36,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer n.close()
-	e := &enricher{cfg: cfg, logger: logger, metrics: m, notifier: n}
+	labeler, err := newLabeler(cfg, proc.Registry)
+	if err != nil {
+		return err
+	}
+	if labeler != nil {
+		defer func() { _ = labeler.Detector.Close() }()
+		logger.Info("labelling motion frames", "detector", labeler.Detector.Name(), "every", labeler.Every)
+	}
+	e := &enricher{cfg: cfg, logger: logger, metrics: m, notifier: n, labeler: labeler}
 	srv := &adminServer{proc: proc, metrics: m}
 	cefiotv1.RegisterEnrichServiceServer(proc.Admin.GRPC(), srv)
 	proc.Admin.AddGateway(cefiotv1.RegisterEnrichServiceHandlerFromEndpoint)
@@ -78,6 +86,7 @@ type enricher struct {
 	logger   *slog.Logger
 	metrics  *metrics
 	notifier *notifier // nil: no event targets configured
+	labeler  *Labeler  // nil: detection off
 }
 
 // run is the enrich workload: a consumer assigned every input partition at
@@ -170,7 +179,7 @@ func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefio
 	}
 	logger.Info("enrich running", "input", e.cfg.InputTopic, "output", e.cfg.OutputTopic, "group", group)
 	tr := Transformer{Site: params.OriginSite, Node: e.cfg.Node, MaxRecordBytes: e.cfg.MaxRecordBytes, MaxPixels: e.cfg.MaxPixels,
-		ThumbnailWidth: params.ThumbnailWidth, ThumbnailQuality: e.cfg.ThumbnailQuality}
+		ThumbnailWidth: params.ThumbnailWidth, ThumbnailQuality: e.cfg.ThumbnailQuality, Labeler: e.labeler}
 	for ctx.Err() == nil {
 		if h.finished() {
 			logger.Info("handoff complete: every partition reached the marker", "handoff", params.Handoff.ID, "to", params.Handoff.To)

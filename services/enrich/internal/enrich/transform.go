@@ -29,6 +29,9 @@ type Transformer struct {
 	// the JPEG is not decoded).
 	ThumbnailWidth   int
 	ThumbnailQuality int
+	// Labeler, when set, labels the motion frames with the objects in
+	// them.
+	Labeler *Labeler
 }
 
 // ErrBadRecord marks input that cannot be enriched (it goes to the
@@ -137,6 +140,15 @@ func (t Transformer) Enrich(value []byte) ([]byte, *cefiotv1.EnrichedFrame, erro
 				return nil, nil, bad("too-large", "frame %s decodes to %dx%d, over the limit of %d pixels", f.GetFrameId(), th.SourceWidth, th.SourceHeight, t.MaxPixels)
 			}
 			out.ThumbnailJpeg, out.ThumbnailWidth, out.ThumbnailHeight = th.JPEG, int32(th.Width), int32(th.Height)
+		}
+	}
+	if t.Labeler != nil {
+		labels, looked, err := t.Labeler.Label(&f)
+		if err != nil {
+			return nil, nil, bad("bad-jpeg", "%v", err)
+		}
+		if looked {
+			out.Labels, out.Detector = labels, t.Labeler.Detector.Name()
 		}
 	}
 	b, err := proto.Marshal(out)

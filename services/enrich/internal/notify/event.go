@@ -9,6 +9,7 @@ package notify
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 // Event types, as Frigate and Home Assistant automations expect them.
 const (
 	TypeNew = "new"
-	TypeEnd = "end"
+	// TypeUpdate: the event saw a kind of object it had not seen before.
+	TypeUpdate = "update"
+	TypeEnd    = "end"
 )
 
 // Event is one motion event's start or end, as delivered (JSON).
@@ -31,7 +34,8 @@ type Event struct {
 	StartTime time.Time `json:"start_time"`
 	// EndTime is the capture time of its last frame (end only).
 	EndTime *time.Time `json:"end_time,omitempty"`
-	// Labels are the objects seen in the event's frames so far.
+	// Labels are the kinds of object seen in the event's frames so far,
+	// sorted (an "update" record says a new kind came).
 	Labels []string `json:"labels"`
 	// BestFrameID is the frame with the highest motion score so far;
 	// BestFrameURL is where a person finds it (from -notify-frame-url).
@@ -112,14 +116,20 @@ func (t *Tracker) Observe(ef *cefiotv1.EnrichedFrame, now time.Time) []Event {
 		tm := captured
 		o.ev.FirstMotionTime = &tm
 	}
+	grew := addLabels(&o.ev, ef.GetLabels())
 	if o.ev.BestFrameID == "" || f.GetMotionScore() > o.ev.MotionScore {
 		o.ev.BestFrameID = f.GetFrameId()
 		o.ev.MotionScore = f.GetMotionScore()
 		o.ev.BestFrameURL = t.frameURL.For(o.ev.Site, o.ev.Camera, o.ev.BestFrameID)
 	}
-	if phase == cefiotv1.EventPhase_EVENT_PHASE_START || (!known && phase == cefiotv1.EventPhase_EVENT_PHASE_END && f.GetEventFrameIndex() == 0) {
+	isNew := phase == cefiotv1.EventPhase_EVENT_PHASE_START || (!known && phase == cefiotv1.EventPhase_EVENT_PHASE_END && f.GetEventFrameIndex() == 0)
+	if isNew {
 		ev := o.ev
 		ev.Type = TypeNew
+		out = append(out, ev)
+	} else if grew && phase != cefiotv1.EventPhase_EVENT_PHASE_END {
+		ev := o.ev
+		ev.Type = TypeUpdate
 		out = append(out, ev)
 	}
 	if phase == cefiotv1.EventPhase_EVENT_PHASE_END {
@@ -131,6 +141,23 @@ func (t *Tracker) Observe(ef *cefiotv1.EnrichedFrame, now time.Time) []Event {
 		delete(t.open, f.GetEventId())
 	}
 	return out
+}
+
+// addLabels adds the names of labels to ev's, sorted, and reports whether
+// a new one came.
+func addLabels(ev *Event, labels []*cefiotv1.ObjectLabel) bool {
+	grew := false
+	for _, l := range labels {
+		if !slices.Contains(ev.Labels, l.GetName()) {
+			ev.Labels = append(ev.Labels, l.GetName())
+			grew = true
+		}
+	}
+	if grew {
+		ev.Labels = slices.Clone(ev.Labels)
+		slices.Sort(ev.Labels)
+	}
+	return grew
 }
 
 func (t *Tracker) evictIfFull() {

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,5 +121,30 @@ func TestProgressCommitsOnlyFinishedPrefixes(t *testing.T) {
 	garbage := "not json"
 	if got := positionsFrom(&garbage); len(got) != 0 {
 		t.Fatalf("unreadable metadata gave %v", got)
+	}
+}
+
+func TestTrackerUpdatesWhenANewKindOfObjectComes(t *testing.T) {
+	tr := NewTracker("")
+	t0 := time.Now()
+	person := &cefiotv1.ObjectLabel{Name: "person", Score: 1, Box: &cefiotv1.Box{Width: 10, Height: 20}}
+	car := &cefiotv1.ObjectLabel{Name: "car", Score: 0.8}
+	withLabels := func(ef *cefiotv1.EnrichedFrame, ls ...*cefiotv1.ObjectLabel) *cefiotv1.EnrichedFrame {
+		ef.Labels = ls
+		return ef
+	}
+	var got []Event
+	got = append(got, tr.Observe(frame("e", "f0", cefiotv1.EventPhase_EVENT_PHASE_START, 0, false, 0, t0), t0)...)
+	got = append(got, tr.Observe(withLabels(frame("e", "f1", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 1, true, 0.2, t0), person), t0)...)
+	got = append(got, tr.Observe(withLabels(frame("e", "f2", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 2, true, 0.2, t0), person), t0)...)
+	got = append(got, tr.Observe(withLabels(frame("e", "f3", cefiotv1.EventPhase_EVENT_PHASE_UPDATE, 3, true, 0.2, t0), car, person), t0)...)
+	got = append(got, tr.Observe(frame("e", "f4", cefiotv1.EventPhase_EVENT_PHASE_END, 4, false, 0, t0), t0)...)
+	var types []string
+	for _, ev := range got {
+		types = append(types, ev.Type+fmt.Sprint(ev.Labels))
+	}
+	want := []string{"new[]", "update[person]", "update[car person]", "end[car person]"}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 }

@@ -162,6 +162,9 @@ func (a *api) ListEvents(ctx context.Context, req *cefiotv1.ListEventsRequest) (
 	if err := minScore(req.GetMinScore()); err != nil {
 		return nil, err
 	}
+	if err := labelName(req.GetLabel()); err != nil {
+		return nil, err
+	}
 	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime())
 	if err != nil {
 		return nil, err
@@ -175,7 +178,7 @@ func (a *api) ListEvents(ctx context.Context, req *cefiotv1.ListEventsRequest) (
 		cameraID = scope.Cameras[0]
 	}
 	events, next, err := a.store.ListEvents(ctx, store.EventQuery{CameraID: cameraID, Start: start, End: end,
-		MinScore: req.GetMinScore(), Limit: size, PageToken: req.GetPageToken(), NewestFirst: req.GetNewestFirst()})
+		MinScore: req.GetMinScore(), Label: req.GetLabel(), Limit: size, PageToken: req.GetPageToken(), NewestFirst: req.GetNewestFirst()})
 	if err != nil {
 		return nil, storeErr("list events", "camera_id", err)
 	}
@@ -248,7 +251,25 @@ func eventToProto(e store.Event) *cefiotv1.StoredEvent {
 	for _, b := range e.Boxes {
 		out.Boxes = append(out.Boxes, &cefiotv1.Box{X: b.X, Y: b.Y, Width: b.Width, Height: b.Height})
 	}
+	out.Labels = append(out.Labels, e.Labels...)
 	return out
+}
+
+// labelName checks a label filter: empty (none), or a name of 1..64
+// letters, digits, '_', '-', '.' or spaces.
+func labelName(v string) error {
+	if v == "" {
+		return nil
+	}
+	if len(v) > 64 {
+		return invalid("label", fmt.Sprintf("must be at most 64 bytes, got %d", len(v)))
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.' || r == ' ') {
+			return invalid("label", fmt.Sprintf("%q: only letters, digits, '_', '-', '.' and spaces", v))
+		}
+	}
+	return nil
 }
 
 func (a *api) GetFrame(ctx context.Context, req *cefiotv1.GetFrameRequest) (*cefiotv1.GetFrameResponse, error) {
@@ -336,6 +357,11 @@ func metaFromProto(ef *cefiotv1.EnrichedFrame, msg *kafka.Message) store.FrameMe
 	for _, b := range f.GetBoxes() {
 		m.Boxes = append(m.Boxes, store.Box{X: b.GetX(), Y: b.GetY(), Width: b.GetWidth(), Height: b.GetHeight()})
 	}
+	for _, l := range ef.GetLabels() {
+		b := l.GetBox()
+		m.Labels = append(m.Labels, store.Label{Name: l.GetName(), Score: l.GetScore(),
+			Box: store.Box{X: b.GetX(), Y: b.GetY(), Width: b.GetWidth(), Height: b.GetHeight()}})
+	}
 	return m
 }
 
@@ -351,6 +377,10 @@ func metaToProto(m store.FrameMeta) *cefiotv1.StoredFrame {
 	}
 	for _, b := range m.Boxes {
 		out.Boxes = append(out.Boxes, &cefiotv1.Box{X: b.X, Y: b.Y, Width: b.Width, Height: b.Height})
+	}
+	for _, l := range m.Labels {
+		out.Labels = append(out.Labels, &cefiotv1.ObjectLabel{Name: l.Name, Score: l.Score,
+			Box: &cefiotv1.Box{X: l.Box.X, Y: l.Box.Y, Width: l.Box.Width, Height: l.Box.Height}})
 	}
 	return out
 }

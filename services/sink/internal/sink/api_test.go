@@ -74,6 +74,10 @@ func TestAPIInvalidArguments(t *testing.T) {
 			_, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{MinScore: math.NaN()})
 			return err
 		}},
+		{"label", func() error {
+			_, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{Label: "person'; --"})
+			return err
+		}},
 		{"end_time", func() error {
 			_, err := a.ListEvents(ctx, &cefiotv1.ListEventsRequest{StartTime: ts(t0), EndTime: ts(t0.Add(-time.Hour))})
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,6 +82,7 @@ type eventRecord struct {
 	BestFrameID string    `json:"best_frame_id"`
 	Boxes       []Box     `json:"boxes,omitempty"`
 	Region      Box       `json:"region"`
+	Labels      []string  `json:"labels,omitempty"`
 }
 
 func (e eventRecord) event() Event {
@@ -88,6 +90,9 @@ func (e eventRecord) event() Event {
 		EventID: e.EventID, Site: e.Site, CameraID: e.CameraID, Start: e.Start.UTC(), End: e.End.UTC(),
 		Ended: e.Ended, Frames: e.Frames, SizeBytes: e.SizeBytes, PeakScore: e.PeakScore,
 		BestFrameID: e.BestFrameID, Region: e.Region,
+	}
+	if len(e.Labels) > 0 {
+		ev.Labels = append([]string(nil), e.Labels...)
 	}
 	if len(e.Boxes) > 0 {
 		ev.Boxes = append([]Box(nil), e.Boxes...)
@@ -155,6 +160,9 @@ func addToEvent(tx *bolt.Tx, rec record) (bool, error) {
 	for _, b := range rec.Boxes {
 		e.Region = e.Region.union(b)
 	}
+	if len(rec.Labels) > 0 {
+		e.Labels = labelNames(e.Labels, rec.Labels)
+	}
 	if rec.EventPhase == PhaseEnd {
 		e.Ended = true
 	}
@@ -205,7 +213,7 @@ func removeFromEvent(tx *bolt.Tx, rec record) error {
 	frames := tx.Bucket(bucketFrames)
 	c := tx.Bucket(bucketByEvent).Cursor()
 	first := true
-	e.PeakScore, e.BestFrameID, e.Boxes = 0, "", nil
+	e.PeakScore, e.BestFrameID, e.Boxes, e.Labels = 0, "", nil, nil
 	for k, _ := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
 		t, id, ok := splitTimeKey(k[len(prefix):])
 		if !ok {
@@ -225,6 +233,9 @@ func removeFromEvent(tx *bolt.Tx, rec record) error {
 		if e.BestFrameID == "" || fr.MotionScore > e.PeakScore {
 			e.PeakScore, e.BestFrameID = fr.MotionScore, fr.FrameID
 			e.Boxes = append([]Box(nil), fr.Boxes...)
+		}
+		if len(fr.Labels) > 0 {
+			e.Labels = labelNames(e.Labels, fr.Labels)
 		}
 	}
 	if err := putEventTimeKeys(tx, e); err != nil {
@@ -275,7 +286,7 @@ func (b *boltIndex) ListEvents(ctx context.Context, q EventQuery) ([]Event, stri
 		if !found {
 			return false, fmt.Errorf("%w: time key of event %q has no events entry", ErrCorrupt, id)
 		}
-		if e.PeakScore < q.MinScore {
+		if e.PeakScore < q.MinScore || (q.Label != "" && !slices.Contains(e.Labels, q.Label)) {
 			return false, nil
 		}
 		out = append(out, e.event())

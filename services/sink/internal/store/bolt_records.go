@@ -44,6 +44,7 @@ type record struct {
 	StoredTime      time.Time `json:"stored_time"`
 	MotionScore     float64   `json:"motion_score"`
 	Boxes           []Box     `json:"boxes,omitempty"`
+	Labels          []Label   `json:"labels,omitempty"`
 	Width           int32     `json:"width"`
 	Height          int32     `json:"height"`
 	ContentSHA256   string    `json:"sha256"`
@@ -65,7 +66,7 @@ func recordFromMeta(m FrameMeta, relPath string) record {
 		FrameID: m.FrameID, Site: m.Site, CameraID: m.CameraID,
 		SessionEpoch: m.SessionEpoch, Sequence: m.Sequence,
 		CaptureTime: m.CaptureTime, StoredTime: m.StoredTime,
-		MotionScore: m.MotionScore, Boxes: m.Boxes, Width: m.Width, Height: m.Height,
+		MotionScore: m.MotionScore, Boxes: m.Boxes, Labels: m.Labels, Width: m.Width, Height: m.Height,
 		ContentSHA256: m.ContentSHA256, SizeBytes: m.SizeBytes,
 		CaptureNode: m.CaptureNode, EnrichNode: m.EnrichNode,
 		SourceTopic: m.SourceTopic, SourcePartition: m.SourcePartition, SourceOffset: m.SourceOffset,
@@ -86,7 +87,12 @@ func (r record) meta() FrameMeta {
 	if len(r.Boxes) > 0 {
 		boxes = append([]Box(nil), r.Boxes...)
 	}
+	var labels []Label
+	if len(r.Labels) > 0 {
+		labels = append([]Label(nil), r.Labels...)
+	}
 	return FrameMeta{
+		Labels:  labels,
 		FrameID: r.FrameID, Site: r.Site, CameraID: r.CameraID,
 		SessionEpoch: r.SessionEpoch, Sequence: r.Sequence,
 		CaptureTime: r.CaptureTime.UTC(), StoredTime: r.StoredTime.UTC(),

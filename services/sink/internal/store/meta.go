@@ -1,10 +1,30 @@
 package store
 
+import "slices"
+
 import "time"
 
 // Box is a motion bounding box in pixels.
 type Box struct {
 	X, Y, Width, Height int32
+}
+
+// Label is an object a detector found in a frame.
+type Label struct {
+	Name  string  `json:"name"`
+	Score float64 `json:"score"`
+	Box   Box     `json:"box"`
+}
+
+// labelNames adds the names of labels to names, sorted and once each.
+func labelNames(names []string, labels []Label) []string {
+	for _, l := range labels {
+		if !slices.Contains(names, l.Name) {
+			names = append(names, l.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (b Box) empty() bool { return b.Width <= 0 || b.Height <= 0 }
@@ -30,15 +50,17 @@ const (
 
 // FrameMeta is the metadata of one stored frame.
 type FrameMeta struct {
-	FrameID         string
-	Site            string
-	CameraID        string
-	SessionEpoch    uint64
-	Sequence        uint64
-	CaptureTime     time.Time
-	StoredTime      time.Time
-	MotionScore     float64
-	Boxes           []Box
+	FrameID      string
+	Site         string
+	CameraID     string
+	SessionEpoch uint64
+	Sequence     uint64
+	CaptureTime  time.Time
+	StoredTime   time.Time
+	MotionScore  float64
+	Boxes        []Box
+	// Labels are the objects a detector found in the frame.
+	Labels          []Label
 	Width, Height   int32
 	ContentSHA256   string // lowercase hex of the JPEG's SHA-256
 	SizeBytes       int64
@@ -70,4 +92,6 @@ type Event struct {
 	BestFrameID string
 	Boxes       []Box // of the best frame
 	Region      Box   // union of all its boxes
+	// Labels are the kinds of object found in its frames, sorted.
+	Labels []string
 }

@@ -366,8 +366,8 @@ func pgEventUpsert(m FrameMeta) (string, []any, error) {
 	x0, y0, x1, y1 := regionColumns(region)
 	return `
 INSERT INTO events AS e (event_id, site, camera_id, start_ns, end_ns, ended, frames, size_bytes, peak_score, best_frame_id, boxes,
-    region_x0, region_y0, region_x1, region_y1)
-VALUES ($1, $2, $3, $4, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13)
+    region_x0, region_y0, region_x1, region_y1, labels)
+VALUES ($1, $2, $3, $4, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (event_id) DO UPDATE SET
     start_ns = least(e.start_ns, excluded.start_ns),
     end_ns = greatest(e.end_ns, excluded.end_ns),
@@ -380,9 +380,11 @@ ON CONFLICT (event_id) DO UPDATE SET
     region_x0 = least(e.region_x0, excluded.region_x0),
     region_y0 = least(e.region_y0, excluded.region_y0),
     region_x1 = greatest(e.region_x1, excluded.region_x1),
-    region_y1 = greatest(e.region_y1, excluded.region_y1)
+    region_y1 = greatest(e.region_y1, excluded.region_y1),
+    labels = CASE WHEN excluded.labels <@ e.labels THEN e.labels
+        ELSE ARRAY(SELECT DISTINCT l FROM unnest(e.labels || excluded.labels) AS l ORDER BY l) END
 RETURNING (xmax = 0)`, []any{m.EventID, m.Site, m.CameraID, m.CaptureTime.UnixNano(), m.EventPhase == PhaseEnd, m.SizeBytes,
-			m.MotionScore, m.FrameID, boxes, x0, y0, x1, y1}, nil
+			m.MotionScore, m.FrameID, boxes, x0, y0, x1, y1, labelNames([]string{}, m.Labels)}, nil
 }
 
 // regionColumns are a region's columns: NULL for an empty one (least and

@@ -213,6 +213,9 @@ func eventsPage(q EventQuery) pgPage {
 	if q.MinScore != 0 {
 		pg.where = append(pg.where, "peak_score >= "+pg.arg(q.MinScore))
 	}
+	if q.Label != "" {
+		pg.where = append(pg.where, "labels @> ARRAY["+pg.arg(q.Label)+"]::text[]")
+	}
 	return pg
 }
 
@@ -245,7 +248,7 @@ func (p *pgIndex) ListFrames(ctx context.Context, q Query) ([]FrameMeta, string,
 }
 
 const pgEventColumns = `event_id, site, camera_id, start_ns, end_ns, ended, frames, size_bytes, peak_score, best_frame_id, boxes,
-    region_x0, region_y0, region_x1, region_y1`
+    region_x0, region_y0, region_x1, region_y1, labels`
 
 func scanPgEvent(row pgx.Row) (Event, int64, error) {
 	var e Event
@@ -253,7 +256,7 @@ func scanPgEvent(row pgx.Row) (Event, int64, error) {
 	var boxes []byte
 	var x0, y0, x1, y1 *int32
 	if err := row.Scan(&e.EventID, &e.Site, &e.CameraID, &start, &end, &e.Ended, &e.Frames, &e.SizeBytes,
-		&e.PeakScore, &e.BestFrameID, &boxes, &x0, &y0, &x1, &y1); err != nil {
+		&e.PeakScore, &e.BestFrameID, &boxes, &x0, &y0, &x1, &y1, &e.Labels); err != nil {
 		return Event{}, 0, err
 	}
 	e.Start, e.End = nsTime(start), nsTime(end)
@@ -261,6 +264,9 @@ func scanPgEvent(row pgx.Row) (Event, int64, error) {
 		return Event{}, 0, fmt.Errorf("%w: boxes of event %q: %v", ErrCorrupt, e.EventID, err)
 	}
 	e.Region = regionFromColumns(x0, y0, x1, y1)
+	if len(e.Labels) == 0 {
+		e.Labels = nil
+	}
 	return e, start, nil
 }
 

@@ -181,11 +181,27 @@ ORDER BY motion_score DESC, capture_ns, frame_id LIMIT 1`, id).Scan(&best, &peak
 	if err != nil {
 		return false, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE events SET frames = $2, size_bytes = $3, start_ns = $4, best_frame_id = $5, peak_score = $6, boxes = $7
-WHERE event_id = $1`, id, frames, size, start, best, peak, boxes); err != nil {
+	labels, err := pgEventLabels(ctx, tx, id)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE events SET frames = $2, size_bytes = $3, start_ns = $4, best_frame_id = $5, peak_score = $6, boxes = $7, labels = $8
+WHERE event_id = $1`, id, frames, size, start, best, peak, boxes, labels); err != nil {
 		return false, fmt.Errorf("update event %s: %w", id, err)
 	}
 	return false, nil
+}
+
+// pgEventLabels is the sorted union of the labels of event id's frames.
+func pgEventLabels(ctx context.Context, tx pgx.Tx, id string) ([]string, error) {
+	var labels []string
+	err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(DISTINCT l ORDER BY l), '{}') FROM frames,
+    jsonb_array_elements(coalesce(meta->'labels', '[]'::jsonb)) AS x, jsonb_extract_path_text(x, 'name') AS l
+WHERE event_id = $1`, id).Scan(&labels)
+	if err != nil {
+		return nil, fmt.Errorf("labels of event %s: %w", id, err)
+	}
+	return labels, nil
 }
 
 // Stats sums the camera counters; each camera's oldest and newest frame

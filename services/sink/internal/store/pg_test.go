@@ -84,8 +84,10 @@ func TestPostgresSearchesUseIndexes(t *testing.T) {
 		`INSERT INTO frames (frame_id, site, camera_id, capture_ns, motion_score, event_id, size_bytes, path, meta)
 SELECT 'f' || i, 'site-a', 'cam-' || (i % 100 + 2), ` + fmt.Sprint(base.UnixNano()) + ` + i * 1000000000::bigint, (i % 10) / 10.0,
     'e' || (i / 25), 100, 'p', '{}' FROM generate_series(1, 200000) AS i`,
-		`INSERT INTO events (event_id, site, camera_id, start_ns, end_ns, ended, frames, size_bytes, peak_score, best_frame_id, boxes)
-SELECT 'e' || i, 'site-a', 'cam-' || (i % 100 + 2), ` + fmt.Sprint(base.UnixNano()) + ` + i * 25000000000::bigint, 0, true, 25, 2500, (i % 10) / 10.0, 'f1', '[]'
+		// One event in 50 saw a person, one in 200 a car as well.
+		`INSERT INTO events (event_id, site, camera_id, start_ns, end_ns, ended, frames, size_bytes, peak_score, best_frame_id, boxes, labels)
+SELECT 'e' || i, 'site-a', 'cam-' || (i % 100 + 2), ` + fmt.Sprint(base.UnixNano()) + ` + i * 25000000000::bigint, 0, true, 25, 2500, (i % 10) / 10.0, 'f1', '[]',
+    CASE WHEN i % 200 = 0 THEN '{car,person}'::text[] WHEN i % 50 = 0 THEN '{person}'::text[] ELSE '{}'::text[] END
 FROM generate_series(1, 8000) AS i`,
 		`ANALYZE frames`,
 		`ANALYZE events`,
@@ -115,6 +117,8 @@ FROM generate_series(1, 8000) AS i`,
 		{"events of a camera, newest first", eventsPage(EventQuery{CameraID: "cam-7", NewestFirst: true, Limit: 100}), pgEventColumns, "events_by_camera_start"},
 		{"events, newest first", eventsPage(EventQuery{NewestFirst: true, Limit: 100}), pgEventColumns, "events_by_start"},
 		{"events by score", eventsPage(EventQuery{MinScore: 0.3, Limit: 100}), pgEventColumns, "events_by_start"},
+		{"events by label", eventsPage(EventQuery{Label: "car", Limit: 100}), pgEventColumns, "events_by_label"},
+		{"events of a camera by label", eventsPage(EventQuery{CameraID: "cam-7", Label: "person", Limit: 100}), pgEventColumns, "events_by_"},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {

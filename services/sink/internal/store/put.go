@@ -75,6 +75,11 @@ func (s *Store) prepare(meta FrameMeta, jpeg []byte) (FrameMeta, error) {
 	} else {
 		meta.Boxes = nil
 	}
+	if len(meta.Labels) > 0 {
+		meta.Labels = append([]Label(nil), meta.Labels...)
+	} else {
+		meta.Labels = nil
+	}
 	meta.ThumbnailBytes = 0
 	return meta, nil
 }

@@ -15,10 +15,13 @@ type Query struct {
 
 // EventQuery selects events for ListEvents by their start time.
 type EventQuery struct {
-	CameraID  string
-	Start     time.Time
-	End       time.Time
-	MinScore  float64 // peak score at least this
+	CameraID string
+	Start    time.Time
+	End      time.Time
+	MinScore float64 // peak score at least this
+	// Label, when set, keeps the events where a detector found this kind
+	// of object.
+	Label     string
 	Limit     int
 	PageToken string
 	// NewestFirst lists in descending (start time, event id) order. Its
