@@ -359,7 +359,11 @@ type CameraState struct {
 	// workload started: a gap in what reaches the cloud.
 	SpoolDroppedFrames int64 `protobuf:"varint,15,opt,name=spool_dropped_frames,json=spoolDroppedFrames,proto3" json:"spool_dropped_frames,omitempty"`
 	// The latest such gap: how many frames, the first and last frame id.
-	LastSpoolGap  string `protobuf:"bytes,16,opt,name=last_spool_gap,json=lastSpoolGap,proto3" json:"last_spool_gap,omitempty"`
+	LastSpoolGap string `protobuf:"bytes,16,opt,name=last_spool_gap,json=lastSpoolGap,proto3" json:"last_spool_gap,omitempty"`
+	// What decodes the source: "software", or the hardware acceleration in
+	// use ("vaapi", "mfx"); empty for image folders and before a stream
+	// first connects.
+	Decoder       string `protobuf:"bytes,17,opt,name=decoder,proto3" json:"decoder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +506,13 @@ func (x *CameraState) GetSpoolDroppedFrames() int64 {
 func (x *CameraState) GetLastSpoolGap() string {
 	if x != nil {
 		return x.LastSpoolGap
+	}
+	return ""
+}
+
+func (x *CameraState) GetDecoder() string {
+	if x != nil {
+		return x.Decoder
 	}
 	return ""
 }
@@ -879,7 +890,7 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\r_post_captureB\x14\n" +
 	"\x12_min_motion_framesB\x10\n" +
 	"\x0e_global_changeB\b\n" +
-	"\x06_watch\"\xf8\x04\n" +
+	"\x06_watch\"\x92\x05\n" +
 	"\vCameraState\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12-\n" +
@@ -901,7 +912,8 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\vspool_bytes\x18\x0e \x01(\x03R\n" +
 	"spoolBytes\x120\n" +
 	"\x14spool_dropped_frames\x18\x0f \x01(\x03R\x12spoolDroppedFrames\x12$\n" +
-	"\x0elast_spool_gap\x18\x10 \x01(\tR\flastSpoolGap\"\x8a\x01\n" +
+	"\x0elast_spool_gap\x18\x10 \x01(\tR\flastSpoolGap\x12\x18\n" +
+	"\adecoder\x18\x11 \x01(\tR\adecoder\"\x8a\x01\n" +
 	"\x06Camera\x12\x1b\n" +
 	"\tcamera_id\x18\x01 \x01(\tR\bcameraId\x125\n" +
 	"\bsettings\x18\x02 \x01(\v2\x19.cefiot.v1.CameraSettingsR\bsettings\x12,\n" +

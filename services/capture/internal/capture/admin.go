@@ -108,7 +108,7 @@ func (s *adminServer) camera(id string) (*cefiotv1.Camera, error) {
 	if run != nil {
 		st := run.State()
 		c.State = &cefiotv1.CameraState{
-			Running: st.Running, Online: st.Online, SourceDescription: st.Source,
+			Running: st.Running, Online: st.Online, SourceDescription: st.Source, Decoder: st.Decoder,
 			Frames: st.Frames, MotionFrames: st.MotionFrames, Events: st.Events, Reconnects: st.Reconnects,
 			GlobalChanges: st.GlobalChanges, LastError: st.LastError, MeasuredFps: st.MeasuredFPS,
 			SpoolFrames: st.SpoolFrames, SpoolBytes: st.SpoolBytes, SpoolDroppedFrames: st.SpoolDropped, LastSpoolGap: st.LastSpoolGap,

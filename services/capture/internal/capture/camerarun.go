@@ -43,6 +43,9 @@ type CameraState struct {
 	// such gap.
 	SpoolFrames, SpoolBytes, SpoolDropped int64
 	LastSpoolGap                          string
+	// Decoder is "software" or the hardware acceleration decoding the
+	// source; empty for image folders and before a stream connects.
+	Decoder string
 }
 
 func newCameraRun(id string, params, file Overrides) *CameraRun {

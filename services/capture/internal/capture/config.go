@@ -14,6 +14,7 @@ import (
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // Config is the capture service configuration. Per-camera settings come
@@ -39,7 +40,15 @@ type Config struct {
 	SpoolDir      string
 	SpoolMaxBytes int64
 	SpoolAfter    time.Duration
+	// HWAccel is how videos and camera streams are decoded: any (the
+	// machine's accelerator if it has one, else software), none, or a
+	// required one (vaapi, mfx).
+	HWAccel string
+	accel   videoio.Accel
 }
+
+// Accel is the parsed HWAccel.
+func (c Config) Accel() videoio.Accel { return c.accel }
 
 // minSpoolBytes is the smallest spool bound: room for the largest frame.
 const minSpoolBytes = pipeline.MaxRecordBytes + 8
@@ -60,6 +69,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.StringVar(&c.SpoolDir, "spool-dir", "./data/capture-spool", "directory of the cameras' disk spools (one subdirectory per camera), where motion frames wait while the site's Kafka cluster does not acknowledge them")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", 1<<30, "bytes each camera's spool holds at most; when full the oldest frames are dropped (counted and reported as a gap)")
 	fs.DurationVar(&c.SpoolAfter, "spool-after", 5*time.Second, "spool new frames once the oldest frame Kafka has not acknowledged is this old")
+	fs.StringVar(&c.HWAccel, "hwaccel", "any", "video decoding: any (the machine's hardware decoder through FFmpeg if it has one, else software), none (software), or a required one: vaapi (Intel and AMD GPUs, /dev/dri) or mfx (Intel Media SDK); the decoder in use is in each camera's state")
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
@@ -88,6 +98,11 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 		fmt.Sprintf("must be at least %d (room for the largest frame)", minSpoolBytes))
 	ch.Check(c.SpoolAfter > 0, "spool-after", c.SpoolAfter.String(), "must be positive")
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
+	accel, err := videoio.ParseAccel(c.HWAccel)
+	if err != nil {
+		ch.Add(config.Invalid("hwaccel", c.HWAccel, err.Error()))
+	}
+	c.accel = accel
 	return c, ch.Err()
 }
 

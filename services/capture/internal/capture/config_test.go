@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
-// TestSpoolConfigChecked: bad spool settings stop the service at start,
-// naming the key.
+// TestSpoolConfigChecked: bad spool and decoding settings stop the service
+// at start, naming the key.
 func TestSpoolConfigChecked(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
@@ -19,6 +21,9 @@ func TestSpoolConfigChecked(t *testing.T) {
 	cfg, err := ParseConfig([]string{"-insecure-plaintext", "-spool-dir", filepath.Join(dir, "spool")}, noEnv)
 	if err != nil {
 		t.Fatalf("defaults with a writable spool dir: %v", err)
+	}
+	if cfg.Accel() != videoio.AccelAny {
+		t.Fatalf("decoding acceleration by default: %s, want any", cfg.Accel())
 	}
 	if cfg.SpoolMaxBytes != 1<<30 || cfg.SpoolAfter <= 0 {
 		t.Fatalf("spool defaults: %d bytes, after %v", cfg.SpoolMaxBytes, cfg.SpoolAfter)
@@ -32,6 +37,7 @@ func TestSpoolConfigChecked(t *testing.T) {
 		{[]string{"-spool-dir", dir, "-spool-max-bytes", "1000"}, "spool-max-bytes"},
 		{[]string{"-spool-dir", dir, "-spool-max-bytes", "-1"}, "spool-max-bytes"},
 		{[]string{"-spool-dir", dir, "-spool-after", "0s"}, "spool-after"},
+		{[]string{"-spool-dir", dir, "-hwaccel", "cuda"}, "hwaccel"},
 	} {
 		if _, err := ParseConfig(append([]string{"-insecure-plaintext"}, tc.args...), noEnv); err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.key)

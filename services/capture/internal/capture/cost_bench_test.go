@@ -16,6 +16,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	"github.com/cefiot/cefiot/services/capture/internal/motion"
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // Assumptions of BenchmarkCamerasPerCore: a 1080p H.264 camera at 15 fps
@@ -66,7 +67,7 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 	decodePass := func(read bool, keep func(gocv.Mat)) time.Duration {
 		m := gocv.NewMat()
 		defer m.Close()
-		var vc *gocv.VideoCapture
+		var vc *videoio.Capture
 		start := processCPU()
 		for i := 0; i < costFrames; i++ {
 			if i%150 == 0 { // the clip's end: from the start again
@@ -76,7 +77,7 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 				vc = openClip(b, clip)
 			}
 			if !read {
-				vc.Grab(1)
+				vc.Grab()
 				continue
 			}
 			if !vc.Read(&m) || m.Empty() {
@@ -93,6 +94,9 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 			m.Close()
 		}
 	}()
+	probe := openClip(b, clip)
+	b.Logf("decoded by %s", map[bool]string{true: "software", false: probe.Accel().String()}[probe.Accel() == videoio.AccelNone])
+	probe.Close()
 	b.ResetTimer()
 	grab := decodePass(false, nil)
 	read := decodePass(true, func(m gocv.Mat) {
@@ -144,10 +148,12 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func openClip(b *testing.B, path string) *gocv.VideoCapture {
+// openClip opens the clip as capture opens a camera by default (-hwaccel
+// any: the machine's hardware decoder if it has one).
+func openClip(b *testing.B, path string) *videoio.Capture {
 	b.Helper()
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil || !vc.IsOpened() {
+	vc, err := videoio.Open(path, videoio.AccelAny)
+	if err != nil {
 		b.Fatalf("open %s: %v", path, err)
 	}
 	return vc

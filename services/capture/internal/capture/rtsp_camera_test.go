@@ -25,6 +25,7 @@ import (
 	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // TestRTSPCameraWithCredentials captures an H.264 RTSP camera that demands
@@ -33,7 +34,8 @@ import (
 // reconnects within 10 s and the online record after the outage carries
 // the gap (offline_for). The password never appears in capture's log
 // (slog and whatever FFmpeg prints on stderr), a status or frame record,
-// an admin API answer or a metric.
+// an admin API answer or a metric. Decoding is -hwaccel any, as deployed:
+// the camera's state names the decoder.
 func TestRTSPCameraWithCredentials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Kafka; skipped with -short")
@@ -61,7 +63,7 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 	prom := prometheus.NewRegistry()
 	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
 		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras,
-		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second}
+		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second, HWAccel: "any", accel: videoio.AccelAny}
 	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prom), registry: reg}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -164,6 +166,11 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The camera's state says what decodes it: software here, unless the
+	// machine has a GPU.
+	if dec := got.GetCamera().GetState().GetDecoder(); dec == "" || (!hasRenderNode() && dec != "software") {
+		t.Errorf("decoder %q in the camera's state", dec)
+	}
 	var metrics bytes.Buffer
 	families, err := prom.Gather()
 	if err != nil {
@@ -195,6 +202,13 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 	if !strings.Contains(got.GetCamera().GetSettings().GetSource(), cam.Addr) {
 		t.Errorf("the source shown %q does not name the camera", got.GetCamera().GetSettings().GetSource())
 	}
+}
+
+// hasRenderNode reports whether the machine has a GPU render node, which
+// hardware decoding needs.
+func hasRenderNode() bool {
+	m, _ := filepath.Glob("/dev/dri/renderD*")
+	return len(m) > 0
 }
 
 // lockedWriter serialises writes from the capture's goroutines.

@@ -186,7 +186,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	status := func(online bool, reason string) {
 		c.publishStatus(ctx, pub, cam, id, set.Source, online, reason)
 	}
-	src, err := source.Open(set.Source, source.Options{Realtime: set.Realtime, Logger: logger, Watch: set.Watch},
+	src, err := source.Open(set.Source, source.Options{Realtime: set.Realtime, Logger: logger, Watch: set.Watch, Accel: c.cfg.Accel()},
 		source.StreamOptions{OnStatus: status})
 	if err != nil {
 		status(false, err.Error())
@@ -218,6 +218,8 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	cam.update(func(s *CameraState) { s.Source = src.Describe(); s.LastError = "" })
 
 	var nextDue time.Duration // fps cap
+	decoding, _ := src.(source.Decoding)
+	decoder := ""
 	publish := func(outs []event.Out[*shot]) error {
 		for _, o := range outs {
 			err := c.publishFrame(ctx, pub, id, epoch, live, src.Describe(), o)
@@ -273,6 +275,10 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 		}
 		c.metrics.frames.Inc()
 		cam.frameArrived(f.CaptureTime)
+		if decoding != nil && decoding.Decoder() != decoder {
+			decoder = decoding.Decoder()
+			cam.update(func(s *CameraState) { s.Decoder = decoder })
+		}
 		if set.FPS > 0 { // for sources that cannot thin themselves
 			if f.Offset < nextDue {
 				continue

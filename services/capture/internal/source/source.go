@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // Frame is one decoded frame.
@@ -113,6 +115,35 @@ type Options struct {
 	// WatchInterval is the polling period of a watched folder (default
 	// 500ms). A new file is read once its size is the same at two polls.
 	WatchInterval time.Duration
+	// Accel is the decoding acceleration of videos and network streams:
+	// videoio.AccelNone (the zero value) decodes in software, AccelAny
+	// uses the machine's accelerator if it has one, a named one is
+	// required (the open fails without it).
+	Accel videoio.Accel
+}
+
+// accelHint adds to an open error that a required accelerator may be the
+// cause.
+func (o Options) accelHint() string {
+	if o.Accel == videoio.AccelNone || o.Accel == videoio.AccelAny {
+		return ""
+	}
+	return ", or hardware decoding " + o.Accel.String() + " is not available on this machine"
+}
+
+// Decoding is a Source that tells how it decodes.
+type Decoding interface {
+	// Decoder is "software", or the hardware acceleration in use; empty
+	// while nothing is open.
+	Decoder() string
+}
+
+// decoderName names what decodes for an open capture.
+func decoderName(vc *videoio.Capture) string {
+	if a := vc.Accel(); a != videoio.AccelNone {
+		return a.String()
+	}
+	return "software"
 }
 
 func (o Options) validate() error {

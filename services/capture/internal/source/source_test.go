@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/harness/videogen"
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // smallSpec is a quick video: 40 frames, motion in 10..19.
@@ -90,8 +91,8 @@ func TestVideoFile(t *testing.T) {
 	if v.FPS() != spec.FPS || v.DeclaredFrames() != spec.Frames {
 		t.Errorf("FPS, DeclaredFrames = %v, %d, want %v, %d", v.FPS(), v.DeclaredFrames(), spec.FPS, spec.Frames)
 	}
-	if d := v.Describe(); !strings.Contains(d, path) || !strings.Contains(d, "MJPG") {
-		t.Errorf("Describe() = %q, want the path and codec", d)
+	if d := v.Describe(); !strings.Contains(d, path) || !strings.Contains(d, "MJPG decoded by software") {
+		t.Errorf("Describe() = %q, want the path, the codec and the decoder", d)
 	}
 	indexes, _ := readAll(t, v, spec.Width, spec.Height)
 	checkSequential(t, indexes, spec.Frames)
@@ -442,4 +443,28 @@ func TestVideoFileCorrupt(t *testing.T) {
 		t.Fatalf("read %d frames of %d", len(indexes), spec.Frames)
 	}
 	t.Logf("corrupt file: %d of %d frames", len(indexes), spec.Frames)
+}
+
+// TestVideoFileDecoder: a video opened with any acceleration decodes on a
+// machine without a GPU, in software, and says so; one that requires VAAPI
+// there is refused at open, the error naming the missing accelerator.
+func TestVideoFileDecoder(t *testing.T) {
+	if m, _ := filepath.Glob("/dev/dri/renderD*"); len(m) > 0 {
+		t.Skip("this machine has a GPU render node")
+	}
+	spec := videogen.DefaultSpec()
+	path := writeVideo(t, spec)
+	v, err := OpenVideoFile(path, Options{Accel: videoio.AccelAny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.Decoder() != "software" {
+		t.Fatalf("decoder %q on a machine without a GPU", v.Decoder())
+	}
+	indexes, _ := readAll(t, v, spec.Width, spec.Height)
+	checkSequential(t, indexes, spec.Frames)
+	if _, err := OpenVideoFile(path, Options{Accel: videoio.AccelVAAPI}); err == nil || !strings.Contains(err.Error(), "hardware decoding vaapi is not available") {
+		t.Fatalf("VAAPI required without a GPU: %v", err)
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cefiot/cefiot/libs/redact"
 	"gocv.io/x/gocv"
+
+	"github.com/cefiot/cefiot/libs/redact"
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // IsStream reports whether spec names a live source: an rtsp://, rtsps://,
@@ -53,7 +55,7 @@ type Stream struct {
 	spec     string
 	opts     Options
 	sopts    StreamOptions
-	vc       *gocv.VideoCapture
+	vc       *videoio.Capture
 	mat      gocv.Mat
 	online   bool
 	known    bool // online has been reported at least once
@@ -138,26 +140,27 @@ func (s *Stream) setOnline(online bool, reason string) {
 // connect opens the stream once.
 func (s *Stream) connect() error {
 	s.attempts++
-	api := gocv.VideoCaptureFFmpeg
-	if isDevice(s.spec) {
-		api = gocv.VideoCaptureV4L2
-	}
 	target, err := redact.Expand(s.spec)
 	if err != nil {
 		return fmt.Errorf("open %s: %v", redact.URL(s.spec), err)
 	}
-	vc, err := gocv.VideoCaptureFileWithAPI(target, api)
-	if err != nil || !vc.IsOpened() {
-		if vc != nil {
-			vc.Close()
-		}
+	var vc *videoio.Capture
+	if isDevice(s.spec) {
+		vc, err = videoio.OpenDevice(target)
+	} else {
+		vc, err = videoio.Open(target, s.opts.Accel)
+	}
+	if err != nil {
 		if isDevice(s.spec) {
 			if _, serr := os.Stat(s.spec); serr != nil {
 				return fmt.Errorf("open device %s: %v", s.spec, serr)
 			}
 			return fmt.Errorf("open device %s: OpenCV's V4L2 backend cannot open it (busy, or not a capture device)", s.spec)
 		}
-		return fmt.Errorf("open %s: the stream does not answer or is not a video stream", redact.URL(s.spec))
+		return fmt.Errorf("open %s: the stream does not answer or is not a video stream%s", redact.URL(s.spec), s.opts.accelHint())
+	}
+	if !isDevice(s.spec) {
+		s.opts.logger().Info("source: stream opened", "source", redact.URL(s.spec), "codec", vc.Codec(), "decoder", decoderName(vc))
 	}
 	if d := vc.Get(gocv.VideoCaptureFPS); s.opts.FPS == 0 && d > 0 && d <= 1000 {
 		s.fps = d
@@ -210,7 +213,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		// decoded but not converted (a stream that dropped makes Grab
 		// return at once; Read below notices).
 		if s.skip(s.opts.now().Sub(s.start) + s.halfFrame()) {
-			s.vc.Grab(1)
+			s.vc.Grab()
 			s.next++
 			s.skipped++
 			continue
@@ -265,7 +268,20 @@ func (s *Stream) Describe() string {
 	if s.online {
 		state = "online"
 	}
-	return fmt.Sprintf("%s %s (%s, %d connection attempts)", kind, redact.URL(s.spec), state, s.attempts)
+	decoder := ""
+	if s.vc != nil && !isDevice(s.spec) {
+		decoder = ", decoded by " + s.Decoder()
+	}
+	return fmt.Sprintf("%s %s (%s%s, %d connection attempts)", kind, redact.URL(s.spec), state, decoder, s.attempts)
+}
+
+// Decoder is "software", or the hardware acceleration decoding the
+// stream; empty while it is not connected.
+func (s *Stream) Decoder() string {
+	if s.vc == nil {
+		return ""
+	}
+	return decoderName(s.vc)
 }
 
 // Online reports whether the last read delivered a frame.

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"gocv.io/x/gocv"
+
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // VideoFile is a Source reading a video file through OpenCV's VideoCapture
@@ -13,7 +15,7 @@ import (
 type VideoFile struct {
 	path     string
 	opts     Options
-	vc       *gocv.VideoCapture
+	vc       *videoio.Capture
 	mat      gocv.Mat
 	pending  bool // mat holds the frame read by OpenVideoFile
 	done     bool
@@ -47,10 +49,9 @@ func OpenVideoFile(path string, opts Options) (*VideoFile, error) {
 	// FFmpeg explicitly: with the default preference OpenCV 4.6 falls back
 	// to GStreamer for files FFmpeg rejects, which only adds noisy warnings,
 	// and may treat a name containing '%' as an image-sequence pattern.
-	vc, err := gocv.VideoCaptureFileWithAPI(path, gocv.VideoCaptureFFmpeg)
-	if err != nil || !vc.IsOpened() {
-		vc.Close()
-		return nil, fmt.Errorf("source: open video %s: OpenCV cannot open it (not a video, unsupported codec or corrupt)", path)
+	vc, err := videoio.Open(path, opts.Accel)
+	if err != nil {
+		return nil, fmt.Errorf("source: open video %s: OpenCV cannot open it (not a video, unsupported codec or corrupt%s): %v", path, opts.accelHint(), err)
 	}
 	v := &VideoFile{
 		path:     path,
@@ -60,7 +61,7 @@ func OpenVideoFile(path string, opts Options) (*VideoFile, error) {
 		width:    int(vc.Get(gocv.VideoCaptureFrameWidth)),
 		height:   int(vc.Get(gocv.VideoCaptureFrameHeight)),
 		declared: int(vc.Get(gocv.VideoCaptureFrameCount)),
-		codec:    vc.CodecString(),
+		codec:    vc.Codec(),
 	}
 	v.fps = opts.fps(vc.Get(gocv.VideoCaptureFPS))
 	v.pace = pacer{enabled: opts.Realtime, fps: v.fps}
@@ -91,7 +92,7 @@ func (v *VideoFile) Next(ctx context.Context) (Frame, error) {
 	if !v.pending {
 		// Frames that are not due are decoded but not converted.
 		for v.skip(offset(v.next, v.fps)) {
-			v.vc.Grab(1)
+			v.vc.Grab()
 			v.next++
 			v.skipped++
 		}
@@ -126,14 +127,10 @@ func (v *VideoFile) Close() error {
 		return nil
 	}
 	v.closed = true
-	var err error
 	if v.vc != nil {
-		err = v.vc.Close()
+		v.vc.Close()
 	}
-	if cerr := v.mat.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := v.mat.Close(); err != nil {
 		return fmt.Errorf("source: close video %s: %w", v.path, err)
 	}
 	return nil
@@ -145,9 +142,12 @@ func (v *VideoFile) Describe() string {
 	if v.opts.Realtime {
 		pace = "real time"
 	}
-	return fmt.Sprintf("video file %s (%dx%d, %s, %g fps, %d frames declared, %s)",
-		v.path, v.width, v.height, v.codec, v.fps, v.declared, pace)
+	return fmt.Sprintf("video file %s (%dx%d, %s decoded by %s, %g fps, %d frames declared, %s)",
+		v.path, v.width, v.height, v.codec, v.Decoder(), v.fps, v.declared, pace)
 }
+
+// Decoder is "software", or the hardware acceleration decoding the video.
+func (v *VideoFile) Decoder() string { return decoderName(v.vc) }
 
 // FPS returns the frame rate used for Offset and pacing.
 func (v *VideoFile) FPS() float64 { return v.fps }

@@ -1,8 +1,9 @@
 // Package detect labels pictures with the objects in them. The default is
 // OpenCV's built-in HOG person detector (Dalal and Triggs' pedestrian SVM,
-// shipped inside OpenCV: nothing to download). A picture wider than the
-// detector's working width is scaled down first; boxes are given in the
-// picture's own pixels.
+// shipped inside OpenCV: nothing to download). Any ONNX detection model in
+// a YOLO export's layout runs through OpenCV's DNN module with its class
+// list (dnn.go). A picture wider than the detector's working width is
+// scaled down first; boxes are given in the picture's own pixels.
 package detect
 
 import (
@@ -73,6 +74,9 @@ func NewHOG(opts HOGOptions) (*HOG, error) {
 
 // Name names the detector.
 func (h *HOG) Name() string { return fmt.Sprintf("hog-people (width %d)", h.opts.Width) }
+
+// WorkWidth is the width HOG works at: wider pictures are scaled down.
+func (h *HOG) WorkWidth() int { return h.opts.Width }
 
 // Detect returns a "person" label for each person found.
 func (h *HOG) Detect(img gocv.Mat) ([]Label, error) {

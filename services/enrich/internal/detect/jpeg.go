@@ -40,8 +40,8 @@ func DetectJPEG(d Detector, jpeg []byte, fullWidth, workWidth int) ([]Label, err
 
 // Width is the working width of a detector (0 when it has none).
 func Width(d Detector) int {
-	if h, ok := d.(*HOG); ok {
-		return h.opts.Width
+	if w, ok := d.(interface{ WorkWidth() int }); ok {
+		return w.WorkWidth()
 	}
 	return 0
 }

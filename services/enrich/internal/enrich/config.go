@@ -11,6 +11,7 @@ import (
 	"github.com/cefiot/cefiot/libs/config"
 	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/libs/service"
+	"github.com/cefiot/cefiot/services/enrich/internal/detect"
 	"github.com/cefiot/cefiot/services/enrich/internal/notify"
 )
 
@@ -34,11 +35,8 @@ type Config struct {
 	ThumbnailQuality int
 	// Notify sends the motion events to MQTT and webhooks.
 	Notify notify.Config
-	// Detector labels motion frames with objects: "off" or "hog".
-	Detector           string
-	DetectWidth        int
-	DetectEvery        int
-	DetectHitThreshold float64
+	// Detect labels motion frames with objects.
+	Detect detect.Config
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -60,10 +58,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs.DurationVar(&c.KafkaWait, "kafka-wait", 30*time.Second, "how long to wait for Kafka at start before giving up")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 5*time.Minute, "transaction timeout at the site's Kafka: longer than the broker outages enrich should ride through with a transaction open (a restarted enrich aborts its own at once)")
 	c.Notify.Register(fs)
-	fs.StringVar(&c.Detector, "detector", "off", "object detector labelling motion frames: off, or hog (OpenCV's built-in HOG person detector, no model to download)")
-	fs.IntVar(&c.DetectWidth, "detect-width", 640, "width the detector works at, 128..4096 (wider frames are scaled down; people under about 128 pixels tall at this width are missed)")
-	fs.IntVar(&c.DetectEvery, "detect-every", 5, "look at the first motion frame of each event and one in this many after it (1: every motion frame)")
-	fs.Float64Var(&c.DetectHitThreshold, "detect-hit-threshold", 0.5, "HOG: SVM distance a window must exceed to count as a person (higher misses more, errs less)")
+	c.Detect.Register(fs)
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
@@ -85,9 +80,6 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.Check(c.KafkaWait > 0, "kafka-wait", c.KafkaWait.String(), "must be positive")
 	ch.Check(c.TransactionTimeout >= 10*time.Second && c.TransactionTimeout <= 15*time.Minute, "transaction-timeout", c.TransactionTimeout.String(), "must be 10s..15m (the brokers' transaction.max.timeout.ms)")
 	c.Notify.Validate(&ch)
-	ch.Check(c.Detector == "off" || c.Detector == "hog", "detector", c.Detector, "must be off or hog")
-	ch.Check(c.DetectWidth >= 128 && c.DetectWidth <= 4096, "detect-width", strconv.Itoa(c.DetectWidth), "must be 128..4096")
-	ch.Check(c.DetectEvery >= 1 && c.DetectEvery <= 1000, "detect-every", strconv.Itoa(c.DetectEvery), "must be 1..1000")
-	ch.Check(c.DetectHitThreshold >= -10 && c.DetectHitThreshold <= 10, "detect-hit-threshold", strconv.FormatFloat(c.DetectHitThreshold, 'g', -1, 64), "must be -10..10")
+	c.Detect.Validate(&ch)
 	return c, ch.Err()
 }

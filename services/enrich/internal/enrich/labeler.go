@@ -42,14 +42,11 @@ func NewLabeler(d detect.Detector, every int, reg prometheus.Registerer) *Labele
 // newLabeler builds the configured detector, or returns nil when
 // detection is off.
 func newLabeler(cfg Config, reg prometheus.Registerer) (*Labeler, error) {
-	if cfg.Detector != "hog" {
-		return nil, nil
-	}
-	d, err := detect.NewHOG(detect.HOGOptions{Width: cfg.DetectWidth, HitThreshold: cfg.DetectHitThreshold})
-	if err != nil {
+	d, err := cfg.Detect.New()
+	if err != nil || d == nil {
 		return nil, err
 	}
-	return NewLabeler(d, cfg.DetectEvery, reg), nil
+	return NewLabeler(d, cfg.Detect.Every, reg), nil
 }
 
 // maxOpenEvents bounds the events the labeler counts frames of.
