@@ -198,7 +198,12 @@ type CameraSettings struct {
 	// change (light switch, exposure jump), not motion (0 disables the guard).
 	GlobalChange *float64 `protobuf:"fixed64,13,opt,name=global_change,json=globalChange,proto3,oneof" json:"global_change,omitempty"`
 	// For image folders: keep watching for new files instead of ending.
-	Watch         *bool `protobuf:"varint,14,opt,name=watch,proto3,oneof" json:"watch,omitempty"`
+	Watch *bool `protobuf:"varint,14,opt,name=watch,proto3,oneof" json:"watch,omitempty"`
+	// A camera's low-resolution sub-stream (rtsp:// or http(s):// URL), as
+	// NVRs use it: motion is detected on it, and each stored frame is the
+	// main stream's (source) picture of the same moment. Empty: one stream,
+	// detected and stored. Credentials are masked in answers, as in source.
+	DetectSource  *string `protobuf:"bytes,15,opt,name=detect_source,json=detectSource,proto3,oneof" json:"detect_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +334,13 @@ func (x *CameraSettings) GetWatch() bool {
 		return *x.Watch
 	}
 	return false
+}
+
+func (x *CameraSettings) GetDetectSource() string {
+	if x != nil && x.DetectSource != nil {
+		return *x.DetectSource
+	}
+	return ""
 }
 
 // CameraState is what a running camera reports.
@@ -859,7 +871,7 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\aPolygon\x12(\n" +
 	"\x06points\x18\x01 \x03(\v2\x10.cefiot.v1.PointR\x06points\"5\n" +
 	"\tMaskZones\x12(\n" +
-	"\x05zones\x18\x01 \x03(\v2\x12.cefiot.v1.PolygonR\x05zones\"\xb6\x05\n" +
+	"\x05zones\x18\x01 \x03(\v2\x12.cefiot.v1.PolygonR\x05zones\"\xf2\x05\n" +
 	"\x0eCameraSettings\x12\x1b\n" +
 	"\x06source\x18\x01 \x01(\tH\x00R\x06source\x88\x01\x01\x12\x15\n" +
 	"\x03fps\x18\x02 \x01(\x01H\x01R\x03fps\x88\x01\x01\x12\x1f\n" +
@@ -877,7 +889,8 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\bcooldown\x18\f \x01(\v2\x19.google.protobuf.DurationR\bcooldown\x12(\n" +
 	"\rglobal_change\x18\r \x01(\x01H\n" +
 	"R\fglobalChange\x88\x01\x01\x12\x19\n" +
-	"\x05watch\x18\x0e \x01(\bH\vR\x05watch\x88\x01\x01B\t\n" +
+	"\x05watch\x18\x0e \x01(\bH\vR\x05watch\x88\x01\x01\x12(\n" +
+	"\rdetect_source\x18\x0f \x01(\tH\fR\fdetectSource\x88\x01\x01B\t\n" +
 	"\a_sourceB\x06\n" +
 	"\x04_fpsB\v\n" +
 	"\t_realtimeB\x0f\n" +
@@ -890,7 +903,8 @@ const file_cefiot_v1_capture_proto_rawDesc = "" +
 	"\r_post_captureB\x14\n" +
 	"\x12_min_motion_framesB\x10\n" +
 	"\x0e_global_changeB\b\n" +
-	"\x06_watch\"\x92\x05\n" +
+	"\x06_watchB\x10\n" +
+	"\x0e_detect_source\"\x92\x05\n" +
 	"\vCameraState\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12-\n" +

@@ -124,9 +124,9 @@ func (s *adminServer) camera(id string) (*cefiotv1.Camera, error) {
 }
 
 func settingsToProto(s Settings) *cefiotv1.CameraSettings {
-	src := redact.URL(s.Source)
+	src, detect := redact.URL(s.Source), redact.URL(s.DetectSource)
 	p := &cefiotv1.CameraSettings{
-		Source: &src, Fps: &s.FPS, Realtime: &s.Realtime, Watch: &s.Watch,
+		Source: &src, DetectSource: &detect, Fps: &s.FPS, Realtime: &s.Realtime, Watch: &s.Watch,
 		DetectWidth: ptr(int32(s.DetectWidth)), Threshold: ptr(int32(s.Threshold)), MinArea: &s.MinArea,
 		Blur: ptr(int32(s.Blur)), PreCapture: ptr(int32(s.PreCapture)), PostCapture: ptr(int32(s.PostCapture)),
 		MinMotionFrames: ptr(int32(s.MinMotionFrames)), Cooldown: durationpb.New(s.Cooldown), GlobalChange: &s.GlobalChange,
@@ -155,6 +155,7 @@ func overridesFromProto(p *cefiotv1.CameraSettings) (Overrides, error) {
 		}
 		o.Source = p.Source
 	}
+	o.DetectSource = p.DetectSource // "" goes back to one stream
 	o.FPS, o.Realtime, o.Watch, o.MinArea, o.GlobalChange = p.Fps, p.Realtime, p.Watch, p.MinArea, p.GlobalChange
 	conv := func(v *int32) *int {
 		if v == nil {

@@ -41,7 +41,11 @@ const (
 //
 //	go test -run '^$' -bench CamerasPerCore -benchtime 1x ./internal/capture
 func BenchmarkCamerasPerCore(b *testing.B) {
-	clip := h264Clip(b, videogen.Spec{Width: 1920, Height: 1080, Frames: 150, FPS: costFPS, MotionStart: 1, MotionEnd: 149, Noise: 6})
+	scene := videogen.Spec{Width: 1920, Height: 1080, Frames: 150, FPS: costFPS, MotionStart: 1, MotionEnd: 149, Noise: 6}
+	clip := h264Clip(b, scene, "4M")
+	subScene := scene
+	subScene.Width, subScene.Height = 640, 360
+	subClip := h264Clip(b, subScene, "512k") // a camera's sub-stream
 	// One core: this thread (which every OpenCV call below runs on) may
 	// only run on one CPU, and so may the decoding threads FFmpeg starts
 	// from it.
@@ -64,7 +68,7 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 	// Each stage is measured in a pass of its own over costFrames: FFmpeg
 	// decodes ahead in its threads, so a stage timed between two others
 	// would be charged some of their work.
-	decodePass := func(read bool, keep func(gocv.Mat)) time.Duration {
+	decodePass := func(clip string, read bool, keep func(gocv.Mat)) time.Duration {
 		m := gocv.NewMat()
 		defer m.Close()
 		var vc *videoio.Capture
@@ -98,13 +102,40 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 	b.Logf("decoded by %s", map[bool]string{true: "software", false: probe.Accel().String()}[probe.Accel() == videoio.AccelNone])
 	probe.Close()
 	b.ResetTimer()
-	grab := decodePass(false, nil)
-	read := decodePass(true, func(m gocv.Mat) {
+	grab := decodePass(clip, false, nil)
+	read := decodePass(clip, true, func(m gocv.Mat) {
 		if len(kept) < 15 {
 			kept = append(kept, m.Clone())
 		}
 	})
+	var subKept []gocv.Mat
+	defer func() {
+		for _, m := range subKept {
+			m.Close()
+		}
+	}()
+	subGrab := decodePass(subClip, false, nil)
+	subRead := decodePass(subClip, true, func(m gocv.Mat) {
+		if len(subKept) < 15 {
+			subKept = append(subKept, m.Clone())
+		}
+	})
+	// A two-stream camera copies each main picture into its ring.
+	ring := gocv.NewMat()
+	defer ring.Close()
 	start := processCPU()
+	for i := 0; i < costFrames; i++ {
+		kept[i%len(kept)].CopyTo(&ring)
+	}
+	ringCopy := processCPU() - start
+	start = processCPU()
+	for i := 0; i < costFrames; i++ {
+		if _, err := det.Detect(subKept[i%len(subKept)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	subDetect := processCPU() - start
+	start = processCPU()
 	for i := 0; i < costFrames; i++ {
 		if _, err := det.Detect(kept[i%len(kept)]); err != nil {
 			b.Fatal(err)
@@ -133,8 +164,17 @@ func BenchmarkCamerasPerCore(b *testing.B) {
 	b.ReportMetric(convertMS, "convert-ms/frame")
 	b.ReportMetric(detectMS, "detect-ms/frame")
 	b.ReportMetric(encodeMS, "encode-ms/motion-frame")
+	subDecodeMS, subConvertMS, subDetectMS, ringMS := ms(subGrab, costFrames), ms(subRead-subGrab, costFrames), ms(subDetect, costFrames), ms(ringCopy, costFrames)
+	// Two streams: the main one decoded, converted and copied into the
+	// ring at its full rate, the 640x360 sub-stream decoded at its full
+	// rate and converted and detected at the cap.
+	twoStream := costFPS*(decodeMS+convertMS+ringMS) + costFPS*subDecodeMS + costDetectCapFPS*(subConvertMS+subDetectMS) + costMotionShare*costDetectCapFPS*encodeMS
 	b.ReportMetric(1000/full, "cameras/core@15fps")
 	b.ReportMetric(1000/capped, "cameras/core@detect5fps")
+	b.ReportMetric(1000/twoStream, "cameras/core@two-stream")
+	b.ReportMetric(subDecodeMS, "sub-decode-ms/frame")
+	b.ReportMetric(subDetectMS, "sub-detect-ms/frame")
+	b.ReportMetric(ringMS, "ring-copy-ms/frame")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -160,8 +200,9 @@ func openClip(b *testing.B, path string) *videoio.Capture {
 }
 
 // h264Clip renders spec and has Debian's ffmpeg encode it with libx264 as
-// a camera would (a keyframe a second, no B-frames) into an MP4 file.
-func h264Clip(b *testing.B, spec videogen.Spec) string {
+// a camera would (a keyframe a second, no B-frames, at bitrate) into an MP4
+// file.
+func h264Clip(b *testing.B, spec videogen.Spec, bitrate string) string {
 	b.Helper()
 	dir := b.TempDir()
 	src := filepath.Join(dir, "scene.avi")
@@ -170,7 +211,7 @@ func h264Clip(b *testing.B, spec videogen.Spec) string {
 	}
 	out := filepath.Join(dir, "scene.mp4")
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", src, "-an", "-pix_fmt", "yuv420p",
-		"-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", fmt.Sprint(int(spec.FPS)), "-b:v", "4M", out)
+		"-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", fmt.Sprint(int(spec.FPS)), "-b:v", bitrate, out)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("ffmpeg: %v: %s", err, bytes.TrimSpace(msg))
 	}

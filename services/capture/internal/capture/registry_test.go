@@ -139,9 +139,11 @@ func TestRegistryFileParamsAndLiveUpdate(t *testing.T) {
 func TestBadCameraFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cameras.yaml")
 	for content, want := range map[string]string{
-		"cameras:\n  door:\n    threshold: 999\n": "cameras.door.threshold",
-		"cameras:\n  door:\n    no_such_key: 1\n": "no_such_key",
-		"cameras:\n  'a/b':\n    fps: 1\n":        "cameras.a/b",
+		"cameras:\n  door:\n    threshold: 999\n":                                              "cameras.door.threshold",
+		"cameras:\n  door:\n    no_such_key: 1\n":                                              "no_such_key",
+		"cameras:\n  'a/b':\n    fps: 1\n":                                                     "cameras.a/b",
+		"cameras:\n  door:\n    source: rtsp://cam/main\n    detect_source: /videos/sub.mp4\n": "cameras.door.detect_source",
+		"cameras:\n  door:\n    source: /videos/door.mp4\n    detect_source: rtsp://cam/sub\n": "needs source to be the camera's main stream",
 	} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)

@@ -64,6 +64,7 @@ type metrics struct {
 	frames, motion, published, failed prometheus.Counter
 	online                            *prometheus.GaugeVec
 	reconnects, events, globals       *prometheus.CounterVec
+	subStreamPictures                 *prometheus.CounterVec
 	statusChanges, producerRenewals   prometheus.Counter
 	// The disk spool (see spooler.go).
 	spooled, drained, spoolDropped prometheus.Counter
@@ -99,8 +100,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		globals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cefiot_capture_global_changes_total", Help: "Frames where too much changed at once to be motion (light switch, exposure jump).",
 		}, []string{"camera"}),
+		subStreamPictures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cefiot_capture_substream_pictures_total", Help: "Two-stream cameras: frames kept with the sub-stream's picture, the main stream having none of their moment (down, connecting, or the detector far behind).",
+		}, []string{"camera"}),
 	}
-	reg.MustRegister(m.online, m.reconnects, m.events, m.globals, m.spoolFrames, m.spoolBytes)
+	reg.MustRegister(m.online, m.reconnects, m.events, m.globals, m.subStreamPictures, m.spoolFrames, m.spoolBytes)
 	return m
 }
 
@@ -186,8 +190,13 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	status := func(online bool, reason string) {
 		c.publishStatus(ctx, pub, cam, id, set.Source, online, reason)
 	}
-	src, err := source.Open(set.Source, source.Options{Realtime: set.Realtime, Logger: logger, Watch: set.Watch, Accel: c.cfg.Accel()},
-		source.StreamOptions{OnStatus: status})
+	srcOpts := source.Options{Realtime: set.Realtime, Logger: logger, Watch: set.Watch, Accel: c.cfg.Accel()}
+	var src source.Source
+	if set.DetectSource != "" {
+		src, err = source.OpenPaired(set.DetectSource, set.Source, srcOpts, source.StreamOptions{OnStatus: status})
+	} else {
+		src, err = source.Open(set.Source, srcOpts, source.StreamOptions{OnStatus: status})
+	}
 	if err != nil {
 		status(false, err.Error())
 		return fmt.Errorf("camera %s: %w", id, err)
@@ -220,6 +229,8 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 	var nextDue time.Duration // fps cap
 	decoding, _ := src.(source.Decoding)
 	decoder := ""
+	paired, _ := src.(*source.Paired)
+	var fallbacks int64
 	publish := func(outs []event.Out[*shot]) error {
 		for _, o := range outs {
 			err := c.publishFrame(ctx, pub, id, epoch, live, src.Describe(), o)
@@ -241,7 +252,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 		if v := cam.Version(); v != version {
 			version = v
 			n := cam.Settings()
-			if n.Source != set.Source || n.Watch != set.Watch || n.Realtime != set.Realtime {
+			if n.Source != set.Source || n.DetectSource != set.DetectSource || n.Watch != set.Watch || n.Realtime != set.Realtime {
 				logger.Info("source settings changed; starting a new session", "source", redact.URL(n.Source))
 				return errors.Join(publish(tr.Flush()), errSourceChanged)
 			}
@@ -299,7 +310,15 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 		}
 		fr := event.Frame[*shot]{Index: f.Index, At: f.Offset, Motion: res.Motion, Score: res.Score, Boxes: res.Boxes}
 		if tr.Needs(res.Motion, f.Offset) {
-			fr.P = pool.clone(f.Mat, f.CaptureTime)
+			// A two-stream camera keeps the main stream's picture of the
+			// moment; the boxes found on the sub-stream are scaled to it.
+			fr.P = pool.clone(f.Picture(), f.CaptureTime)
+			fr.P.scaleX, fr.P.scaleY = float64(fr.P.mat.Cols())/float64(f.Mat.Cols()), float64(fr.P.mat.Rows())/float64(f.Mat.Rows())
+			if paired != nil {
+				n := paired.Fallbacks()
+				c.metrics.subStreamPictures.WithLabelValues(id).Add(float64(n - fallbacks))
+				fallbacks = n
+			}
 		}
 		if err := publish(tr.Push(fr)); err != nil {
 			return err
@@ -361,8 +380,10 @@ func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera stri
 		EventFrameIndex: o.FrameIndex,
 		Motion:          o.Motion,
 	}
+	sx, sy := o.P.scaleX, o.P.scaleY
 	for _, b := range o.Boxes {
-		frame.Boxes = append(frame.Boxes, &cefiotv1.Box{X: int32(b.Min.X), Y: int32(b.Min.Y), Width: int32(b.Dx()), Height: int32(b.Dy())})
+		frame.Boxes = append(frame.Boxes, &cefiotv1.Box{X: int32(float64(b.Min.X) * sx), Y: int32(float64(b.Min.Y) * sy),
+			Width: int32(float64(b.Dx())*sx + 0.5), Height: int32(float64(b.Dy())*sy + 0.5)})
 	}
 	if c.cfg.ThumbnailWidth > 0 {
 		th, w, h, err := motion.Thumbnail(*img, c.cfg.ThumbnailWidth, c.cfg.ThumbnailQuality)
@@ -433,6 +454,9 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 type shot struct {
 	mat gocv.Mat
 	at  time.Time
+	// scaleX and scaleY take the detector's boxes to mat's pixels (1 but
+	// for a two-stream camera, whose boxes are found on the sub-stream).
+	scaleX, scaleY float64
 }
 
 // shotPool recycles the frame copies the event tracker keeps.
@@ -450,7 +474,7 @@ func (p *shotPool) clone(m gocv.Mat, at time.Time) *shot {
 		p.all = append(p.all, s)
 	}
 	m.CopyTo(&s.mat)
-	s.at = at
+	s.at, s.scaleX, s.scaleY = at, 1, 1
 	return s
 }
 

@@ -8,13 +8,18 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/libs/pipeline"
+	"github.com/cefiot/cefiot/libs/redact"
 	"github.com/cefiot/cefiot/services/capture/internal/event"
 	"github.com/cefiot/cefiot/services/capture/internal/motion"
+	"github.com/cefiot/cefiot/services/capture/internal/source"
 )
 
 // Settings are one camera's effective settings.
 type Settings struct {
-	Source          string
+	Source string
+	// DetectSource is the camera's sub-stream, when motion is detected on
+	// it and the stored pictures come from Source; "" for one stream.
+	DetectSource    string
 	FPS             float64 // cap on frames looked at per second; 0: all
 	Realtime        bool
 	Watch           bool
@@ -46,6 +51,7 @@ func DefaultSettings() Settings {
 // update; nil fields are not given.
 type Overrides struct {
 	Source          *string        `yaml:"source,omitempty"`
+	DetectSource    *string        `yaml:"detect_source,omitempty"`
 	FPS             *float64       `yaml:"fps,omitempty"`
 	Realtime        *bool          `yaml:"realtime,omitempty"`
 	Watch           *bool          `yaml:"watch,omitempty"`
@@ -65,6 +71,9 @@ type Overrides struct {
 func (o Overrides) Merge(u Overrides) Overrides {
 	if u.Source != nil {
 		o.Source = u.Source
+	}
+	if u.DetectSource != nil {
+		o.DetectSource = u.DetectSource
 	}
 	if u.FPS != nil {
 		o.FPS = u.FPS
@@ -117,6 +126,9 @@ func (s Settings) Apply(o Overrides) Settings {
 	}
 	if o.Source != nil {
 		s.Source = *o.Source
+	}
+	if o.DetectSource != nil {
+		s.DetectSource = *o.DetectSource
 	}
 	if o.FPS != nil {
 		s.FPS = *o.FPS
@@ -173,6 +185,10 @@ func (s Settings) Validate() error {
 	switch {
 	case s.Source == "":
 		return fmt.Errorf("source: must not be empty")
+	case s.DetectSource != "" && !source.IsStreamURL(s.DetectSource):
+		return fmt.Errorf("detect_source: must be the rtsp:// or http(s):// URL of the camera's sub-stream, got %q", redact.URL(s.DetectSource))
+	case s.DetectSource != "" && s.Source != "-" && !source.IsStreamURL(s.Source):
+		return fmt.Errorf("detect_source: needs source to be the camera's main stream URL, got %q", redact.URL(s.Source))
 	case math.IsNaN(s.FPS) || s.FPS < 0 || s.FPS > 1000:
 		return fmt.Errorf("fps: must be 0..1000, got %v", s.FPS)
 	case s.DetectWidth < 16 || s.DetectWidth > 4096:
@@ -200,7 +216,7 @@ func (s Settings) Validate() error {
 }
 
 // paramOverrides reads the settings a capture workload's params may carry
-// (the pipeline spec): source, realtime, fps, detect-width, threshold,
+// (the pipeline spec): source, detect-source, realtime, fps, detect-width, threshold,
 // blur, min-area, pre-capture, post-capture, min-motion-frames, cooldown,
 // global-change, watch. Errors name the param.
 func paramOverrides(params map[string]string) (Overrides, error) {
@@ -236,6 +252,9 @@ func paramOverrides(params map[string]string) (Overrides, error) {
 	}
 	if v, ok := params[pipeline.ParamSource]; ok {
 		o.Source = str(v)
+	}
+	if v, ok := params["detect-source"]; ok {
+		o.DetectSource = str(v)
 	}
 	boolean(pipeline.ParamRealtime, &o.Realtime)
 	boolean("watch", &o.Watch)

@@ -38,6 +38,26 @@ type Frame struct {
 	Offset time.Duration
 	// Name is the image's file name for image folders, empty for videos.
 	Name string
+	// StreamTime, for a live stream, is the picture's time by the stream's
+	// own presentation times (see liveClock): unlike CaptureTime, it does
+	// not move when the picture is read late. Zero for other sources.
+	StreamTime time.Time
+	// Full, for a two-stream camera (Paired), returns the main stream's
+	// picture of the frame's moment, valid until the next call to Next or
+	// Close; false when the main stream has none (Mat is then the picture
+	// to keep). nil for other sources: Mat is the picture.
+	Full func() (gocv.Mat, bool)
+}
+
+// Picture is the picture to keep for f: the main stream's for a two-stream
+// camera (or its sub-stream's when the main one has none), else Mat.
+func (f Frame) Picture() gocv.Mat {
+	if f.Full != nil {
+		if m, ok := f.Full(); ok {
+			return m
+		}
+	}
+	return f.Mat
 }
 
 // Source yields frames until it returns io.EOF.

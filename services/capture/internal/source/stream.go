@@ -22,6 +22,10 @@ func IsStream(spec string) bool {
 	return isURL(spec) || isDevice(spec)
 }
 
+// IsStreamURL reports whether spec is an rtsp://, rtsps://, http:// or
+// https:// URL (a network stream, not a device).
+func IsStreamURL(spec string) bool { return isURL(spec) }
+
 func isURL(spec string) bool {
 	for _, p := range []string{"rtsp://", "rtsps://", "http://", "https://"} {
 		if strings.HasPrefix(strings.ToLower(spec), p) {
@@ -66,6 +70,7 @@ type Stream struct {
 	lastErr  string
 	fps      float64
 	backoff  time.Duration
+	clock    liveClock
 	thinning
 }
 
@@ -166,6 +171,7 @@ func (s *Stream) connect() error {
 		s.fps = d
 	}
 	s.vc = vc
+	s.clock.reset()
 	return nil
 }
 
@@ -213,7 +219,9 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		// decoded but not converted (a stream that dropped makes Grab
 		// return at once; Read below notices).
 		if s.skip(s.opts.now().Sub(s.start) + s.halfFrame()) {
-			s.vc.Grab()
+			if s.vc.Grab() {
+				s.streamTime() // keeps the clock's estimate fresh
+			}
 			s.next++
 			s.skipped++
 			continue
@@ -231,11 +239,22 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		s.backoff = s.sopts.MinBackoff
 		s.setOnline(true, "")
 		now := s.opts.now()
-		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start)}
+		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: s.streamTime()}
 		s.delivered(f.Offset)
 		s.next++
 		return f, nil
 	}
+}
+
+// streamTime is the time of the picture just grabbed by the stream's own
+// clock (liveClock), or now when the stream gives no presentation times.
+func (s *Stream) streamTime() time.Time {
+	now := s.opts.now()
+	pos := s.vc.Get(gocv.VideoCapturePosMsec)
+	if pos <= 0 || pos != pos { // none, or NaN
+		return now
+	}
+	return s.clock.observe(now, time.Duration(pos*float64(time.Millisecond)))
 }
 
 // halfFrame is half the stream's frame interval (at most 20 ms, and 0 when

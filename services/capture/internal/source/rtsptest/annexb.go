@@ -3,6 +3,7 @@ package rtsptest
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,10 @@ type h26x struct {
 }
 
 // encodeH26x renders spec into a video file and has Debian's ffmpeg encode
+// it (scaled to scale, unless zero)
 // it as a raw H.264 or H.265 stream with an access unit delimiter before
 // every picture and a keyframe every second.
-func encodeH26x(spec videogen.Spec, codec string) (h26x, error) {
+func encodeH26x(spec videogen.Spec, codec string, scale image.Point) (h26x, error) {
 	dir, err := os.MkdirTemp("", "rtsptest-")
 	if err != nil {
 		return h26x{}, fmt.Errorf("rtsptest: %w", err)
@@ -39,6 +41,11 @@ func encodeH26x(spec videogen.Spec, codec string) (h26x, error) {
 	}
 	gop := fmt.Sprint(max(1, int(spec.FPS)))
 	args := []string{"-hide_banner", "-loglevel", "error", "-i", src, "-an", "-pix_fmt", "yuv420p"}
+	if scale != (image.Point{}) {
+		// A sub-stream: the same pictures, scaled as a camera scales its
+		// sensor's.
+		args = append(args, "-vf", fmt.Sprintf("scale=%d:%d:flags=area", scale.X, scale.Y))
+	}
 	switch codec {
 	case CodecH264:
 		args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", gop, "-x264-params", "aud=1", "-f", "h264")

@@ -1,7 +1,9 @@
 // Package rtsptest serves a generated video as an RTSP camera on loopback:
 // Motion JPEG over RTP (RFC 2435), or H.264 (RFC 6184) or H.265 (RFC 7798)
 // encoded by Debian's ffmpeg, sent over UDP or interleaved in the RTSP TCP
-// connection, whichever the client sets up. A test can stop the server
+// connection, whichever the client sets up; optionally with a sub-stream
+// of the same scene at a lower resolution, as NVR cameras offer. A test
+// can stop the server
 // (every session is closed, like a camera losing power) and restart it on
 // the same address to exercise reconnects.
 package rtsptest
@@ -9,8 +11,10 @@ package rtsptest
 import (
 	"errors"
 	"fmt"
+	"image"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +30,12 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
-// Path is the stream's path on the server.
-const Path = "/cam"
+// Path is the stream's path on the server; SubPath the sub-stream's, when
+// the server has one.
+const (
+	Path    = "/cam"
+	SubPath = "/cam/sub"
+)
 
 // Options choose what the server offers.
 type Options struct {
@@ -41,6 +49,10 @@ type Options struct {
 	// User and Password, when set, are required of every client (RTSP
 	// Digest authentication), as a real camera requires them.
 	User, Password string
+	// SubStream, when not zero, is the size of a second, low-resolution
+	// stream at SubPath (H.264 or H.265 only): the main stream's pictures
+	// scaled down, sent picture for picture with it, as NVR cameras offer.
+	SubStream image.Point
 }
 
 // Server streams the frames of a videogen spec in a loop at spec.FPS.
@@ -53,6 +65,7 @@ type Server struct {
 	nonce      string
 	frames     [][]byte // MJPEG: JPEGs
 	video      h26x     // H.264, H.265
+	sub        h26x     // the sub-stream, when there is one
 	fps        float64
 	udp        bool
 	rtp, rtcp  string // UDP addresses when udp, fixed across restarts
@@ -60,6 +73,7 @@ type Server struct {
 	mu           sync.Mutex
 	srv          *gortsplib.Server
 	stream       *gortsplib.ServerStream
+	subStream    *gortsplib.ServerStream
 	stop, done   chan struct{}
 	transports   []string
 	unauthorized int
@@ -86,9 +100,17 @@ func New(spec videogen.Spec, opts Options) (*Server, error) {
 			return nil, err
 		}
 	default:
-		if s.video, err = encodeH26x(spec, opts.Codec); err != nil {
+		if s.video, err = encodeH26x(spec, opts.Codec, image.Point{}); err != nil {
 			return nil, err
 		}
+		if opts.SubStream != (image.Point{}) {
+			if s.sub, err = encodeH26x(spec, opts.Codec, opts.SubStream); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if opts.SubStream != (image.Point{}) && s.codec == CodecMJPEG {
+		return nil, errors.New("rtsptest: a sub-stream needs H.264 or H.265")
 	}
 	if s.udp {
 		if s.rtp, s.rtcp, err = freeUDPPair(); err != nil {
@@ -137,6 +159,9 @@ func encodeFrames(spec videogen.Spec) ([][]byte, error) {
 // URL is the camera's address.
 func (s *Server) URL() string { return "rtsp://" + s.Addr + Path }
 
+// SubURL is the camera's sub-stream address.
+func (s *Server) SubURL() string { return "rtsp://" + s.Addr + SubPath }
+
 // URLWithCredentials is the camera's address with its user and password
 // in it, as operators configure cameras.
 func (s *Server) URLWithCredentials() string {
@@ -181,14 +206,14 @@ func (h handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	if res := h.s.refused(ctx.Request); res != nil {
 		return res, nil, nil
 	}
-	return h.s.current()
+	return h.s.current(ctx.Path)
 }
 
 func (h handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if res := h.s.refused(ctx.Request); res != nil {
 		return res, nil, nil
 	}
-	res, stream, err := h.s.current()
+	res, stream, err := h.s.current(ctx.Path)
 	if stream != nil {
 		h.s.mu.Lock()
 		h.s.transports = append(h.s.transports, ctx.Transport.String())
@@ -232,13 +257,17 @@ func (s *Server) Unauthorized() int {
 	return s.unauthorized
 }
 
-func (s *Server) current() (*base.Response, *gortsplib.ServerStream, error) {
+func (s *Server) current(path string) (*base.Response, *gortsplib.ServerStream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stream == nil {
+	stream := s.stream
+	if strings.HasPrefix(path, SubPath) {
+		stream = s.subStream
+	}
+	if stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, stream, nil
 }
 
 // start listens on addr and starts sending frames.
@@ -261,42 +290,71 @@ func (s *Server) start(addr string) error {
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("rtsptest: listen on %s: %w", addr, err)
 	}
-	forma, enc, err := s.encoder()
+	main, err := s.newOutput(srv, s.video)
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	stream := gortsplib.NewServerStream(srv, &description.Session{Medias: []*description.Media{media}})
+	outputs := []output{main}
+	if s.sub.units != nil {
+		sub, err := s.newOutput(srv, s.sub)
+		if err != nil {
+			main.stream.Close()
+			srv.Close()
+			return err
+		}
+		outputs = append(outputs, sub)
+	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
-	s.srv, s.stream, s.stop, s.done = srv, stream, stop, done
+	s.srv, s.stream, s.stop, s.done = srv, main.stream, stop, done
+	if len(outputs) > 1 {
+		s.subStream = outputs[1].stream
+	}
 	if s.Addr == "" {
 		s.Addr = bound.String()
 	}
 	s.mu.Unlock()
-	go s.send(stream, media, enc, stop, done)
+	go s.send(outputs, stop, done)
 	return nil
 }
 
+// output is one stream the server sends.
+type output struct {
+	stream *gortsplib.ServerStream
+	media  *description.Media
+	enc    func(int) ([]*rtp.Packet, error)
+}
+
+func (s *Server) newOutput(srv *gortsplib.Server, video h26x) (output, error) {
+	forma, enc, err := s.encoder(video)
+	if err != nil {
+		return output{}, err
+	}
+	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	return output{stream: gortsplib.NewServerStream(srv, &description.Session{Medias: []*description.Media{media}}), media: media, enc: enc}, nil
+}
+
 // send writes the frames as RTP packets at the server's frame rate until
-// stop is closed.
-func (s *Server) send(stream *gortsplib.ServerStream, media *description.Media, enc func(int) ([]*rtp.Packet, error), stop <-chan struct{}, done chan<- struct{}) {
+// stop is closed: picture i of every output at the same moment.
+func (s *Server) send(outputs []output, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(time.Duration(float64(time.Second) / s.fps))
 	defer t.Stop()
 	start := time.Now()
 	for i := 0; ; i++ {
-		pkts, err := enc(i)
-		if err != nil {
-			panic(fmt.Sprintf("rtsptest: picture %d: %v", i, err)) // New checked every frame
-		}
 		ts := uint32(time.Since(start) * 90000 / time.Second) // 90 kHz video clock
-		for _, p := range pkts {
-			p.Timestamp = ts
-			// An error means no reader can take the packet right now, as
-			// with a camera nobody watches: nothing to do.
-			_ = stream.WritePacketRTP(media, p)
+		for _, o := range outputs {
+			pkts, err := o.enc(i)
+			if err != nil {
+				panic(fmt.Sprintf("rtsptest: picture %d: %v", i, err)) // New checked every frame
+			}
+			for _, p := range pkts {
+				p.Timestamp = ts
+				// An error means no reader can take the packet right now,
+				// as with a camera nobody watches: nothing to do.
+				_ = o.stream.WritePacketRTP(o.media, p)
+			}
 		}
 		select {
 		case <-stop:
@@ -308,22 +366,22 @@ func (s *Server) send(stream *gortsplib.ServerStream, media *description.Media, 
 
 // encoder returns the stream's format and what turns its picture i (looped)
 // into RTP packets.
-func (s *Server) encoder() (format.Format, func(int) ([]*rtp.Packet, error), error) {
+func (s *Server) encoder(video h26x) (format.Format, func(int) ([]*rtp.Packet, error), error) {
 	switch s.codec {
 	case CodecH264:
-		f := &format.H264{PayloadTyp: 96, SPS: s.video.sps, PPS: s.video.pps, PacketizationMode: 1}
+		f := &format.H264{PayloadTyp: 96, SPS: video.sps, PPS: video.pps, PacketizationMode: 1}
 		enc, err := f.CreateEncoder()
 		if err != nil {
 			return nil, nil, fmt.Errorf("rtsptest: RTP/H.264 encoder: %w", err)
 		}
-		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(s.video.units[i%len(s.video.units)]) }, nil
+		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(video.units[i%len(video.units)]) }, nil
 	case CodecH265:
-		f := &format.H265{PayloadTyp: 96, VPS: s.video.vps, SPS: s.video.sps, PPS: s.video.pps}
+		f := &format.H265{PayloadTyp: 96, VPS: video.vps, SPS: video.sps, PPS: video.pps}
 		enc, err := f.CreateEncoder()
 		if err != nil {
 			return nil, nil, fmt.Errorf("rtsptest: RTP/H.265 encoder: %w", err)
 		}
-		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(s.video.units[i%len(s.video.units)]) }, nil
+		return f, func(i int) ([]*rtp.Packet, error) { return enc.Encode(video.units[i%len(video.units)]) }, nil
 	default:
 		f := &format.MJPEG{}
 		enc, err := f.CreateEncoder()
@@ -338,8 +396,8 @@ func (s *Server) encoder() (format.Format, func(int) ([]*rtp.Packet, error), err
 // It is safe to call more than once.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv, stream, stop, done := s.srv, s.stream, s.stop, s.done
-	s.srv, s.stream, s.stop, s.done = nil, nil, nil, nil
+	srv, stream, sub, stop, done := s.srv, s.stream, s.subStream, s.stop, s.done
+	s.srv, s.stream, s.subStream, s.stop, s.done = nil, nil, nil, nil, nil
 	s.mu.Unlock()
 	if srv == nil {
 		return
@@ -347,6 +405,9 @@ func (s *Server) Stop() {
 	close(stop)
 	<-done
 	stream.Close()
+	if sub != nil {
+		sub.Close()
+	}
 	srv.Close()
 }
 

@@ -1,0 +1,171 @@
+package source
+
+import (
+	"context"
+	"image"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/cefiot/cefiot/libs/harness/videogen"
+	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
+)
+
+// pictureIndex tells which picture of spec img is (the rendered one it
+// differs least from), among the first n.
+func pictureIndex(t *testing.T, spec videogen.Spec, rendered []gocv.Mat, img gocv.Mat) int {
+	t.Helper()
+	if img.Cols() != spec.Width || img.Rows() != spec.Height {
+		t.Fatalf("a %dx%d picture from the %dx%d stream", img.Cols(), img.Rows(), spec.Width, spec.Height)
+	}
+	diff := gocv.NewMat()
+	defer diff.Close()
+	best, bestSum := -1, 0.0
+	for i, r := range rendered {
+		gocv.AbsDiff(img, r, &diff)
+		s := diff.Sum()
+		sum := s.Val1 + s.Val2 + s.Val3
+		if best < 0 || sum < bestSum {
+			best, bestSum = i, sum
+		}
+	}
+	return best
+}
+
+func render(t *testing.T, spec videogen.Spec) []gocv.Mat {
+	t.Helper()
+	r, err := videogen.NewRenderer(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := make([]gocv.Mat, spec.Frames)
+	for i := range out {
+		out[i] = gocv.NewMat()
+		if err := r.Frame(i, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range out {
+			m.Close()
+		}
+	})
+	return out
+}
+
+// TestPairedStoresTheMainStreamsPictureOfTheSameMoment: a camera that
+// sends its scene as a 640x360 main stream and a 320x180 sub-stream
+// (H.264 over RTSP, picture for picture): the frames the detector gets are
+// the sub-stream's, and the picture kept for each is the main stream's of
+// the same moment (the same picture of the scene, or its neighbour), also
+// with the detection rate capped. When the main stream is not there, the
+// sub-stream's picture is kept and counted.
+func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a live RTSP camera for 10 s; skipped with -short")
+	}
+	spec := videogen.DefaultSpec()
+	spec.Width, spec.Height, spec.Frames, spec.FPS, spec.MotionStart, spec.MotionEnd = 640, 360, 60, 15, 1, 59
+	sub := spec
+	sub.Width, sub.Height = 320, 180
+	cam, err := rtsptest.New(spec, rtsptest.Options{Codec: rtsptest.CodecH264, SubStream: image.Pt(sub.Width, sub.Height)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Stop()
+	mainPics := render(t, spec)
+	subPics := make([]gocv.Mat, len(mainPics)) // the camera scales its pictures down
+	for i, m := range mainPics {
+		subPics[i] = gocv.NewMat()
+		gocv.Resize(m, &subPics[i], image.Pt(sub.Width, sub.Height), 0, 0, gocv.InterpolationArea)
+		defer subPics[i].Close()
+	}
+
+	p, err := OpenPaired(cam.SubURL(), cam.URL(), Options{}, StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type pair struct{ sub, main gocv.Mat }
+	var pairs []pair
+	defer func() {
+		for _, p := range pairs {
+			p.sub.Close()
+			p.main.Close()
+		}
+	}()
+	// collect keeps the pictures of n frames, to be told apart later
+	// (which takes longer than the camera's frame interval).
+	collect := func(n int) {
+		for i := 0; i < n; i++ {
+			f, err := p.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Full == nil {
+				t.Fatal("a two-stream camera's frame without its main picture")
+			}
+			full := f.Picture()
+			pairs = append(pairs, pair{sub: f.Mat.Clone(), main: full.Clone()})
+		}
+	}
+	check := func(name string, pairs []pair) {
+		same, near := 0, 0
+		for i, pr := range pairs {
+			ks := pictureIndex(t, sub, subPics, pr.sub)
+			km := pictureIndex(t, spec, mainPics, pr.main)
+			switch d := (km - ks + spec.Frames) % spec.Frames; d {
+			case 0:
+				same++
+			case 1, spec.Frames - 1:
+				near++
+			default:
+				t.Errorf("%s: frame %d: the sub-stream's picture %d kept as the main stream's %d", name, i, ks, km)
+			}
+		}
+		t.Logf("%s: %d of %d main pictures the sub-stream's own moment, %d its neighbour; decoder %s", name, same, len(pairs), near, p.Decoder())
+		if same < len(pairs)*9/10 {
+			t.Errorf("%s: only %d of %d main pictures of the sub-stream picture's own moment", name, same, len(pairs))
+		}
+	}
+	// Until the main stream is up too (FFmpeg probes each stream for a
+	// second or two), the sub-stream's pictures are kept.
+	for matched := 0; matched < 10; {
+		f, err := p.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := f.Full(); ok {
+			matched++
+		} else {
+			matched = 0
+		}
+	}
+	warmup := p.Fallbacks()
+	collect(45)
+	p.SetMinInterval(200 * time.Millisecond)
+	collect(15)
+	check("every frame", pairs[:45])
+	check("5 frames/s", pairs[45:])
+	if n := p.Fallbacks() - warmup; n != 0 {
+		t.Errorf("%d frames without a main picture while both streams ran", n)
+	}
+
+	// A camera whose main stream is not there: the sub-stream's picture.
+	lonely, err := OpenPaired(cam.SubURL(), "rtsp://127.0.0.1:1/none", Options{}, StreamOptions{MinBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lonely.Close()
+	f, err := lonely.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic := f.Picture(); pic.Cols() != sub.Width || lonely.Fallbacks() != 1 {
+		t.Fatalf("without a main stream: a %d-wide picture kept, %d fallbacks", pic.Cols(), lonely.Fallbacks())
+	}
+}
