@@ -87,7 +87,7 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	type pair struct{ sub, main gocv.Mat }
@@ -160,7 +160,7 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lonely.Close()
+	defer func() { _ = lonely.Close() }()
 	f, err := lonely.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
