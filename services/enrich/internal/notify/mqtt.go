@@ -18,9 +18,32 @@ import (
 //
 //	<prefix>/<site>/available          "online" / "offline" (retained; the last will)
 //	<prefix>/<site>/<camera>/motion    "ON" / "OFF" (retained: a binary_sensor's state)
-//	<prefix>/<site>/events             the Event as JSON, type new or end (QoS 1)
-//	<discovery>/binary_sensor/cefiot_<site>_<camera>/motion/config   discovery (retained)
+//	<prefix>/<site>/<camera>/objects/<label>   "ON" while an open event has seen the object, "OFF" (retained)
+//	<prefix>/<site>/events             the Event as JSON, type new, update or end (QoS 1)
+//	<discovery>/binary_sensor/cefiot_<site>_<camera>/motion/config          discovery (retained)
+//	<discovery>/binary_sensor/cefiot_<site>_<camera>/object_<label>/config  discovery, per kind of object
 func availabilityTopic(prefix, site string) string { return prefix + "/" + site + "/available" }
+func objectTopic(prefix, site, camera, label string) string {
+	return prefix + "/" + site + "/" + topicLevel(camera) + "/objects/" + objectLevel(label)
+}
+func objectDiscoveryTopic(discovery, site, camera, label string) string {
+	return discovery + "/binary_sensor/" + objectID(site, camera) + "/object_" + objectLevel(label) + "/config"
+}
+
+// objectLevel is a label as a topic level and id part: lower case,
+// [a-z0-9_-] only ("traffic light" is traffic_light).
+func objectLevel(label string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(label) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	return b.String()
+}
 func motionTopic(prefix, site, camera string) string {
 	return prefix + "/" + site + "/" + topicLevel(camera) + "/motion"
 }
@@ -65,7 +88,7 @@ type MQTT struct {
 	logger    *slog.Logger
 
 	mu        sync.Mutex
-	announced map[string]bool
+	announced map[string]bool // discovery topics published on this connection
 }
 
 var _ Target = (*MQTT)(nil)
@@ -127,8 +150,10 @@ func (m *MQTT) onConnect(c mqtt.Client) {
 // Name names the broker (host and port).
 func (m *MQTT) Name() string { return m.name }
 
-// Send publishes ev: the camera's motion state (retained) and the event
-// record, each at QoS 1, and waits for the broker's acknowledgements.
+// Send publishes ev: the camera's motion state and a state per kind of
+// object the event has seen (retained: ON while the event is open, OFF at
+// its end), and the event record, each at QoS 1, and waits for the
+// broker's acknowledgements.
 func (m *MQTT) Send(ctx context.Context, ev Event) error {
 	if !m.client.IsConnectionOpen() {
 		return errors.New("not connected to the MQTT broker")
@@ -144,9 +169,17 @@ func (m *MQTT) Send(ctx context.Context, ev Event) error {
 	if err != nil {
 		return Permanent(fmt.Errorf("encode event: %w", err))
 	}
+	for _, label := range ev.Labels {
+		if err := m.announceObject(ctx, ev.Camera, label); err != nil {
+			return err
+		}
+	}
 	tokens := []mqtt.Token{
 		m.client.Publish(eventsTopic(m.prefix, m.site), 1, false, body),
 		m.client.Publish(motionTopic(m.prefix, m.site, ev.Camera), 1, true, state),
+	}
+	for _, label := range ev.Labels {
+		tokens = append(tokens, m.client.Publish(objectTopic(m.prefix, m.site, ev.Camera, label), 1, true, state))
 	}
 	for _, t := range tokens {
 		if err := wait(ctx, t); err != nil {
@@ -156,45 +189,68 @@ func (m *MQTT) Send(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// announce publishes the camera's discovery record once per connection.
+// announce publishes the camera's motion sensor's discovery record once
+// per connection.
 func (m *MQTT) announce(ctx context.Context, camera string) error {
+	id := objectID(m.site, camera)
+	return m.announceSensor(ctx, camera, discoveryTopic(m.discovery, m.site, camera), map[string]any{
+		"name":         "Motion",
+		"unique_id":    id + "_motion",
+		"object_id":    id + "_motion",
+		"device_class": "motion",
+		"state_topic":  motionTopic(m.prefix, m.site, camera),
+	})
+}
+
+// announceObject publishes the discovery record of the camera's sensor for
+// one kind of object (an occupancy sensor: "person" on while an event has
+// a person in it) once per connection.
+func (m *MQTT) announceObject(ctx context.Context, camera, label string) error {
+	id, level := objectID(m.site, camera), objectLevel(label)
+	name := label
+	if name != "" {
+		name = strings.ToUpper(name[:1]) + name[1:]
+	}
+	return m.announceSensor(ctx, camera, objectDiscoveryTopic(m.discovery, m.site, camera, label), map[string]any{
+		"name":         name,
+		"unique_id":    id + "_object_" + level,
+		"object_id":    id + "_" + level,
+		"device_class": "occupancy",
+		"state_topic":  objectTopic(m.prefix, m.site, camera, label),
+	})
+}
+
+// announceSensor publishes a binary sensor's discovery record (cfg with
+// the fields every sensor shares added), once per connection.
+func (m *MQTT) announceSensor(ctx context.Context, camera, topic string, cfg map[string]any) error {
 	if m.discovery == "" {
 		return nil
 	}
 	m.mu.Lock()
-	done := m.announced[camera]
+	done := m.announced[topic]
 	m.mu.Unlock()
 	if done {
 		return nil
 	}
 	id := objectID(m.site, camera)
-	cfg := map[string]any{
-		"name":                  "Motion",
-		"unique_id":             id + "_motion",
-		"object_id":             id + "_motion",
-		"device_class":          "motion",
-		"state_topic":           motionTopic(m.prefix, m.site, camera),
-		"payload_on":            "ON",
-		"payload_off":           "OFF",
-		"availability_topic":    availabilityTopic(m.prefix, m.site),
-		"payload_available":     "online",
-		"payload_not_available": "offline",
-		"device": map[string]any{
-			"identifiers":  []string{id},
-			"name":         camera + " (" + m.site + ")",
-			"manufacturer": "cefiot",
-			"model":        "camera",
-		},
+	cfg["payload_on"], cfg["payload_off"] = "ON", "OFF"
+	cfg["availability_topic"] = availabilityTopic(m.prefix, m.site)
+	cfg["payload_available"], cfg["payload_not_available"] = "online", "offline"
+	cfg["device"] = map[string]any{
+		"identifiers":  []string{id},
+		"name":         camera + " (" + m.site + ")",
+		"manufacturer": "cefiot",
+		"model":        "camera",
 	}
 	body, err := json.Marshal(cfg)
 	if err != nil {
 		return Permanent(fmt.Errorf("encode discovery: %w", err))
 	}
-	if err := wait(ctx, m.client.Publish(discoveryTopic(m.discovery, m.site, camera), 1, true, body)); err != nil {
+	if err := wait(ctx, m.client.Publish(topic, 1, true, body)); err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
 	m.mu.Lock()
-	m.announced[camera] = true
+	m.announced[topic] = true
 	m.mu.Unlock()
 	return nil
 }

@@ -147,10 +147,33 @@ func TestMQTTPublishesEventsTheHomeAssistantWay(t *testing.T) {
 	if s := string(f.next(t, "cefiot/edge/front_door/motion").Payload()); s != "ON" {
 		t.Fatalf("state %q, want ON", s)
 	}
+	// A person, then a traffic light, seen in the event: a sensor each,
+	// announced and ON.
+	ev.Type, ev.Labels = TypeUpdate, []string{"person", "traffic light"}
+	sendSoon(t, m, ev)
+	levels := []string{"person", "traffic_light"} // in the order published
+	for _, level := range levels {
+		disc := f.next(t, "homeassistant/binary_sensor/cefiot_edge_front_door/object_"+level+"/config")
+		var cfg map[string]any
+		if err := json.Unmarshal(disc.Payload(), &cfg); err != nil {
+			t.Fatalf("discovery %s: %v", disc.Payload(), err)
+		}
+		if cfg["device_class"] != "occupancy" || cfg["state_topic"] != "cefiot/edge/front_door/objects/"+level || cfg["unique_id"] != "cefiot_edge_front_door_object_"+level {
+			t.Fatalf("%s: discovery %v", level, cfg)
+		}
+	}
+	for _, level := range levels {
+		if s := string(f.next(t, "cefiot/edge/front_door/objects/"+level).Payload()); s != "ON" {
+			t.Fatalf("%s: state %q, want ON", level, s)
+		}
+	}
 	ev.Type = TypeEnd
 	sendSoon(t, m, ev)
 	if s := string(f.next(t, "cefiot/edge/front_door/motion").Payload()); s != "OFF" {
 		t.Fatalf("state %q, want OFF", s)
+	}
+	if s := string(f.next(t, "cefiot/edge/front_door/objects/person").Payload()); s != "OFF" {
+		t.Fatalf("person: state %q at the event's end, want OFF", s)
 	}
 	// Home Assistant starting later finds the camera and its state: both
 	// are retained.
