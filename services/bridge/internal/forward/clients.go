@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,7 +18,7 @@ func (s *session) close() {
 		_ = s.consumer.Close()
 	}
 	if s.producer != nil {
-		s.producer.Close()
+		kafkax.AbandonOrClose(s.producer, s.producerHung)
 	}
 	if s.edgeAdmin != nil {
 		s.edgeAdmin.Close()
@@ -111,6 +112,9 @@ func (s *session) initTransactions(ctx context.Context) error {
 		s.logger.Warn("cloud cluster does not complete InitTransactions yet; retrying", "err", err)
 	})
 	if err != nil {
+		if errors.Is(err, kafkax.ErrCallHung) {
+			s.producerHung = err
+		}
 		return fmt.Errorf("init transactions at the cloud cluster: %w", err)
 	}
 	return nil

@@ -256,6 +256,13 @@ const txnCallTimeout = 10 * time.Second
 // txnError turns a producer error into the session's end, aborting what can
 // be aborted.
 func (s *session) txnError(ctx context.Context, op string, err error) error {
+	if errors.Is(err, kafkax.ErrCallHung) {
+		// Nothing more can be asked of this producer; the next session's
+		// InitTransactions fences it and aborts its transaction.
+		s.producerHung = err
+		s.obs.Aborted(s.cfg.TransactionID, err)
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	var kerr kafka.Error
 	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrFatal {
 		// Produce only says that the producer failed fatally before (it

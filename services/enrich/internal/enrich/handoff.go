@@ -18,6 +18,7 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -233,6 +234,9 @@ func (e *enricher) assignInput(ctx context.Context, consumer *kafka.Consumer, pr
 	}
 	if home && h.needsMarkers() {
 		if err := e.writeMarkers(ctx, consumer, producer, topic, committed, h); err != nil {
+			if errors.Is(err, kafkax.ErrCallHung) {
+				return nil, err
+			}
 			if aerr := kafkax.AbortTransaction(ctx, producer, txnCallTimeout); aerr != nil {
 				e.logger.Warn("abort of the marker transaction not complete; the next InitTransactions completes it", "err", aerr)
 			}

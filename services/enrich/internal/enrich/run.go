@@ -126,7 +126,7 @@ func (e *enricher) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1
 }
 
 // transform is the enrich loop of one workload.
-func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefiotv1.Workload, params WorkloadParams) error {
+func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefiotv1.Workload, params WorkloadParams) (err error) {
 	if _, err := kafkax.EnsureTopic(ctx, e.cfg.Kafka(e.cfg.KafkaBootstrap), kafkax.TopicSpec{Name: e.cfg.DeadLetterTopic, Partitions: 1}); err != nil {
 		return err
 	}
@@ -164,7 +164,9 @@ func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefio
 	if err != nil {
 		return fmt.Errorf("enrich producer: %w", err)
 	}
-	defer producer.Close()
+	// A producer stuck in a call is abandoned, not closed; the workload's
+	// next run fences it.
+	defer func() { kafkax.AbandonOrClose(producer, err) }()
 	if err := kafkax.InitTransactions(ctx, producer, txnCallTimeout, func(err error) {
 		logger.Warn("init transactions not complete yet; retrying", "err", err)
 	}); err != nil {
@@ -198,6 +200,9 @@ func (e *enricher) transform(ctx context.Context, logger *slog.Logger, wl *cefio
 			// not finish in time is completed by the next owner's
 			// InitTransactions.
 			e.metrics.aborts.Inc()
+			if errors.Is(err, kafkax.ErrCallHung) {
+				return fmt.Errorf("transaction of %d records: %w", len(batch), err)
+			}
 			if aerr := kafkax.AbortTransaction(ctx, producer, txnCallTimeout); aerr != nil {
 				logger.Warn("abort not complete; the next InitTransactions of this transactional id completes it", "err", aerr)
 			}
