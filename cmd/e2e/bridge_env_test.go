@@ -152,14 +152,14 @@ func (e *bridgeEnv) scheduleOn(etcd, name string, params map[string]string) {
 // startBridge starts a bridge process; it is stopped when the test ends and
 // its log tail is printed when the test failed.
 func (e *bridgeEnv) startBridge(args ...string) *bridgeharness.Bridge {
-	return e.startBridgeOn(e.etcd, "bridge-test", args...)
+	return e.startBridgeOn(e.etcd, bridgeWorker, args...)
 }
 
 // startBridgeOn starts a bridge worker of another control plane (etcd).
 func (e *bridgeEnv) startBridgeOn(etcd, workerID string, args ...string) *bridgeharness.Bridge {
 	e.t.Helper()
 	cfg := bridgeharness.Config{
-		BinDir: e.bins, Dir: filepath.Join(e.dir, "bridge"), WorkerID: workerID,
+		BinDir: e.bins, Dir: e.bridgeDir(workerID), WorkerID: workerID,
 		EdgeBootstrap: e.edge.BootstrapServers(), CloudBootstrap: e.cloud.BootstrapServers(), CloudTLSCA: e.cloudPKI.Files(access.Kafka).CA,
 		EtcdEndpoint: etcd, Args: args, PKI: e.pki,
 	}
@@ -178,16 +178,43 @@ func (e *bridgeEnv) startBridgeOn(etcd, workerID string, args ...string) *bridge
 	return b
 }
 
-// logTail prints the bridge log's tail when the test failed.
+// bridgeDir is the directory of a bridge worker's log: "bridge" for the
+// test's own worker, the worker id for any other (a zombie), so that each
+// log tells one process's story.
+func (e *bridgeEnv) bridgeDir(workerID string) string {
+	if workerID == bridgeWorker {
+		return filepath.Join(e.dir, "bridge")
+	}
+	return filepath.Join(e.dir, workerID)
+}
+
+// bridgeWorker is the worker id of the test's own bridge.
+const bridgeWorker = "bridge-test"
+
+// bridgeLogs is the text of every bridge log of the test.
+func (e *bridgeEnv) bridgeLogs() map[string][]byte {
+	paths, _ := filepath.Glob(filepath.Join(e.dir, "*", "bridge.log"))
+	out := map[string][]byte{}
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil {
+			out[filepath.Base(filepath.Dir(p))] = data
+		}
+	}
+	return out
+}
+
+// logTail prints each bridge log's tail when the test failed.
 func (e *bridgeEnv) logTailOnFailure() {
 	e.t.Cleanup(func() {
-		if e.t.Failed() {
-			data, _ := os.ReadFile(filepath.Join(e.dir, "bridge", "bridge.log"))
+		if !e.t.Failed() {
+			return
+		}
+		for name, data := range e.bridgeLogs() {
 			const n = 12000
 			if len(data) > n {
 				data = data[len(data)-n:]
 			}
-			e.t.Logf("bridge log tail:\n%s", data)
+			e.t.Logf("%s log tail:\n%s", name, data)
 		}
 	})
 }

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,11 +79,16 @@ func TestBridgeExactlyOnceThroughKills(t *testing.T) {
 	awaitForwarding(t, zombie, 90*time.Second)
 	time.Sleep(5 * time.Second)
 	zombie.Kill()
-	logs, err := os.ReadFile(filepath.Join(e.dir, "bridge", "bridge.log"))
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-b.Done():
+		t.Fatalf("the bridge exited (%v) while the zombie ran beside it:\n%s", b.Err(), b.Tail(40))
+	default:
 	}
-	if !strings.Contains(strings.ToLower(string(logs)), "fenced") {
+	fenced := false
+	for _, logs := range e.bridgeLogs() {
+		fenced = fenced || strings.Contains(strings.ToLower(string(logs)), "fenced")
+	}
+	if !fenced {
 		t.Fatal("the zombie and the bridge ran side by side, but neither was fenced")
 	}
 
