@@ -1,7 +1,8 @@
 // Command cefiot-fanin-bench measures one cloud taking frames from many
 // sites (see package fanin): for each number of sites and of sink
-// replicas, a fresh local stack with the PostgreSQL index, every site
-// writing at once, and prints the runs side by side.
+// replicas, a fresh local stack with the PostgreSQL index, a bridge
+// process per site, every site sending at once, and prints the runs side
+// by side.
 //
 // Usage:
 //
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			results = append(results, res)
 		}
 	}
-	fmt.Fprintf(out, "\nOne cloud, many sites (synthetic sites, %d frames of 320x240 per run, PostgreSQL index, filesystem objects):\n\n%s", *frames, fanin.Table(results))
+	fmt.Fprintf(out, "\nOne cloud, many sites (each site its own CA, scheduler and bridge process; the sites share one edge Kafka cluster under their own topic prefixes; %d frames of 320x240 per run; PostgreSQL index, filesystem objects):\n\n%s", *frames, fanin.Table(results))
 	return nil
 }
 

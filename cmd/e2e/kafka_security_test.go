@@ -32,6 +32,9 @@ import (
 //   - a revoked board of site "other" is refused on its open connection, on
 //     a new one and after its site's grants are applied again, while the
 //     site's other board goes on; a revoked site is refused everywhere;
+//   - in an edge cluster that sites share, a site's bridge reads the topics
+//     under its own prefix, in its own groups, and nothing of another
+//     site's;
 //   - the sink may not write a site's topics; at the edge, capture may not
 //     read frames.raw.
 func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
@@ -158,11 +161,42 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 		}
 	})
 
+	t.Run("sites sharing an edge cluster read only under their own prefix", func(t *testing.T) {
+		owner := site("shared-edge")
+		shared := kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "shared-edge", TLS: owner.KafkaTLS(edge, other)})
+		if err := shared.Grant(ctx, append(kafkaacl.SharedEdgeBridge("edge", "edge."), kafkaacl.SharedEdgeBridge("other", "other.")...)); err != nil {
+			t.Fatal(err)
+		}
+		mine, theirs := "other."+pipeline.TopicFramesEnriched, "edge."+pipeline.TopicFramesEnriched
+		for _, topic := range []string{mine, theirs} {
+			if err := shared.CreateTopic(ctx, topic, 1, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := produceOne(ctx, shared.Conn(), topic); err != nil {
+				t.Fatal(err)
+			}
+		}
+		otherBridge := as(shared, other, bridge)
+		group := pipeline.BridgePrefix("other") + "probe"
+		if err := consumeOne(ctx, otherBridge, mine, group); err != nil {
+			t.Errorf("site other's bridge reading %s: %v", mine, err)
+		}
+		if err := consumeOne(ctx, otherBridge, theirs, group); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("site other's bridge reading %s: %v, want TOPIC_AUTHORIZATION_FAILED", theirs, err)
+		}
+		if err := produceOne(ctx, otherBridge, mine); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
+			t.Errorf("site other's bridge writing %s: %v, want TOPIC_AUTHORIZATION_FAILED (a bridge only reads at the edge)", mine, err)
+		}
+		if err := consumeOne(ctx, otherBridge, mine, "probe"); !isCode(err, kafka.ErrGroupAuthorizationFailed) {
+			t.Errorf("site other's bridge in a group not its own: %v, want GROUP_AUTHORIZATION_FAILED", err)
+		}
+	})
+
 	t.Run("stages have only their rights", func(t *testing.T) {
 		if err := produceOne(ctx, as(cloudKafka, cloud, access.Worker(pipeline.KindSink)), edgeTopic); !isCode(err, kafka.ErrTopicAuthorizationFailed) {
 			t.Errorf("the sink writing %s: %v, want TOPIC_AUTHORIZATION_FAILED", edgeTopic, err)
 		}
-		if err := consumeOne(ctx, as(edgeKafka, edge, access.Worker(pipeline.KindCapture)), pipeline.TopicFramesRaw); !isCode(err, kafka.ErrTopicAuthorizationFailed, kafka.ErrGroupAuthorizationFailed) {
+		if err := consumeOne(ctx, as(edgeKafka, edge, access.Worker(pipeline.KindCapture)), pipeline.TopicFramesRaw, "probe"); !isCode(err, kafka.ErrTopicAuthorizationFailed, kafka.ErrGroupAuthorizationFailed) {
 			t.Errorf("capture reading %s: %v, want an authorization error", pipeline.TopicFramesRaw, err)
 		}
 		if err := produceOne(ctx, as(edgeKafka, edge, access.Worker(pipeline.KindCapture)), pipeline.TopicFramesRaw); err != nil {
@@ -261,8 +295,8 @@ func initTransactions(ctx context.Context, conn kafkax.Conn, id string) error {
 
 // consumeOne reads topic from the start in a group of its own until a
 // record or an error comes.
-func consumeOne(ctx context.Context, conn kafkax.Conn, topic string) error {
-	c, err := kafka.NewConsumer(conn.Config(map[string]any{"group.id": "probe", "auto.offset.reset": "earliest"}))
+func consumeOne(ctx context.Context, conn kafkax.Conn, topic, group string) error {
+	c, err := kafka.NewConsumer(conn.Config(map[string]any{"group.id": group, "auto.offset.reset": "earliest"}))
 	if err != nil {
 		return err
 	}

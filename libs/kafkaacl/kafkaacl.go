@@ -136,6 +136,17 @@ func Edge(site string) []Grant {
 	return out
 }
 
+// SharedEdgeBridge is what site's bridge may do in an edge cluster that
+// several sites share, each under its own topic prefix (the bridge's
+// -edge-topic-prefix): read the topics under its prefix and nothing of
+// another site's, use its own groups, and append to the audit trail.
+func SharedEdgeBridge(site, topicPrefix string) []Grant {
+	return as(site, access.Worker(pipeline.KindBridge)).
+		topic(topicPrefix, true, read, describe).
+		group(pipeline.BridgePrefix(site), true).
+		auditTrail().out
+}
+
 // auditReader is the scheduler, which also serves the audit trail (reads
 // the topic).
 func auditReader(site string) *grants {

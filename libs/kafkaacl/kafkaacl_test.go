@@ -64,3 +64,24 @@ func TestSiteFiltersMatchOnlyTheSitesNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedEdgeBridgeReadsOnlyUnderItsPrefix: in an edge cluster that
+// sites share, a site's bridge reads the topics under its own prefix (and
+// writes only the audit trail), as that site's bridge and no one else.
+func TestSharedEdgeBridgeReadsOnlyUnderItsPrefix(t *testing.T) {
+	for _, g := range SharedEdgeBridge("site-a", "site-a.") {
+		if g.Principal != "User:CN=worker/bridge,OU=site-a,O=cefiot" {
+			t.Errorf("grant to %s", g.Principal)
+		}
+		switch {
+		case g.Resource == kafka.ResourceTopic && g.Name == "site-a." && g.Prefixed:
+			if g.Operation != kafka.ACLOperationRead && g.Operation != kafka.ACLOperationDescribeConfigs {
+				t.Errorf("site topics: %s", g)
+			}
+		case g.Resource == kafka.ResourceTopic && !g.Prefixed && strings.Contains(g.Name, "audit"):
+		case g.Resource == kafka.ResourceGroup && g.Name == "cefiot-bridge.site-a." && g.Prefixed:
+		default:
+			t.Errorf("grant outside site-a's names: %s", g)
+		}
+	}
+}

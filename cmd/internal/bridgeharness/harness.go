@@ -44,9 +44,12 @@ type Config struct {
 	// AdminHost is the address the admin listeners bind (default
 	// 127.0.0.1; the namespace side of a link when NS is set).
 	AdminHost string
-	NS        *netem.Namespace
-	Args      []string // more flags
-	Env       []string
+	// AdminPorts are the gRPC and HTTP ports; zero: free ports (inside a
+	// namespace every port is free; a host port is as good as any).
+	AdminPorts [2]int
+	NS         *netem.Namespace
+	Args       []string // more flags
+	Env        []string
 	// PKI is the site's PKI (sitepki.Make); the bridge runs as
 	// worker/bridge and Client calls as the site's operator.
 	PKI sitepki.Site
@@ -61,6 +64,15 @@ type SchedulerConfig struct {
 	Dir          string
 	Site         string // default "edge"
 	EtcdEndpoint string
+	// EtcdPeerAddr, when set, has the scheduler run the site's etcd
+	// itself (one embedded member under Dir) serving clients at
+	// EtcdEndpoint and its peers here, as the local default's schedulers
+	// do.
+	EtcdPeerAddr string
+	// AdminPorts are the gRPC and HTTP ports; zero: free ports picked here
+	// (a caller starting many processes picks them all at once instead,
+	// so that no two pick the same).
+	AdminPorts [2]int
 	// Params of the bridge workload in the spec.
 	Params map[string]string
 	NS     *netem.Namespace // nil: run on the host
@@ -90,17 +102,17 @@ func StartScheduler(cfg SchedulerConfig) (*procs.Proc, error) {
 	if err := os.WriteFile(specPath, body, 0o644); err != nil {
 		return nil, err
 	}
-	gp, err := freePort()
+	gp, hp, err := adminPorts(cfg.AdminPorts)
 	if err != nil {
 		return nil, err
 	}
-	hp, err := freePort()
-	if err != nil {
-		return nil, err
+	etcd := []string{"-etcd-endpoints", cfg.EtcdEndpoint}
+	if cfg.EtcdPeerAddr != "" {
+		etcd = []string{"-etcd-dir", filepath.Join(cfg.Dir, "etcd"), "-etcd-client-addr", cfg.EtcdEndpoint, "-etcd-peer-addr", cfg.EtcdPeerAddr}
 	}
-	args := []string{"-site", cfg.Site, "-replica-id", "scheduler-test", "-spec", specPath,
-		"-etcd-endpoints", cfg.EtcdEndpoint, "-session-ttl", "2s", "-resync", "1s",
-		"-grpc-addr", "127.0.0.1:" + strconv.Itoa(gp), "-http-addr", "127.0.0.1:" + strconv.Itoa(hp)}
+	args := append([]string{"-site", cfg.Site, "-replica-id", "scheduler-test", "-spec", specPath}, etcd...)
+	args = append(args, "-session-ttl", "2s", "-resync", "1s",
+		"-grpc-addr", "127.0.0.1:"+strconv.Itoa(gp), "-http-addr", "127.0.0.1:"+strconv.Itoa(hp))
 	args = append(args, securityArgs(cfg.PKI, "scheduler", cfg.Plaintext)...)
 	return procs.Start(procs.Spec{Name: "scheduler", Path: filepath.Join(cfg.BinDir, "scheduler"), Args: args,
 		LogPath: filepath.Join(cfg.Dir, "scheduler.log")})
@@ -130,25 +142,23 @@ func (c *Config) defaults() {
 	}
 }
 
-// freePort returns a port free a moment ago (inside a namespace every port
-// is free; a host port is as good as any).
-func freePort() (int, error) {
-	ports, err := netx.FreePorts("127.0.0.1", 1)
-	if err != nil {
-		return 0, err
+// adminPorts are the given gRPC and HTTP ports, or two free ones.
+func adminPorts(given [2]int) (grpcPort, httpPort int, err error) {
+	if given[0] != 0 && given[1] != 0 {
+		return given[0], given[1], nil
 	}
-	return ports[0], nil
+	ports, err := netx.FreePorts("127.0.0.1", 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ports[0], ports[1], nil
 }
 
 // Start starts a bridge process; a scheduler (StartScheduler) assigns it
 // the bridge workload.
 func Start(cfg Config) (*Bridge, error) {
 	cfg.defaults()
-	gp, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	hp, err := freePort()
+	gp, hp, err := adminPorts(cfg.AdminPorts)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +201,12 @@ func (b *Bridge) Stop(ctx context.Context) { b.proc.Stop(ctx, 15*time.Second) }
 
 // Done is closed when the process has exited.
 func (b *Bridge) Done() <-chan struct{} { return b.proc.Done() }
+
+// PID is the process id.
+func (b *Bridge) PID() int { return b.proc.PID() }
+
+// Err is how the process exited, once Done is closed (nil for status 0).
+func (b *Bridge) Err() error { return b.proc.Err() }
 
 // Tail returns the last n lines of the bridge log.
 func (b *Bridge) Tail(n int) string { return b.proc.Tail(n) }

@@ -123,6 +123,19 @@ func (m *Meter) Used() (map[string]time.Duration, error) {
 	return out, nil
 }
 
+// Total returns the CPU time all the processes used since Start.
+func (m *Meter) Total() (time.Duration, error) {
+	used, err := m.Used()
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, d := range used {
+		sum += d
+	}
+	return sum, nil
+}
+
 // Stage names a part of a process's work by the functions it runs: a CPU
 // profile sample belongs to the first stage one of whose function name
 // substrings appears in its stack.

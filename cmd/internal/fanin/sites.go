@@ -22,8 +22,8 @@ import (
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
-// sitePartitions is the partition count of each site's cloud topic (what
-// a bridge creates for an edge topic of as many partitions).
+// sitePartitions is the partition count of each site's edge topic (and so
+// of its cloud topic, which the bridge creates alike).
 const sitePartitions = 3
 
 // siteName is the name of synthetic site i.
@@ -45,27 +45,16 @@ func sampleJPEG() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// prepareSites creates each site's cloud topic, as its bridge would.
-func prepareSites(ctx context.Context, conn kafkax.Conn, sites int) error {
-	for i := range sites {
-		topic := pipeline.CloudTopic(siteName(i), pipeline.TopicFramesEnriched)
-		if _, err := kafkax.EnsureTopic(ctx, conn, kafkax.TopicSpec{Name: topic, Partitions: sitePartitions}); err != nil {
-			return fmt.Errorf("topic of %s: %w", siteName(i), err)
-		}
-	}
-	return nil
-}
-
 // produceSites writes perSite enriched motion frames of each site into its
-// cloud topic, every site at once and as fast as the cluster acknowledges
-// (acks=all), each site 4 cameras. It returns when every record is
-// acknowledged.
-func produceSites(ctx context.Context, conn kafkax.Conn, sites, perSite int, run string, picture []byte) error {
+// topic of the shared edge cluster, as the site's enrich would, every site
+// at once and as fast as the cluster acknowledges (acks=all), each site 4
+// cameras. It returns when every record is acknowledged.
+func produceSites(ctx context.Context, conn kafkax.Conn, sites []string, perSite int, run string, picture []byte) error {
 	sum := sha256.Sum256(picture)
 	digest := hex.EncodeToString(sum[:])
 	g, gctx := errgroup.WithContext(ctx)
-	for i := range sites {
-		g.Go(func() error { return produceSite(gctx, conn, siteName(i), perSite, run, picture, digest) })
+	for _, site := range sites {
+		g.Go(func() error { return produceSite(gctx, conn, site, perSite, run, picture, digest) })
 	}
 	return g.Wait()
 }
@@ -78,7 +67,7 @@ func produceSite(ctx context.Context, conn kafkax.Conn, site string, n int, run 
 		return fmt.Errorf("producer of %s: %w", site, err)
 	}
 	defer p.Close()
-	topic := pipeline.CloudTopic(site, pipeline.TopicFramesEnriched)
+	topic := edgeTopic(site)
 	delivered := make(chan kafka.Event, n)
 	start := time.Now()
 	for seq := range n {

@@ -89,6 +89,11 @@ type Config struct {
 	// SinkReplicas is the number of sink processes (default 1), sharing
 	// one PostgreSQL index, one object store and one consumer group.
 	SinkReplicas int
+	// RemoteSites are more edge sites whose bridges run outside the stack
+	// (a fan-in benchmark's): each gets its own CA (PKI), and the cloud
+	// cluster trusts it and grants it its site's rights, as it does the
+	// stack's own edge site.
+	RemoteSites []string
 }
 
 // Ports are the listening ports of the stack.
@@ -240,6 +245,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	case cfg.SinkReplicas > 1 && cfg.Index != IndexPostgres:
 		return nil, fmt.Errorf("localstack: %d sink replicas need the shared index (Index %s)", cfg.SinkReplicas, IndexPostgres)
 	}
+	for _, site := range cfg.RemoteSites {
+		if site == cfg.Site || site == "cloud" {
+			return nil, fmt.Errorf("localstack: remote site %q is one of the stack's own sites", site)
+		}
+	}
 	if cfg.Video == "" {
 		return nil, errors.New("localstack: no video given")
 	}
@@ -306,7 +316,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			Name: "cloud", Brokers: 1, BaseDir: filepath.Join(cfg.RunDir, "kafka-cloud"), LibsDir: cfg.KafkaLibs, BasePort: cfg.Ports.CloudKafka,
 			// The cloud admits the edge site's bridge: it trusts the
 			// edge CA too (and its ACLs confine that site to its names).
-			TLS: s.kafkaTLS(s.PKI("cloud").KafkaTLS(s.PKI(cfg.Site))),
+			TLS: s.kafkaTLS(s.PKI("cloud").KafkaTLS(s.edgePKIs()...)),
 		}, cfg.Logger)
 	}()
 	wg.Wait()

@@ -44,10 +44,20 @@ func (s *Stack) PKI(site string) sitepki.Site { return sitepki.Site{Name: site, 
 // Sites are the stack's two sites (edge first).
 func (s *Stack) Sites() []string { return []string{s.cfg.Site, "cloud"} }
 
+// edgePKIs are the PKIs of every edge site the cloud admits: the stack's
+// own, then the remote sites'.
+func (s *Stack) edgePKIs() []sitepki.Site {
+	out := []sitepki.Site{s.PKI(s.cfg.Site)}
+	for _, site := range s.cfg.RemoteSites {
+		out = append(out, s.PKI(site))
+	}
+	return out
+}
+
 // makePKI makes (or keeps) each site's CA and issues every component's
 // certificate afresh, and each edge board its own cloud credential.
 func (s *Stack) makePKI() error {
-	for _, site := range s.Sites() {
+	for _, site := range append(s.Sites(), s.cfg.RemoteSites...) {
 		var boards []string
 		if site == s.cfg.Site {
 			boards = s.EdgeBoards()
@@ -217,6 +227,9 @@ func (s *Stack) grantKafka(ctx context.Context) error {
 		return fmt.Errorf("localstack: %w", err)
 	}
 	cloudGrants := append(kafkaacl.Cloud(cloud), kafkaacl.CloudSite(edge, s.EdgeBoards()...)...)
+	for _, site := range s.cfg.RemoteSites {
+		cloudGrants = append(cloudGrants, kafkaacl.CloudSite(site)...)
+	}
 	cloudGrants = append(cloudGrants, kafkaacl.Reader(pki.Identity{Site: cloud, Component: Operator})...)
 	if err := s.Cloud.Grant(ctx, cloudGrants); err != nil {
 		return fmt.Errorf("localstack: %w", err)

@@ -29,6 +29,8 @@ import (
 type Config struct {
 	service.Common
 	EdgeBootstrap      string
+	EdgeTLSCA          string
+	EdgeTopicPrefix    string
 	CloudBootstrap     string
 	CloudTLSCA         string
 	CloudTLSCert       string
@@ -52,6 +54,8 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
 	c.Common.Register(fs, "127.0.0.1:9103", "127.0.0.1:8103")
 	fs.StringVar(&c.EdgeBootstrap, "edge-bootstrap", "127.0.0.1:19092", "bootstrap servers of the edge (source) cluster")
+	fs.StringVar(&c.EdgeTLSCA, "edge-tls-ca", "", "the edge cluster's trust bundle (PEM) when its brokers' certificates are not from the site's CA (an edge cluster several sites share); default: -tls-ca")
+	fs.StringVar(&c.EdgeTopicPrefix, "edge-topic-prefix", "", "where the site's topics live in an edge cluster several sites share: only topics under it are forwarded, and it is dropped in the cloud (site-a.frames.enriched becomes edge-<site>.frames.enriched)")
 	fs.StringVar(&c.CloudBootstrap, "cloud-bootstrap", "127.0.0.1:29092", "bootstrap servers of the cloud (target) cluster")
 	fs.StringVar(&c.CloudTLSCA, "cloud-tls-ca", "", "the cloud's trust bundle (PEM): the cloud brokers' certificates must chain to it (the bridge shows its own site certificate, which the cloud trusts)")
 	fs.StringVar(&c.CloudTLSCert, "cloud-tls-cert", "", "the board's own certificate for the cloud cluster (node/<node>: one board can be revoked alone); default: -tls-cert")
@@ -83,6 +87,15 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 			ch.Add(config.Invalid("cloud-tls-cert", c.CloudTLSCert, err.Error()))
 		}
 	}
+	if !c.TLS.InsecurePlaintext && c.EdgeTLSCA != "" && c.TLS.Cert != "" && c.TLS.Key != "" {
+		// Another trust domain's bundle: it must hold a certificate.
+		if err := c.Edge().TLS.Usable(); err != nil {
+			ch.Add(config.Invalid("edge-tls-ca", c.EdgeTLSCA, err.Error()))
+		}
+	}
+	if err := selection.ValidEdgePrefix(c.EdgeTopicPrefix); err != nil {
+		ch.Add(config.Invalid("edge-topic-prefix", c.EdgeTopicPrefix, err.Error()))
+	}
 	if c.TopicRegex != "" {
 		if _, err := selection.FromRegex(c.TopicRegex); err != nil {
 			ch.Add(config.Invalid("topic-regex", c.TopicRegex, err.Error()))
@@ -102,8 +115,14 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	return c, ch.Err()
 }
 
-// Edge is the connection to the site's own cluster.
-func (c Config) Edge() kafkax.Conn { return c.Kafka(c.EdgeBootstrap) }
+// Edge is the connection to the site's edge cluster: trusting the site's
+// bundle, or -edge-tls-ca when given.
+func (c Config) Edge() kafkax.Conn {
+	if c.EdgeTLSCA != "" {
+		return c.KafkaTrusting(c.EdgeBootstrap, c.EdgeTLSCA)
+	}
+	return c.Kafka(c.EdgeBootstrap)
+}
 
 // Cloud is the connection to the cloud cluster: the board's own
 // certificate (or the bridge's site certificate), and the cloud's trust

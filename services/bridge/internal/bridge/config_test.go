@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +40,8 @@ func TestParseConfigNamesBadKeys(t *testing.T) {
 		{[]string{"-batch-bytes", "10"}, `"batch-bytes"`},
 		{[]string{"-topic-refresh", "1ms"}, `"topic-refresh"`},
 		{[]string{"-cloud-tls-cert", "node.crt"}, `"cloud-tls-key"`},
+		{[]string{"-edge-topic-prefix", "_internal."}, `"edge-topic-prefix"`},
+		{[]string{"-edge-topic-prefix", "a b"}, `"edge-topic-prefix"`},
 	} {
 		_, err := ParseConfig(append([]string{"-node", "n1"}, tc.args...), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
@@ -66,6 +69,26 @@ func TestCloudCredentialIsTheBoards(t *testing.T) {
 	}
 	if got := *c.Edge().TLS; got != site {
 		t.Errorf("edge credential = %+v, want the site's", got)
+	}
+	// An edge cluster several sites share has its own trust bundle; the
+	// bridge still shows its site certificate there.
+	shared := filepath.Join(dir, "shared-edge-ca.crt")
+	if _, err := ParseConfig(append(args, "-edge-tls-ca", shared), noEnv); err == nil || !strings.Contains(err.Error(), `"edge-tls-ca"`) {
+		t.Errorf("a missing edge trust bundle: %v, want an error naming edge-tls-ca", err)
+	}
+	ca, err := os.ReadFile(site.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shared, ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = ParseConfig(append(args, "-edge-tls-ca", shared), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *c.Edge().TLS; got != (tlsx.Files{Cert: site.Cert, Key: site.Key, CA: shared}) {
+		t.Errorf("edge credential with -edge-tls-ca = %+v", got)
 	}
 	args[len(args)-1] = filepath.Join(dir, "missing.key")
 	if _, err := ParseConfig(args, noEnv); err == nil || !strings.Contains(err.Error(), `"cloud-tls-cert"`) {

@@ -84,6 +84,7 @@ func (b *bridge) run(ctx context.Context, a *cefiotv1.Assignment, wl *cefiotv1.W
 	if err != nil {
 		return err
 	}
+	sel = sel.WithEdgePrefix(b.cfg.EdgeTopicPrefix)
 	txnID := TransactionalID(b.cfg.Site, wl.GetName())
 	logger := b.logger.With("workload", wl.GetName(), "epoch", a.GetEpoch(), "transactional_id", txnID)
 	b.state.setSelection(txnID, sel.String())

@@ -10,7 +10,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
-	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 )
 
@@ -52,7 +51,7 @@ func (s *session) readEdge(ctx context.Context) (edgeView, error) {
 		}
 		v.counts[name] = len(t.Partitions)
 		for _, p := range t.Partitions {
-			v.want[checkpoint.Partition{Topic: name, Partition: p.ID}] = pipeline.CloudTopic(s.cfg.Site, name)
+			v.want[checkpoint.Partition{Topic: name, Partition: p.ID}] = s.cfg.Selection.CloudTopic(s.cfg.Site, name)
 		}
 	}
 	// Topic ids tell a topic deleted and created again; a read without

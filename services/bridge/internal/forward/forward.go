@@ -144,6 +144,7 @@ type session struct {
 
 	edgeAdmin, cloudAdmin *kafka.AdminClient
 	producer              *kafka.Producer
+	producerHung          error // a call on producer hung (kafkax.ErrCallHung): abandon it
 	consumer              *kafka.Consumer
 	parts                 map[checkpoint.Partition]*partState
 	tracker               *gaps.Tracker

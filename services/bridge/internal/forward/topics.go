@@ -10,7 +10,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/cefiot/cefiot/libs/kafkax"
-	"github.com/cefiot/cefiot/libs/pipeline"
 	"github.com/cefiot/cefiot/services/bridge/internal/checkpoint"
 	"github.com/cefiot/cefiot/services/bridge/internal/gaps"
 )
@@ -155,7 +154,7 @@ func (s *session) reportAssigned() {
 // ensureCloudTopic creates the cloud topic with the edge partition count,
 // or adds partitions to an existing one that has fewer.
 func (s *session) ensureCloudTopic(ctx context.Context, topic string, n int) error {
-	target := pipeline.CloudTopic(s.cfg.Site, topic)
+	target := s.cfg.Selection.CloudTopic(s.cfg.Site, topic)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	got, err := kafkax.EnsureTopicWith(tctx, s.cloudAdmin, kafkax.TopicSpec{Name: target, Partitions: n})

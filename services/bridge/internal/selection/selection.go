@@ -1,6 +1,9 @@
 // Package selection decides which edge topics a bridge forwards and what
 // they are called in the cloud cluster.
 //
+// A site's topics are those of its own edge cluster, or those under the
+// site's prefix in an edge cluster that several sites share (WithEdgePrefix).
+//
 // A selection is either a list of topic names or a regular expression that
 // must match a whole topic name. Internal topics (names starting with "_")
 // are never matched by a regular expression; list them by name to forward
@@ -13,6 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/cefiot/cefiot/libs/pipeline"
 )
 
 // Selection is a set of edge topics.
@@ -20,6 +25,12 @@ type Selection struct {
 	names []string
 	re    *regexp.Regexp
 	expr  string
+	// prefix is where the site's topics live in an edge cluster that
+	// several sites share: only topics under it are considered, names and
+	// expressions apply to what follows it, and it is dropped in the
+	// cloud (site-a.frames.enriched at the edge is edge-site-a.frames.enriched
+	// in the cloud, as frames.enriched is when the cluster is the site's own).
+	prefix string
 }
 
 // Params keys of the bridge workload that override the process flags.
@@ -88,13 +99,42 @@ func Resolve(params map[string]string, flagTopics, flagRegex string) (Selection,
 	}
 }
 
+// ValidEdgePrefix checks an edge topic prefix: empty, or the start of a
+// topic name that leaves room for the names under it.
+func ValidEdgePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if len(prefix) > 100 || strings.HasPrefix(prefix, "_") || !topicRE.MatchString(prefix) {
+		return fmt.Errorf("prefix %q: want 1..100 of letters, digits, '.', '_' or '-', not starting with '_'", prefix)
+	}
+	return nil
+}
+
+// WithEdgePrefix returns the selection applied under prefix (checked by
+// ValidEdgePrefix) of a shared edge cluster.
+func (s Selection) WithEdgePrefix(prefix string) Selection {
+	s.prefix = prefix
+	return s
+}
+
 // Match reports whether the edge topic is selected.
 func (s Selection) Match(topic string) bool {
-	if s.re != nil {
-		return !strings.HasPrefix(topic, "_") && s.re.MatchString(topic)
+	name, ok := strings.CutPrefix(topic, s.prefix)
+	if !ok || name == "" {
+		return false
 	}
-	_, found := slices.BinarySearch(s.names, topic)
+	if s.re != nil {
+		return !strings.HasPrefix(name, "_") && s.re.MatchString(name)
+	}
+	_, found := slices.BinarySearch(s.names, name)
 	return found
+}
+
+// CloudTopic is the name in the cloud cluster of a selected edge topic of
+// site.
+func (s Selection) CloudTopic(site, topic string) string {
+	return pipeline.CloudTopic(site, strings.TrimPrefix(topic, s.prefix))
 }
 
 // Names returns the listed topics (nil for a regular expression).
@@ -102,10 +142,14 @@ func (s Selection) Names() []string { return slices.Clone(s.names) }
 
 // String describes the selection for status and logs.
 func (s Selection) String() string {
-	if s.re != nil {
-		return "regex:" + s.expr
+	under := ""
+	if s.prefix != "" {
+		under = " under " + s.prefix
 	}
-	return strings.Join(s.names, ",")
+	if s.re != nil {
+		return "regex:" + s.expr + under
+	}
+	return strings.Join(s.names, ",") + under
 }
 
 var topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)

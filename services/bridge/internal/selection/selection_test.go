@@ -1,6 +1,9 @@
 package selection
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestListAndRegex(t *testing.T) {
 	l, err := FromList(" b, a ,a,")
@@ -55,5 +58,46 @@ func TestResolvePrecedence(t *testing.T) {
 	}
 	if _, err := Resolve(map[string]string{ParamTopicRegex: "(("}, "", ""); err == nil {
 		t.Error("bad param regex accepted")
+	}
+}
+
+// TestEdgePrefixSelectsOnlyTheSitesTopics: under a prefix, names and
+// expressions apply to what follows it, other sites' topics are never
+// matched, and the cloud name drops the prefix.
+func TestEdgePrefixSelectsOnlyTheSitesTopics(t *testing.T) {
+	list, err := FromList("frames.enriched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := FromRegex(`frames\..*`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Selection{list.WithEdgePrefix("site-a."), re.WithEdgePrefix("site-a.")} {
+		for topic, want := range map[string]bool{
+			"site-a.frames.enriched": true,
+			"site-b.frames.enriched": false,
+			"frames.enriched":        false,
+			"site-a.":                false,
+			"site-a._internal":       false,
+		} {
+			if got := s.Match(topic); got != want {
+				t.Errorf("%s: Match(%q) = %v, want %v", s, topic, got, want)
+			}
+		}
+		if got := s.CloudTopic("site-a", "site-a.frames.enriched"); got != "edge-site-a.frames.enriched" {
+			t.Errorf("%s: CloudTopic = %q", s, got)
+		}
+	}
+	if got := list.CloudTopic("edge", "frames.enriched"); got != "edge-edge.frames.enriched" {
+		t.Errorf("without a prefix: CloudTopic = %q", got)
+	}
+	for _, bad := range []string{"_site", "a b", strings.Repeat("p", 101)} {
+		if ValidEdgePrefix(bad) == nil {
+			t.Errorf("ValidEdgePrefix(%q) accepted", bad)
+		}
+	}
+	if err := ValidEdgePrefix(""); err != nil {
+		t.Errorf("no prefix refused: %v", err)
 	}
 }
