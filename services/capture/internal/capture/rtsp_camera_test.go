@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -21,11 +20,8 @@ import (
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/libs/service"
-	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
-	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // TestRTSPCameraWithCredentials captures an H.264 RTSP camera that demands
@@ -49,22 +45,11 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Stop()
-	cameras := filepath.Join(t.TempDir(), "cameras.yaml")
-	if err := os.WriteFile(cameras, []byte("cameras:\n  gate:\n    source: "+cam.URLWithCredentials()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	stderr := captureStderr(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	reg, err := NewRegistry(cameras, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	prom := prometheus.NewRegistry()
-	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
-		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras,
-		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second, HWAccel: "any", accel: videoio.AccelAny}
-	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prom), registry: reg}
+	c := cameraTestCapturer(t, cluster.BootstrapServers(), "cameras:\n  gate:\n    source: "+cam.URLWithCredentials()+"\n", logger, prom)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var runErr error
@@ -75,14 +60,7 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 	}()
 	defer func() { cancel(); <-finished }()
 
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": cluster.BootstrapServers(), "group.id": "t", "auto.offset.reset": "earliest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	if err := consumer.SubscribeTopics([]string{"cameras.status", "frames.raw"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	consumer := testConsumer(t, cluster.BootstrapServers(), "cameras.status", "frames.raw")
 	var (
 		records           []string // every record, as JSON without the pictures
 		statuses          []*cefiotv1.CameraStatusChange
@@ -157,7 +135,7 @@ func TestRTSPCameraWithCredentials(t *testing.T) {
 	}
 
 	// Nowhere the password.
-	adm := &adminServer{registry: reg, metrics: c.metrics}
+	adm := &adminServer{registry: c.registry, metrics: c.metrics}
 	list, err := adm.ListCameras(ctx, &cefiotv1.ListCamerasRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,15 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/mjpegtest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/libs/service"
-	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -42,21 +39,8 @@ func TestCamerasOnRealKafka(t *testing.T) {
 	if err := videogen.Write(video, spec); err != nil {
 		t.Fatal(err)
 	}
-	cameras := filepath.Join(t.TempDir(), "cameras.yaml")
-	if err := os.WriteFile(cameras, []byte("cameras:\n  yard:\n    source: "+cam.URL()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg, err := NewRegistry(cameras, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The plaintext test cluster: this test is about cameras; the end-to-end
-	// tests run capture over mutual TLS.
-	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
-		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras,
-		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second}
-	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prometheus.NewRegistry()), registry: reg}
+	c := cameraTestCapturer(t, cluster.BootstrapServers(), "cameras:\n  yard:\n    source: "+cam.URL()+"\n", logger, prometheus.NewRegistry())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -74,16 +58,7 @@ func TestCamerasOnRealKafka(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": cluster.BootstrapServers(), "group.id": "t", "auto.offset.reset": "earliest",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	if err := consumer.SubscribeTopics([]string{"cameras.status", "frames.raw"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	consumer := testConsumer(t, cluster.BootstrapServers(), "cameras.status", "frames.raw")
 	var (
 		yardStatus      []bool
 		yardReason      string
@@ -164,7 +139,7 @@ func TestCamerasOnRealKafka(t *testing.T) {
 		}
 	}
 	// The API shows the yard camera online, with its reconnect.
-	adm := &adminServer{registry: reg}
+	adm := &adminServer{registry: c.registry}
 	got, err := adm.GetCamera(ctx, &cefiotv1.GetCameraRequest{CameraId: "yard"})
 	if err != nil || !got.GetCamera().GetState().GetOnline() || got.GetCamera().GetState().GetReconnects() < 1 {
 		t.Fatalf("GetCamera(yard) = %v, %v", got, err)

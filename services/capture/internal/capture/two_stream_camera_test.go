@@ -5,22 +5,17 @@ import (
 	"image"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/libs/service"
-	"github.com/cefiot/cefiot/libs/tlsx"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
-	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // TestTwoStreamCamera captures a camera configured with two streams (its
@@ -41,20 +36,9 @@ func TestTwoStreamCamera(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Stop()
-	cameras := filepath.Join(t.TempDir(), "cameras.yaml")
 	yaml := "cameras:\n  porch:\n    source: " + cam.URL() + "\n    detect_source: " + cam.SubURL() + "\n    fps: 5\n"
-	if err := os.WriteFile(cameras, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg, err := NewRegistry(cameras, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Common: service.Common{Node: "n1", Site: "edge", TLS: tlsx.Flags{InsecurePlaintext: true}}, KafkaBootstrap: cluster.BootstrapServers(),
-		Topic: "frames.raw", StatusTopic: "cameras.status", Partitions: 1, JPEGQuality: 80, CamerasFile: cameras,
-		SpoolDir: t.TempDir(), SpoolMaxBytes: minSpoolBytes, SpoolAfter: 5 * time.Second, HWAccel: "any", accel: videoio.AccelAny}
-	c := &capturer{cfg: cfg, logger: logger, metrics: newMetrics(prometheus.NewRegistry()), registry: reg}
+	c := cameraTestCapturer(t, cluster.BootstrapServers(), yaml, logger, prometheus.NewRegistry())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var runErr error
@@ -65,14 +49,7 @@ func TestTwoStreamCamera(t *testing.T) {
 	}()
 	defer func() { cancel(); <-finished }()
 
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": cluster.BootstrapServers(), "group.id": "t", "auto.offset.reset": "earliest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	if err := consumer.SubscribeTopics([]string{"frames.raw"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	consumer := testConsumer(t, cluster.BootstrapServers(), "frames.raw")
 	square := spec.SquareAt(1).Dx() // the moving square's side in the main stream
 	main, sub := 0, 0
 	for ctx.Err() == nil && main < 15 {
@@ -123,7 +100,7 @@ func TestTwoStreamCamera(t *testing.T) {
 		t.Fatalf("timed out with %d frames from the main stream (%d from the sub-stream)", main, sub)
 	}
 	t.Logf("%d frames of the main stream (%d of the sub-stream while the main one came up)", main, sub)
-	adm := &adminServer{registry: reg, metrics: c.metrics}
+	adm := &adminServer{registry: c.registry, metrics: c.metrics}
 	got, err := adm.GetCamera(ctx, &cefiotv1.GetCameraRequest{CameraId: "porch"})
 	if err != nil {
 		t.Fatal(err)

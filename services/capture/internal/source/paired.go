@@ -37,6 +37,7 @@ type Paired struct {
 	full        gocv.Mat // the picture handed out, until the next Next
 	subSmall    gocv.Mat
 	diff        gocv.Mat
+	resized     gocv.Mat // scratch of reduce
 	interval    time.Duration
 	fallbacks   int64
 
@@ -94,7 +95,7 @@ func OpenPaired(detect, main string, opts Options, sopts StreamOptions) (*Paired
 	for i := range p.ring {
 		p.ring[i].mat, p.ring[i].small = gocv.NewMat(), gocv.NewMat()
 	}
-	p.subSmall, p.diff = gocv.NewMat(), gocv.NewMat()
+	p.subSmall, p.diff, p.resized = gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	go p.readMain(ctx)
 	return p, nil
 }
@@ -223,13 +224,13 @@ const lookalikeWidth = 160
 func (p *Paired) lookalike(t time.Time, sub gocv.Mat, n int) int {
 	h := max(1, sub.Rows()*lookalikeWidth/max(1, sub.Cols()))
 	size := image.Pt(lookalikeWidth, h)
-	reduce(sub, &p.subSmall, size)
-	diffs := make([]float64, n)
+	p.reduce(sub, &p.subSmall, size)
+	var diffs [pairedRing]float64
 	best := 0.0
 	for i := 0; i < n; i++ {
 		r := &p.ring[i]
 		if !r.reduced || r.small.Cols() != size.X || r.small.Rows() != size.Y {
-			reduce(r.mat, &r.small, size)
+			p.reduce(r.mat, &r.small, size)
 			r.reduced = true
 		}
 		gocv.AbsDiff(r.small, p.subSmall, &p.diff)
@@ -250,12 +251,10 @@ func (p *Paired) lookalike(t time.Time, sub gocv.Mat, n int) int {
 	return pick
 }
 
-// reduce makes dst a small grey copy of src.
-func reduce(src gocv.Mat, dst *gocv.Mat, size image.Point) {
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(src, &small, size, 0, 0, gocv.InterpolationArea)
-	gocv.CvtColor(small, dst, gocv.ColorBGRToGray)
+// reduce makes dst a small grey copy of src; p.mu is held.
+func (p *Paired) reduce(src gocv.Mat, dst *gocv.Mat, size image.Point) {
+	gocv.Resize(src, &p.resized, size, 0, 0, gocv.InterpolationArea)
+	gocv.CvtColor(p.resized, dst, gocv.ColorBGRToGray)
 }
 
 func absDuration(d time.Duration) time.Duration {
@@ -320,5 +319,6 @@ func (p *Paired) Close() error {
 	p.full.Close()
 	p.subSmall.Close()
 	p.diff.Close()
+	p.resized.Close()
 	return err
 }

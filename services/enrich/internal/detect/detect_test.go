@@ -3,7 +3,6 @@ package detect
 import (
 	"strconv"
 	"testing"
-	"time"
 
 	"gocv.io/x/gocv"
 
@@ -20,25 +19,8 @@ func TestHOGFindsThePeopleInRealFootage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = h.Close() }()
-	withPeople, people := 0, 0
-	start := time.Now()
-	for _, p := range pics {
-		labels, err := h.Detect(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(labels) > 0 {
-			withPeople++
-		}
-		for _, l := range labels {
-			people++
-			b := l.Box
-			if l.Name != "person" || b.Min.X < 0 || b.Min.Y < 0 || b.Max.X > p.Cols() || b.Max.Y > p.Rows() || b.Dy() < b.Dx() {
-				t.Errorf("label %+v in a %dx%d picture", l, p.Cols(), p.Rows())
-			}
-		}
-	}
-	t.Logf("%d of %d frames with people, %d people in all, %v a frame (%dx%d)", withPeople, len(pics), people, time.Since(start)/time.Duration(len(pics)), pics[0].Cols(), pics[0].Rows())
+	withPeople, people, perFrame := peopleInFootage(t, h, pics, 0)
+	t.Logf("%d of %d frames with people, %d people in all, %v a frame (%dx%d)", withPeople, len(pics), people, perFrame, pics[0].Cols(), pics[0].Rows())
 	if withPeople < len(pics)*3/4 {
 		t.Fatalf("people found in %d of %d frames of footage full of people", withPeople, len(pics))
 	}
@@ -75,12 +57,7 @@ func BenchmarkHOG(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer func() { _ = h.Close() }()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := h.Detect(pics[i%len(pics)]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchmarkFootage(b, h, pics)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package detect
 import (
 	"flag"
 	"testing"
-	"time"
 
 	"gocv.io/x/gocv"
 
@@ -42,25 +41,8 @@ func TestRealCOCOModelFindsThePeopleInRealFootage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = d.Close() }()
-	withPeople, people := 0, 0
-	start := time.Now()
-	for _, p := range pics {
-		labels, err := d.Detect(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(labels) > 0 {
-			withPeople++
-		}
-		for _, l := range labels {
-			people++
-			b := l.Box
-			if l.Name != "person" || l.Score < 0.5 || b.Min.X < 0 || b.Min.Y < 0 || b.Max.X > p.Cols() || b.Max.Y > p.Rows() || b.Dy() < b.Dx() {
-				t.Errorf("label %+v in a %dx%d picture", l, p.Cols(), p.Rows())
-			}
-		}
-	}
-	t.Logf("%s: %d of %d frames with people, %d people in all, %v a frame (%dx%d)", d.Name(), withPeople, len(pics), people, time.Since(start)/time.Duration(len(pics)), pics[0].Cols(), pics[0].Rows())
+	withPeople, people, perFrame := peopleInFootage(t, d, pics, 0.5)
+	t.Logf("%s: %d of %d frames with people, %d people in all, %v a frame (%dx%d)", d.Name(), withPeople, len(pics), people, perFrame, pics[0].Cols(), pics[0].Rows())
 	if withPeople < len(pics)*3/4 || people < 2*len(pics) {
 		t.Fatalf("people found in %d of %d frames (%d in all) of footage full of them", withPeople, len(pics), people)
 	}
@@ -82,10 +64,5 @@ func BenchmarkONNX(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = d.Close() }()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := d.Detect(pics[i%len(pics)]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchmarkFootage(b, d, pics)
 }
