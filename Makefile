@@ -55,8 +55,8 @@ web-e2e: ## install the console's browser test driver (playwright-core, pinned i
 	cd web/e2e && npm ci --ignore-scripts --no-audit --no-fund >/dev/null
 
 .PHONY: run
-run: build kafka ## run the local default (edge + cloud); VIDEO=path for your own video, EDGE_NODES=n to simulate n edge nodes, SINK_REPLICAS=n for n sinks on a PostgreSQL index
-	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO)) $(if $(EDGE_NODES),-edge-nodes $(EDGE_NODES)) $(if $(SINK_REPLICAS),-index postgres -sink-replicas $(SINK_REPLICAS))
+run: build kafka ## run the local default (edge + cloud); VIDEO=path for your own video, EDGE_NODES=n to simulate n edge nodes, SINK_REPLICAS=n for n sinks on a PostgreSQL index, DETECTOR=hog for people labels
+	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO)) $(if $(EDGE_NODES),-edge-nodes $(EDGE_NODES)) $(if $(SINK_REPLICAS),-index postgres -sink-replicas $(SINK_REPLICAS)) $(if $(DETECTOR),-detector $(DETECTOR))
 
 .PHONY: test
 test: build kafka versitygw footage images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)

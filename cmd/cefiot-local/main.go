@@ -50,6 +50,9 @@ func run(ctx context.Context, args []string) error {
 	diskBudget := fs.String("edge-disk-budget", "2GiB", "room of the edge Kafka's log dir: its retention is planned to keep within it, deleting the oldest frames (which the bridge reports as a gap) rather than filling the disk (empty: no retention by size)")
 	index := fs.String("index", localstack.IndexBolt, "where the sink keeps its frame index: bbolt (a file in the run directory) or postgres (a PostgreSQL server started from Debian's package, TLS and a password, the index sink replicas share)")
 	sinkReplicas := fs.Int("sink-replicas", 1, "sink processes sharing the index (2 or more need -index postgres)")
+	detector := fs.String("detector", "off", "object labels on motion frames, as enrich's -detector: off, hog (OpenCV's people detector, as the edge overlay deploys it) or onnx (with -detect-model and -detect-classes)")
+	detectModel := fs.String("detect-model", "", "with -detector onnx: the ONNX detection model")
+	detectClasses := fs.String("detect-classes", "", "with -detector onnx: its class names, one a line")
 	freePorts := fs.Bool("free-ports", false, "listen on free ports instead of the fixed ones the README lists (to run next to another stack)")
 	if err := config.Parse(fs, args, os.LookupEnv); err != nil {
 		return err
@@ -67,6 +70,10 @@ func run(ctx context.Context, args []string) error {
 			return config.Invalid("edge-disk-budget", *diskBudget, "must be positive (empty for no budget)")
 		}
 		budget = n
+	}
+	detectArgs, err := enrichDetectArgs(*detector, *detectModel, *detectClasses)
+	if err != nil {
+		return err
 	}
 	logger, _ := logging.New(os.Stderr, "info", "text")
 	if *fresh {
@@ -102,6 +109,7 @@ func run(ctx context.Context, args []string) error {
 		EdgeDiskBudget: budget,
 		Index:          *index,
 		SinkReplicas:   *sinkReplicas,
+		BinaryArgs:     map[string][]string{"enrich": detectArgs},
 	}
 	if *freePorts {
 		cfg.Ports = localstack.Ports{}

@@ -23,6 +23,7 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal"
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/onnxgen"
 	"github.com/cefiot/cefiot/libs/harness/sitepki"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
@@ -66,7 +67,8 @@ func browserTool(t *testing.T) (root, chromium string) {
 // drives the page in headless Chromium: it loads without console errors,
 // shows all five stages placed and healthy, shows an event of the sample
 // video and opens it with its frames and boxes, receives new snapshots from
-// the event stream without polling, filters events by time and camera,
+// the event stream without polling, filters events by time, camera and
+// kind of object (labels from an ONNX detector given by path),
 // moves enrich to the cloud site and back, drains the node that runs enrich
 // and shows enrich on the other node, and shows the API's error when an
 // action is refused. Screenshots go to web/e2e/screenshots
@@ -83,14 +85,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := videogen.Write(video, spec); err != nil {
 		t.Fatal(err)
 	}
+	// Labels come from an ONNX detector given by path, as an operator
+	// gives one: a generated grid detector (onnxgen) at enrich's default
+	// input size, so that the events have kinds of object to filter by.
+	model, classes := filepath.Join(dir, "grid.onnx"), filepath.Join(dir, "grid.names")
+	if err := (onnxgen.GridDetector{Input: 640, Grid: 8}).Write(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(classes, []byte(strings.Join(onnxgen.Classes, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	local := startLocalDefault(ctx, t, root, "-video", video, "-edge-nodes", "2")
+	local := startLocalDefault(ctx, t, root, "-video", video, "-edge-nodes", "2",
+		"-detector", "onnx", "-detect-model", model, "-detect-classes", classes)
 	if _, err := localstack.WaitSink(ctx, local.client, local.sink, func(s localstack.SinkStatus) bool {
 		return s.Stored >= int64(spec.MotionFrames())
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
+	label := eventLabel(ctx, t, local)
 
 	shots := filepath.Join(root, "web", "e2e", "screenshots")
 	start := time.Now()
@@ -99,7 +113,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The browser logs in with the operator's client certificate.
 	op := local.pki.Files(sitepki.Operator)
 	cmd.Env = append(os.Environ(), "CONSOLE_URL="+local.console, "SCREENSHOT_DIR="+shots, "CHROMIUM="+chromium,
-		"CLIENT_CERT="+op.Cert, "CLIENT_KEY="+op.Key)
+		"CLIENT_CERT="+op.Cert, "CLIENT_KEY="+op.Key, "EVENT_LABEL="+label)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -155,6 +169,32 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("update docs/console.png: %v", err)
 		}
 	}
+}
+
+// eventLabel is a kind of object the stored event was labelled with, as
+// the sink's API lists it.
+func eventLabel(ctx context.Context, t *testing.T, local localDefault) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, local.sink+"/v1/events", nil)
+	resp, err := local.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Events []struct{ Labels []string }
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("events: %v: %s", err, body)
+	}
+	for _, e := range r.Events {
+		if len(e.Labels) > 0 {
+			return e.Labels[0]
+		}
+	}
+	t.Fatalf("no stored event has a label, with an ONNX detector on: %s", body)
+	return ""
 }
 
 func enrichNode(ctx context.Context, t *testing.T, client *http.Client, scheduler string) string {

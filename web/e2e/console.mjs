@@ -125,7 +125,26 @@ try {
   await page.locator("#filter-until").fill("");
   await page.locator("#filter-camera").selectOption("");
   await page.getByRole("button", { name: "Apply filter" }).click();
-  log("filter", { ok: true });
+
+  // The kind-of-object filter: a kind the stored events were labelled with
+  // (EVENT_LABEL, from the sink's API) shows only events that show it; a
+  // kind nothing was labelled with shows none.
+  const label = process.env.EVENT_LABEL;
+  if (!label) fail("EVENT_LABEL is not set");
+  await page.locator("#filter-label").fill(label);
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.waitForFunction((l) => {
+    const shown = [...document.querySelectorAll("#gallery li[data-event]")];
+    return shown.length > 0 && shown.every((e) => (e.querySelector(".labels")?.textContent || "").split(", ").includes(l));
+  }, label);
+  const labelled = await page.locator("#gallery li[data-event]").count();
+  await page.locator("#filter-label").fill("nosuchobject");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#gallery li[data-event]").length === 0 && /^0 events/.test(document.querySelector("#events-summary").textContent));
+  await page.locator("#filter-label").fill("");
+  await page.getByRole("button", { name: "Apply filter" }).click();
+  await page.waitForFunction((id) => document.querySelector(`#gallery li[data-event="${id}"]`), eventId);
+  log("filter", { ok: true, label, labelled });
 
   // Move enrich to the cloud site and back, from the page: the same
   // handoff as the CLI's move-site.
