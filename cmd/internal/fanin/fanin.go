@@ -54,6 +54,7 @@ type Result struct {
 	Stored          float64       // frames/s from the first produce to the last indexed
 	BridgeCPU       time.Duration // per frame, every site's bridge
 	SchedulerCPU    time.Duration // per frame, every site's scheduler and its etcd
+	BridgeIdle      float64       // share of a core one bridge uses with nothing to forward
 	SinkCPU         time.Duration // per stored frame, every sink replica
 	PostgresCPU     time.Duration // per stored frame, the server and its backends
 	SearchP50       time.Duration
@@ -115,6 +116,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if res.BridgeIdle, err = idleShare(ctx, edge.bridgePIDs(), idleWindow); err != nil {
+		return res, err
+	}
 	bridgeMeter, err := cpu.Start(edge.bridgePIDs())
 	if err != nil {
 		return res, err
@@ -161,6 +165,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.PostgresCPU = (pgAfter - pgBefore) / time.Duration(res.Frames)
 	res.SearchP50, res.SearchP99, err = searchLatency(ctx, sink, cfg.Sites, cfg.Searches)
 	return res, err
+}
+
+// idleWindow is how long the bridges' idle cost is metered.
+const idleWindow = 5 * time.Second
+
+// idleShare meters the processes for window, with nothing to do, and
+// returns the share of a core one of them used on average.
+func idleShare(ctx context.Context, pids map[string]int, window time.Duration) (float64, error) {
+	meter, err := cpu.Start(pids)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(window):
+	}
+	used, err := meter.Total()
+	if err != nil {
+		return 0, err
+	}
+	return used.Seconds() / window.Seconds() / float64(len(pids)), nil
 }
 
 func sinkClient(stack *localstack.Stack) (cefiotv1.SinkServiceClient, func(), error) {
@@ -227,11 +253,11 @@ func searchLatency(ctx context.Context, sink cefiotv1.SinkServiceClient, sites, 
 // Table prints results side by side.
 func Table(rs []Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-6s %-9s %-8s %-10s %-11s %-12s %-18s %-21s %-15s %-19s %-11s %-11s\n",
-		"sites", "replicas", "frames", "feed fr/s", "cloud fr/s", "stored fr/s", "bridges CPU/frame", "schedulers CPU/frame", "sink CPU/frame", "postgres CPU/frame", "search p50", "search p99")
+	fmt.Fprintf(&b, "%-6s %-9s %-8s %-10s %-11s %-12s %-17s %-18s %-21s %-15s %-19s %-11s %-11s\n",
+		"sites", "replicas", "frames", "feed fr/s", "cloud fr/s", "stored fr/s", "bridge idle core", "bridges CPU/frame", "schedulers CPU/frame", "sink CPU/frame", "postgres CPU/frame", "search p50", "search p99")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "%-6d %-9d %-8d %-10.0f %-11.0f %-12.0f %-18s %-21s %-15s %-19s %-11s %-11s\n",
-			r.Sites, r.Replicas, r.Frames, r.Feed, r.Ingest, r.Stored, ms(r.BridgeCPU), ms(r.SchedulerCPU), ms(r.SinkCPU), ms(r.PostgresCPU), ms(r.SearchP50), ms(r.SearchP99))
+		fmt.Fprintf(&b, "%-6d %-9d %-8d %-10.0f %-11.0f %-12.0f %-17s %-18s %-21s %-15s %-19s %-11s %-11s\n",
+			r.Sites, r.Replicas, r.Frames, r.Feed, r.Ingest, r.Stored, fmt.Sprintf("%.1f %%", 100*r.BridgeIdle), ms(r.BridgeCPU), ms(r.SchedulerCPU), ms(r.SinkCPU), ms(r.PostgresCPU), ms(r.SearchP50), ms(r.SearchP99))
 	}
 	return b.String()
 }
