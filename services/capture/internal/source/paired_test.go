@@ -33,6 +33,24 @@ func pictureIndex(t *testing.T, spec videogen.Spec, rendered []gocv.Mat, img goc
 	return best
 }
 
+// waitForMainPicture waits until p's main stream has given a picture.
+func waitForMainPicture(ctx context.Context, t *testing.T, p *Paired) {
+	t.Helper()
+	for {
+		p.mu.Lock()
+		written, changed := p.written, p.changed
+		p.mu.Unlock()
+		if written > 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatal("the main stream gave no picture")
+		}
+	}
+}
+
 func render(t *testing.T, spec videogen.Spec) []gocv.Mat {
 	t.Helper()
 	r, err := videogen.NewRenderer(spec)
@@ -132,8 +150,13 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 			t.Errorf("%s: only %d of %d main pictures of the sub-stream picture's own moment", name, same, len(pairs))
 		}
 	}
-	// Until the main stream is up too (FFmpeg probes each stream for a
-	// second or two), the sub-stream's pictures are kept.
+	// The detector starts once the main stream gives pictures (as a
+	// detector slow to start does): the sub-stream's first connection is
+	// made then, and the pictures FFmpeg buffered while it probed are read
+	// past, not taken one by one at the stream's pace, which would leave
+	// the detector as far behind the main stream for good.
+	waitForMainPicture(ctx, t, p)
+	// Until then, the sub-stream's pictures are kept.
 	for matched := 0; matched < 10; {
 		f, err := p.Next(ctx)
 		if err != nil {
@@ -146,6 +169,7 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 		}
 	}
 	warmup := p.Fallbacks()
+	t.Logf("the sub-stream's connection read past %d pictures buffered while FFmpeg probed it", p.detect.ReadPast())
 	collect(45)
 	p.SetMinInterval(200 * time.Millisecond)
 	collect(15)

@@ -71,6 +71,11 @@ type Stream struct {
 	fps      float64
 	backoff  time.Duration
 	clock    liveClock
+	// pending: a picture grabbed by catchUp and not yet delivered, of
+	// stream time pendingTime.
+	pending     bool
+	pendingTime time.Time
+	readPast    int64 // pictures catchUp read past
 	thinning
 }
 
@@ -172,6 +177,14 @@ func (s *Stream) connect() error {
 	}
 	s.vc = vc
 	s.clock.reset()
+	s.pending = false
+	if isURL(s.spec) {
+		if n := s.catchUp(); n > 0 {
+			s.readPast += int64(n)
+			s.next += uint64(n)
+			s.opts.logger().Info("source: read past the pictures buffered while the stream was probed", "source", redact.URL(s.spec), "pictures", n)
+		}
+	}
 	return nil
 }
 
@@ -218,15 +231,24 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		// A frame that will arrive well before the next one due is
 		// decoded but not converted (a stream that dropped makes Grab
 		// return at once; Read below notices).
+		grabbed, at := s.pending, s.pendingTime
+		s.pending = false
 		if s.skip(s.opts.now().Sub(s.start) + s.halfFrame()) {
-			if s.vc.Grab() {
+			if !grabbed && s.vc.Grab() {
 				s.streamTime() // keeps the clock's estimate fresh
 			}
 			s.next++
 			s.skipped++
 			continue
 		}
-		if !s.vc.Read(&s.mat) || s.mat.Empty() {
+		if !grabbed {
+			if s.vc.Grab() {
+				at = s.streamTime()
+			} else {
+				at = time.Time{}
+			}
+		}
+		if at.IsZero() || !s.vc.Retrieve(&s.mat) || s.mat.Empty() {
 			s.disconnect()
 			reason := "stream ended or stalled"
 			s.setOnline(false, reason)
@@ -239,7 +261,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		s.backoff = s.sopts.MinBackoff
 		s.setOnline(true, "")
 		now := s.opts.now()
-		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: s.streamTime()}
+		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: at}
 		s.delivered(f.Offset)
 		s.next++
 		return f, nil
@@ -250,22 +272,33 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 // clock (liveClock), or now when the stream gives no presentation times.
 func (s *Stream) streamTime() time.Time {
 	now := s.opts.now()
-	pos := s.vc.Get(gocv.VideoCapturePosMsec)
-	if pos <= 0 || pos != pos { // none, or NaN
+	pts, ok := s.presentationTime()
+	if !ok {
 		return now
 	}
-	return s.clock.observe(now, time.Duration(pos*float64(time.Millisecond)))
+	return s.clock.observe(now, pts)
+}
+
+// presentationTime is the presentation time of the picture just grabbed,
+// from the start of the connection; false when the stream gives none.
+func (s *Stream) presentationTime() (time.Duration, bool) {
+	pos := s.vc.Get(gocv.VideoCapturePosMsec)
+	if pos <= 0 || pos != pos { // none, or NaN
+		return 0, false
+	}
+	return time.Duration(pos * float64(time.Millisecond)), true
 }
 
 // halfFrame is half the stream's frame interval (at most 20 ms, and 0 when
 // the stream declares no usable rate): how early a frame may arrive and
 // still count as due.
 func (s *Stream) halfFrame() time.Duration {
-	if s.fps <= 0 || s.fps > 240 {
-		return 0
-	}
-	return min(time.Duration(float64(time.Second)/s.fps/2), 20*time.Millisecond)
+	return min(s.interval()/2, 20*time.Millisecond)
 }
+
+// ReadPast is how many pictures were read past at connections: those
+// FFmpeg buffered while it probed the stream (see catchUp).
+func (s *Stream) ReadPast() int64 { return s.readPast }
 
 // Close releases the stream. It is safe to call more than once.
 func (s *Stream) Close() error {
