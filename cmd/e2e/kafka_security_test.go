@@ -164,10 +164,10 @@ func TestKafkaRefusesStrangersAndOtherSites(t *testing.T) {
 	t.Run("sites sharing an edge cluster read only under their own prefix", func(t *testing.T) {
 		owner := site("shared-edge")
 		shared := kafkatest.StartConfigForTest(t, kafkalocal.ClusterConfig{Name: "shared-edge", TLS: owner.KafkaTLS(edge, other)})
-		if err := shared.Grant(ctx, append(kafkaacl.SharedEdgeBridge("edge", "edge."), kafkaacl.SharedEdgeBridge("other", "other.")...)); err != nil {
+		if err := shared.Grant(ctx, append(kafkaacl.SharedEdgeBridge("edge", pipeline.SharedEdgePrefix("edge")), kafkaacl.SharedEdgeBridge("other", pipeline.SharedEdgePrefix("other"))...)); err != nil {
 			t.Fatal(err)
 		}
-		mine, theirs := "other."+pipeline.TopicFramesEnriched, "edge."+pipeline.TopicFramesEnriched
+		mine, theirs := pipeline.SharedEdgePrefix("other")+pipeline.TopicFramesEnriched, pipeline.SharedEdgePrefix("edge")+pipeline.TopicFramesEnriched
 		for _, topic := range []string{mine, theirs} {
 			if err := shared.CreateTopic(ctx, topic, 1, 1, nil); err != nil {
 				t.Fatal(err)

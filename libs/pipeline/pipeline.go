@@ -70,6 +70,11 @@ const AuditReaderGroup = "cefiot-audit-reader"
 // workload says otherwise.
 func DefaultBridgeTopics() []string { return []string{TopicFramesEnriched} }
 
+// SharedEdgePrefix is where site's topics live in an edge Kafka cluster
+// that several sites share: the prefix its bridge forwards from
+// (-edge-topic-prefix) and its bridge's read grants (kafkaacl.SharedEdgeBridge).
+func SharedEdgePrefix(site string) string { return site + "." }
+
 // cloudPrefix starts every cloud topic that holds a site's records.
 const cloudPrefix = "edge-"
 

@@ -40,11 +40,8 @@ type edgeSite struct {
 	closeConn func()
 }
 
-// edgePrefix is where site's topics live in the shared edge cluster.
-func edgePrefix(site string) string { return site + "." }
-
 // edgeTopic is site's enriched frames topic in the shared edge cluster.
-func edgeTopic(site string) string { return edgePrefix(site) + pipeline.TopicFramesEnriched }
+func edgeTopic(site string) string { return pipeline.SharedEdgePrefix(site) + pipeline.TopicFramesEnriched }
 
 // startSharedEdge starts the shared edge cluster, secured like a site's
 // own: its brokers' certificates come from a CA of their own, they trust
@@ -75,7 +72,7 @@ func startSharedEdge(ctx context.Context, cfg Config, dir string, stack *localst
 	}
 	var grants []kafkaacl.Grant
 	for _, s := range sites {
-		grants = append(grants, kafkaacl.SharedEdgeBridge(s, edgePrefix(s))...)
+		grants = append(grants, kafkaacl.SharedEdgeBridge(s, pipeline.SharedEdgePrefix(s))...)
 	}
 	if err := e.cluster.Grant(ctx, grants); err != nil {
 		return nil, err
@@ -132,7 +129,7 @@ func (e *sharedEdge) startSite(cfg Config, dir, name string, ports []int, pki si
 	s.bridge, err = bridgeharness.Start(bridgeharness.Config{
 		BinDir: cfg.BinDir, Dir: siteDir, Site: name, EtcdEndpoint: etcd, PKI: pki, AdminPorts: [2]int{ports[4], ports[5]},
 		EdgeBootstrap: e.cluster.BootstrapServers(), CloudBootstrap: cloud, CloudTLSCA: cloudCA,
-		Args: []string{"-edge-tls-ca", edgeCA, "-edge-topic-prefix", edgePrefix(name), "-topics", pipeline.TopicFramesEnriched},
+		Args: []string{"-edge-tls-ca", edgeCA, "-edge-topic-prefix", pipeline.SharedEdgePrefix(name), "-topics", pipeline.TopicFramesEnriched},
 	})
 	if err != nil {
 		s.stop()
