@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build an arm64 sysroot holding OpenCV 4.6 (the modules gocv links) and
-# every shared library those need, from Debian 12's arm64 packages, into
-# <repo>/.cache/sysroot-arm64. cmd/cefiot-images cross-compiles capture
+# Build an arm64 sysroot holding OpenCV 4.6 (the modules gocv links), the
+# headers of FFmpeg's libraries, and every shared library those need, from
+# Debian 12's arm64 packages, into <repo>/.cache/sysroot-arm64. cmd/cefiot-images cross-compiles capture
 # against it and copies the libraries capture loads into its linux/arm64
 # image. Nothing on the system changes: apt runs with a private state
 # directory (no `dpkg --add-architecture`), and the packages are unpacked
@@ -20,7 +20,7 @@ sysroot="$cache/sysroot-arm64"
 # <opencv2/opencv.hpp> includes (-dev packages, fetched without dependencies).
 link_modules=(core imgproc imgcodecs videoio highgui video objdetect calib3d features2d dnn photo)
 header_modules=("${link_modules[@]}" flann ml stitching)
-version=1 # bump when the package list changes
+version=2 # bump when the package list changes
 marker="$sysroot/.cefiot-sysroot-v$version"
 if [[ -f "$marker" ]]; then
 	echo "$sysroot"
@@ -46,6 +46,9 @@ runtime_pkgs=()
 for m in "${link_modules[@]}"; do runtime_pkgs+=("libopencv-$m""406"); done
 dev_pkgs=()
 for m in "${header_modules[@]}"; do dev_pkgs+=("libopencv-$m-dev"); done
+# FFmpeg's headers and link names: capture reads network streams through
+# FFmpeg's libraries directly (their runtime packages are OpenCV's).
+dev_pkgs+=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
 
 start=$(date +%s)
 echo "fetch-arm64-opencv: resolving and downloading Debian arm64 packages into $apt_dir" >&2

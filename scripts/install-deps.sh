@@ -14,6 +14,11 @@ cmd gcc gcc
 pkg pkg-config
 # OpenCV 4.6 (about 840 MB, 4 minutes): what gocv v0.32.0 builds against.
 pkg libopencv-dev
+# FFmpeg's libraries, read directly for a live stream's own times (capture's avread).
+pkg libavformat-dev
+pkg libavcodec-dev
+pkg libswscale-dev
+pkg libavutil-dev
 cmd java openjdk-17-jre-headless
 cmd mvn maven
 # ip and tc (network namespaces, veth, tc) for the bridge's WAN fault tests.

@@ -41,7 +41,9 @@ type edgeSite struct {
 }
 
 // edgeTopic is site's enriched frames topic in the shared edge cluster.
-func edgeTopic(site string) string { return pipeline.SharedEdgePrefix(site) + pipeline.TopicFramesEnriched }
+func edgeTopic(site string) string {
+	return pipeline.SharedEdgePrefix(site) + pipeline.TopicFramesEnriched
+}
 
 // startSharedEdge starts the shared edge cluster, secured like a site's
 // own: its brokers' certificates come from a CA of their own, they trust

@@ -28,6 +28,10 @@ var multiarchTriplet = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "
 // keeps the sysroot small).
 var OpenCVModules = []string{"highgui", "videoio", "video", "objdetect", "calib3d", "imgcodecs", "features2d", "dnn", "photo", "imgproc", "core"}
 
+// FFmpegLibraries are the FFmpeg libraries capture reads network streams
+// with (services/capture/internal/avread).
+var FFmpegLibraries = []string{"avformat", "avcodec", "swscale", "avutil"}
+
 // libDirs are the directories the dynamic linker searches, in its order
 // (ld.so.conf's multiarch entries, then the defaults), as image paths.
 func (s Sysroot) libDirs() []string {
@@ -43,7 +47,8 @@ func (s Sysroot) alternativeDirs() []string {
 	return []string{"/usr/lib/" + t + "/blas", "/usr/lib/" + t + "/lapack"}
 }
 
-// CgoEnv is the environment that builds gocv against the sysroot: the
+// CgoEnv is the environment that builds gocv (and capture's FFmpeg
+// reader) against the sysroot: the
 // customenv build tag turns off gocv's pkg-config line, so these flags are
 // all it gets (and, being environment variables, they are part of Go's
 // build cache key).
@@ -56,10 +61,13 @@ func (s Sysroot) CgoEnv() []string {
 		return out
 	}
 	t := multiarchTriplet[s.Arch]
-	cpp := "-I" + strings.Join(host("/usr/include/opencv4", "/usr/include/"+t+"/opencv4"), " -I")
+	cpp := "-I" + strings.Join(host("/usr/include/opencv4", "/usr/include/"+t+"/opencv4", "/usr/include/"+t), " -I")
 	ld := []string{"-L" + host("/usr/lib/" + t)[0]}
 	for _, m := range OpenCVModules {
 		ld = append(ld, "-lopencv_"+m)
+	}
+	for _, l := range FFmpegLibraries {
+		ld = append(ld, "-l"+l)
 	}
 	// The libraries OpenCV needs in turn are only checked at link time.
 	ld = append(ld, "-Wl,-rpath-link,"+strings.Join(host(append(s.libDirs(), s.alternativeDirs()...)...), ":"))

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"gocv.io/x/gocv"
 )
@@ -21,11 +22,23 @@ func FrameID(camera string, epoch, sequence uint64) string {
 	return fmt.Sprintf("%s_%d_%08d", camera, epoch, sequence)
 }
 
-// LiveFrameID formats the id of a frame of a live stream:
-// "<camera>_live_<fingerprint>", from the decoded picture itself. Every
-// capture of one camera decodes the same picture from the same stream
-// bytes, so two captures that overlap (a healed partition, an etcd quorum
-// loss) make the same ids, and the sink stores each frame once.
+// CameraTimeFrameID formats the id of a frame of a live stream whose
+// camera tells its clock (RTCP sender reports): "<camera>_at_<unix ms>",
+// the picture's time by the camera's clock, to the millisecond. Every
+// capture of the camera gives a picture the same time, whenever it
+// connected and whatever decodes it, so two captures that overlap (a
+// healed partition, an etcd quorum loss) make the same ids and the sink
+// stores each frame once.
+func CameraTimeFrameID(camera string, at time.Time) string {
+	ms := (at.UnixMicro() + 500) / 1000 // the nearest millisecond
+	return fmt.Sprintf("%s_at_%d", camera, ms)
+}
+
+// LiveFrameID formats the id of a frame of a live stream that gives no
+// camera time (or not yet: a camera's first sender report comes within
+// seconds of connecting): "<camera>_live_<fingerprint>", from the decoded
+// picture itself. Captures that decode the same stream bytes with the same
+// decoder make the same ids.
 func LiveFrameID(camera string, fingerprint uint64) string {
 	return fmt.Sprintf("%s_live_%016x", camera, fingerprint)
 }

@@ -313,6 +313,7 @@ func (c *capturer) session(ctx context.Context, logger *slog.Logger, id string, 
 			// A two-stream camera keeps the main stream's picture of the
 			// moment; the boxes found on the sub-stream are scaled to it.
 			fr.P = pool.clone(f.Picture(), f.CaptureTime)
+			fr.P.cameraAt = f.CameraTime
 			fr.P.scaleX, fr.P.scaleY = float64(fr.P.mat.Cols())/float64(f.Mat.Cols()), float64(fr.P.mat.Rows())/float64(f.Mat.Rows())
 			if paired != nil {
 				n := paired.Fallbacks()
@@ -336,7 +337,8 @@ func frameInterval(fps float64) time.Duration {
 
 // sessionEpoch: content-derived for files and folders (re-reading gives the
 // same frame ids), path-derived for watched folders, the start time in
-// milliseconds for live streams (whose frame ids come from the picture,
+// milliseconds for live streams (whose frame ids come from the camera's
+// time of the picture or from the picture, CameraTimeFrameID and
 // LiveFrameID; the epoch names the session's events).
 func sessionEpoch(s Settings) (uint64, error) {
 	switch {
@@ -352,7 +354,10 @@ func sessionEpoch(s Settings) (uint64, error) {
 func (c *capturer) publishFrame(ctx context.Context, pub *publisher, camera string, epoch uint64, live bool, desc string, o event.Out[*shot]) error {
 	img := &o.P.mat
 	id := FrameID(camera, epoch, o.Index)
-	if live {
+	switch {
+	case live && !o.P.cameraAt.IsZero():
+		id = CameraTimeFrameID(camera, o.P.cameraAt)
+	case live:
 		fp, err := Fingerprint(*img)
 		if err != nil {
 			return fmt.Errorf("camera %s frame %d: %w", camera, o.Index, err)
@@ -454,6 +459,9 @@ func (c *capturer) publishStatus(ctx context.Context, pub *publisher, cam *Camer
 type shot struct {
 	mat gocv.Mat
 	at  time.Time
+	// cameraAt is the picture's time by the camera's clock (zero when the
+	// stream gives none): what a live frame's id comes from.
+	cameraAt time.Time
 	// scaleX and scaleY take the detector's boxes to mat's pixels (1 but
 	// for a two-stream camera, whose boxes are found on the sub-stream).
 	scaleX, scaleY float64
@@ -474,7 +482,7 @@ func (p *shotPool) clone(m gocv.Mat, at time.Time) *shot {
 		p.all = append(p.all, s)
 	}
 	m.CopyTo(&s.mat)
-	s.at, s.scaleX, s.scaleY = at, 1, 1
+	s.at, s.cameraAt, s.scaleX, s.scaleY = at, time.Time{}, 1, 1
 	return s
 }
 

@@ -46,7 +46,7 @@ func (s *Stream) catchUp() int {
 		// interval; a picture that arrived live keeps the offset.
 		offset := time.Duration(read.UnixNano()) - pts
 		if i == limit || (timed > 0 && prevOffset-offset < interval/2) {
-			s.pending, s.pendingTime = true, s.clock.observe(read, pts)
+			s.pending, s.pendingTime, s.pendingCam = true, s.clock.observe(read, pts), s.cameraTime()
 			return i
 		}
 		prevOffset = offset

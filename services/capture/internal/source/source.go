@@ -42,6 +42,12 @@ type Frame struct {
 	// own presentation times (see liveClock): unlike CaptureTime, it does
 	// not move when the picture is read late. Zero for other sources.
 	StreamTime time.Time
+	// CameraTime, for a network stream whose camera tells its clock (an
+	// RTSP camera's RTCP sender reports), is the picture's time by that
+	// clock: the same for every reader of the camera, whenever it
+	// connected and however it decodes. Zero when the stream gives none
+	// (yet: a camera's first report comes within seconds of connecting).
+	CameraTime time.Time
 	// Full, for a two-stream camera (Paired), returns the main stream's
 	// picture of the frame's moment, valid until the next call to Next or
 	// Close; false when the main stream has none (Mat is then the picture
@@ -156,14 +162,6 @@ type Decoding interface {
 	// Decoder is "software", or the hardware acceleration in use; empty
 	// while nothing is open.
 	Decoder() string
-}
-
-// decoderName names what decodes for an open capture.
-func decoderName(vc *videoio.Capture) string {
-	if a := vc.Accel(); a != videoio.AccelNone {
-		return a.String()
-	}
-	return "software"
 }
 
 func (o Options) validate() error {

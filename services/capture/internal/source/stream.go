@@ -13,7 +13,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/cefiot/cefiot/libs/redact"
-	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // IsStream reports whether spec names a live source: an rtsp://, rtsps://,
@@ -59,7 +58,7 @@ type Stream struct {
 	spec     string
 	opts     Options
 	sopts    StreamOptions
-	vc       *videoio.Capture
+	vc       streamReader
 	mat      gocv.Mat
 	online   bool
 	known    bool // online has been reported at least once
@@ -75,6 +74,7 @@ type Stream struct {
 	// stream time pendingTime.
 	pending     bool
 	pendingTime time.Time
+	pendingCam  time.Time
 	readPast    int64 // pictures catchUp read past
 	thinning
 }
@@ -154,12 +154,7 @@ func (s *Stream) connect() error {
 	if err != nil {
 		return fmt.Errorf("open %s: %v", redact.URL(s.spec), err)
 	}
-	var vc *videoio.Capture
-	if isDevice(s.spec) {
-		vc, err = videoio.OpenDevice(target)
-	} else {
-		vc, err = videoio.Open(target, s.opts.Accel)
-	}
+	vc, err := openReader(s.spec, target, s.opts, s.sopts.IOTimeout)
 	if err != nil {
 		if isDevice(s.spec) {
 			if _, serr := os.Stat(s.spec); serr != nil {
@@ -167,12 +162,12 @@ func (s *Stream) connect() error {
 			}
 			return fmt.Errorf("open device %s: OpenCV's V4L2 backend cannot open it (busy, or not a capture device)", s.spec)
 		}
-		return fmt.Errorf("open %s: the stream does not answer or is not a video stream%s", redact.URL(s.spec), s.opts.accelHint())
+		return fmt.Errorf("open %s: the stream does not answer or is not a video stream%s (%v)", redact.URL(s.spec), s.opts.accelHint(), err)
 	}
 	if !isDevice(s.spec) {
-		s.opts.logger().Info("source: stream opened", "source", redact.URL(s.spec), "codec", vc.Codec(), "decoder", decoderName(vc))
+		s.opts.logger().Info("source: stream opened", "source", redact.URL(s.spec), "codec", vc.codec(), "decoder", vc.decoder())
 	}
-	if d := vc.Get(gocv.VideoCaptureFPS); s.opts.FPS == 0 && d > 0 && d <= 1000 {
+	if d := vc.declaredFPS(); s.opts.FPS == 0 && d > 0 && d <= 1000 {
 		s.fps = d
 	}
 	s.vc = vc
@@ -231,7 +226,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		// A frame that will arrive well before the next one due is
 		// decoded but not converted (a stream that dropped makes Grab
 		// return at once; Read below notices).
-		grabbed, at := s.pending, s.pendingTime
+		grabbed, at, cam := s.pending, s.pendingTime, s.pendingCam
 		s.pending = false
 		if s.skip(s.opts.now().Sub(s.start) + s.halfFrame()) {
 			if !grabbed && s.vc.Grab() {
@@ -243,7 +238,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		}
 		if !grabbed {
 			if s.vc.Grab() {
-				at = s.streamTime()
+				at, cam = s.streamTime(), s.cameraTime()
 			} else {
 				at = time.Time{}
 			}
@@ -261,7 +256,7 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		s.backoff = s.sopts.MinBackoff
 		s.setOnline(true, "")
 		now := s.opts.now()
-		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: at}
+		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: at, CameraTime: cam}
 		s.delivered(f.Offset)
 		s.next++
 		return f, nil
@@ -279,14 +274,23 @@ func (s *Stream) streamTime() time.Time {
 	return s.clock.observe(now, pts)
 }
 
+// cameraTime is the time of the picture just grabbed by the camera's
+// clock; zero when the stream gives none (yet).
+func (s *Stream) cameraTime() time.Time {
+	if t, ok := s.vc.cameraTime(); ok {
+		return t
+	}
+	return time.Time{}
+}
+
 // presentationTime is the presentation time of the picture just grabbed,
 // from the start of the connection; false when the stream gives none.
 func (s *Stream) presentationTime() (time.Duration, bool) {
-	pos := s.vc.Get(gocv.VideoCapturePosMsec)
-	if pos <= 0 || pos != pos { // none, or NaN
+	pos, ok := s.vc.position()
+	if !ok || pos <= 0 {
 		return 0, false
 	}
-	return time.Duration(pos * float64(time.Millisecond)), true
+	return pos, true
 }
 
 // halfFrame is half the stream's frame interval (at most 20 ms, and 0 when
@@ -333,7 +337,7 @@ func (s *Stream) Decoder() string {
 	if s.vc == nil {
 		return ""
 	}
-	return decoderName(s.vc)
+	return s.vc.decoder()
 }
 
 // Online reports whether the last read delivered a frame.

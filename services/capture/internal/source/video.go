@@ -147,7 +147,7 @@ func (v *VideoFile) Describe() string {
 }
 
 // Decoder is "software", or the hardware acceleration decoding the video.
-func (v *VideoFile) Decoder() string { return decoderName(v.vc) }
+func (v *VideoFile) Decoder() string { return cvReader{v.vc}.decoder() }
 
 // FPS returns the frame rate used for Offset and pacing.
 func (v *VideoFile) FPS() float64 { return v.fps }

@@ -24,6 +24,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmjpeg"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"gocv.io/x/gocv"
 
@@ -77,7 +78,23 @@ type Server struct {
 	stop, done   chan struct{}
 	transports   []string
 	unauthorized int
+	sent         []sentPicture
 }
+
+// sentPicture is a picture the server sent: its number in the loop of the
+// run that sent it, and its time by the camera's clock (what its RTCP
+// sender reports tell clients).
+type sentPicture struct {
+	index int
+	at    time.Time
+}
+
+// maxSent bounds the pictures the server remembers.
+const maxSent = 100000
+
+// senderReportInterval is how often the server sends an RTCP sender
+// report on each stream, as cameras do every few seconds.
+const senderReportInterval = time.Second
 
 // New renders spec's frames as JPEGs and serves them on a free loopback
 // port.
@@ -342,8 +359,16 @@ func (s *Server) send(outputs []output, stop <-chan struct{}, done chan<- struct
 	t := time.NewTicker(time.Duration(float64(time.Second) / s.fps))
 	defer t.Stop()
 	start := time.Now()
+	var reported time.Time
 	for i := 0; ; i++ {
 		ts := uint32(time.Since(start) * 90000 / time.Second) // 90 kHz video clock
+		// The camera's wall clock runs with its RTP clock, exactly.
+		at := start.Add(time.Duration(ts) * time.Second / 90000)
+		s.noteSent(i, at)
+		report := at.Sub(reported) >= senderReportInterval
+		if report {
+			reported = at
+		}
 		for _, o := range outputs {
 			pkts, err := o.enc(i)
 			if err != nil {
@@ -353,7 +378,10 @@ func (s *Server) send(outputs []output, stop <-chan struct{}, done chan<- struct
 				p.Timestamp = ts
 				// An error means no reader can take the packet right now,
 				// as with a camera nobody watches: nothing to do.
-				_ = o.stream.WritePacketRTP(o.media, p)
+				_ = o.stream.WritePacketRTPWithNTP(o.media, p, at)
+			}
+			if report && len(pkts) > 0 {
+				_ = o.stream.WritePacketRTCP(o.media, &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: ntpTime(at), RTPTime: ts})
 			}
 		}
 		select {
@@ -362,6 +390,39 @@ func (s *Server) send(outputs []output, stop <-chan struct{}, done chan<- struct
 		case <-t.C:
 		}
 	}
+}
+
+// noteSent remembers that picture i of the loop went out at time at.
+func (s *Server) noteSent(i int, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) == maxSent {
+		s.sent = append(s.sent[:0], s.sent[maxSent/2:]...)
+	}
+	s.sent = append(s.sent, sentPicture{index: i, at: at})
+}
+
+// SentAt tells which picture the server sent at time at by its clock
+// (within 1 ms): its number in the loop of the run that sent it (the
+// scene's frame number is that modulo the spec's frames).
+func (s *Server) SentAt(at time.Time) (index int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for j := len(s.sent) - 1; j >= 0; j-- {
+		if d := s.sent[j].at.Sub(at); d < time.Millisecond && d > -time.Millisecond {
+			return s.sent[j].index, true
+		}
+	}
+	return 0, false
+}
+
+// ntpTime is t as an NTP timestamp (seconds since 1900 in the upper 32
+// bits, their fraction in the lower), as RTCP sender reports carry it.
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	secs := uint64(t.Unix() + unixToNTP)
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return secs<<32 | frac
 }
 
 // encoder returns the stream's format and what turns its picture i (looped)

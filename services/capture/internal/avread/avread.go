@@ -1,0 +1,129 @@
+// Package avread reads a network stream (RTSP above all) through FFmpeg's
+// libraries directly, not through OpenCV's VideoCapture, so that each
+// picture keeps what the stream says about it: its presentation time and
+// its producer's wall-clock time. An RTSP camera's RTCP sender reports map
+// its RTP clock to its wall clock; FFmpeg attaches that time to each packet
+// and Reader gives it per picture (ProducerTime). Two readers of one camera
+// get the same time for the same picture, whenever each connected, on
+// whatever decoder: what makes a live picture's identity. Pictures are
+// decoded in software, one thread per stream, and converted to BGR into
+// gocv Mats only when asked (Retrieve).
+package avread
+
+// #cgo CXXFLAGS: --std=c++11
+// #include <stdint.h>
+// #include <stdlib.h>
+// void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, char* err, int err_len);
+// int cefiot_av_grab(void* p);
+// int cefiot_av_retrieve(void* p, void* mat);
+// void cefiot_av_times(void* p, double* pos_ms, int64_t* producer_us);
+// double cefiot_av_fps(void* p);
+// const char* cefiot_av_codec(void* p);
+// void cefiot_av_close(void* p);
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+	"unsafe"
+
+	"gocv.io/x/gocv"
+)
+
+// Reader is an open stream. It is not safe for concurrent use.
+type Reader struct {
+	p unsafe.Pointer
+}
+
+// Open connects to url with FFmpeg's options (for example rw_timeout in
+// microseconds, rtsp_transport), probes it and prepares its video
+// stream's decoder.
+func Open(url string, options map[string]string) (*Reader, error) {
+	curl := C.CString(url)
+	defer C.free(unsafe.Pointer(curl))
+	keys := make([]string, 0, len(options))
+	for k := range options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	n := len(keys)
+	ck := C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	cv := C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(ck)
+	defer C.free(cv)
+	kp := unsafe.Slice((**C.char)(ck), max(n, 1))
+	vp := unsafe.Slice((**C.char)(cv), max(n, 1))
+	for i, k := range keys {
+		kp[i], vp[i] = C.CString(k), C.CString(options[k])
+		defer C.free(unsafe.Pointer(kp[i]))
+		defer C.free(unsafe.Pointer(vp[i]))
+	}
+	var msg [512]C.char
+	p := C.cefiot_av_open(curl, (**C.char)(ck), (**C.char)(cv), C.int(n), &msg[0], C.int(len(msg)))
+	if p == nil {
+		return nil, errors.New("FFmpeg: " + C.GoString(&msg[0]))
+	}
+	return &Reader{p: p}, nil
+}
+
+// Grab decodes the next picture without converting it; false at the end
+// of the stream or when the stream stalled past its read timeout.
+func (r *Reader) Grab() bool { return C.cefiot_av_grab(r.p) != 0 }
+
+// Retrieve converts the last grabbed picture to BGR into m.
+func (r *Reader) Retrieve(m *gocv.Mat) bool {
+	return C.cefiot_av_retrieve(r.p, unsafe.Pointer(m.Ptr())) != 0 && !m.Empty()
+}
+
+// Read grabs and retrieves the next picture.
+func (r *Reader) Read(m *gocv.Mat) bool { return r.Grab() && r.Retrieve(m) }
+
+// Position is the last picture's presentation time from the stream's
+// start; false when it has none.
+func (r *Reader) Position() (time.Duration, bool) {
+	pos, _ := r.times()
+	if math.IsNaN(pos) {
+		return 0, false
+	}
+	return time.Duration(pos * float64(time.Millisecond)), true
+}
+
+// ProducerTime is the last picture's time by its producer's wall clock
+// (an RTSP camera's, from its RTCP sender reports); false until the stream
+// has given one (a camera sends its first report within seconds of PLAY)
+// or when it gives none.
+func (r *Reader) ProducerTime() (time.Time, bool) {
+	_, us := r.times()
+	if us <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMicro(us), true
+}
+
+func (r *Reader) times() (float64, int64) {
+	var pos C.double
+	var us C.int64_t
+	C.cefiot_av_times(r.p, &pos, &us)
+	return float64(pos), int64(us)
+}
+
+// FPS is the stream's frame rate as FFmpeg guesses it; 0 when unknown.
+func (r *Reader) FPS() float64 { return float64(C.cefiot_av_fps(r.p)) }
+
+// Codec names the stream's codec ("h264", "hevc", "mjpeg").
+func (r *Reader) Codec() string { return C.GoString(C.cefiot_av_codec(r.p)) }
+
+// Close disconnects and releases the decoder. It is safe to call more
+// than once.
+func (r *Reader) Close() {
+	if r.p != nil {
+		C.cefiot_av_close(r.p)
+		r.p = nil
+	}
+}
+
+// String names the reader for logs.
+func (r *Reader) String() string { return fmt.Sprintf("FFmpeg reader (%s)", r.Codec()) }
