@@ -7,8 +7,8 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 // scene renders spec's pictures, to tell which one a decoded picture is.

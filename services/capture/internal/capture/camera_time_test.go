@@ -14,9 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 func TestCameraTimeFrameID(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 // TestRTSPCameraWithCredentials captures an H.264 RTSP camera that demands

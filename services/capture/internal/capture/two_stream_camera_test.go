@@ -13,9 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 // TestTwoStreamCamera captures a camera configured with two streams (its

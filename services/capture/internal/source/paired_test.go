@@ -8,8 +8,8 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 // pictureIndex tells which picture of spec img is (the rendered one it

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cefiot/cefiot/libs/harness/rtsptest"
 	"github.com/cefiot/cefiot/libs/harness/videogen"
-	"github.com/cefiot/cefiot/services/capture/internal/source/rtsptest"
 )
 
 // retryWatch is a slog handler that signals each failed connection attempt
