@@ -1,6 +1,11 @@
 package source
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/cefiot/cefiot/libs/redact"
+)
 
 // catchUpLimit bounds how much of a stream catchUp reads past: FFmpeg
 // probes a stream for a few seconds at most.
@@ -61,4 +66,50 @@ func (s *Stream) interval() time.Duration {
 		return 0
 	}
 	return time.Duration(float64(time.Second) / s.fps)
+}
+
+// cameraTimeWait bounds how long a new RTSP connection reads past pictures
+// while it waits for the camera's first sender report: cameras send one
+// every few seconds (RFC 3550 suggests 5 s at most).
+const cameraTimeWait = 6 * time.Second
+
+// awaitCameraTime reads past the pictures of an RTSP stream that come
+// before its camera's first sender report. Without the camera's time their
+// frame ids would be fingerprints, not the ids another capture of the
+// camera, already timing its pictures, gives them: an overlap of two
+// captures would store them twice. A camera that sent no report within
+// cameraTimeWait is taken for one that sends none: its pictures get
+// fingerprint ids, and its later connections do not wait. It returns how
+// many pictures it read past.
+func (s *Stream) awaitCameraTime() int {
+	if !s.pending || !s.pendingCam.IsZero() || s.cameraTimeless || !isRTSP(s.spec) {
+		return 0
+	}
+	if _, ok := s.vc.(avReader); !ok {
+		return 0 // OpenCV does not tell the camera's time
+	}
+	deadline := s.opts.now().Add(cameraTimeWait)
+	for n := 1; ; n++ {
+		if !s.vc.Grab() {
+			s.pending = false // Next notices that the stream has dropped
+			return n
+		}
+		if cam := s.cameraTime(); !cam.IsZero() {
+			s.pendingTime, s.pendingCam = s.streamTime(), cam
+			return n
+		}
+		if !s.opts.now().Before(deadline) {
+			s.cameraTimeless = true
+			s.pendingTime = s.streamTime()
+			s.opts.logger().Warn("source: the camera sent no RTCP sender report; its frame ids come from its pictures",
+				"source", redact.URL(s.spec), "waited", cameraTimeWait)
+			return n
+		}
+	}
+}
+
+// isRTSP reports whether spec is an rtsp:// or rtsps:// URL.
+func isRTSP(spec string) bool {
+	lower := strings.ToLower(spec)
+	return strings.HasPrefix(lower, "rtsp://") || strings.HasPrefix(lower, "rtsps://")
 }

@@ -75,7 +75,10 @@ type Stream struct {
 	pending     bool
 	pendingTime time.Time
 	pendingCam  time.Time
-	readPast    int64 // pictures catchUp read past
+	readPast    int64 // pictures catchUp and awaitCameraTime read past
+	// cameraTimeless: the camera sent no sender report within
+	// cameraTimeWait of a connection (awaitCameraTime).
+	cameraTimeless bool
 	thinning
 }
 
@@ -178,6 +181,11 @@ func (s *Stream) connect() error {
 			s.readPast += int64(n)
 			s.next += uint64(n)
 			s.opts.logger().Info("source: read past the pictures buffered while the stream was probed", "source", redact.URL(s.spec), "pictures", n)
+		}
+		if n := s.awaitCameraTime(); n > 0 {
+			s.readPast += int64(n)
+			s.next += uint64(n)
+			s.opts.logger().Info("source: read past the pictures before the camera's first sender report", "source", redact.URL(s.spec), "pictures", n)
 		}
 	}
 	return nil
@@ -301,7 +309,8 @@ func (s *Stream) halfFrame() time.Duration {
 }
 
 // ReadPast is how many pictures were read past at connections: those
-// FFmpeg buffered while it probed the stream (see catchUp).
+// FFmpeg buffered while it probed the stream (see catchUp), and those
+// before the camera's first sender report (awaitCameraTime).
 func (s *Stream) ReadPast() int64 { return s.readPast }
 
 // Close releases the stream. It is safe to call more than once.
