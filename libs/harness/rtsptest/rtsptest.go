@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -295,10 +296,18 @@ func (s *Server) start(addr string) error {
 		RTSPAddress: addr,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
-			if err == nil {
-				bound = l.Addr()
+			if err != nil {
+				return nil, err
 			}
-			return l, err
+			bound = l.Addr()
+			return reportFilter{l}, nil
+		},
+		ListenPacket: func(network, address string) (net.PacketConn, error) {
+			c, err := net.ListenPacket(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return reportFilterPacketConn{c}, nil
 		},
 	}
 	if s.udp {
@@ -406,14 +415,22 @@ func (s *Server) noteSent(i int, at time.Time) {
 // (within 1 ms): its number in the loop of the run that sent it (the
 // scene's frame number is that modulo the spec's frames).
 func (s *Server) SentAt(at time.Time) (index int, ok bool) {
+	index, off := s.NearestSent(at)
+	return index, off < time.Millisecond && off > -time.Millisecond
+}
+
+// NearestSent is the picture sent nearest to time at by the server's
+// clock, and how far from at it was sent.
+func (s *Server) NearestSent(at time.Time) (index int, off time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for j := len(s.sent) - 1; j >= 0; j-- {
-		if d := s.sent[j].at.Sub(at); d < time.Millisecond && d > -time.Millisecond {
-			return s.sent[j].index, true
+	off = time.Duration(math.MaxInt64)
+	for _, p := range s.sent {
+		if d := p.at.Sub(at); d.Abs() < off.Abs() {
+			index, off = p.index, d
 		}
 	}
-	return 0, false
+	return index, off
 }
 
 // ntpTime is t as an NTP timestamp (seconds since 1900 in the upper 32

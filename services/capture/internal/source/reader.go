@@ -56,7 +56,13 @@ func openReader(spec, target string, opts Options, ioTimeout time.Duration) (str
 // and whatever the operator set in OPENCV_FFMPEG_CAPTURE_OPTIONS ("key;value"
 // pairs joined by "|", as OpenCV reads them), which win.
 func ffmpegOptions(ioTimeout time.Duration) map[string]string {
-	opts := map[string]string{"rw_timeout": fmt.Sprint(ioTimeout.Microseconds())}
+	opts := map[string]string{
+		"rw_timeout": fmt.Sprint(ioTimeout.Microseconds()),
+		// FFmpeg probes a stream's frame rate over 20 pictures by default,
+		// and the pictures that arrive meanwhile are read past at every
+		// connection (catchUp): a few are enough for a camera's steady rate.
+		"fpsprobesize": "3",
+	}
 	for _, pair := range strings.Split(os.Getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS"), "|") {
 		if k, v, ok := strings.Cut(pair, ";"); ok && k != "" {
 			opts[k] = v
