@@ -302,13 +302,6 @@ func (s *Server) start(addr string) error {
 			bound = l.Addr()
 			return reportFilter{l}, nil
 		},
-		ListenPacket: func(network, address string) (net.PacketConn, error) {
-			c, err := net.ListenPacket(network, address)
-			if err != nil {
-				return nil, err
-			}
-			return reportFilterPacketConn{c}, nil
-		},
 	}
 	if s.udp {
 		srv.UDPRTPAddress, srv.UDPRTCPAddress = s.rtp, s.rtcp
