@@ -1,11 +1,15 @@
 package sink
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -41,3 +45,47 @@ func TestDiskFullIsSaidOncePerChange(t *testing.T) {
 		t.Error("another error is seen as a full disk")
 	}
 }
+
+// TestDiskFullRaceEndsWithTheLastChange: stores of several partitions
+// hit a full disk and a frame that fits at once (as when the disk is just
+// at its limit); then the disk has room and a frame fits. The gauge and
+// the health end saying so, every time: a transition said out of order
+// would leave them saying "full" for good.
+func TestDiskFullRaceEndsWithTheLastChange(t *testing.T) {
+	logger := slog.New(slowHandler{}) // a log write takes time, as on a busy disk
+	full := &os.PathError{Op: "write", Path: "/store/x", Err: syscall.ENOSPC}
+	for trial := range 100 {
+		var mu sync.Mutex
+		serving := true
+		s := &sink{metrics: newMetrics(prometheus.NewRegistry()), serving: func(ok bool) { mu.Lock(); serving = ok; mu.Unlock() }}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 8 {
+					s.diskFull((g+i)%2 == 0, logger, full)
+				}
+			}()
+		}
+		wg.Wait()
+		s.diskFull(false, logger, nil)
+		mu.Lock()
+		ok := serving
+		mu.Unlock()
+		if got := testutil.ToFloat64(s.metrics.diskFull); got != 0 || !ok {
+			t.Fatalf("trial %d: after a frame fitted: gauge %v, serving %v; want 0 and true", trial, got, ok)
+		}
+	}
+}
+
+// slowHandler discards records, each after a short wait.
+type slowHandler struct{}
+
+func (slowHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (slowHandler) Handle(context.Context, slog.Record) error {
+	time.Sleep(20 * time.Microsecond)
+	return nil
+}
+func (h slowHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h slowHandler) WithGroup(string) slog.Handler      { return h }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -146,7 +146,10 @@ type sink struct {
 	metrics *metrics
 	store   *store.Store
 	serving func(bool) // the sink service's health
-	full    atomic.Bool
+	// fullMu orders the disk-full transitions of concurrent stores, so
+	// the gauge and the health always end with the last one.
+	fullMu sync.Mutex
+	full   bool
 }
 
 // run is the sink workload: at-least-once consumption (offsets committed
@@ -314,9 +317,12 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLe
 // cefiot_sink_disk_full gauge, the status and the sink's health, until a
 // frame fits again.
 func (s *sink) diskFull(full bool, logger *slog.Logger, err error) {
-	if s.full.Swap(full) == full {
+	s.fullMu.Lock()
+	defer s.fullMu.Unlock()
+	if s.full == full {
 		return
 	}
+	s.full = full
 	if full {
 		logger.Error("DISK FULL: the store's disk is full; consumption stops, nothing is committed, and starts again once a frame fits", "err", err)
 		s.metrics.diskFull.Set(1)
