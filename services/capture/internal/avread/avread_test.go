@@ -11,44 +11,6 @@ import (
 	"github.com/cefiot/cefiot/libs/harness/videogen"
 )
 
-// scene renders spec's pictures, to tell which one a decoded picture is.
-func scene(t *testing.T, spec videogen.Spec) []gocv.Mat {
-	t.Helper()
-	r, err := videogen.NewRenderer(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pics := make([]gocv.Mat, spec.Frames)
-	for i := range pics {
-		pics[i] = gocv.NewMat()
-		if err := r.Frame(i, &pics[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, m := range pics {
-			m.Close()
-		}
-	})
-	return pics
-}
-
-// which is the scene's picture img differs least from.
-func which(scene []gocv.Mat, img gocv.Mat) int {
-	diff := gocv.NewMat()
-	defer diff.Close()
-	best, bestSum := -1, 0.0
-	for i, r := range scene {
-		gocv.AbsDiff(img, r, &diff)
-		s := diff.Sum()
-		if sum := s.Val1 + s.Val2 + s.Val3; best < 0 || sum < bestSum {
-			best, bestSum = i, sum
-		}
-	}
-	return best
-}
-
 // timedPicture is a picture a reader decoded: the camera's time of it and
 // which picture of the scene it shows.
 type timedPicture struct {
@@ -76,7 +38,7 @@ func readTimed(t *testing.T, url string, d time.Duration, pics []gocv.Mat) (time
 			untimed++
 			continue
 		}
-		timed = append(timed, timedPicture{at: at, scene: which(pics, m)})
+		timed = append(timed, timedPicture{at: at, scene: videogen.Nearest(pics, m)})
 	}
 	return timed, untimed, nil
 }
@@ -94,7 +56,7 @@ func TestTwoReadersGiveEachPictureTheCamerasTime(t *testing.T) {
 	}
 	spec := videogen.DefaultSpec()
 	spec.Width, spec.Height, spec.Frames, spec.FPS, spec.MotionStart, spec.MotionEnd = 320, 240, 45, 15, 1, 44
-	pics := scene(t, spec)
+	pics := videogen.Scene(t, spec)
 	for _, codec := range []string{rtsptest.CodecH264, rtsptest.CodecH265, rtsptest.CodecMJPEG} {
 		t.Run(codec, func(t *testing.T) {
 			cam, err := rtsptest.New(spec, rtsptest.Options{Codec: codec})

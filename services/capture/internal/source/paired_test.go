@@ -19,18 +19,7 @@ func pictureIndex(t *testing.T, spec videogen.Spec, rendered []gocv.Mat, img goc
 	if img.Cols() != spec.Width || img.Rows() != spec.Height {
 		t.Fatalf("a %dx%d picture from the %dx%d stream", img.Cols(), img.Rows(), spec.Width, spec.Height)
 	}
-	diff := gocv.NewMat()
-	defer diff.Close()
-	best, bestSum := -1, 0.0
-	for i, r := range rendered {
-		gocv.AbsDiff(img, r, &diff)
-		s := diff.Sum()
-		sum := s.Val1 + s.Val2 + s.Val3
-		if best < 0 || sum < bestSum {
-			best, bestSum = i, sum
-		}
-	}
-	return best
+	return videogen.Nearest(rendered, img)
 }
 
 // waitForMainPicture waits until p's main stream has given a picture.
@@ -49,28 +38,6 @@ func waitForMainPicture(ctx context.Context, t *testing.T, p *Paired) {
 			t.Fatal("the main stream gave no picture")
 		}
 	}
-}
-
-func render(t *testing.T, spec videogen.Spec) []gocv.Mat {
-	t.Helper()
-	r, err := videogen.NewRenderer(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out := make([]gocv.Mat, spec.Frames)
-	for i := range out {
-		out[i] = gocv.NewMat()
-		if err := r.Frame(i, &out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, m := range out {
-			m.Close()
-		}
-	})
-	return out
 }
 
 // TestPairedStoresTheMainStreamsPictureOfTheSameMoment: a camera that
@@ -93,7 +60,7 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Stop()
-	mainPics := render(t, spec)
+	mainPics := videogen.Scene(t, spec)
 	subPics := make([]gocv.Mat, len(mainPics)) // the camera scales its pictures down
 	for i, m := range mainPics {
 		subPics[i] = gocv.NewMat()
