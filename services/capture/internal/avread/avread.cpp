@@ -10,50 +10,19 @@
 #include <utility>
 #include <opencv2/core.hpp>
 
+#include "reader.hpp"
+
 extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
 #include <libavutil/dict.h>
 #include <libavutil/error.h>
-#include <libswscale/swscale.h>
 }
 
-namespace {
-
-struct reader {
-	AVFormatContext* ic = nullptr;
-	AVCodecContext* dec = nullptr;
-	AVPacket* pkt = nullptr;
-	AVFrame* frame = nullptr;
-	SwsContext* sws = nullptr;
-	int stream = -1;
-	bool have_frame = false;
-	bool draining = false;
-	// FFmpeg's H.264 and H.265 parsers complete a picture received over
-	// RTP when the next one's first packet arrives, and give it that
-	// packet's times (presentation and producer's): each packet is given
-	// its predecessor's instead.
-	bool parser_shifts = false;
-	int64_t prev_pts = AV_NOPTS_VALUE, prev_dts = AV_NOPTS_VALUE, prev_wall = 0;
-	// The producer's wall clock minus the presentation time (both in
-	// microseconds) of the last packet that carried a producer time.
-	bool have_producer = false;
-	int64_t producer_offset_us = 0;
-};
+namespace cefiot_av {
 
 void message(char* err, int err_len, const char* what, int code) {
 	char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
 	av_strerror(code, buf, sizeof buf);
 	std::snprintf(err, err_len, "%s: %s", what, buf);
-}
-
-void release(reader* r) {
-	if (r->sws) sws_freeContext(r->sws);
-	if (r->frame) av_frame_free(&r->frame);
-	if (r->pkt) av_packet_free(&r->pkt);
-	if (r->dec) avcodec_free_context(&r->dec);
-	if (r->ic) avformat_close_input(&r->ic);
-	delete r;
 }
 
 int64_t to_us(int64_t ts, AVRational tb) { return av_rescale_q(ts, tb, AVRational{1, 1000000}); }
@@ -68,12 +37,66 @@ int64_t producer_wallclock(const AVPacket* pkt) {
 	return wall > 0 ? wall : 0;
 }
 
+bool next_packet(reader* r) {
+	for (;;) {
+		if (av_read_frame(r->ic, r->pkt) < 0) return false;
+		if (r->pkt->stream_index != r->stream) {
+			av_packet_unref(r->pkt);
+			continue;
+		}
+		int64_t wall = producer_wallclock(r->pkt);
+		if (r->parser_shifts) {
+			std::swap(r->pkt->pts, r->prev_pts);
+			std::swap(r->pkt->dts, r->prev_dts);
+			std::swap(wall, r->prev_wall);
+		}
+		if (wall > 0 && r->pkt->pts != AV_NOPTS_VALUE) {
+			r->producer_offset_us = wall - to_us(r->pkt->pts, r->ic->streams[r->stream]->time_base);
+			r->have_producer = true;
+		}
+		return true;
+	}
+}
+
+int convert(reader* r, void* mat) {
+	AVFrame* f = r->frame;
+	try {
+		cv::Mat* m = static_cast<cv::Mat*>(mat);
+		m->create(f->height, f->width, CV_8UC3);
+		r->sws = sws_getCachedContext(r->sws, f->width, f->height, static_cast<AVPixelFormat>(f->format),
+		                              f->width, f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+		if (!r->sws) return 0;
+		uint8_t* dst[4] = {m->data, nullptr, nullptr, nullptr};
+		int dst_stride[4] = {static_cast<int>(m->step[0]), 0, 0, 0};
+		sws_scale(r->sws, f->data, f->linesize, 0, f->height, dst, dst_stride);
+		return 1;
+	} catch (...) {
+		return 0;
+	}
+}
+
+namespace {
+
+void release(reader* r) {
+	drop_kept(r);
+	if (r->sws) sws_freeContext(r->sws);
+	if (r->frame) av_frame_free(&r->frame);
+	if (r->pkt) av_packet_free(&r->pkt);
+	if (r->dec) avcodec_free_context(&r->dec);
+	if (r->ic) avformat_close_input(&r->ic);
+	delete r;
+}
+
 }  // namespace
+}  // namespace cefiot_av
+
+using namespace cefiot_av;
 
 extern "C" {
 
-void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, char* err, int err_len) {
+void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, char* err, int err_len) {
 	reader* r = new reader();
+	r->packets = packets != 0;
 	AVDictionary* opts = nullptr;
 	for (int i = 0; i < n; i++) av_dict_set(&opts, keys[i], values[i], 0);
 	int rc = avformat_open_input(&r->ic, url, nullptr, &opts);
@@ -127,72 +150,51 @@ void* cefiot_av_open(const char* url, const char* const* keys, const char* const
 }
 
 // cefiot_av_grab decodes the next picture: 1, or 0 at the end of the
-// stream or on an error.
+// stream or on an error. In packet mode it reads and keeps the next
+// packet instead (cefiot_av_keep).
 int cefiot_av_grab(void* p) {
 	reader* r = static_cast<reader*>(p);
+	if (r->packets) return cefiot_av_keep(r);
 	r->have_frame = false;
 	for (;;) {
 		int rc = avcodec_receive_frame(r->dec, r->frame);
 		if (rc == 0) {
 			r->have_frame = true;
+			r->cur_pts = r->frame->best_effort_timestamp;
 			return 1;
 		}
 		if (rc != AVERROR(EAGAIN) || r->draining) return 0;
-		rc = av_read_frame(r->ic, r->pkt);
-		if (rc < 0) {
+		if (!next_packet(r)) {
 			r->draining = true;
 			avcodec_send_packet(r->dec, nullptr);
 			continue;
 		}
-		if (r->pkt->stream_index == r->stream) {
-			int64_t wall = producer_wallclock(r->pkt);
-			if (r->parser_shifts) {
-				std::swap(r->pkt->pts, r->prev_pts);
-				std::swap(r->pkt->dts, r->prev_dts);
-				std::swap(wall, r->prev_wall);
-			}
-			if (wall > 0 && r->pkt->pts != AV_NOPTS_VALUE) {
-				r->producer_offset_us = wall - to_us(r->pkt->pts, r->ic->streams[r->stream]->time_base);
-				r->have_producer = true;
-			}
-			// A packet the decoder refuses (corrupt) is skipped: the
-			// stream goes on with the next one.
-			avcodec_send_packet(r->dec, r->pkt);
-		}
+		// A packet the decoder refuses (corrupt) is skipped: the stream
+		// goes on with the next one.
+		avcodec_send_packet(r->dec, r->pkt);
 		av_packet_unref(r->pkt);
 	}
 }
 
-// cefiot_av_retrieve converts the last picture to BGR into mat.
+// cefiot_av_retrieve converts the last picture to BGR into mat; in packet
+// mode it decodes the last packet's picture first.
 int cefiot_av_retrieve(void* p, void* mat) {
 	reader* r = static_cast<reader*>(p);
+	if (r->packets) return cefiot_av_decode_kept(r, r->next_seq - 1, mat);
 	if (!r->have_frame) return 0;
-	AVFrame* f = r->frame;
-	try {
-		cv::Mat* m = static_cast<cv::Mat*>(mat);
-		m->create(f->height, f->width, CV_8UC3);
-		r->sws = sws_getCachedContext(r->sws, f->width, f->height, static_cast<AVPixelFormat>(f->format),
-		                              f->width, f->height, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr);
-		if (!r->sws) return 0;
-		uint8_t* dst[4] = {m->data, nullptr, nullptr, nullptr};
-		int dst_stride[4] = {static_cast<int>(m->step[0]), 0, 0, 0};
-		sws_scale(r->sws, f->data, f->linesize, 0, f->height, dst, dst_stride);
-		return 1;
-	} catch (...) {
-		return 0;
-	}
+	return convert(r, mat);
 }
 
-// cefiot_av_times gives the last picture's presentation time from the
-// stream's start, in ms (NaN when it has none), and its producer's
-// wall-clock time in microseconds since the Unix epoch (0 while the
-// stream has given none).
+// cefiot_av_times gives the last picture's (or packet's) presentation time
+// from the stream's start, in ms (NaN when it has none), and its
+// producer's wall-clock time in microseconds since the Unix epoch (0 while
+// the stream has given none).
 void cefiot_av_times(void* p, double* pos_ms, int64_t* producer_us) {
 	reader* r = static_cast<reader*>(p);
 	*pos_ms = NAN;
 	*producer_us = 0;
 	if (!r->have_frame) return;
-	int64_t pts = r->frame->best_effort_timestamp;
+	int64_t pts = r->cur_pts;
 	if (pts == AV_NOPTS_VALUE) return;
 	AVStream* st = r->ic->streams[r->stream];
 	int64_t start = st->start_time == AV_NOPTS_VALUE ? 0 : st->start_time;

@@ -8,12 +8,18 @@
 // whatever decoder: what makes a live picture's identity. Pictures are
 // decoded in software, one thread per stream, and converted to BGR into
 // gocv Mats only when asked (Retrieve).
+//
+// In packet mode (OpenPackets) a reader keeps the stream's packets, from
+// its last keyframes on, and decodes a picture only when asked for one
+// (DecodeKept): a camera's main stream then costs its demuxing while
+// nothing moves, and its decoding only around the moments that are stored.
 package avread
 
 // #cgo CXXFLAGS: --std=c++11
 // #include <stdint.h>
 // #include <stdlib.h>
-// void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, char* err, int err_len);
+// void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, char* err, int err_len);
+// int cefiot_av_decode_kept(void* p, int64_t seq, void* mat);
 // int cefiot_av_grab(void* p);
 // int cefiot_av_retrieve(void* p, void* mat);
 // void cefiot_av_times(void* p, double* pos_ms, int64_t* producer_us);
@@ -27,21 +33,42 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 	"time"
 	"unsafe"
 
 	"gocv.io/x/gocv"
 )
 
-// Reader is an open stream. It is not safe for concurrent use.
+// Reader is an open stream. It is not safe for concurrent use, but for
+// DecodeKept, which one other goroutine may call while the reader's owner
+// grabs and closes it.
 type Reader struct {
-	p unsafe.Pointer
+	p       unsafe.Pointer
+	packets bool
+	seq     int64 // the last grabbed packet's number, in packet mode
+
+	decodeMu sync.Mutex // DecodeKept against Close
+	closed   bool
 }
 
 // Open connects to url with FFmpeg's options (for example rw_timeout in
 // microseconds, rtsp_transport), probes it and prepares its video
 // stream's decoder.
 func Open(url string, options map[string]string) (*Reader, error) {
+	return open(url, options, false)
+}
+
+// OpenPackets opens url as Open does, in packet mode: Grab reads the next
+// packet and keeps it, undecoded (its times are the picture's); a kept
+// packet's picture is decoded by DecodeKept, or Retrieve for the last one.
+// Packets are kept for the last 3 s (whole groups of pictures from a
+// keyframe, at most 64 MiB).
+func OpenPackets(url string, options map[string]string) (*Reader, error) {
+	return open(url, options, true)
+}
+
+func open(url string, options map[string]string, packets bool) (*Reader, error) {
 	curl := C.CString(url)
 	defer C.free(unsafe.Pointer(curl))
 	keys := make([]string, 0, len(options))
@@ -62,20 +89,56 @@ func Open(url string, options map[string]string) (*Reader, error) {
 		defer C.free(unsafe.Pointer(vp[i]))
 	}
 	var msg [512]C.char
-	p := C.cefiot_av_open(curl, (**C.char)(ck), (**C.char)(cv), C.int(n), &msg[0], C.int(len(msg)))
+	mode := C.int(0)
+	if packets {
+		mode = 1
+	}
+	p := C.cefiot_av_open(curl, (**C.char)(ck), (**C.char)(cv), C.int(n), mode, &msg[0], C.int(len(msg)))
 	if p == nil {
 		return nil, errors.New("FFmpeg: " + C.GoString(&msg[0]))
 	}
-	return &Reader{p: p}, nil
+	return &Reader{p: p, packets: packets, seq: -1}, nil
 }
 
-// Grab decodes the next picture without converting it; false at the end
-// of the stream or when the stream stalled past its read timeout.
-func (r *Reader) Grab() bool { return C.cefiot_av_grab(r.p) != 0 }
+// Grab decodes the next picture without converting it (in packet mode:
+// reads and keeps its packet); false at the end of the stream or when the
+// stream stalled past its read timeout.
+func (r *Reader) Grab() bool {
+	ok := C.cefiot_av_grab(r.p) != 0
+	if ok && r.packets {
+		r.seq++
+	}
+	return ok
+}
 
-// Retrieve converts the last grabbed picture to BGR into m.
+// Retrieve converts the last grabbed picture to BGR into m (in packet
+// mode: decodes it first).
 func (r *Reader) Retrieve(m *gocv.Mat) bool {
+	if r.packets {
+		return r.DecodeKept(r.seq, m)
+	}
 	return C.cefiot_av_retrieve(r.p, unsafe.Pointer(m.Ptr())) != 0 && !m.Empty()
+}
+
+// Packets reports whether the reader is in packet mode.
+func (r *Reader) Packets() bool { return r.packets }
+
+// Seq is the number of the last packet grabbed in packet mode, from 0 at
+// the connection; -1 before the first.
+func (r *Reader) Seq() int64 { return r.seq }
+
+// DecodeKept decodes the picture of packet seq (a Seq of this reader) into
+// m, in BGR: from where the decoder stands when that is on the way, from
+// the keyframe before it otherwise. false when the packet is no longer
+// kept, does not decode, or the reader is closed. It may be called by one
+// goroutine while the reader's owner grabs.
+func (r *Reader) DecodeKept(seq int64, m *gocv.Mat) bool {
+	r.decodeMu.Lock()
+	defer r.decodeMu.Unlock()
+	if r.closed || !r.packets {
+		return false
+	}
+	return C.cefiot_av_decode_kept(r.p, C.int64_t(seq), unsafe.Pointer(m.Ptr())) != 0 && !m.Empty()
 }
 
 // Read grabs and retrieves the next picture.
@@ -119,9 +182,11 @@ func (r *Reader) Codec() string { return C.GoString(C.cefiot_av_codec(r.p)) }
 // Close disconnects and releases the decoder. It is safe to call more
 // than once.
 func (r *Reader) Close() {
-	if r.p != nil {
+	r.decodeMu.Lock()
+	defer r.decodeMu.Unlock()
+	if !r.closed {
 		C.cefiot_av_close(r.p)
-		r.p = nil
+		r.closed = true
 	}
 }
 

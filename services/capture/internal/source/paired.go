@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // pairedRing is how many main-stream pictures a Paired keeps: enough to
@@ -23,7 +25,15 @@ const pairedRing = 6
 // each connection's presentation times from when it was opened, so a
 // picture the detector reads late keeps its moment). The main stream is read by a
 // goroutine of its own, so that it never backs up while the detector
-// works, into a small ring of pictures.
+// works.
+//
+// When FFmpeg reads the streams directly (-hwaccel any or none), the main
+// stream is read in packet mode: its packets are kept, undecoded, and a
+// main picture is decoded only when a frame's is asked for (Frame.Full,
+// for the frames stored), matched by the camera's clock (see
+// pairedKept.go). Otherwise (a named hardware accelerator, through OpenCV)
+// every main picture is decoded and copied into a small ring, and matched
+// by the streams' times and by likeness.
 type Paired struct {
 	detect *Stream
 	main   *Stream
@@ -40,6 +50,10 @@ type Paired struct {
 	resized     gocv.Mat // scratch of reduce
 	interval    time.Duration
 	fallbacks   int64
+
+	lazy     bool                      // the main stream in packet mode
+	keptRing [pairedKeptRing]keptEntry // its pictures, undecoded, when lazy
+	decoded  int64                     // main pictures decoded, when lazy
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -65,6 +79,18 @@ var (
 // main stream is down, frames are stored from the sub-stream (counted by
 // Fallbacks).
 func OpenPaired(detect, main string, opts Options, sopts StreamOptions) (*Paired, error) {
+	return openPaired(detect, main, opts, sopts, pairedLazy(opts))
+}
+
+// pairedLazy: the main stream is kept in packet mode when FFmpeg reads it
+// directly (not through OpenCV, for a named hardware accelerator).
+func pairedLazy(opts Options) bool {
+	return opts.Accel == videoio.AccelNone || opts.Accel == videoio.AccelAny
+}
+
+// openPaired opens a two-stream camera, its main stream in packet mode
+// when lazy (read by FFmpeg directly: not with a named accelerator).
+func openPaired(detect, main string, opts Options, sopts StreamOptions, lazy bool) (*Paired, error) {
 	if !isURL(detect) || !isURL(main) {
 		return nil, errors.New("source: a two-stream camera needs two stream URLs (rtsp, http)")
 	}
@@ -73,7 +99,9 @@ func OpenPaired(detect, main string, opts Options, sopts StreamOptions) (*Paired
 		return nil, fmt.Errorf("source: sub-stream: %w", err)
 	}
 	p := &Paired{detect: d, changed: make(chan struct{}), full: gocv.NewMat(), done: make(chan struct{})}
+	p.lazy = lazy
 	mainOpts := sopts
+	mainOpts.packets = p.lazy
 	mainOpts.OnStatus = func(online bool, reason string) {
 		if online {
 			return
@@ -109,10 +137,14 @@ func (p *Paired) readMain(ctx context.Context) {
 			return // ctx ended: the stream reconnects by itself otherwise
 		}
 		p.mu.Lock()
-		slot := &p.ring[p.written%pairedRing]
-		f.Mat.CopyTo(&slot.mat)
-		slot.at = f.StreamTime
-		slot.reduced = false
+		if p.lazy {
+			p.keptRing[p.written%pairedKeptRing] = keptEntry{at: f.StreamTime, cam: f.CameraTime, pic: f.kept}
+		} else {
+			slot := &p.ring[p.written%pairedRing]
+			f.Mat.CopyTo(&slot.mat)
+			slot.at = f.StreamTime
+			slot.reduced = false
+		}
 		p.written++
 		p.mainDecoder = p.main.Decoder()
 		p.mainDesc = p.main.Describe()
@@ -135,8 +167,12 @@ func (p *Paired) Next(ctx context.Context) (Frame, error) {
 	if err != nil {
 		return f, err
 	}
-	at, sub := f.StreamTime, f.Mat
-	f.Full = func() (gocv.Mat, bool) { return p.pictureAt(ctx, at, sub) }
+	at, cam, sub := f.StreamTime, f.CameraTime, f.Mat
+	if p.lazy {
+		f.Full = func() (gocv.Mat, bool) { return p.keptPictureAt(ctx, at, cam) }
+	} else {
+		f.Full = func() (gocv.Mat, bool) { return p.pictureAt(ctx, at, sub) }
+	}
 	return f, nil
 }
 

@@ -29,8 +29,9 @@ type streamReader interface {
 	Close()
 }
 
-// openReader opens target (spec with its secrets expanded).
-func openReader(spec, target string, opts Options, ioTimeout time.Duration) (streamReader, error) {
+// openReader opens target (spec with its secrets expanded); packets opens
+// a network stream read by FFmpeg directly in packet mode (avread).
+func openReader(spec, target string, opts Options, ioTimeout time.Duration, packets bool) (streamReader, error) {
 	if isDevice(spec) {
 		vc, err := videoio.OpenDevice(target)
 		if err != nil {
@@ -39,7 +40,11 @@ func openReader(spec, target string, opts Options, ioTimeout time.Duration) (str
 		return cvReader{vc}, nil
 	}
 	if opts.Accel == videoio.AccelNone || opts.Accel == videoio.AccelAny {
-		r, err := avread.Open(target, ffmpegOptions(ioTimeout))
+		open := avread.Open
+		if packets {
+			open = avread.OpenPackets
+		}
+		r, err := open(target, ffmpegOptions(ioTimeout))
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +84,25 @@ func (r avReader) cameraTime() (time.Time, bool)   { return r.ProducerTime() }
 func (r avReader) declaredFPS() float64            { return r.FPS() }
 func (r avReader) codec() string                   { return r.Codec() }
 func (r avReader) decoder() string                 { return "software" }
+
+// keptPicture is a picture whose packet a stream in packet mode kept,
+// undecoded (see StreamOptions.packets).
+type keptPicture struct {
+	r   *avread.Reader
+	seq int64
+}
+
+// decode decodes the picture into m; false when its packet is no longer
+// kept (or its connection is closed).
+func (k keptPicture) decode(m *gocv.Mat) bool { return k.r != nil && k.r.DecodeKept(k.seq, m) }
+
+// kept is the picture just grabbed, when r is in packet mode.
+func (r avReader) kept() (keptPicture, bool) {
+	if !r.Packets() {
+		return keptPicture{}, false
+	}
+	return keptPicture{r: r.Reader, seq: r.Seq()}, true
+}
 
 // cvReader is a device or a stream read through OpenCV's VideoCapture.
 type cvReader struct{ *videoio.Capture }

@@ -53,6 +53,9 @@ type Frame struct {
 	// Close; false when the main stream has none (Mat is then the picture
 	// to keep). nil for other sources: Mat is the picture.
 	Full func() (gocv.Mat, bool)
+	// kept, from a stream in packet mode, is the picture undecoded (Mat
+	// is then empty).
+	kept keptPicture
 }
 
 // Picture is the picture to keep for f: the main stream's for a two-stream

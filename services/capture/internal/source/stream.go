@@ -48,6 +48,10 @@ type StreamOptions struct {
 	// OnStatus is called on every online/offline change (reason is empty
 	// when online).
 	OnStatus func(online bool, reason string)
+	// packets: a network stream read by FFmpeg directly is read in packet
+	// mode: Next gives each picture undecoded (Frame.kept, Mat empty),
+	// to be decoded only if asked for (a two-stream camera's main stream).
+	packets bool
 }
 
 // Stream is a live Source: a network stream (RTSP, HTTP MJPEG) read through
@@ -157,7 +161,7 @@ func (s *Stream) connect() error {
 	if err != nil {
 		return fmt.Errorf("open %s: %v", redact.URL(s.spec), err)
 	}
-	vc, err := openReader(s.spec, target, s.opts, s.sopts.IOTimeout)
+	vc, err := openReader(s.spec, target, s.opts, s.sopts.IOTimeout, s.sopts.packets)
 	if err != nil {
 		if isDevice(s.spec) {
 			if _, serr := os.Stat(s.spec); serr != nil {
@@ -251,6 +255,15 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 				at = time.Time{}
 			}
 		}
+		var kept keptPicture
+		if ar, ok := s.vc.(avReader); ok && !at.IsZero() {
+			kept, ok = ar.kept()
+			if ok {
+				s.backoff = s.sopts.MinBackoff
+				s.setOnline(true, "")
+				return s.deliver(gocv.Mat{}, at, cam, kept), nil
+			}
+		}
 		if at.IsZero() || !s.vc.Retrieve(&s.mat) || s.mat.Empty() {
 			s.disconnect()
 			reason := "stream ended or stalled"
@@ -263,12 +276,17 @@ func (s *Stream) Next(ctx context.Context) (Frame, error) {
 		}
 		s.backoff = s.sopts.MinBackoff
 		s.setOnline(true, "")
-		now := s.opts.now()
-		f := Frame{Mat: s.mat, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: at, CameraTime: cam}
-		s.delivered(f.Offset)
-		s.next++
-		return f, nil
+		return s.deliver(s.mat, at, cam, kept), nil
 	}
+}
+
+// deliver makes the frame of the picture just read.
+func (s *Stream) deliver(m gocv.Mat, at, cam time.Time, kept keptPicture) Frame {
+	now := s.opts.now()
+	f := Frame{Mat: m, Index: s.next, CaptureTime: now, Offset: now.Sub(s.start), StreamTime: at, CameraTime: cam, kept: kept}
+	s.delivered(f.Offset)
+	s.next++
+	return f
 }
 
 // streamTime is the time of the picture just grabbed by the stream's own
