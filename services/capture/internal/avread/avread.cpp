@@ -60,6 +60,12 @@ bool next_packet(reader* r) {
 
 int convert(reader* r, void* mat) {
 	AVFrame* f = r->frame;
+	if (r->hw_pix_fmt >= 0 && f->format == r->hw_pix_fmt) {
+		// A picture in the device's memory: downloaded first.
+		av_frame_unref(r->sw_frame);
+		if (av_hwframe_transfer_data(r->sw_frame, f, 0) < 0) return 0;
+		f = r->sw_frame;
+	}
 	try {
 		cv::Mat* m = static_cast<cv::Mat*>(mat);
 		m->create(f->height, f->width, CV_8UC3);
@@ -79,6 +85,7 @@ namespace {
 
 void release(reader* r) {
 	drop_kept(r);
+	release_hw(r);
 	if (r->sws) sws_freeContext(r->sws);
 	if (r->frame) av_frame_free(&r->frame);
 	if (r->pkt) av_packet_free(&r->pkt);
@@ -94,7 +101,9 @@ using namespace cefiot_av;
 
 extern "C" {
 
-void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, char* err, int err_len) {
+// hw: 0 software, 1 the machine's VAAPI device when it has one (else
+// software), 2 VAAPI or fail.
+void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, int hw, char* err, int err_len) {
 	reader* r = new reader();
 	r->packets = packets != 0;
 	AVDictionary* opts = nullptr;
@@ -141,6 +150,14 @@ void* cefiot_av_open(const char* url, const char* const* keys, const char* const
 	const char* demuxer = r->ic->iformat ? r->ic->iformat->name : "";
 	bool rtp = std::strcmp(demuxer, "rtsp") == 0 || std::strcmp(demuxer, "sdp") == 0 || std::strcmp(demuxer, "rtp") == 0;
 	r->parser_shifts = rtp && (codec->id == AV_CODEC_ID_H264 || codec->id == AV_CODEC_ID_HEVC);
+	if (hw != 0) {
+		char why[256] = {0};
+		if (!setup_hw(r, codec, why, sizeof why) && hw == 2) {
+			std::snprintf(err, err_len, "hardware decoding (VAAPI): %s", why);
+			release(r);
+			return nullptr;
+		}
+	}
 	if ((rc = avcodec_open2(r->dec, codec, nullptr)) < 0) {
 		message(err, err_len, "open decoder", rc);
 		release(r);
@@ -209,6 +226,10 @@ double cefiot_av_fps(void* p) {
 }
 
 const char* cefiot_av_codec(void* p) { return avcodec_get_name(static_cast<reader*>(p)->dec->codec_id); }
+
+// cefiot_av_hw is 1 when the stream is decoded by the machine's VAAPI
+// device.
+int cefiot_av_hw(void* p) { return static_cast<reader*>(p)->hw_pix_fmt >= 0 ? 1 : 0; }
 
 void cefiot_av_close(void* p) { release(static_cast<reader*>(p)); }
 

@@ -9,7 +9,7 @@
 // decoded in software, one thread per stream, and converted to BGR into
 // gocv Mats only when asked (Retrieve).
 //
-// In packet mode (OpenPackets) a reader keeps the stream's packets, from
+// In packet mode (Config.Packets) a reader keeps the stream's packets, from
 // its last keyframes on, and decodes a picture only when asked for one
 // (DecodeKept): a camera's main stream then costs its demuxing while
 // nothing moves, and its decoding only around the moments that are stored.
@@ -18,7 +18,8 @@ package avread
 // #cgo CXXFLAGS: --std=c++11
 // #include <stdint.h>
 // #include <stdlib.h>
-// void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, char* err, int err_len);
+// void* cefiot_av_open(const char* url, const char* const* keys, const char* const* values, int n, int packets, int hw, char* err, int err_len);
+// int cefiot_av_hw(void* p);
 // int cefiot_av_decode_kept(void* p, int64_t seq, void* mat);
 // int cefiot_av_grab(void* p);
 // int cefiot_av_retrieve(void* p, void* mat);
@@ -52,23 +53,39 @@ type Reader struct {
 	closed   bool
 }
 
-// Open connects to url with FFmpeg's options (for example rw_timeout in
-// microseconds, rtsp_transport), probes it and prepares its video
-// stream's decoder.
-func Open(url string, options map[string]string) (*Reader, error) {
-	return open(url, options, false)
+// Config says how a stream is opened.
+type Config struct {
+	// Options are FFmpeg's (for example rw_timeout in microseconds,
+	// rtsp_transport).
+	Options map[string]string
+	// Packets opens the stream in packet mode: Grab reads the next packet
+	// and keeps it, undecoded (its times are the picture's); a kept
+	// packet's picture is decoded by DecodeKept, or Retrieve for the last
+	// one. Packets are kept for the last 3 s (whole groups of pictures
+	// from a keyframe, at most 64 MiB).
+	Packets bool
+	// Hardware: HardwareNone decodes in software, HardwareAny on the
+	// machine's VAAPI device when it has one (else in software),
+	// HardwareVAAPI on it or not at all.
+	Hardware Hardware
 }
 
-// OpenPackets opens url as Open does, in packet mode: Grab reads the next
-// packet and keeps it, undecoded (its times are the picture's); a kept
-// packet's picture is decoded by DecodeKept, or Retrieve for the last one.
-// Packets are kept for the last 3 s (whole groups of pictures from a
-// keyframe, at most 64 MiB).
-func OpenPackets(url string, options map[string]string) (*Reader, error) {
-	return open(url, options, true)
+// Hardware says where pictures are decoded.
+type Hardware int
+
+const (
+	HardwareNone Hardware = iota
+	HardwareAny
+	HardwareVAAPI
+)
+
+// Open connects to url, probes it and prepares its video stream's
+// decoder.
+func Open(url string, cfg Config) (*Reader, error) {
+	return open(url, cfg.Options, cfg.Packets, cfg.Hardware)
 }
 
-func open(url string, options map[string]string, packets bool) (*Reader, error) {
+func open(url string, options map[string]string, packets bool, hw Hardware) (*Reader, error) {
 	curl := C.CString(url)
 	defer C.free(unsafe.Pointer(curl))
 	keys := make([]string, 0, len(options))
@@ -93,7 +110,7 @@ func open(url string, options map[string]string, packets bool) (*Reader, error) 
 	if packets {
 		mode = 1
 	}
-	p := C.cefiot_av_open(curl, (**C.char)(ck), (**C.char)(cv), C.int(n), mode, &msg[0], C.int(len(msg)))
+	p := C.cefiot_av_open(curl, (**C.char)(ck), (**C.char)(cv), C.int(n), mode, C.int(hw), &msg[0], C.int(len(msg)))
 	if p == nil {
 		return nil, errors.New("FFmpeg: " + C.GoString(&msg[0]))
 	}
@@ -175,6 +192,15 @@ func (r *Reader) times() (float64, int64) {
 
 // FPS is the stream's frame rate as FFmpeg guesses it; 0 when unknown.
 func (r *Reader) FPS() float64 { return float64(C.cefiot_av_fps(r.p)) }
+
+// Decoder is "vaapi" when the stream is decoded by the machine's VAAPI
+// device, else "software".
+func (r *Reader) Decoder() string {
+	if C.cefiot_av_hw(r.p) != 0 {
+		return "vaapi"
+	}
+	return "software"
+}
 
 // Codec names the stream's codec ("h264", "hevc", "mjpeg").
 func (r *Reader) Codec() string { return C.GoString(C.cefiot_av_codec(r.p)) }

@@ -21,7 +21,7 @@ type timedPicture struct {
 // readTimed reads an RTSP stream for d and returns the pictures that came
 // with the camera's time, and how many came without.
 func readTimed(t *testing.T, url string, d time.Duration, pics []gocv.Mat) (timed []timedPicture, untimed int, err error) {
-	r, err := Open(url, map[string]string{"rw_timeout": "5000000"})
+	r, err := Open(url, Config{Options: map[string]string{"rw_timeout": "5000000"}})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -22,7 +22,7 @@ func TestPacketModeDecodesTheKeptPictureAsked(t *testing.T) {
 		t.Run(fmt.Sprintf("bframes=%d", bframes), func(t *testing.T) {
 			clip := videogen.H264Clip(t, spec, "1M", bframes)
 			// Every picture, by presentation time.
-			all, err := Open(clip, nil)
+			all, err := Open(clip, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestPacketModeDecodesTheKeptPictureAsked(t *testing.T) {
 				t.Fatalf("%d pictures decoded of %d", len(want), spec.Frames)
 			}
 
-			r, err := OpenPackets(clip, nil)
+			r, err := Open(clip, Config{Packets: true})
 			if err != nil {
 				t.Fatal(err)
 			}

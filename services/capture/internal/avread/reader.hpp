@@ -31,6 +31,11 @@ struct reader {
 	AVFrame* frame = nullptr;
 	SwsContext* sws = nullptr;
 	int stream = -1;
+	// Hardware decoding (hw.cpp): the device, the pixel format of its
+	// pictures, and a picture downloaded from it for converting.
+	AVBufferRef* hw_device = nullptr;
+	int hw_pix_fmt = -1;  // AVPixelFormat; -1: software decoding
+	AVFrame* sw_frame = nullptr;
 	bool have_frame = false;
 	bool draining = false;
 	// FFmpeg's H.264 and H.265 parsers complete a picture received over
@@ -68,6 +73,11 @@ bool next_packet(reader* r);
 // convert converts r->frame to BGR into mat (a cv::Mat*).
 int convert(reader* r, void* mat);
 void drop_kept(reader* r);
+// setup_hw prepares r->dec (not yet opened) to decode on the machine's
+// VAAPI device; false, with the reason in err, when there is none usable.
+bool setup_hw(reader* r, const AVCodec* codec, char* err, int err_len);
+// release_hw frees what setup_hw made.
+void release_hw(reader* r);
 
 }  // namespace cefiot_av
 

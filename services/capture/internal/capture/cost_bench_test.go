@@ -236,7 +236,7 @@ func keptMainPass(b *testing.B, clip string, share float64) float64 {
 	step := costFPS / costDetectCapFPS
 	start := processCPU()
 	for pass := 0; pass < costFrames/clipFrames; pass++ {
-		r, err := avread.OpenPackets(clip, nil)
+		r, err := avread.Open(clip, avread.Config{Packets: true, Hardware: avread.HardwareAny})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
-
-	"github.com/cefiot/cefiot/services/capture/internal/videoio"
 )
 
 // pairedRing is how many main-stream pictures a Paired keeps: enough to
@@ -27,11 +25,11 @@ const pairedRing = 6
 // goroutine of its own, so that it never backs up while the detector
 // works.
 //
-// When FFmpeg reads the streams directly (-hwaccel any or none), the main
+// When FFmpeg reads the streams directly (-hwaccel any, vaapi or none), the main
 // stream is read in packet mode: its packets are kept, undecoded, and a
 // main picture is decoded only when a frame's is asked for (Frame.Full,
 // for the frames stored), matched by the camera's clock (see
-// pairedKept.go). Otherwise (a named hardware accelerator, through OpenCV)
+// paired_kept.go). Otherwise (Intel Media SDK, through OpenCV)
 // every main picture is decoded and copied into a small ring, and matched
 // by the streams' times and by likeness.
 type Paired struct {
@@ -83,13 +81,14 @@ func OpenPaired(detect, main string, opts Options, sopts StreamOptions) (*Paired
 }
 
 // pairedLazy: the main stream is kept in packet mode when FFmpeg reads it
-// directly (not through OpenCV, for a named hardware accelerator).
+// directly (not through OpenCV, for Intel Media SDK).
 func pairedLazy(opts Options) bool {
-	return opts.Accel == videoio.AccelNone || opts.Accel == videoio.AccelAny
+	_, ok := ffmpegHardware(opts.Accel)
+	return ok
 }
 
 // openPaired opens a two-stream camera, its main stream in packet mode
-// when lazy (read by FFmpeg directly: not with a named accelerator).
+// when lazy (read by FFmpeg directly: not with Intel Media SDK).
 func openPaired(detect, main string, opts Options, sopts StreamOptions, lazy bool) (*Paired, error) {
 	if !isURL(detect) || !isURL(main) {
 		return nil, errors.New("source: a two-stream camera needs two stream URLs (rtsp, http)")

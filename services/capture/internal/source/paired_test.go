@@ -49,8 +49,8 @@ func waitForMainPicture(ctx context.Context, t *testing.T, p *Paired) {
 // with the detection rate capped: with the main stream kept undecoded and
 // its pictures decoded only for the frames asked for (packets, the
 // default), where each is the sub-stream picture's very moment, and with
-// every main picture decoded into a ring (decoded, as with a named
-// hardware accelerator). When the main stream is not there, the
+// every main picture decoded into a ring (decoded, as with Intel Media
+// SDK). When the main stream is not there, the
 // sub-stream's picture is kept and counted.
 func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 	if testing.Short() {
@@ -73,8 +73,8 @@ func TestPairedStoresTheMainStreamsPictureOfTheSameMoment(t *testing.T) {
 		defer subPics[i].Close()
 	}
 
-	if !pairedLazy(Options{}) || !pairedLazy(Options{Accel: videoio.AccelAny}) || pairedLazy(Options{Accel: videoio.AccelVAAPI}) {
-		t.Fatal("the main stream is kept undecoded exactly when FFmpeg reads it directly (not with a named accelerator)")
+	if !pairedLazy(Options{}) || !pairedLazy(Options{Accel: videoio.AccelAny}) || !pairedLazy(Options{Accel: videoio.AccelVAAPI}) || pairedLazy(Options{Accel: videoio.AccelMFX}) {
+		t.Fatal("the main stream is kept undecoded exactly when FFmpeg reads it directly (not through OpenCV, for Intel Media SDK)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

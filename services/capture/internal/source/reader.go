@@ -15,7 +15,7 @@ import (
 // streamReader reads a live source's pictures: FFmpeg's libraries
 // directly for a network stream (avread), which keeps each picture's time
 // by the camera's own clock, or OpenCV's VideoCapture for a V4L2 device
-// and for a named hardware accelerator.
+// and for Intel Media SDK (mfx).
 type streamReader interface {
 	Grab() bool
 	Retrieve(m *gocv.Mat) bool
@@ -39,12 +39,8 @@ func openReader(spec, target string, opts Options, ioTimeout time.Duration, pack
 		}
 		return cvReader{vc}, nil
 	}
-	if opts.Accel == videoio.AccelNone || opts.Accel == videoio.AccelAny {
-		open := avread.Open
-		if packets {
-			open = avread.OpenPackets
-		}
-		r, err := open(target, ffmpegOptions(ioTimeout))
+	if hw, ok := ffmpegHardware(opts.Accel); ok {
+		r, err := avread.Open(target, avread.Config{Options: ffmpegOptions(ioTimeout), Packets: packets, Hardware: hw})
 		if err != nil {
 			return nil, err
 		}
@@ -55,6 +51,21 @@ func openReader(spec, target string, opts Options, ioTimeout time.Duration, pack
 		return nil, err
 	}
 	return cvReader{vc}, nil
+}
+
+// ffmpegHardware is how FFmpeg read directly decodes under accel: any
+// (the machine's VAAPI device if it has one), vaapi and none; false for
+// an accelerator only OpenCV drives (mfx, Intel Media SDK).
+func ffmpegHardware(accel videoio.Accel) (avread.Hardware, bool) {
+	switch accel {
+	case videoio.AccelNone:
+		return avread.HardwareNone, true
+	case videoio.AccelAny:
+		return avread.HardwareAny, true
+	case videoio.AccelVAAPI:
+		return avread.HardwareVAAPI, true
+	}
+	return 0, false
 }
 
 // ffmpegOptions are the options a stream is opened with: an I/O timeout,
@@ -83,7 +94,7 @@ func (r avReader) position() (time.Duration, bool) { return r.Position() }
 func (r avReader) cameraTime() (time.Time, bool)   { return r.ProducerTime() }
 func (r avReader) declaredFPS() float64            { return r.FPS() }
 func (r avReader) codec() string                   { return r.Codec() }
-func (r avReader) decoder() string                 { return "software" }
+func (r avReader) decoder() string                 { return r.Decoder() }
 
 // keptPicture is a picture whose packet a stream in packet mode kept,
 // undecoded (see StreamOptions.packets).
