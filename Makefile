@@ -50,6 +50,10 @@ images: ## build one OCI image per service into bin/images (linux/amd64 + linux/
 kube-apiserver: ## build kube-apiserver from k8s.io/kubernetes into .cache/bin (the deploy checks admit the overlays with it)
 	./scripts/build-kube-apiserver.sh
 
+.PHONY: kube-node
+kube-node: kube-apiserver ## build kubelet, kube-controller-manager, kube-scheduler and containerd into .cache/bin (the one-node test cluster)
+	./scripts/build-kube-node.sh
+
 .PHONY: web-e2e
 web-e2e: ## install the console's browser test driver (playwright-core, pinned in web/e2e/package-lock.json)
 	cd web/e2e && npm ci --ignore-scripts --no-audit --no-fund >/dev/null

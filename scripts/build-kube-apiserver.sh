@@ -4,8 +4,8 @@
 # deploy checks that admit the overlays with a real API server.
 #
 # The build (several minutes on a cold cache) is skipped while the binary
-# matches tools/kube-apiserver/go.mod, go.sum and the Go version; delete
-# .cache/bin/kube-apiserver to force it.
+# matches tools/kube-apiserver/go.mod, go.sum, this script and the Go
+# version; delete .cache/bin/kube-apiserver to force it.
 #
 # Usage: scripts/build-kube-apiserver.sh   (from any directory)
 set -euo pipefail
@@ -15,7 +15,7 @@ mod="$root/tools/kube-apiserver"
 bin="$root/.cache/bin/kube-apiserver"
 stamp="$bin.stamp"
 
-want="$({ cat "$mod/go.mod" "$mod/go.sum"; go version; } | sha256sum | cut -d' ' -f1)"
+want="$({ cat "$mod/go.mod" "$mod/go.sum" "${BASH_SOURCE[0]}"; go version; } | sha256sum | cut -d' ' -f1)"
 if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
@@ -24,6 +24,10 @@ echo "building kube-apiserver into .cache/bin/ (a few minutes on a cold cache) .
 mkdir -p "$(dirname "$bin")"
 rm -f "$stamp"
 start=$SECONDS
-(cd "$mod" && GOWORK=off go build -trimpath -o "$bin" k8s.io/kubernetes/cmd/kube-apiserver)
+# Stamp the release the module is, as Kubernetes' own build does.
+version="$(cd "$mod" && GOWORK=off go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+minor="$(echo "$version" | cut -d. -f2)"
+ldflags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+(cd "$mod" && GOWORK=off go build -trimpath -ldflags "$ldflags" -o "$bin" k8s.io/kubernetes/cmd/kube-apiserver)
 echo "$want" >"$stamp"
 echo "kube-apiserver built in $((SECONDS - start)) s" >&2

@@ -41,6 +41,10 @@ cmd npm npm
 pkg mosquitto
 # PostgreSQL 15 server (initdb, postgres in /usr/lib/postgresql/15/bin): the tests' real database (libs/harness/pglocal).
 pkg postgresql-15
+# runc and the CNI plugins (/usr/lib/cni): the one-node test cluster's
+# containers and pod network (k8s/check/internal/kubenode).
+pkg runc
+pkg containernetworking-plugins
 if ((${#need[@]} == 0)); then
   echo "install-deps: every system package is present"
   exit 0

@@ -60,13 +60,28 @@ func Binary(t testing.TB, repoRoot string) string {
 type Server struct {
 	// Config reaches the server as a member of system:masters.
 	Config *rest.Config
-	proc   *procs.Proc
-	log    string
+	// Addr is the server's host:port; CAFile the certificate it serves
+	// (its own, self-signed); ServiceAccountKey the key that signs and
+	// checks service account tokens.
+	Addr, CAFile, ServiceAccountKey string
+	tokens                          map[string]string // by user
+	proc                            *procs.Proc
+	log                             string
+}
+
+// User is an identity the server knows by a token (Server.Token).
+type User struct {
+	Name   string
+	Groups []string
 }
 
 // Start runs binary on a fresh embedded etcd and waits until the server
 // is ready; both stop when the test ends.
-func Start(t testing.TB, binary string) *Server {
+func Start(t testing.TB, binary string) *Server { return StartWith(t, binary, nil) }
+
+// StartWith is Start, with users besides the admin (kubelets, controllers)
+// who authenticate by token.
+func StartWith(t testing.TB, binary string, users []User) *Server {
 	t.Helper()
 	member, _ := etcdtest.Start(t)
 	dir := t.TempDir()
@@ -76,7 +91,13 @@ func Start(t testing.TB, binary string) *Server {
 	}
 	_, port, _ := strings.Cut(addr, ":")
 	token := randomToken(t)
-	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(token+`,cefiot-test,cefiot-test,"system:masters"`+"\n"), 0o600); err != nil {
+	tokens := map[string]string{}
+	csv := token + `,cefiot-test,cefiot-test,"system:masters"` + "\n"
+	for _, u := range users {
+		tokens[u.Name] = randomToken(t)
+		csv += fmt.Sprintf("%s,%s,%s,%q\n", tokens[u.Name], u.Name, u.Name, strings.Join(u.Groups, ","))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	saKey := filepath.Join(dir, "sa.key")
@@ -107,7 +128,7 @@ func Start(t testing.TB, binary string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{proc: proc, log: logPath}
+	s := &Server{proc: proc, log: logPath, Addr: addr, CAFile: filepath.Join(certDir, "apiserver.crt"), ServiceAccountKey: saKey, tokens: tokens}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -169,6 +190,9 @@ func (s *Server) readyz(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Token is user's token (one of StartWith's users).
+func (s *Server) Token(user string) string { return s.tokens[user] }
 
 // LogTail is the end of the server's log, for failure messages.
 func (s *Server) LogTail(lines int) string { return procs.LogTail(s.log, 0, lines) }
