@@ -46,8 +46,8 @@ const RequireEnv = "CEFIOT_REQUIRE_KUBE_NODE"
 // Binaries are where the cluster's programs are.
 type Binaries struct {
 	APIServer, ControllerManager, Scheduler, Kubelet string
-	Containerd, Shim, Ctr                             string
-	Runc, CNIDir                                      string
+	Containerd, Shim, Ctr                            string
+	Runc, CNIDir                                     string
 }
 
 // BinariesIn finds kube-apiserver and the programs
