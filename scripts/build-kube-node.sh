@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds what a one-node Kubernetes cluster of the project's runs besides
 # kube-apiserver (scripts/build-kube-apiserver.sh) into .cache/bin/ of the
-# repository: kube-controller-manager, kube-scheduler and kubelet from
-# k8s.io/kubernetes (pinned in tools/kube-apiserver/go.mod, the same
-# version), and containerd 2, its runc shim and ctr from their Go module
-# (pinned in tools/kube-node/go.mod). runc and the CNI plugins are Debian's
+# repository: kube-controller-manager, kube-scheduler, kubelet and
+# kube-proxy from k8s.io/kubernetes (pinned in tools/kube-apiserver/go.mod,
+# the same version), and containerd 2, its runc shim, ctr and CoreDNS from
+# their Go modules (pinned in tools/kube-node/go.mod). runc and the CNI plugins are Debian's
 # (scripts/install-deps.sh).
 #
 # Skipped while the binaries match both go.mod and go.sum files, this
@@ -24,7 +24,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
 
-echo "building kubelet, kube-controller-manager, kube-scheduler and containerd into .cache/bin/ ..." >&2
+echo "building kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd and CoreDNS into .cache/bin/ ..." >&2
 mkdir -p "$bin"
 rm -f "$stamp"
 start=$SECONDS
@@ -34,11 +34,12 @@ version="$(cd "$kube" && GOWORK=off go list -m -f '{{.Version}}' k8s.io/kubernet
 minor="$(echo "$version" | cut -d. -f2)"
 ldflags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 (cd "$kube" && GOWORK=off go build -trimpath -ldflags "$ldflags" -o "$bin/" \
-  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet)
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy)
 # containerd without the snapshotters that need C libraries (btrfs,
 # devmapper, zfs): pods use overlayfs.
 (cd "$node" && GOWORK=off CGO_ENABLED=0 go build -trimpath -tags no_btrfs,no_devmapper,no_zfs -o "$bin/" \
   github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
-  github.com/containerd/containerd/v2/cmd/ctr)
+  github.com/containerd/containerd/v2/cmd/ctr github.com/coredns/coredns)
 echo "$want" >"$stamp"
 echo "kube node binaries built in $((SECONDS - start)) s" >&2

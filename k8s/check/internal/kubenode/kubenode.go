@@ -26,6 +26,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/cefiot/cefiot/k8s/check/internal/kubeapi"
 	"github.com/cefiot/cefiot/libs/harness/procs"
 )
@@ -45,9 +48,9 @@ const RequireEnv = "CEFIOT_REQUIRE_KUBE_NODE"
 
 // Binaries are where the cluster's programs are.
 type Binaries struct {
-	APIServer, ControllerManager, Scheduler, Kubelet string
-	Containerd, Shim, Ctr                            string
-	Runc, CNIDir                                     string
+	APIServer, ControllerManager, Scheduler, Kubelet, Proxy string
+	Containerd, Shim, Ctr, CoreDNS                          string
+	Runc, CNIDir                                            string
 }
 
 // BinariesIn finds kube-apiserver and the programs
@@ -56,8 +59,8 @@ type Binaries struct {
 func BinariesIn(binDir string) Binaries {
 	b := func(name string) string { return filepath.Join(binDir, name) }
 	return Binaries{
-		APIServer: b("kube-apiserver"), ControllerManager: b("kube-controller-manager"), Scheduler: b("kube-scheduler"), Kubelet: b("kubelet"),
-		Containerd: b("containerd"), Shim: b("containerd-shim-runc-v2"), Ctr: b("ctr"),
+		APIServer: b("kube-apiserver"), ControllerManager: b("kube-controller-manager"), Scheduler: b("kube-scheduler"), Kubelet: b("kubelet"), Proxy: b("kube-proxy"),
+		Containerd: b("containerd"), Shim: b("containerd-shim-runc-v2"), Ctr: b("ctr"), CoreDNS: b("coredns"),
 		Runc: "/usr/sbin/runc", CNIDir: "/usr/lib/cni",
 	}
 }
@@ -65,7 +68,7 @@ func BinariesIn(binDir string) Binaries {
 // Missing names the programs that are not there.
 func (b Binaries) Missing() []string {
 	var missing []string
-	for _, p := range []string{b.APIServer, b.ControllerManager, b.Scheduler, b.Kubelet, b.Containerd, b.Shim, b.Ctr, b.Runc, filepath.Join(b.CNIDir, "bridge")} {
+	for _, p := range []string{b.APIServer, b.ControllerManager, b.Scheduler, b.Kubelet, b.Proxy, b.Containerd, b.Shim, b.Ctr, b.CoreDNS, b.Runc, filepath.Join(b.CNIDir, "bridge")} {
 		if _, err := os.Stat(p); err != nil {
 			missing = append(missing, p)
 		}
@@ -75,11 +78,13 @@ func (b Binaries) Missing() []string {
 
 // Cluster is a running one-node cluster.
 type Cluster struct {
-	API  *kubeapi.Server
-	dir  string
-	bins Binaries
-	sock string
-	logs map[string]string
+	API *kubeapi.Server
+	// NodeIP is the node's address, where the cluster's DNS answers.
+	NodeIP string
+	dir    string
+	bins   Binaries
+	sock   string
+	logs   map[string]string
 }
 
 // Start brings the cluster up; it stops when the test ends.
@@ -90,14 +95,17 @@ func Start(t testing.TB, bins Binaries) *Cluster {
 		{Name: "system:node:" + NodeName, Groups: []string{"system:nodes"}},
 		{Name: "system:kube-controller-manager"},
 		{Name: "system:kube-scheduler"},
+		{Name: "system:kube-proxy"},
+		{Name: "cefiot-coredns"},
 	})
 	// Short: the containerd socket's path must fit a Unix socket address.
 	dir, err := os.MkdirTemp("", "kn-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{API: api, dir: dir, bins: bins, sock: filepath.Join(dir, "containerd.sock"), logs: map[string]string{}}
+	c := &Cluster{API: api, NodeIP: hostIP(t), dir: dir, bins: bins, sock: filepath.Join(dir, "containerd.sock"), logs: map[string]string{}}
 	t.Cleanup(func() { c.removeDir(t) })
+	t.Cleanup(forgetNewNetns(t))
 	c.startContainerd(t)
 	// Pods outlive the kubelet and containerd (their shims run on): killed
 	// before containerd stops.
@@ -122,6 +130,11 @@ func Start(t testing.TB, bins Binaries) *Cluster {
 		"--bind-address=127.0.0.1", "--secure-port=0",
 	})
 	c.startKubelet(t)
+	c.startProxy(t)
+	c.startDNS(t)
+	// Pods deleted while the kubelet runs: it stops their sandboxes, and
+	// the CNI plugins take their addresses and network namespaces back.
+	t.Cleanup(func() { c.deletePods(t) })
 	t.Logf("one-node cluster up in %s", time.Since(started).Round(10*time.Millisecond))
 	return c
 }
@@ -304,6 +317,7 @@ authentication:
 authorization: {mode: AlwaysAllow}
 failSwapOn: false
 clusterDomain: cluster.local
+clusterDNS: [%s]
 resolvConf: /etc/resolv.conf
 podCIDR: %s
 address: 127.0.0.1
@@ -313,7 +327,7 @@ healthzPort: 0
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%%", "imagefs.available": "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, c.sock, PodCIDR)
+`, c.sock, c.NodeIP, PodCIDR)
 	path := filepath.Join(c.dir, "kubelet.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -324,9 +338,66 @@ imageGCLowThresholdPercent: 99
 		"--hostname-override=" + NodeName,
 		"--root-dir=" + filepath.Join(c.dir, "kubelet"),
 		"--cert-dir=" + filepath.Join(c.dir, "kubelet-pki"),
-		"--node-ip=" + hostIP(t),
+		"--node-ip=" + c.NodeIP,
 		"--v=1",
 	})
+}
+
+// deletePods deletes every pod at once and waits, at most 30 s, until
+// the node runs no container.
+func (c *Cluster) deletePods(t testing.TB) {
+	cs, err := kubernetes.NewForConfig(c.API.Config)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	namespaces, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	zero := int64(0)
+	for _, ns := range namespaces.Items {
+		_ = cs.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+	}
+	for ctx.Err() == nil {
+		out, _ := exec.Command(c.bins.Ctr, "--address", c.sock, "--namespace", "k8s.io", "tasks", "ls", "-q").Output()
+		if len(strings.Fields(string(out))) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Log("pods still running 30 s after they were deleted; killed")
+}
+
+// forgetNewNetns notes the machine's network namespaces and returns a
+// cleanup that deletes those made since (a sandbox's, left behind when
+// its pod was killed rather than stopped).
+func forgetNewNetns(t testing.TB) func() {
+	before := map[string]bool{}
+	for _, n := range netnsNames() {
+		before[n] = true
+	}
+	return func() {
+		for _, n := range netnsNames() {
+			if !before[n] && strings.HasPrefix(n, "cni-") {
+				if out, err := exec.Command("ip", "netns", "delete", n).CombinedOutput(); err != nil {
+					t.Logf("ip netns delete %s: %v: %s", n, err, out)
+				}
+			}
+		}
+	}
+}
+
+func netnsNames() []string {
+	entries, _ := os.ReadDir("/var/run/netns")
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // killContainers kills every container of the node.

@@ -10,13 +10,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 )
 
-// TestOneNodeClusterRunsAPod: the cluster's node turns Ready, and a pod
-// of an image imported from an OCI layout runs on it with an address on
-// the pod network.
-func TestOneNodeClusterRunsAPod(t *testing.T) {
+// TestOneNodeClusterRunsPodsThatFindEachOther: on the cluster's node, a
+// pod of an image imported from an OCI layout runs with an address on the
+// pod network, and another pod reaches it by its Service's DNS name
+// (CoreDNS) through the Service's cluster address (kube-proxy), as the
+// pipeline's pods reach Kafka and etcd.
+func TestOneNodeClusterRunsPodsThatFindEachOther(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Kubernetes cluster")
 	}
@@ -29,41 +32,58 @@ func TestOneNodeClusterRunsAPod(t *testing.T) {
 		t.Skip(msg)
 	}
 	c := Start(t, bins)
+	images := t.TempDir()
+	if err := BuildProbeLayout(images); err != nil {
+		t.Fatal(err)
+	}
+	c.ImportLayout(t, filepath.Join(images, "probe"))
 	cs, err := kubernetes.NewForConfig(c.API.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "pause", Namespace: "default"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: PauseImage, ImagePullPolicy: corev1.PullNever}}},
-	}
-	for {
-		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			t.Fatalf("%v\ncontroller-manager: %s", err, c.LogTail("kube-controller-manager", 30))
+	pod := func(name string, args []string, restart corev1.RestartPolicy) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": name}},
+			Spec: corev1.PodSpec{
+				RestartPolicy: restart,
+				Containers:    []corev1.Container{{Name: name, Image: ProbeImage, ImagePullPolicy: corev1.PullNever, Args: args}},
+			},
 		}
-		time.Sleep(time.Second) // the default service account appears with the controllers
 	}
-	for {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "pause", metav1.GetOptions{})
-		if err == nil && p.Status.Phase == corev1.PodRunning {
-			t.Logf("pod running at %s", p.Status.PodIP)
-			break
-		}
-		if ctx.Err() != nil {
-			if n, err := cs.CoreV1().Nodes().Get(context.Background(), NodeName, metav1.GetOptions{}); err == nil {
-				for _, cond := range n.Status.Conditions {
-					t.Logf("node %s=%s: %s %s", cond.Type, cond.Status, cond.Reason, cond.Message)
-				}
-				t.Logf("taints: %+v\ncontroller-manager: %s", n.Spec.Taints, c.LogTail("kube-controller-manager", 40))
+	create := func(p *corev1.Pod) {
+		// The default service account appears once the controllers run.
+		for {
+			_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+			if err == nil {
+				return
 			}
-			t.Fatalf("pod not running: %v %+v\nkubelet: %s\nscheduler: %s", err, p.Status, c.LogTail("kubelet", 30), c.LogTail("kube-scheduler", 20))
+			if ctx.Err() != nil {
+				t.Fatalf("create pod %s: %v", p.Name, err)
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		time.Sleep(time.Second)
 	}
+	create(pod("server", []string{"serve", ":8080"}, corev1.RestartPolicyAlways))
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "server"},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	server := c.WaitForPod(ctx, t, cs, "default", "server", corev1.PodRunning)
+	t.Logf("server pod running at %s", server.Status.PodIP)
+	if !strings.HasPrefix(server.Status.PodIP, "10.244.0.") {
+		t.Fatalf("pod address %s is not on the pod network %s", server.Status.PodIP, PodCIDR)
+	}
+	create(pod("client", []string{"dial", "probe.default.svc.cluster.local:80"}, corev1.RestartPolicyNever))
+	client := c.WaitForPod(ctx, t, cs, "default", "client", corev1.PodSucceeded)
+	t.Logf("client pod reached the server through probe.default.svc.cluster.local:80 (%s)", client.Status.Phase)
 }
 
 // binDir is CEFIOT_KUBE_BIN_DIR, else the repository's .cache/bin.

@@ -15,21 +15,37 @@ import (
 )
 
 // BuildPauseLayout builds the pause program (./pause) and writes an OCI
-// layout of the sandbox image (PauseImage) around it in dir.
+// layout of the sandbox image (PauseImage) around it in dir/pause.
 func BuildPauseLayout(dir string) error {
+	return buildProgramLayout(dir, "pause", PauseImage)
+}
+
+// ProbeImage is the image of the probe program (./probe), which checks
+// the cluster's DNS and Services from a pod.
+const ProbeImage = "cefiot.test/probe:1"
+
+// BuildProbeLayout writes an OCI layout of ProbeImage in dir/probe.
+func BuildProbeLayout(dir string) error {
+	return buildProgramLayout(dir, "probe", ProbeImage)
+}
+
+// buildProgramLayout builds the program of package ./name, statically,
+// and writes an OCI layout of an image named ref that runs it, in
+// dir/name.
+func buildProgramLayout(dir, name, ref string) error {
 	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(dir, "pause.bin")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./pause")
+	bin := filepath.Join(dir, name+".bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./"+name)
 	cmd.Dir = filepath.Dir(file)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build pause: %v: %s", err, out)
+		return fmt.Errorf("build %s: %v: %s", name, err, out)
 	}
 	exe, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}
-	return writeLayout(filepath.Join(dir, "pause"), PauseImage, map[string][]byte{"pause": exe}, []string{"/pause"})
+	return writeLayout(filepath.Join(dir, name), ref, map[string][]byte{name: exe}, []string{"/" + name})
 }
 
 // writeLayout writes an OCI image layout of one image named ref: one layer
