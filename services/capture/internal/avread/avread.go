@@ -6,8 +6,9 @@
 // and Reader gives it per picture (ProducerTime). Two readers of one camera
 // get the same time for the same picture, whenever each connected, on
 // whatever decoder: what makes a live picture's identity. Pictures are
-// decoded in software, one thread per stream, and converted to BGR into
-// gocv Mats only when asked (Retrieve).
+// decoded in software, one thread per stream, or on the machine's VAAPI
+// device (Config.Hardware), and converted to BGR into gocv Mats only when
+// asked (Retrieve).
 //
 // In packet mode (Config.Packets) a reader keeps the stream's packets, from
 // its last keyframes on, and decodes a picture only when asked for one

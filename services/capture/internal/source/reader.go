@@ -87,7 +87,8 @@ func ffmpegOptions(ioTimeout time.Duration) map[string]string {
 	return opts
 }
 
-// avReader is a stream read by FFmpeg directly, decoded in software.
+// avReader is a stream read by FFmpeg directly, decoded in software or on
+// the machine's VAAPI device.
 type avReader struct{ *avread.Reader }
 
 func (r avReader) position() (time.Duration, bool) { return r.Position() }
