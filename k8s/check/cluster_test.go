@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,26 +15,15 @@ import (
 	"github.com/cefiot/cefiot/k8s/check/internal/kubenode"
 )
 
-// startCluster starts the one-node cluster, or skips the test (fails it
-// under kubenode.RequireEnv) when its programs are not built.
+// startCluster starts the one-node cluster of the programs in
+// CEFIOT_KUBE_BIN_DIR, else the repository's .cache/bin.
 func startCluster(t *testing.T) *kubenode.Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a Kubernetes cluster")
-	}
 	dir := os.Getenv("CEFIOT_KUBE_BIN_DIR")
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(k8sDir(t)), ".cache", "bin")
 	}
-	bins := kubenode.BinariesIn(dir)
-	if m := bins.Missing(); len(m) > 0 {
-		msg := "missing (make kube-node builds them): " + strings.Join(m, ", ")
-		if os.Getenv(kubenode.RequireEnv) == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return kubenode.Start(t, bins)
+	return kubenode.StartOrSkip(t, dir)
 }
 
 // imagesDir is where make images put the services' OCI layouts.
@@ -96,7 +84,7 @@ func TestServiceImagesStartOnARealNode(t *testing.T) {
 						}},
 					},
 				}
-				createPod(ctx, t, cs, pod)
+				kubenode.CreatePod(ctx, t, cs, pod)
 			}
 		}
 	}
@@ -107,21 +95,5 @@ func TestServiceImagesStartOnARealNode(t *testing.T) {
 		name := strings.TrimPrefix(imageRepo(image), "ghcr.io/cefiot/")
 		c.WaitForPod(ctx, t, cs, "default", name, corev1.PodSucceeded)
 		t.Logf("%s ran to the end of its usage on the node", image)
-	}
-}
-
-// createPod creates pod, waiting for its namespace's default service
-// account (the controllers make it once they run).
-func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) {
-	t.Helper()
-	for {
-		_, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatal(fmt.Errorf("create pod %s: %w", pod.Name, err))
-		}
-		time.Sleep(500 * time.Millisecond)
 	}
 }

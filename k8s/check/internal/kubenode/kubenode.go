@@ -65,6 +65,25 @@ func BinariesIn(binDir string) Binaries {
 	}
 }
 
+// StartOrSkip starts a cluster of the programs in binDir (BinariesIn), or
+// skips the test (fails it under RequireEnv, and with -short) when they
+// are not built.
+func StartOrSkip(t testing.TB, binDir string) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a Kubernetes cluster")
+	}
+	bins := BinariesIn(binDir)
+	if m := bins.Missing(); len(m) > 0 {
+		msg := "missing (make kube-node builds them): " + strings.Join(m, ", ")
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return Start(t, bins)
+}
+
 // Missing names the programs that are not there.
 func (b Binaries) Missing() []string {
 	var missing []string

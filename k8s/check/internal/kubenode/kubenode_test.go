@@ -20,18 +20,7 @@ import (
 // (CoreDNS) through the Service's cluster address (kube-proxy), as the
 // pipeline's pods reach Kafka and etcd.
 func TestOneNodeClusterRunsPodsThatFindEachOther(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Kubernetes cluster")
-	}
-	bins := BinariesIn(binDir(t))
-	if m := bins.Missing(); len(m) > 0 {
-		msg := "missing (make kube-node builds them): " + strings.Join(m, ", ")
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	c := Start(t, bins)
+	c := StartOrSkip(t, binDir(t))
 	images := t.TempDir()
 	if err := BuildProbeLayout(images); err != nil {
 		t.Fatal(err)
@@ -52,20 +41,7 @@ func TestOneNodeClusterRunsPodsThatFindEachOther(t *testing.T) {
 			},
 		}
 	}
-	create := func(p *corev1.Pod) {
-		// The default service account appears once the controllers run.
-		for {
-			_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
-			if err == nil {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("create pod %s: %v", p.Name, err)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}
-	create(pod("server", []string{"serve", ":8080"}, corev1.RestartPolicyAlways))
+	CreatePod(ctx, t, cs, pod("server", []string{"serve", ":8080"}, corev1.RestartPolicyAlways))
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
 		Spec: corev1.ServiceSpec{
@@ -81,7 +57,7 @@ func TestOneNodeClusterRunsPodsThatFindEachOther(t *testing.T) {
 	if !strings.HasPrefix(server.Status.PodIP, "10.244.0.") {
 		t.Fatalf("pod address %s is not on the pod network %s", server.Status.PodIP, PodCIDR)
 	}
-	create(pod("client", []string{"dial", "probe.default.svc.cluster.local:80"}, corev1.RestartPolicyNever))
+	CreatePod(ctx, t, cs, pod("client", []string{"dial", "probe.default.svc.cluster.local:80"}, corev1.RestartPolicyNever))
 	client := c.WaitForPod(ctx, t, cs, "default", "client", corev1.PodSucceeded)
 	t.Logf("client pod reached the server through probe.default.svc.cluster.local:80 (%s)", client.Status.Phase)
 }

@@ -38,6 +38,22 @@ func (c *Cluster) WaitForPod(ctx context.Context, t testing.TB, cs kubernetes.In
 	}
 }
 
+// CreatePod creates pod, waiting for its namespace's default service
+// account (the controllers make it once they run).
+func CreatePod(ctx context.Context, t testing.TB, cs kubernetes.Interface, pod *corev1.Pod) {
+	t.Helper()
+	for {
+		_, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create pod %s: %v", pod.Name, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // nodeConditions describes the node's conditions and taints.
 func (c *Cluster) nodeConditions(cs kubernetes.Interface) []string {
 	n, err := cs.CoreV1().Nodes().Get(context.Background(), NodeName, metav1.GetOptions{})
