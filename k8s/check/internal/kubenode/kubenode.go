@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,21 @@ func BinariesIn(binDir string) Binaries {
 		Containerd: b("containerd"), Shim: b("containerd-shim-runc-v2"), Ctr: b("ctr"), CoreDNS: b("coredns"),
 		Runc: "/usr/sbin/runc", CNIDir: "/usr/lib/cni",
 	}
+}
+
+// lockMachine waits until no other test process runs a cluster on this
+// machine (its bridge, pod addresses, DNS port and proxy rules are the
+// machine's), and holds the lock until the test ends.
+func lockMachine(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "cefiot-kubenode.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock the machine's test cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = f.Close() }) // closing releases the lock
 }
 
 // StartOrSkip starts a cluster of the programs in binDir (BinariesIn), or
@@ -109,6 +125,7 @@ type Cluster struct {
 // Start brings the cluster up; it stops when the test ends.
 func Start(t testing.TB, bins Binaries) *Cluster {
 	t.Helper()
+	lockMachine(t)
 	started := time.Now()
 	api := kubeapi.StartWith(t, bins.APIServer, []kubeapi.User{
 		{Name: "system:node:" + NodeName, Groups: []string{"system:nodes"}},
