@@ -46,6 +46,11 @@ images: ## build one OCI image per service into bin/images (linux/amd64 + linux/
 	sysroot=$$(./scripts/fetch-arm64-opencv.sh) && \
 	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR) -sysroot-arm64 "$$sysroot"
 
+.PHONY: site-images
+site-images: kafka ## build the images of a site's Kafka and etcd into bin/images (this machine's architecture; for the one-node test cluster)
+	libs=$$(./scripts/fetch-kafka.sh) && \
+	$(GO) run ./cmd/cefiot-images -out $(IMAGES_DIR) -services= -site-images -kafka-libs "$$libs"
+
 .PHONY: kube-apiserver
 kube-apiserver: ## build kube-apiserver from k8s.io/kubernetes into .cache/bin (the deploy checks admit the overlays with it)
 	./scripts/build-kube-apiserver.sh
@@ -63,8 +68,8 @@ run: build kafka ## run the local default (edge + cloud); VIDEO=path for your ow
 	$(BIN)/cefiot-local -bin-dir $(BIN) -run-dir run $(if $(VIDEO),-video $(VIDEO)) $(if $(EDGE_NODES),-edge-nodes $(EDGE_NODES)) $(if $(SINK_REPLICAS),-index postgres -sink-replicas $(SINK_REPLICAS)) $(if $(DETECTOR),-detector $(DETECTOR))
 
 .PHONY: test
-test: build kafka versitygw footage images web-e2e kube-apiserver ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver)
-	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_MOSQUITTO=1 CEFIOT_REQUIRE_FOOTAGE=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
+test: build kafka versitygw footage images site-images web-e2e kube-apiserver kube-node ## run every test, on real Kafka, etcd and PostgreSQL (and the deploy checks, on a real kube-apiserver and a real one-node cluster)
+	CEFIOT_REQUIRE_KUBE_APISERVER=1 CEFIOT_REQUIRE_KUBE_NODE=1 CEFIOT_REQUIRE_MOSQUITTO=1 CEFIOT_REQUIRE_FOOTAGE=1 CEFIOT_REQUIRE_BROWSER=1 CEFIOT_REQUIRE_KAFKA=1 CEFIOT_REQUIRE_POSTGRES=1 CEFIOT_REQUIRE_S3=1 CEFIOT_REQUIRE_IMAGES=1 CEFIOT_REQUIRE_QEMU=1 CEFIOT_IMAGES_DIR=$(CURDIR)/$(IMAGES_DIR) CEFIOT_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(GO_PKGS)
 
 .PHONY: test-short
 test-short: ## fast tests only

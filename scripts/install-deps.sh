@@ -45,6 +45,10 @@ pkg postgresql-15
 # containers and pod network (k8s/check/internal/kubenode).
 pkg runc
 pkg containernetworking-plugins
+# The site images of the test cluster (make site-images): jlink makes the
+# Kafka image's Java runtime, busybox is its shell and tools.
+cmd jlink openjdk-17-jdk-headless
+pkg busybox-static
 if ((${#need[@]} == 0)); then
   echo "install-deps: every system package is present"
   exit 0

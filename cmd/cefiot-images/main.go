@@ -37,12 +37,17 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "platforms to build")
 	root := fs.String("root", "", "repository root (default: the directory holding go.work, upwards from here)")
 	list := fs.Bool("list", false, "print the image references and exit")
+	siteImages := fs.Bool("site-images", false, "also build the images of each site's Kafka and etcd (this machine's architecture; for clusters that reach no registry)")
+	kafkaLibs := fs.String("kafka-libs", "", "the Kafka broker's jars for -site-images (scripts/fetch-kafka.sh prints the directory)")
 	sysrootArm64 := fs.String("sysroot-arm64", "", "arm64 sysroot with OpenCV (scripts/fetch-arm64-opencv.sh prints it): builds capture for linux/arm64 from an amd64 machine")
 	if err := config.Parse(fs, args, nil); err != nil {
 		return err
 	}
 	var svcs []ociimage.Service
 	for _, name := range strings.Split(*services, ",") {
+		if strings.TrimSpace(name) == "" {
+			continue
+		}
 		s, err := ociimage.ServiceByName(strings.TrimSpace(name))
 		if err != nil {
 			return fmt.Errorf("-services: %w", err)
@@ -96,6 +101,14 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *siteImages {
+		site, err := ociimage.BuildSiteImages(ctx, ociimage.Options{Root: *root, Out: outDir, Created: created, Logger: logger},
+			ociimage.SiteOptions{KafkaLibs: *kafkaLibs})
+		if err != nil {
+			return err
+		}
+		results = append(results, site...)
+	}
 	fmt.Fprintf(stdout, "%-36s %-26s %-17s %s\n", "image", "platforms", "binary", "layout")
 	for _, r := range results {
 		var ps []string
@@ -104,7 +117,9 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		rel, _ := filepath.Rel(*root, r.Layout)
 		link := "static"
-		if !r.Static {
+		if r.Service == "kafka" {
+			link = "Java"
+		} else if !r.Static {
 			link = "dynamic (OpenCV)"
 		}
 		fmt.Fprintf(stdout, "%-36s %-26s %-17s %s\n", r.Ref, strings.Join(ps, ","), link, rel)

@@ -77,11 +77,11 @@ done
 
 # tls_stamp changes whenever any TLS input file does.
 tls_stamp() {
-  cat "$TLS_DIR/tls.crt" "$TLS_DIR/tls.key" "$TLS_DIR/ca.crt" 2>/dev/null | cksum
+  cat "$TLS_DIR/tls.crt" "$TLS_DIR/tls.key" "$TLS_DIR/ca.crt" 2>/dev/null | md5sum
   if [ -d "$CLIENT_CAS_DIR" ]; then
     for f in "$CLIENT_CAS_DIR"/*.crt; do
       [ -r "$f" ] && cat "$f"
-    done | cksum
+    done | md5sum
   fi
 }
 

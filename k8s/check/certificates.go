@@ -102,6 +102,12 @@ func (p *policy) certificate(id, ns, site string, c *certmanagerv1.Certificate) 
 		if strings.Contains(name, ".svc") && !strings.HasSuffix(name, "."+ns+".svc") {
 			p.fail(id, "spec.dnsNames %q is not in namespace %s", name, ns)
 		}
+		// The brokers' names are checked by librdkafka with OpenSSL, which
+		// matches a wildcard only with two labels or more after it (Go, the
+		// other clients' TLS, matches it: only a real cluster showed it).
+		if rest, ok := strings.CutPrefix(name, "*."); ok && component == "kafka" && !strings.Contains(rest, ".") {
+			p.fail(id, "spec.dnsNames %q: a wildcard with one label after it matches no name for OpenSSL; name each broker (kafka-0.%s)", name, rest)
+		}
 	}
 	if s.IssuerRef.Kind != "Issuer" || !p.caIssuer(ns, s.IssuerRef.Name) {
 		p.fail(id, "spec.issuerRef %s %s: want an Issuer of namespace %s with a CA", s.IssuerRef.Kind, s.IssuerRef.Name, ns)

@@ -77,6 +77,13 @@ func TestCertificatePolicyCatchesMistakes(t *testing.T) {
 		mutate func(*Set)
 		want   string
 	}{
+		"a broker wildcard OpenSSL does not match": {func(s *Set) {
+			for _, c := range s.Certificates {
+				if c.Spec.CommonName == "kafka" {
+					c.Spec.DNSNames = append(c.Spec.DNSNames, "*.kafka-headless")
+				}
+			}
+		}, `spec.dnsNames "*.kafka-headless": a wildcard with one label after it`},
 		"a year long":          {func(s *Set) { s.Certificates[0].Spec.Duration = &metav1.Duration{Duration: 365 * 24 * time.Hour} }, "spec.duration"},
 		"renewed a day before": {func(s *Set) { s.Certificates[0].Spec.RenewBefore = &metav1.Duration{Duration: 24 * time.Hour} }, "spec.renewBefore"},
 		"another site": {func(s *Set) {

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"regexp"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +49,8 @@ func (p *policy) container(w Workload, c *corev1.Container, init bool, hostPaths
 			p.fail(id, "resources.requests.%s %s exceeds the limit %s", r, req.String(), lim.String())
 		}
 	}
+
+	p.envReferences(id, c)
 
 	// Probes.
 	if !init {
@@ -143,4 +146,32 @@ func commonPrefix(images map[string]string) string {
 		}
 	}
 	return prefix
+}
+
+// envVarRef is a $(NAME) reference in an env value, command or argument.
+var envVarRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// envReferences: the kubelet expands $(NAME) in an env value only when NAME
+// is defined earlier in the container's env (else the value keeps the
+// literal text, silently), and in command and args when NAME is defined
+// anywhere in it. A kustomize patch of one env entry moves it to the front
+// of the list, ahead of what it refers to: found by a real kubelet, when
+// etcd was told to join etcd-headless.$(POD_NAMESPACE).svc.
+func (p *policy) envReferences(id string, c *corev1.Container) {
+	defined := map[string]bool{}
+	for _, e := range c.Env {
+		for _, m := range envVarRef.FindAllStringSubmatch(e.Value, -1) {
+			if !defined[m[1]] {
+				p.fail(id, "env %s refers to $(%s), which is not defined before it in the container's env: the kubelet leaves it unexpanded", e.Name, m[1])
+			}
+		}
+		defined[e.Name] = true
+	}
+	for _, arg := range append(append([]string{}, c.Command...), c.Args...) {
+		for _, m := range envVarRef.FindAllStringSubmatch(arg, -1) {
+			if !defined[m[1]] {
+				p.fail(id, "command or args refer to $(%s), which the container's env does not define", m[1])
+			}
+		}
+	}
 }

@@ -84,6 +84,10 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{"image not built", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").Image = "ghcr.io/cefiot/enrich:9.9.9" }, `make images builds "ghcr.io/cefiot/enrich:`},
 		{"misspelt image", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").Image = "ghcr.io/cefiot/enrichh:0.1.0" }, "is not one that make images builds"},
 		{"unpinned image", "overlays/cloud", func(s *Set) { container(s, "StatefulSet", "kafka").Image = "apache/kafka:latest" }, "must be pinned"},
+		{"env reference ahead of its variable", "overlays/edge", func(s *Set) {
+			c := container(s, "StatefulSet", "etcd")
+			c.Env = append([]corev1.EnvVar{{Name: "ETCD_INITIAL_CLUSTER", Value: "etcd-0=https://etcd-0.etcd-headless.$(POD_NAMESPACE).svc:2380"}}, c.Env...)
+		}, "env ETCD_INITIAL_CLUSTER refers to $(POD_NAMESPACE), which is not defined before it"},
 		{"unknown config key", "overlays/edge", func(s *Set) { cmData(s, "enrich-config")["CEFIOT_BATCH_SIZ"] = "10" }, "ConfigMap enrich-config-"},
 		{"unknown env key", "overlays/cloud", func(s *Set) { setEnv(container(s, "Deployment", "sink"), "CEFIOT_STORE", "/x") }, "env CEFIOT_STORE is not a config key of sink"},
 		{"unknown argument", "overlays/cloud", func(s *Set) { container(s, "Deployment", "scheduler").Args = []string{"-sesion-ttl=5s"} }, "scheduler has no flag -sesion-ttl"},

@@ -162,21 +162,8 @@ func Image(ctx context.Context, o Options, s Service, p Platform, binary string,
 	}
 	layers = append(layers, binLayer)
 
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.AppendLayers(img, layers...)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = p.OS, p.Arch
-	cf.Created = v1.Time{Time: o.Created}
 	user := strconv.Itoa(UID) + ":" + strconv.Itoa(UID)
-	cf.Config = v1.Config{
+	return configured(o, p, layers, v1.Config{
 		Entrypoint: []string{Entrypoint(s.Name)},
 		User:       user,
 		WorkingDir: "/home/nonroot",
@@ -186,8 +173,7 @@ func Image(ctx context.Context, o Options, s Service, p Platform, binary string,
 			"org.opencontainers.image.version": o.Tag,
 			"org.opencontainers.image.source":  "https://github.com/cefiot/cefiot",
 		},
-	}
-	return mutate.ConfigFile(img, cf)
+	})
 }
 
 // tarBuilder writes a layer's tar with fixed times, owners and modes.
@@ -225,6 +211,22 @@ func (t *tarBuilder) file(name string, mode int64, data []byte) error {
 	}
 	_, err := t.tw.Write(data)
 	return err
+}
+
+// hostFile copies the file at src (its target, for a link) to name.
+func (t *tarBuilder) hostFile(name, src string, mode int64) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return t.file(name, mode, b)
+}
+
+func (t *tarBuilder) symlink(name, target string) error {
+	if err := t.dir(path.Dir(name), 0o755, 0); err != nil {
+		return err
+	}
+	return t.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: path.Clean(name)[1:], Linkname: target, Mode: 0o777, ModTime: t.modTime})
 }
 
 func (t *tarBuilder) layer() (v1.Layer, error) {

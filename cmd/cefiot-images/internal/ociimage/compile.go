@@ -71,7 +71,15 @@ func lastLines(s string, n int) string {
 // dynamically linked binary loads on this machine, as absolute paths (the
 // paths the dynamic linker finds them at).
 func SharedLibraries(ctx context.Context, binary string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "ldd", binary).Output()
+	return sharedLibraries(ctx, binary, nil)
+}
+
+// sharedLibraries is SharedLibraries with ldd run in env (nil: this
+// process's).
+func sharedLibraries(ctx context.Context, binary string, env []string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "ldd", binary)
+	cmd.Env = env
+	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("ldd %s: %w", binary, err)
 	}

@@ -142,6 +142,7 @@ func Start(t testing.TB, bins Binaries) *Cluster {
 	c := &Cluster{API: api, NodeIP: hostIP(t), dir: dir, bins: bins, sock: filepath.Join(dir, "containerd.sock"), logs: map[string]string{}}
 	t.Cleanup(func() { c.removeDir(t) })
 	t.Cleanup(forgetNewNetns(t))
+	t.Cleanup(forgetNewPodLogs())
 	c.startContainerd(t)
 	// Pods outlive the kubelet and containerd (their shims run on): killed
 	// before containerd stops.
@@ -395,6 +396,17 @@ func (c *Cluster) deletePods(t testing.TB) {
 		return
 	}
 	zero := int64(0)
+	orphan := metav1.DeletePropagationOrphan
+	for _, ns := range namespaces.Items {
+		// The controllers first, their pods left alone: else they make
+		// new pods for the deleted ones.
+		apps := cs.AppsV1()
+		keep := metav1.DeleteOptions{PropagationPolicy: &orphan}
+		_ = apps.Deployments(ns.Name).DeleteCollection(ctx, keep, metav1.ListOptions{})
+		_ = apps.StatefulSets(ns.Name).DeleteCollection(ctx, keep, metav1.ListOptions{})
+		_ = apps.DaemonSets(ns.Name).DeleteCollection(ctx, keep, metav1.ListOptions{})
+		_ = apps.ReplicaSets(ns.Name).DeleteCollection(ctx, keep, metav1.ListOptions{})
+	}
 	for _, ns := range namespaces.Items {
 		_ = cs.CoreV1().Pods(ns.Name).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
 	}
@@ -422,6 +434,25 @@ func forgetNewNetns(t testing.TB) func() {
 				if out, err := exec.Command("ip", "netns", "delete", n).CombinedOutput(); err != nil {
 					t.Logf("ip netns delete %s: %v: %s", n, err, out)
 				}
+			}
+		}
+	}
+}
+
+// forgetNewPodLogs returns a cleanup that deletes the pod log directories
+// the kubelet made since (it deletes a pod's own when the pod is removed,
+// not when the node stops first).
+func forgetNewPodLogs() func() {
+	before := map[string]bool{}
+	entries, _ := os.ReadDir(podLogsDir)
+	for _, e := range entries {
+		before[e.Name()] = true
+	}
+	return func() {
+		entries, _ := os.ReadDir(podLogsDir)
+		for _, e := range entries {
+			if !before[e.Name()] {
+				os.RemoveAll(filepath.Join(podLogsDir, e.Name()))
 			}
 		}
 	}
