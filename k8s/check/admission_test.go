@@ -42,6 +42,7 @@ func admissionCases() []admissionCase {
 	}
 	return append(cases,
 		admissionCase{"overlays/edge+cert-manager-edge", func(t *testing.T) *Set { return withComponent(t, "overlays/edge", "cert-manager-edge") }},
+		admissionCase{"overlays/edge+camera-files", func(t *testing.T) *Set { return withComponent(t, "overlays/edge", "camera-files") }},
 		admissionCase{"overlays/edge+events-out", func(t *testing.T) *Set { return withComponent(t, "overlays/edge", "events-out") }},
 		admissionCase{"overlays/cloud+cert-manager-cloud", func(t *testing.T) *Set { return withComponent(t, "overlays/cloud", "cert-manager-cloud") }},
 		admissionCase{"overlays/cloud+cloudnative-pg", func(t *testing.T) *Set {
@@ -52,10 +53,11 @@ func admissionCases() []admissionCase {
 
 // allowedWarning is the one Pod Security warning the overlays are meant to
 // draw: the edge namespaces enforce "privileged" and warn at "restricted"
-// because capture reads media from, and the bridge reads the board's own
-// credential from, a directory of the node (hostPath). Nothing else may
-// warn.
-var allowedWarning = regexp.MustCompile(`^would violate PodSecurity "restricted:latest": restricted volume types \(volume "(media|board)" uses restricted volume type "hostPath"\)$`)
+// because the bridge reads the board's own credential from a directory of
+// the node (hostPath), so that the key never leaves the board. Nothing
+// else may warn (capture's camera files are a volume claim,
+// k8s/components/camera-files).
+var allowedWarning = regexp.MustCompile(`^would violate PodSecurity "restricted:latest": restricted volume types \(volume "board" uses restricted volume type "hostPath"\)$`)
 
 // TestOverlaysAdmittedByARealAPIServer server-side applies every overlay,
 // and the optional components, to a real kube-apiserver with a dry run:

@@ -207,13 +207,24 @@ func (d *deployment) makePKI(ctx context.Context) {
 	}
 }
 
-// makeVolumes gives every claim of the overlay's StatefulSets a volume on
-// the node (a cluster without a storage provisioner, as this one is, needs
-// them made by hand; k3s's local-path does the same).
+// makeVolumes gives every claim of the overlay a volume on the node: the
+// StatefulSets' claims a directory of their own (a cluster without a
+// storage provisioner, as this one is, needs them made by hand; k3s's
+// local-path does the same), the camera files' claim the node's directory
+// that holds them.
 func (d *deployment) makeVolumes(ctx context.Context, set *Set) {
 	d.t.Helper()
 	root := d.t.TempDir()
 	for _, o := range set.Objects {
+		if claim, ok := o.Typed.(*corev1.PersistentVolumeClaim); ok {
+			// The camera files (k8s/components/camera-files): the node's
+			// directory that holds them.
+			if claim.Name != "cefiot-media" {
+				d.t.Fatalf("%s: no volume is known for this claim", o.ID())
+			}
+			d.makeVolume(ctx, o.Namespace, claim.Name, claim.Spec, mediaDir)
+			continue
+		}
 		sts, ok := o.Typed.(*appsv1.StatefulSet)
 		if !ok {
 			continue
@@ -230,21 +241,28 @@ func (d *deployment) makeVolumes(ctx context.Context, set *Set) {
 				if err := os.Chmod(dir, 0o777); err != nil {
 					d.t.Fatal(err)
 				}
-				pv := &corev1.PersistentVolume{
-					ObjectMeta: metav1.ObjectMeta{Name: o.Namespace + "-" + name},
-					Spec: corev1.PersistentVolumeSpec{
-						Capacity:                      corev1.ResourceList{corev1.ResourceStorage: claim.Spec.Resources.Requests[corev1.ResourceStorage]},
-						AccessModes:                   claim.Spec.AccessModes,
-						PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-						PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
-						ClaimRef:                      &corev1.ObjectReference{Namespace: o.Namespace, Name: name},
-					},
-				}
-				if _, err := d.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-					d.t.Fatal(err)
-				}
+				d.makeVolume(ctx, o.Namespace, name, claim.Spec, dir)
 			}
 		}
+	}
+}
+
+// makeVolume makes a hostPath PersistentVolume at dir for the claim ns/name,
+// bound to it alone.
+func (d *deployment) makeVolume(ctx context.Context, ns, name string, claim corev1.PersistentVolumeClaimSpec, dir string) {
+	d.t.Helper()
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: claim.Resources.Requests[corev1.ResourceStorage]},
+			AccessModes:                   claim.AccessModes,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: name},
+		},
+	}
+	if _, err := d.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		d.t.Fatal(err)
 	}
 }
 

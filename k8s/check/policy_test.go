@@ -155,7 +155,7 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: cloud\nworkloads: [{name: enrich, kind: enrich}]\n"
 		}, "no enrich worker is deployed"},
 		{"node selector no worker offers", "overlays/edge", func(s *Set) {
-			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: 'capture:c', kind: capture, params: {camera: c, source: /media/c.mp4}, nodeSelector: {zone: a}}]\n"
+			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: 'capture:c', kind: capture, params: {camera: c, source: 'rtsp://c.example.net/stream1'}, nodeSelector: {zone: a}}]\n"
 		}, "matches the labels of no capture worker"},
 		{"capture source outside its mounts", "overlays/edge", func(s *Set) {
 			cmData(s, "pipeline-spec")["pipeline.yaml"] = "site: edge\nworkloads: [{name: 'capture:c', kind: capture, params: {camera: c, source: /videos/c.mp4}}]\n"

@@ -301,8 +301,11 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLe
 		}
 		return fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)
 	}
-	s.diskFull(false, logger, nil)
 	if stored {
+		// Only a frame written shows room again: after a full disk the
+		// workload restarts from its last commit, and the frames it stored
+		// since come again as duplicates, which write nothing.
+		s.diskFull(false, logger, nil)
 		s.metrics.stored.Inc()
 		s.metrics.bytes.Add(float64(len(ef.GetFrame().GetJpeg())))
 	} else {
