@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +50,6 @@ func admissionCases() []admissionCase {
 	)
 }
 
-// allowedWarning is the one Pod Security warning the overlays are meant to
-// draw: the edge namespaces enforce "privileged" and warn at "restricted"
-// because the bridge reads the board's own credential from a directory of
-// the node (hostPath), so that the key never leaves the board. Nothing
-// else may warn (capture's camera files are a volume claim,
-// k8s/components/camera-files).
-var allowedWarning = regexp.MustCompile(`^would violate PodSecurity "restricted:latest": restricted volume types \(volume "board" uses restricted volume type "hostPath"\)$`)
-
 // TestOverlaysAdmittedByARealAPIServer server-side applies every overlay,
 // and the optional components, to a real kube-apiserver with a dry run:
 // defaulting, validation with unknown fields refused, Pod Security
@@ -80,43 +71,54 @@ func TestOverlaysAdmittedByARealAPIServer(t *testing.T) {
 	for _, tc := range admissionCases() {
 		t.Run("admitted/"+tc.name, func(t *testing.T) {
 			set := tc.render(t)
-			admitted, warned := admitSet(ctx, t, c, set)
-			t.Logf("%d objects and %d pod templates admitted; %d allowed hostPath warnings", len(set.Objects), len(set.Workloads), warned)
+			admitted := admitSet(ctx, t, c, set)
+			t.Logf("%d objects and %d pod templates admitted, no warnings", len(set.Objects), len(set.Workloads))
 			if admitted == 0 {
 				t.Fatal("nothing was applied")
 			}
 		})
 	}
 	// The same server refuses an overlay with a deliberate mistake, each
-	// in a namespace the cloud overlay created above (Pod Security
-	// "restricted" enforced).
-	cloud := withComponent(t, "overlays/cloud", "cert-manager-cloud")
-	sink, ok := cloud.Find("Deployment", "cefiot-cloud", "sink")
-	if !ok {
-		t.Fatal("the cloud overlay has no sink Deployment")
+	// in a namespace an overlay created above (Pod Security "restricted"
+	// enforced in both sites').
+	sets := map[string]*Set{
+		"cefiot-cloud": withComponent(t, "overlays/cloud", "cert-manager-cloud"),
+		"cefiot-edge":  render(t, "overlays/edge"),
 	}
 	for _, m := range []struct {
-		name, kind, objName string
-		mutate              func(obj map[string]any)
-		asPod               bool
-		want                []string
+		name, kind, ns, objName string
+		mutate                  func(obj map[string]any)
+		asPod                   bool
+		want                    []string
 	}{
-		{"misspelt field", "Deployment", "sink", func(obj map[string]any) {
+		{"misspelt field", "Deployment", "cefiot-cloud", "sink", func(obj map[string]any) {
 			container(obj)["imagePullPolcy"] = "Always"
 		}, false, []string{"imagePullPolcy", "field not declared in schema"}},
-		{"privileged container", "Deployment", "sink", func(obj map[string]any) {
+		{"privileged container", "Deployment", "cefiot-cloud", "sink", func(obj map[string]any) {
 			sc := container(obj)["securityContext"].(map[string]any)
 			sc["privileged"] = true
 			sc["allowPrivilegeEscalation"] = true
 		}, true, []string{"violates PodSecurity", "privileged"}},
-		{"certificate outside cert-manager's schema", "Certificate", "cefiot-tls-worker-sink", func(obj map[string]any) {
+		{"certificate outside cert-manager's schema", "Certificate", "cefiot-cloud", "cefiot-tls-worker-sink", func(obj map[string]any) {
 			obj["spec"].(map[string]any)["privateKey"] = map[string]any{"algorithm": "DSA"}
 		}, false, []string{"spec.privateKey.algorithm", "DSA"}},
+		// The board's credential as a directory of the node, as it was
+		// before pod certificates: the edge namespace refuses it now.
+		{"bridge reading the board's key from the node", "Deployment", "cefiot-edge", "bridge", func(obj map[string]any) {
+			spec := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+			for _, v := range spec["volumes"].([]any) {
+				if vol := v.(map[string]any); vol["name"] == "board" {
+					delete(vol, "projected")
+					vol["hostPath"] = map[string]any{"path": "/etc/cefiot/board", "type": "Directory"}
+				}
+			}
+		}, true, []string{"violates PodSecurity", `volume "board" uses restricted volume type "hostPath"`}},
 	} {
 		t.Run("refused/"+m.name, func(t *testing.T) {
-			o, ok := findObject(cloud, m.kind, "cefiot-cloud", m.objName)
+			set := sets[m.ns]
+			o, ok := findObject(set, m.kind, m.ns, m.objName)
 			if !ok {
-				t.Fatalf("no %s %s in the cloud overlay", m.kind, m.objName)
+				t.Fatalf("no %s %s/%s", m.kind, m.ns, m.objName)
 			}
 			var obj map[string]any
 			if err := yaml.Unmarshal(o.YAML, &obj); err != nil {
@@ -132,7 +134,10 @@ func TestOverlaysAdmittedByARealAPIServer(t *testing.T) {
 				if err := json.Unmarshal(doc, &d); err != nil {
 					t.Fatal(err)
 				}
-				w := sink
+				w, ok := set.Find("Deployment", m.ns, m.objName)
+				if !ok {
+					t.Fatalf("no Deployment %s/%s", m.ns, m.objName)
+				}
 				w.Template = &d.Spec.Template
 				if doc, err = podOf(w); err != nil {
 					t.Fatal(err)
@@ -168,11 +173,11 @@ func container(obj map[string]any) map[string]any {
 }
 
 // admitSet creates the set's namespaces (and their default service
-// accounts, which a cluster's controller would add), then dry-runs every
-// other object and every pod template. It fails the test on any refusal
-// or unexpected warning and returns the objects admitted and the allowed
-// warnings seen.
-func admitSet(ctx context.Context, t *testing.T, c *kubeapi.Client, set *Set) (admitted, warned int) {
+// accounts, which a cluster's controller would add) and service accounts
+// (a pod names one that must exist), then dry-runs every other object and
+// every pod template. It fails the test on any refusal or warning and
+// returns the objects admitted.
+func admitSet(ctx context.Context, t *testing.T, c *kubeapi.Client, set *Set) (admitted int) {
 	t.Helper()
 	check := func(what string, ans kubeapi.Answer, err error) {
 		t.Helper()
@@ -182,10 +187,6 @@ func admitSet(ctx context.Context, t *testing.T, c *kubeapi.Client, set *Set) (a
 		}
 		admitted++
 		for _, w := range ans.Warnings {
-			if allowedWarning.MatchString(w) {
-				warned++
-				continue
-			}
 			t.Errorf("%s: warning: %s", what, w)
 		}
 	}
@@ -201,7 +202,13 @@ func admitSet(ctx context.Context, t *testing.T, c *kubeapi.Client, set *Set) (a
 		}
 	}
 	for _, o := range set.Objects {
-		if o.GVK.Kind == "Namespace" {
+		if o.GVK.Kind == "ServiceAccount" {
+			ans, err := c.Apply(ctx, o.YAML, false)
+			check(o.ID(), ans, err)
+		}
+	}
+	for _, o := range set.Objects {
+		if o.GVK.Kind == "Namespace" || o.GVK.Kind == "ServiceAccount" {
 			continue
 		}
 		ans, err := c.Apply(ctx, o.YAML, true)
@@ -215,7 +222,7 @@ func admitSet(ctx context.Context, t *testing.T, c *kubeapi.Client, set *Set) (a
 		ans, err := c.Apply(ctx, pod, true)
 		check("pod of "+w.ID(), ans, err)
 	}
-	return admitted, warned
+	return admitted
 }
 
 // podOf is the first Pod the workload's controller would create: its

@@ -13,9 +13,7 @@ func (p *policy) workload(w Workload) {
 	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
 		p.fail(w.ID(), "uses the host's network, PID or IPC namespace")
 	}
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		p.fail(w.ID(), "automountServiceAccountToken must be false: no cefiot pod talks to the Kubernetes API")
-	}
+	p.serviceAccountToken(w)
 	hostPaths := map[string]bool{}
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {
@@ -27,6 +25,33 @@ func (p *policy) workload(w Workload) {
 	}
 	for i := range spec.Containers {
 		p.container(w, &spec.Containers[i], false, hostPaths)
+	}
+}
+
+// boardSignerKey is the scheduler's config key that makes it answer board
+// credential requests: the one reason a cefiot pod talks to the
+// Kubernetes API.
+const boardSignerKey = "CEFIOT_BOARD_SIGNER_CA"
+
+// serviceAccountToken: only a pod that signs board credentials carries a
+// token for the Kubernetes API, as a service account of its own.
+func (p *policy) serviceAccountToken(w Workload) {
+	spec := &w.Template.Spec
+	if spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken {
+		return
+	}
+	signs := false
+	for i := range spec.Containers {
+		env, _ := p.set.ContainerEnv(w.Namespace, &spec.Containers[i])
+		if v, ok := env[boardSignerKey]; ok && v.Value != "" {
+			signs = true
+		}
+	}
+	switch {
+	case !signs:
+		p.fail(w.ID(), "automountServiceAccountToken must be false: no cefiot pod talks to the Kubernetes API but the board signer (%s)", boardSignerKey)
+	case spec.ServiceAccountName == "" || spec.ServiceAccountName == "default":
+		p.fail(w.ID(), "the board signer carries a token: it must run as a service account of its own, not %q", spec.ServiceAccountName)
 	}
 }
 

@@ -55,7 +55,15 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		}, "require node label cefiot.io/board-credential"},
 		{"board credential in a writable place", "overlays/edge", func(s *Set) {
 			cmData(s, "bridge-config")["CEFIOT_CLOUD_TLS_KEY"] = "/tmp/board.key"
-		}, `cloud-tls-key "/tmp/board.key" is not in a read-only hostPath Directory`},
+		}, `cloud-tls-key "/tmp/board.key" is not the board's own credential`},
+		{"board credential from another signer", "overlays/edge", func(s *Set) {
+			w, _ := s.Find("Deployment", "cefiot-edge", "bridge")
+			for _, v := range w.Template.Spec.Volumes {
+				if v.Projected != nil {
+					v.Projected.Sources[0].PodCertificate.SignerName = "example.com/any"
+				}
+			}
+		}, `cloud-tls-cert "/etc/cefiot/board/tls.crt" is not the board's own credential`},
 		{"no liveness probe", "overlays/edge", func(s *Set) { container(s, "Deployment", "enrich").LivenessProbe = nil }, "enrich container enrich: has no livenessProbe"},
 		{"probe on the wrong port", "overlays/edge", func(s *Set) {
 			container(s, "Deployment", "bridge").ReadinessProbe.HTTPGet.Port = intstr.FromInt32(8102)
@@ -170,6 +178,10 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			w, _ := s.Find("DaemonSet", "cefiot-edge", "capture")
 			w.Template.Spec.AutomountServiceAccountToken = nil
 		}, "automountServiceAccountToken must be false"},
+		{"board signer's token as the default service account", "overlays/edge", func(s *Set) {
+			w, _ := s.Find("Deployment", "cefiot-edge", "scheduler")
+			w.Template.Spec.ServiceAccountName = ""
+		}, "a service account of its own"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,12 +1,38 @@
 package check
 
 import (
+	"path"
+
 	"net"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/cefiot/cefiot/libs/access"
 )
+
+// boardCredential is where c finds its board's own credential: the files
+// of a pod certificate volume of the board signer, mounted read-only.
+func boardCredential(w Workload, c *corev1.Container) (cert, key string) {
+	for _, v := range w.Template.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			pc := src.PodCertificate
+			if pc == nil || pc.SignerName != access.BoardSigner || pc.CertificateChainPath == "" || pc.KeyPath == "" {
+				continue
+			}
+			for _, m := range c.VolumeMounts {
+				if m.Name == v.Name && m.ReadOnly && m.SubPath == "" {
+					return path.Join(m.MountPath, pc.CertificateChainPath), path.Join(m.MountPath, pc.KeyPath)
+				}
+			}
+		}
+	}
+	return "", ""
+}
 
 // serviceContainer checks a container that runs a cefiot service: config
 // keys against the service's flags, listen addresses, ports and probes.
@@ -120,19 +146,16 @@ func (p *policy) serviceContainer(w Workload, c *corev1.Container, service strin
 // tlsFiles checks that the service runs with TLS, from files of a mounted
 // Secret: no plaintext anywhere. The bridge's board credential
 // (cloud-tls-cert, cloud-tls-key) is the board's own, so it comes from a
-// read-only directory of the node instead, and the pod may only run on
-// boards labelled as holding one.
+// pod certificate of the board signer instead, whose key the kubelet makes
+// on the board.
 func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func(string) string, cloudCA bool) {
 	if value("insecure-plaintext") == "true" {
 		p.fail(id, "insecure-plaintext is set: every cefiot port must be mutual TLS")
 	}
-	secretVolumes, boardVolumes := map[string]bool{}, map[string]bool{}
+	secretVolumes := map[string]bool{}
 	for _, v := range w.Template.Spec.Volumes {
 		if v.Secret != nil {
 			secretVolumes[v.Name] = true
-		}
-		if v.HostPath != nil && v.HostPath.Type != nil && *v.HostPath.Type == corev1.HostPathDirectory {
-			boardVolumes[v.Name] = true
 		}
 	}
 	files := []string{"tls-cert", "tls-key", "tls-ca"}
@@ -150,9 +173,10 @@ func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func
 		}
 	}
 	if cloudCA && (value("cloud-tls-cert") != "" || value("cloud-tls-key") != "") {
-		for _, flag := range []string{"cloud-tls-cert", "cloud-tls-key"} {
-			if file := value(flag); !inVolume(c, boardVolumes, file) {
-				p.fail(id, "%s %q is not in a read-only hostPath Directory of the board (its own credential)", flag, file)
+		cert, key := boardCredential(w, c)
+		for flag, want := range map[string]string{"cloud-tls-cert": cert, "cloud-tls-key": key} {
+			if file := value(flag); want == "" || file != want {
+				p.fail(id, "%s %q is not the board's own credential: the certificate chain or key of a %s pod certificate mounted read-only", flag, file, access.BoardSigner)
 			}
 		}
 		if !requiresNodeLabel(w.Template.Spec.Affinity, BoardCredentialLabel) {

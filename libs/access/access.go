@@ -50,6 +50,14 @@ func Worker(kind string) string { return WorkerPrefix + kind }
 // Node is the identity component of the edge board named node.
 func Node(node string) string { return NodePrefix + node }
 
+// In Kubernetes a board's node/<board> credential is a pod certificate:
+// the bridge's pod asks BoardSigner for it (the scheduler's leader
+// answers), on nodes enrolled with the label BoardEnrolledLabel=true.
+const (
+	BoardSigner        = "cefiot.io/board"
+	BoardEnrolledLabel = "cefiot.io/board-credential"
+)
+
 // Role is the role of id in its site: the first part of its component
 // (operator, viewer, monitor, worker, node) or the component itself
 // (scheduler, console, kafka, etcd).

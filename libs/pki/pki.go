@@ -176,8 +176,27 @@ func CamerasOf(cert *x509.Certificate) (cameras []string, scoped bool) {
 
 // Issue makes the certificate of component in the CA's site, for hosts
 // (DNS names or IP addresses a server answers on), valid from now for
-// validity (MaxValidity when 0; more is refused).
+// validity (MaxValidity when 0; more is refused), with a new key.
 func (ca *CA) Issue(component string, hosts []string, validity time.Duration, now time.Time, opts ...IssueOption) (*Issued, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("key of %s: %w", component, err)
+	}
+	issued, err := ca.IssueFor(key.Public(), component, hosts, validity, now, opts...)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	issued.KeyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return issued, nil
+}
+
+// IssueFor is Issue for a public key made elsewhere (a kubelet keeps the
+// private key on its node): the result carries no KeyPEM.
+func (ca *CA) IssueFor(pub crypto.PublicKey, component string, hosts []string, validity time.Duration, now time.Time, opts ...IssueOption) (*Issued, error) {
 	id := Identity{Site: ca.Site, Component: component}
 	if err := id.Validate(); err != nil {
 		return nil, err
@@ -188,15 +207,11 @@ func (ca *CA) Issue(component string, hosts []string, validity time.Duration, no
 	if validity < 0 || validity > MaxValidity {
 		return nil, fmt.Errorf("validity %v: must be at most %v", validity, MaxValidity)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("key of %s: %w", id, err)
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: component, Organization: []string{"cefiot"}, OrganizationalUnit: []string{ca.Site}},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(validity),
+		NotBefore:    now.Add(-time.Minute).Truncate(time.Second),
+		NotAfter:     now.Add(validity).Truncate(time.Second),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		URIs:         []*url.URL{id.URI()},
@@ -213,7 +228,7 @@ func (ca *CA) Issue(component string, hosts []string, validity time.Duration, no
 			return nil, fmt.Errorf("certificate of %s: %w", id, err)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, fmt.Errorf("certificate of %s: %w", id, err)
 	}
@@ -221,15 +236,7 @@ func (ca *CA) Issue(component string, hosts []string, validity time.Duration, no
 	if err != nil {
 		return nil, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		Cert:    cert,
-	}, nil
+	return &Issued{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Cert: cert}, nil
 }
 
 // CertPEM is the CA certificate, PEM-encoded (the site's trust bundle).

@@ -13,6 +13,7 @@ import (
 	"github.com/cefiot/cefiot/libs/logging"
 	"github.com/cefiot/cefiot/libs/placement"
 	"github.com/cefiot/cefiot/libs/tlsx"
+	"github.com/cefiot/cefiot/services/scheduler/internal/boardsigner"
 )
 
 // Config is the scheduler configuration.
@@ -35,6 +36,9 @@ type Config struct {
 	// KafkaBootstrap is the site's Kafka cluster, where the audit trail of
 	// the scheduler's admin API goes (empty: the log only).
 	KafkaBootstrap string
+	// BoardSignerCA is the site CA (tls.crt, tls.key) with which the leader
+	// issues each board its cloud credential (empty: it issues none).
+	BoardSignerCA string
 }
 
 // ParseConfig reads flags and CEFIOT_* environment variables and validates.
@@ -58,6 +62,7 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	c.TLS.Register(fs)
 	fs.StringVar(&c.KafkaBootstrap, "kafka-bootstrap", "", "bootstrap servers of the site's Kafka cluster: the audit trail of every state-changing call goes to its audit topic (empty: to the log only)")
 	fs.StringVar(&c.EtcdObservers, "etcd-observers", "", "comma-separated identities (operator/alice) that may read the site's etcd keys (etcdctl); the scheduler is etcd's root, workers write only their registrations and claims")
+	fs.StringVar(&c.BoardSignerCA, "board-signer-ca", "", "directory of the site CA (tls.crt, tls.key: the Secret cefiot-site-ca) with which the leader answers the Kubernetes pod certificate requests of signer "+boardsigner.SignerName+", giving each enrolled board its own cloud credential node/<board>; empty: none are answered. Needs the pod's service account token")
 	if err := config.Parse(fs, args, lookupEnv); err != nil {
 		return c, err
 	}
@@ -84,6 +89,11 @@ func ParseConfig(args []string, lookupEnv func(string) (string, bool)) (Config, 
 	ch.NotEmpty("http-addr", c.HTTPAddr)
 	if _, err := logging.New(os.Stderr, c.LogLevel, c.LogFormat); err != nil {
 		ch.Add(config.Invalid("log-level/log-format", c.LogLevel+"/"+c.LogFormat, err.Error()))
+	}
+	if c.BoardSignerCA != "" {
+		if err := boardsigner.CheckCA(c.BoardSignerCA, c.Site); err != nil {
+			ch.Add(config.Invalid("board-signer-ca", c.BoardSignerCA, err.Error()))
+		}
 	}
 	c.TLS.Validate(&ch)
 	return c, ch.Err()

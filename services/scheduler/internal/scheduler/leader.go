@@ -65,6 +65,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
+// Leading reports whether this replica leads the site now.
+func (s *Scheduler) Leading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isLead
+}
+
 func (s *Scheduler) setLeading(v bool) {
 	s.mu.Lock()
 	s.isLead = v

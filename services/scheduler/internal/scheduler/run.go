@@ -125,5 +125,12 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { src.Watch(gctx, tlsx.ReloadInterval); return nil })
 	}
 	g.Go(func() error { return sched.Run(gctx) })
+	if cfg.BoardSignerCA != "" {
+		signer, err := startBoardSigner(cfg, sched.Leading, reg, logger)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return signer.Run(gctx) })
+	}
 	return g.Wait()
 }
