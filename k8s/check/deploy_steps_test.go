@@ -48,22 +48,21 @@ type deployment struct {
 	pki  string // pki/<site> of each site
 }
 
-// The node's files the dev overlay reads (hostPath volumes).
+// The node's files the dev overlay reads: the camera's video, through the
+// volume made for the claim cefiot-media.
 const (
 	mediaDir = "/var/lib/cefiot/media"
-	boardDir = "/etc/cefiot/board"
 	// runGID is the group the cefiot images run as (ociimage.UID).
 	runGID = 65532
 )
 
-// hostDirs makes the directories the overlay's hostPath volumes look in on
-// the node, for the camera's video and the board's cloud credential,
+// hostDirs makes the directory of the camera's video on the node,
 // readable by the group the images run as. Called before the cluster
-// starts, so that they go after it: what it made is removed when the test
+// starts, so that it goes after it: what it made is removed when the test
 // ends.
 func hostDirs(t *testing.T) {
 	t.Helper()
-	for _, dir := range []string{mediaDir, boardDir} {
+	for _, dir := range []string{mediaDir} {
 		if _, err := os.Stat(dir); err == nil {
 			t.Fatalf("%s is already on this machine: the test would mix its files with those there", dir)
 		}
@@ -159,10 +158,10 @@ func (d *deployment) applyDocs(ctx context.Context, docs []byte) {
 }
 
 // makePKI makes each site's CA and certificates (cefiot-pki init), applies
-// them as Secrets, issues the board's cloud credential onto the node, and
-// lets each site trust what it must of the other: the cloud's brokers the
-// edge's CA (kafka-client-cas), the edge's bridge the cloud's CA
-// (cefiot-cloud-ca).
+// them as Secrets, gives the edge's board signer the edge's CA
+// (cefiot-site-ca: it issues the board's cloud credential), and lets each
+// site trust what it must of the other: the cloud's brokers the edge's CA
+// (kafka-client-cas), the edge's bridge the cloud's CA (cefiot-cloud-ca).
 func (d *deployment) makePKI(ctx context.Context) {
 	d.t.Helper()
 	for site, ns := range map[string]string{"edge": devEdge, "cloud": devCloud} {
@@ -173,20 +172,7 @@ func (d *deployment) makePKI(ctx context.Context) {
 			"-components", "scheduler,worker/capture,worker/enrich,worker/bridge,worker/sink,kafka,etcd,operator/alice")
 		d.applyDocs(ctx, d.run(ctx, "cefiot-pki", "k8s-secrets", "-site", site, "-dir", dir, "-namespace", ns))
 	}
-	d.run(ctx, "cefiot-pki", "issue", "-site", "edge", "-dir", filepath.Join(d.pki, "edge"), "-component", "node/"+kubenode.NodeName)
-	for src, dst := range map[string]string{"node-" + kubenode.NodeName + ".crt": "tls.crt", "node-" + kubenode.NodeName + ".key": "tls.key"} {
-		b, err := os.ReadFile(filepath.Join(d.pki, "edge", src))
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		path := filepath.Join(boardDir, dst)
-		if err := os.WriteFile(path, b, 0o640); err != nil {
-			d.t.Fatal(err)
-		}
-		if err := os.Chown(path, 0, runGID); err != nil {
-			d.t.Fatal(err)
-		}
-	}
+	d.applyDocs(ctx, d.run(ctx, "cefiot-pki", "k8s-ca-secret", "-site", "edge", "-dir", filepath.Join(d.pki, "edge"), "-namespace", devEdge))
 	read := func(site string) string {
 		b, err := os.ReadFile(filepath.Join(d.pki, site, "ca.crt"))
 		if err != nil {

@@ -31,8 +31,10 @@ var devVideo = videoSpec{Width: 320, Height: 240, Frames: 750, FPS: 25, MotionSt
 // overlay (an edge site and the cloud, one replica of everything) to a
 // real one-node cluster, with the images make images and make
 // site-images build, the way docs/deploy.md tells an operator to: the
-// sites' PKI and Secrets, the board's credential and the camera's video on
-// the node, volumes, the overlay, the Kafka ACLs. The video then flows
+// sites' PKI and Secrets, the site CA for the board signer, the camera's
+// video on the node, volumes, the overlay, the Kafka ACLs. The bridge
+// shows the cloud its board's own credential, a pod certificate the
+// kubelet asked for and the edge scheduler's leader issued. The video then flows
 // through the deployed pods, capture to enrich to the bridge to the cloud's
 // sink; while it does, the pod running enrich is deleted. Every motion
 // frame of the video must be stored, once.
@@ -78,6 +80,8 @@ func TestDevOverlayCarriesAVideoToStoredFramesOnARealNode(t *testing.T) {
 		}
 	}
 	t.Logf("every pod ready %s after the cluster", time.Since(started).Round(time.Second))
+	d.boardCredential(ctx)
+	d.strangerDenied(ctx)
 	// The camera comes on once the sites are up, so the video still plays
 	// when enrich's pod goes.
 	d.playVideo(ctx, devVideo)

@@ -179,15 +179,11 @@ func (p *policy) tlsFiles(w Workload, c *corev1.Container, id string, value func
 				p.fail(id, "%s %q is not the board's own credential: the certificate chain or key of a %s pod certificate mounted read-only", flag, file, access.BoardSigner)
 			}
 		}
-		if !requiresNodeLabel(w.Template.Spec.Affinity, BoardCredentialLabel) {
-			p.fail(id, "the board credential is read from the node, but the pod may run on a node without one: require node label %s", BoardCredentialLabel)
+		if !requiresNodeLabel(w.Template.Spec.Affinity, access.BoardEnrolledLabel) {
+			p.fail(id, "the board signer issues a board credential only on enrolled nodes, but the pod may run on another: require node label %s", access.BoardEnrolledLabel)
 		}
 	}
 }
-
-// BoardCredentialLabel marks a node that holds its own cloud credential
-// (/etc/cefiot/board): the bridge runs only there.
-const BoardCredentialLabel = "cefiot.io/board-credential"
 
 // inVolume reports whether file lies under the mount of one of volumes.
 func inVolume(c *corev1.Container, volumes map[string]bool, file string) bool {

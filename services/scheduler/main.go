@@ -1,6 +1,8 @@
 // Command scheduler is the control plane of one site: it embeds or joins the
 // site's etcd, elects a leader among its replicas and assigns every declared
-// workload to one live worker that fits it.
+// workload to one live worker that fits it. In a Kubernetes edge site its
+// leader also issues each enrolled board its own cloud credential
+// (-board-signer-ca; internal/boardsigner).
 package main
 
 import (

@@ -64,9 +64,12 @@ type Server struct {
 	// (its own, self-signed); ServiceAccountKey the key that signs and
 	// checks service account tokens.
 	Addr, CAFile, ServiceAccountKey string
-	tokens                          map[string]string // by user
-	proc                            *procs.Proc
-	log                             string
+	// ServerName is the name its certificate has for the loopback address
+	// when it serves on every address ("localhost"; empty: the address).
+	ServerName string
+	tokens     map[string]string // by user
+	proc       *procs.Proc
+	log        string
 }
 
 // User is an identity the server knows by a token (Server.Token).
@@ -82,6 +85,14 @@ func Start(t testing.TB, binary string) *Server { return StartWith(t, binary, ni
 // StartWith is Start, with users besides the admin (kubelets, controllers)
 // who authenticate by token.
 func StartWith(t testing.TB, binary string, users []User) *Server {
+	return StartOn(t, binary, users, "")
+}
+
+// StartOn is StartWith, serving on ip as well as on the loopback address
+// and advertising it, so that pods reach the server through the
+// kubernetes Service (empty: the loopback address only, no Service
+// endpoints).
+func StartOn(t testing.TB, binary string, users []User, ip string) *Server {
 	t.Helper()
 	member, _ := etcdtest.Start(t)
 	dir := t.TempDir()
@@ -90,6 +101,14 @@ func StartWith(t testing.TB, binary string, users []User) *Server {
 		t.Fatal(err)
 	}
 	_, port, _ := strings.Cut(addr, ":")
+	listen := []string{"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"}
+	serverName := ""
+	if ip != "" {
+		serverName = "localhost" // the certificate it makes itself names it so
+		// One address to bind, so the wildcard: the token and the
+		// client certificates keep strangers out.
+		listen = []string{"--bind-address=0.0.0.0", "--advertise-address=" + ip, "--endpoint-reconciler-type=lease"}
+	}
 	token := randomToken(t)
 	tokens := map[string]string{}
 	csv := token + `,cefiot-test,cefiot-test,"system:masters"` + "\n"
@@ -107,7 +126,7 @@ func StartWith(t testing.TB, binary string, users []User) *Server {
 	certDir := filepath.Join(dir, "certs")
 	args := []string{
 		"--etcd-servers=http://" + member.Endpoint(),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + port,
+		"--secure-port=" + port,
 		"--cert-dir=" + certDir,
 		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",
@@ -119,16 +138,16 @@ func StartWith(t testing.TB, binary string, users []User) *Server {
 		// As on real clusters: privileged containers are a matter of
 		// Pod Security admission, not refused outright.
 		"--allow-privileged=true",
-		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 	}
+	args = append(args, listen...)
 	logPath := filepath.Join(dir, "kube-apiserver.log")
 	proc, err := procs.Start(procs.Spec{Name: "kube-apiserver", Path: binary, Args: args, LogPath: logPath})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{proc: proc, log: logPath, Addr: addr, CAFile: filepath.Join(certDir, "apiserver.crt"), ServiceAccountKey: saKey, tokens: tokens}
+	s := &Server{proc: proc, log: logPath, Addr: addr, CAFile: filepath.Join(certDir, "apiserver.crt"), ServiceAccountKey: saKey, ServerName: serverName, tokens: tokens}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -153,7 +172,7 @@ func (s *Server) awaitReady(ctx context.Context, addr, certDir, token string) er
 	for {
 		if s.Config == nil {
 			if ca, err := os.ReadFile(certFile); err == nil && len(ca) > 0 {
-				s.Config = &rest.Config{Host: "https://" + addr, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: 200, Burst: 400}
+				s.Config = &rest.Config{Host: "https://" + addr, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: ca, ServerName: s.ServerName}, QPS: 200, Burst: 400}
 			}
 		}
 		if s.Config != nil {

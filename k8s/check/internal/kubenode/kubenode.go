@@ -127,19 +127,22 @@ func Start(t testing.TB, bins Binaries) *Cluster {
 	t.Helper()
 	lockMachine(t)
 	started := time.Now()
-	api := kubeapi.StartWith(t, bins.APIServer, []kubeapi.User{
+	nodeIP := hostIP(t)
+	// Served on the node's address too: the board signer, a pod, talks to
+	// it through the kubernetes Service.
+	api := kubeapi.StartOn(t, bins.APIServer, []kubeapi.User{
 		{Name: "system:node:" + NodeName, Groups: []string{"system:nodes"}},
 		{Name: "system:kube-controller-manager"},
 		{Name: "system:kube-scheduler"},
 		{Name: "system:kube-proxy"},
 		{Name: "cefiot-coredns"},
-	})
+	}, nodeIP)
 	// Short: the containerd socket's path must fit a Unix socket address.
 	dir, err := os.MkdirTemp("", "kn-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{API: api, NodeIP: hostIP(t), dir: dir, bins: bins, sock: filepath.Join(dir, "containerd.sock"), logs: map[string]string{}}
+	c := &Cluster{API: api, NodeIP: nodeIP, dir: dir, bins: bins, sock: filepath.Join(dir, "containerd.sock"), logs: map[string]string{}}
 	t.Cleanup(func() { c.removeDir(t) })
 	t.Cleanup(forgetNewNetns(t))
 	t.Cleanup(forgetNewPodLogs())
@@ -201,7 +204,7 @@ func (c *Cluster) kubeconfig(t testing.TB, user string) string {
 kind: Config
 clusters:
 - name: cefiot
-  cluster: {server: "https://%s", certificate-authority: %q}
+  cluster: {server: "https://%s", certificate-authority: %q, tls-server-name: %q}
 users:
 - name: %q
   user: {token: %q}
@@ -209,7 +212,7 @@ contexts:
 - name: cefiot
   context: {cluster: cefiot, user: %q}
 current-context: cefiot
-`, c.API.Addr, c.API.CAFile, user, c.API.Token(user), user)
+`, c.API.Addr, c.API.CAFile, c.API.ServerName, user, c.API.Token(user), user)
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}

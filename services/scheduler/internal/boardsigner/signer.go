@@ -95,10 +95,11 @@ func (s *Signer) Run(ctx context.Context) error {
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("board signer: the %v cache did not sync: %w", typ, ctx.Err())
+	for !s.synced(ctx, factory) {
+		if ctx.Err() != nil {
+			return nil
 		}
+		s.logger.Warn("the Kubernetes API has not listed the board credential requests yet: bridge pods wait for their credential", "namespace", s.cfg.Namespace)
 	}
 	s.logger.Info("answering board credential requests", "namespace", s.cfg.Namespace, "service_account", s.cfg.Policy.ServiceAccount)
 	go func() {
@@ -124,6 +125,18 @@ func (s *Signer) Run(ctx context.Context) error {
 		}
 		queue.Done(key)
 	}
+}
+
+// synced waits up to a while for the factory's caches.
+func (s *Signer) synced(ctx context.Context, factory informers.SharedInformerFactory) bool {
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, ok := range factory.WaitForCacheSync(waitCtx.Done()) {
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // handle answers the request called key, if this replica leads and it
