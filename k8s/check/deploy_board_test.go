@@ -8,9 +8,13 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/cefiot/cefiot/k8s/check/internal/kubenode"
 	"github.com/cefiot/cefiot/libs/access"
@@ -50,6 +54,25 @@ func (d *deployment) boardCredential(ctx context.Context) {
 	if issued == 0 {
 		d.t.Fatalf("no board credential was issued to a bridge pod (%d requests)", len(reqs.Items))
 	}
+}
+
+// boardCannotEnrolItself: the kubelet's own credential may not put the
+// enrolment label on its Node (NodeRestriction), so a board taken over
+// cannot make itself a board that gets a credential.
+func (d *deployment) boardCannotEnrolItself(ctx context.Context) {
+	d.t.Helper()
+	cfg := rest.CopyConfig(d.c.API.Config)
+	cfg.BearerToken = d.c.API.Token("system:node:" + kubenode.NodeName)
+	kubelet, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"true"}}}`, access.BoardEnrolledLabel)
+	_, err = kubelet.CoreV1().Nodes().Patch(ctx, kubenode.NodeName, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if !apierrors.IsForbidden(err) {
+		d.t.Fatalf("the node labelled itself %s: %v, want Forbidden", access.BoardEnrolledLabel, err)
+	}
+	d.t.Logf("the node's own credential may not enrol it: %v", err)
 }
 
 // strangerDenied starts a pod that is not the bridge, in the edge

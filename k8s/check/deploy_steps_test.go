@@ -26,6 +26,7 @@ import (
 
 	"github.com/cefiot/cefiot/k8s/check/internal/kubeapi"
 	"github.com/cefiot/cefiot/k8s/check/internal/kubenode"
+	"github.com/cefiot/cefiot/libs/access"
 )
 
 // videoSpec is what cefiot-genvideo writes: Frames frames, motion in
@@ -83,15 +84,17 @@ func hostDirs(t *testing.T) {
 	}
 }
 
-// labelNode labels the node for the camera and the bridge.
+// labelNode labels the node for the camera and enrols it as a board, as
+// an administrator: the node itself may not.
 func (d *deployment) labelNode(ctx context.Context) {
 	d.t.Helper()
+	d.boardCannotEnrolItself(ctx)
 	node, err := d.cs.CoreV1().Nodes().Get(ctx, kubenode.NodeName, metav1.GetOptions{})
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	node.Labels["cefiot.io/camera"] = "true"
-	node.Labels["cefiot.io/board-credential"] = "true"
+	node.Labels[access.BoardEnrolledLabel] = "true"
 	if _, err := d.cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
 		d.t.Fatal(err)
 	}

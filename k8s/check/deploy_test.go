@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cefiot/cefiot/k8s/check/internal/kubeapi"
@@ -99,6 +101,11 @@ func TestDevOverlayCarriesAVideoToStoredFramesOnARealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("deleted pod %s with %d frames stored", enrichPod, before)
+	if before >= want-50 {
+		// The stream would be all but over: the move would not be
+		// tested while frames flow.
+		t.Fatalf("%d of %d frames were stored before enrich's pod went: the video must still play when it goes", before, want)
+	}
 	stored := d.waitStored(ctx, sink, want)
 	frames := d.listFrames(ctx, sink)
 	status := d.sinkCounters(ctx, sink)
@@ -209,24 +216,56 @@ func (d *deployment) deploymentPrefixes(ctx context.Context, ns string) []string
 // starts with prefix and names it.
 func (d *deployment) podWithPrefix(ctx context.Context, ns, prefix string) string {
 	d.t.Helper()
-	for {
-		pods, err := d.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			d.t.Fatal(err)
-		}
+	list, err := d.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	pods := map[string]corev1.Pod{}
+	for _, p := range list.Items {
+		pods[p.Name] = p
+	}
+	single := func() (string, []string) {
 		var found []string
-		for _, p := range pods.Items {
-			if len(p.Name) > len(prefix) && p.Name[:len(prefix)] == prefix && p.DeletionTimestamp == nil && isWorkloadPod(p) {
+		for _, p := range pods {
+			if strings.HasPrefix(p.Name, prefix) && len(p.Name) > len(prefix) && p.DeletionTimestamp == nil && isWorkloadPod(p) {
 				found = append(found, p.Name)
 			}
 		}
 		if len(found) == 1 {
-			return found[0]
+			return found[0], found
 		}
+		return "", found
+	}
+	if name, _ := single(); name != "" {
+		return name
+	}
+	// Then every change from the list on, until one pod is left.
+	w, err := d.cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer w.Stop()
+	for {
 		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				d.t.Fatalf("the watch of %s's pods ended", ns)
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				delete(pods, p.Name)
+			} else {
+				pods[p.Name] = *p
+			}
+			if name, _ := single(); name != "" {
+				return name
+			}
 		case <-ctx.Done():
+			_, found := single()
 			d.t.Fatalf("no single pod %s* in %s: %v", prefix, ns, found)
-		case <-time.After(time.Second):
 		}
 	}
 }

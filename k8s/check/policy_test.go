@@ -52,7 +52,7 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{"bridge on a board without its own credential", "overlays/edge", func(s *Set) {
 			w, _ := s.Find("Deployment", "cefiot-edge", "bridge")
 			w.Template.Spec.Affinity = nil
-		}, "require node label cefiot.io/board-credential"},
+		}, "require node label node-restriction.kubernetes.io/cefiot-board-credential"},
 		{"board credential in a writable place", "overlays/edge", func(s *Set) {
 			cmData(s, "bridge-config")["CEFIOT_CLOUD_TLS_KEY"] = "/tmp/board.key"
 		}, `cloud-tls-key "/tmp/board.key" is not the board's own credential`},

@@ -52,10 +52,13 @@ func Node(node string) string { return NodePrefix + node }
 
 // In Kubernetes a board's node/<board> credential is a pod certificate:
 // the bridge's pod asks BoardSigner for it (the scheduler's leader
-// answers), on nodes enrolled with the label BoardEnrolledLabel=true.
+// answers), on nodes enrolled with the label BoardEnrolledLabel=true. The
+// label's prefix is one the NodeRestriction admission plugin keeps
+// kubelets from setting: a board cannot enrol itself, nor re-enrol after
+// its Node object was deleted.
 const (
 	BoardSigner        = "cefiot.io/board"
-	BoardEnrolledLabel = "cefiot.io/board-credential"
+	BoardEnrolledLabel = "node-restriction.kubernetes.io/cefiot-board-credential"
 )
 
 // Role is the role of id in its site: the first part of its component

@@ -119,7 +119,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		if err := os.WriteFile(c.propsPath(n), serverProperties(c.cfg, nodes, n, superUser), 0o644); err != nil {
 			return fmt.Errorf("node %d: write server.properties: %w", n.ID, err)
 		}
-		if err := os.WriteFile(c.log4jPath(n), []byte(log4j2Properties), 0o644); err != nil {
+		if err := os.WriteFile(c.log4jPath(n), []byte(kafkaconf.Log4j2Properties), 0o644); err != nil {
 			return fmt.Errorf("node %d: write log4j2.properties: %w", n.ID, err)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/cefiot/cefiot/libs/kafkaconf"
 )
 
 // The site images are the two images every site runs besides the cefiot
@@ -89,23 +91,6 @@ exec ` + JavaHome + `/bin/java ${KAFKA_HEAP_OPTS:--Xmx256m} \
   ${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true} \
   ${KAFKA_OPTS:-} -Dlog4j2.configurationFile="$KAFKA_HOME/config/log4j2.properties" \
   -cp "$KAFKA_HOME/libs/*" "$@"
-`
-
-const kafkaLog4j = `# Everything to the console (the container's log).
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRefs = stdout
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.kafka.name = kafka
-logger.kafka.level = INFO
-logger.state.name = state.change.logger
-logger.state.level = WARN
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = WARN
 `
 
 // busyboxApplets are the commands of the Kafka image's /bin, each a link to
@@ -299,7 +284,7 @@ func kafkaImage(ctx context.Context, o Options, p Platform, so SiteOptions, vers
 			return nil, err
 		}
 	}
-	if err := t.file(KafkaHome+"/config/log4j2.properties", 0o644, []byte(kafkaLog4j)); err != nil {
+	if err := t.file(KafkaHome+"/config/log4j2.properties", 0o644, []byte(kafkaconf.Log4j2Properties)); err != nil {
 		return nil, err
 	}
 	layer, err := t.layer()

@@ -5,13 +5,15 @@
 // PodCertificateRequest naming the signer cefiot.io/board. The scheduler's
 // leader answers it with the site CA, after checking that the request comes
 // from a pod of the bridge's service account on a node enrolled to carry a
-// credential (labelled cefiot.io/board-credential=true) that still exists
-// with the UID the API server recorded.
+// credential (labelled access.BoardEnrolledLabel=true, which kubelets may
+// not set) that still exists with the UID the API server recorded.
 //
-// The certificates live a day at most, and the kubelet renews them. A
-// stolen board stops being a board of the site within that day even if
-// nobody revokes it; deleting its Node object stops renewals at once, and
-// the cloud's DENY ACLs lock it out at once (docs/security.md).
+// The certificates live a day at most, and the kubelet renews them through
+// the site's API server. A board taken away from its site can renew no
+// more, so its credential ends within a day even if nobody revokes it;
+// deleting its Node object stops renewals at once (a kubelet that
+// registers it again cannot enrol it), and the cloud's DENY ACLs lock it
+// out at once (docs/security.md).
 package boardsigner
 
 import (
