@@ -27,6 +27,9 @@ func (p *policy) network(ns string) {
 		if w.Namespace != ns {
 			continue
 		}
+		if carriesToken(w) && !egressAdmitted(pols, w.Template.Labels, kubeAPIPorts) {
+			p.fail(w.ID(), "carries a Kubernetes API token but no NetworkPolicy lets it reach the API server (TCP %v)", kubeAPIPorts)
+		}
 		for i := range w.Template.Spec.Containers {
 			c := &w.Template.Spec.Containers[i]
 			for _, port := range c.Ports {
@@ -36,6 +39,42 @@ func (p *policy) network(ns string) {
 			}
 		}
 	}
+}
+
+// kubeAPIPorts are where an API server listens: 443 behind the kubernetes
+// Service, 6443 on the nodes of k3s and kubeadm clusters.
+var kubeAPIPorts = []int32{443, 6443}
+
+func carriesToken(w Workload) bool {
+	t := w.Template.Spec.AutomountServiceAccountToken
+	return t == nil || *t
+}
+
+// egressAdmitted reports whether some policy selecting the pod lets it out
+// to every one of ports.
+func egressAdmitted(pols []*networkingv1.NetworkPolicy, podLabels map[string]string, ports []int32) bool {
+	for _, port := range ports {
+		ok := false
+		for _, np := range pols {
+			if !selects(&np.Spec.PodSelector, podLabels) {
+				continue
+			}
+			for _, rule := range np.Spec.Egress {
+				if len(rule.Ports) == 0 {
+					ok = true
+				}
+				for _, rp := range rule.Ports {
+					if rp.Port == nil || (rp.Port.StrVal == "" && rp.Port.IntVal == port) {
+						ok = true
+					}
+				}
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func hasDefaultDeny(pols []*networkingv1.NetworkPolicy) bool {

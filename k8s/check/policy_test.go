@@ -178,6 +178,13 @@ func TestPolicyCatchesViolations(t *testing.T) {
 			w, _ := s.Find("DaemonSet", "cefiot-edge", "capture")
 			w.Template.Spec.AutomountServiceAccountToken = nil
 		}, "automountServiceAccountToken must be false"},
+		{"board signer cut off from the API server", "overlays/edge", func(s *Set) {
+			for _, np := range s.NetworkPolicies {
+				if np.Name == "scheduler-to-kube-apiserver" {
+					np.Spec.Egress[0].Ports = np.Spec.Egress[0].Ports[:1]
+				}
+			}
+		}, "no NetworkPolicy lets it reach the API server"},
 		{"board signer's token as the default service account", "overlays/edge", func(s *Set) {
 			w, _ := s.Find("Deployment", "cefiot-edge", "scheduler")
 			w.Template.Spec.ServiceAccountName = ""
