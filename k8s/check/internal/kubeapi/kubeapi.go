@@ -131,6 +131,10 @@ func StartOn(t testing.TB, binary string, users []User, ip string) *Server {
 		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
 		"--anonymous-auth=false",
 		"--authorization-mode=Node,RBAC",
+		// As kubeadm and k3s clusters: a kubelet may change only its own
+		// Node and pods, and not the labels under
+		// node-restriction.kubernetes.io/ (off by default in the binary).
+		"--enable-admission-plugins=NodeRestriction",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + saKey,
 		"--service-account-signing-key-file=" + saKey,
