@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cefiot/cefiot/cmd/internal/bridgeharness"
+	"github.com/cefiot/cefiot/libs/harness/smallfs"
 	"github.com/cefiot/cefiot/libs/kafkaconf"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
@@ -40,7 +41,7 @@ func TestEdgeDiskBudgetOutage(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "edge-kafka")
 	data := filepath.Join(base, "node-1", "data") // the node's log dir
 	// Registered before the cluster's cleanup, so it is unmounted after the stop.
-	mountSmallFS(t, data, fsBytes)
+	smallfs.Mount(t, data, fsBytes)
 	e := newBridgeEnv(t, envOptions{netns: true, edgeBase: base,
 		// Records up to 2 MiB and one partition for each internal topic, so
 		// that a small filesystem holds more than the least of a budget.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cefiot/cefiot/libs/harness/kafkalocal/kafkatest"
 	"github.com/cefiot/cefiot/libs/harness/localstack"
+	"github.com/cefiot/cefiot/libs/harness/smallfs"
 	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
 )
 
@@ -32,7 +33,7 @@ func TestSinkFullDiskStopsAndResumes(t *testing.T) {
 	want := spec.MotionFrames()
 	runDir := filepath.Join(dir, "run")
 	store := filepath.Join(runDir, "sink-store")
-	mountSmallFS(t, store, 3<<20)
+	smallfs.Mount(t, store, 3<<20)
 	stack := startStack(ctx, t, localstack.Config{
 		BinDir: binDir(t), RunDir: runDir, KafkaLibs: kafkatest.Libs(t), Video: video, Realtime: true, Cameras: []string{"cam-1"},
 	})
@@ -69,7 +70,7 @@ func TestSinkFullDiskStopsAndResumes(t *testing.T) {
 	}
 	t.Logf("disk full after %d of %d frames", full, want)
 
-	growSmallFS(t, store, 256<<20)
+	smallfs.Grow(t, store, 256<<20)
 	grown := time.Now()
 	if _, err := stack.WaitSink(ctx, func(s localstack.SinkStatus) bool { return s.Stored >= int64(want) }, nil); err != nil {
 		t.Fatal(err)

@@ -11,14 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cefiot/cefiot/libs/harness/smallfs"
 	"github.com/cefiot/cefiot/libs/logging"
+	cefiotv1 "github.com/cefiot/cefiot/proto/gen/cefiot/v1"
+	"github.com/cefiot/cefiot/services/sink/internal/store"
 )
 
 // TestDiskFullIsSaidOncePerChange: a full disk sets the gauge and the
-// health once, however many writes fail, and a write that fits clears both.
+// health once, however many writes fail, and a batch stored clears both.
 func TestDiskFullIsSaidOncePerChange(t *testing.T) {
 	var health []bool
 	s := &sink{metrics: newMetrics(prometheus.NewRegistry()), serving: func(ok bool) { health = append(health, ok) }}
@@ -28,13 +34,13 @@ func TestDiskFullIsSaidOncePerChange(t *testing.T) {
 		if !isDiskFull(full) {
 			t.Fatalf("isDiskFull(%v) = false", full)
 		}
-		s.diskFull(true, logger, full)
+		s.reportDiskFull(logger, full)
 	}
 	if got := testutil.ToFloat64(s.metrics.diskFull); got != 1 {
 		t.Fatalf("gauge %v while full", got)
 	}
-	s.diskFull(false, logger, nil)
-	s.diskFull(false, logger, nil)
+	s.reportRoom(logger)
+	s.reportRoom(logger)
 	if got := testutil.ToFloat64(s.metrics.diskFull); got != 0 || len(health) != 2 || health[0] || !health[1] {
 		t.Fatalf("after room again: gauge %v, health changes %v; want 0 and [false true]", got, health)
 	}
@@ -46,9 +52,8 @@ func TestDiskFullIsSaidOncePerChange(t *testing.T) {
 	}
 }
 
-// TestDiskFullRaceEndsWithTheLastChange: stores of several partitions
-// hit a full disk and a frame that fits at once (as when the disk is just
-// at its limit); then the disk has room and a frame fits. The gauge and
+// TestDiskFullRaceEndsWithTheLastChange: reports of a full disk and of
+// room come at once from many goroutines; then a batch is stored. The gauge and
 // the health end saying so, every time: a transition said out of order
 // would leave them saying "full" for good.
 func TestDiskFullRaceEndsWithTheLastChange(t *testing.T) {
@@ -64,12 +69,16 @@ func TestDiskFullRaceEndsWithTheLastChange(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range 8 {
-					s.diskFull((g+i)%2 == 0, logger, full)
+					if (g+i)%2 == 0 {
+						s.reportDiskFull(logger, full)
+					} else {
+						s.reportRoom(logger)
+					}
 				}
 			}()
 		}
 		wg.Wait()
-		s.diskFull(false, logger, nil)
+		s.reportRoom(logger)
 		mu.Lock()
 		ok := serving
 		mu.Unlock()
@@ -89,3 +98,68 @@ func (slowHandler) Handle(context.Context, slog.Record) error {
 }
 func (h slowHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h slowHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestBatchNearTheLimitKeepsTheDiskFull stores a batch on a real 1 MiB
+// filesystem: one frame is larger than the disk, the others small and
+// stored at the same time. The small ones fit, but the batch cannot be
+// committed, so the disk stays full (the gauge and the health) until the
+// filesystem grows and the batch, read again, is stored whole.
+func TestBatchNearTheLimitKeepsTheDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	smallfs.Mount(t, dir, 1<<20)
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	var health []bool
+	s := &sink{
+		cfg:     Config{StoreConcurrency: 4, MaxFrameBytes: 8 << 20},
+		metrics: newMetrics(prometheus.NewRegistry()), store: st,
+		serving: func(ok bool) { health = append(health, ok) },
+	}
+	batch := []*kafka.Message{enrichedRecord(t, 0, 2<<20)}
+	for seq := 1; seq < 8; seq++ {
+		batch = append(batch, enrichedRecord(t, seq, 1<<10))
+	}
+	logger := logging.Discard()
+
+	err = s.storeBatch(ctx, logger, nil, batch)
+	if !isDiskFull(err) {
+		t.Fatalf("a batch with a frame larger than the disk: %v, want a full disk", err)
+	}
+	if got := testutil.ToFloat64(s.metrics.diskFull); got != 1 || len(health) != 1 || health[0] {
+		t.Fatalf("after the batch failed (%v small frames stored): gauge %v, health changes %v; want 1 and [false]",
+			testutil.ToFloat64(s.metrics.stored), got, health)
+	}
+
+	smallfs.Grow(t, dir, 16<<20)
+	if err := s.storeBatch(ctx, logger, nil, batch); err != nil {
+		t.Fatalf("the same batch once the disk has room: %v", err)
+	}
+	if got := testutil.ToFloat64(s.metrics.stored); got != 8 {
+		t.Errorf("%v frames stored in all, want 8 (each once)", got)
+	}
+	if got := testutil.ToFloat64(s.metrics.diskFull); got != 0 || len(health) != 2 || !health[1] {
+		t.Fatalf("after the batch was stored whole: gauge %v, health changes %v; want 0 and [false true]", got, health)
+	}
+}
+
+// enrichedRecord is the Kafka record of an enriched frame of camera cam-1
+// with a JPEG of size bytes.
+func enrichedRecord(t *testing.T, seq, size int) *kafka.Message {
+	t.Helper()
+	jpeg := make([]byte, size)
+	copy(jpeg, []byte{0xFF, 0xD8})
+	copy(jpeg[size-2:], []byte{0xFF, 0xD9})
+	value, err := proto.Marshal(&cefiotv1.EnrichedFrame{Site: "edge", Frame: &cefiotv1.Frame{
+		FrameId: fmt.Sprintf("cam-1_9_%08d", seq), CameraId: "cam-1", SessionEpoch: 9, Sequence: uint64(seq),
+		CaptureTime: timestamppb.New(t0.Add(time.Duration(seq) * time.Second)), Jpeg: jpeg,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := "edge-site.frames.enriched"
+	return &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Offset: kafka.Offset(seq)}, Value: value}
+}

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -258,24 +257,40 @@ func (s *sink) retentionLoop(ctx context.Context, logger *slog.Logger) {
 // storeBatch stores a batch's records, up to StoreConcurrency at once:
 // the store's writes wait on disk flushes and index commits, which
 // overlap. The first error stops the batch; nothing of it is committed.
+// A batch that wrote frames (duplicates write nothing) and stored all of
+// them shows that a full disk has room again.
 func (s *sink) storeBatch(ctx context.Context, logger *slog.Logger, dlq *deadLetters, batch []*kafka.Message) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.StoreConcurrency)
+	var written atomic.Int64
 	for _, msg := range batch {
-		g.Go(func() error { return s.storeRecord(gctx, logger, dlq, msg) })
+		g.Go(func() error {
+			wrote, err := s.storeRecord(gctx, logger, dlq, msg)
+			if wrote {
+				written.Add(1)
+			}
+			return err
+		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if written.Load() > 0 {
+		s.reportRoom(logger)
+	}
+	return nil
 }
 
 // storeRecord stores one record, or dead-letters it when it can never be
-// stored. It returns an error only for failures worth retrying (the store
-// or Kafka), which restart the workload without committing.
-func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLetters, msg *kafka.Message) error {
+// stored, and says whether it wrote a frame. It returns an error only for
+// failures worth retrying (the store or Kafka), which restart the
+// workload without committing.
+func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLetters, msg *kafka.Message) (bool, error) {
 	s.metrics.in.Inc()
-	refuse := func(code string, err error) error {
+	refuse := func(code string, err error) (bool, error) {
 		s.metrics.bad.Inc()
 		logger.Error("refusing record; sent to the dead-letter topic", "at", kafkax.Where(msg), "code", code, "err", err)
-		return dlq.Send(ctx, msg, code, err.Error())
+		return false, dlq.Send(ctx, msg, code, err.Error())
 	}
 	var ef cefiotv1.EnrichedFrame
 	if err := proto.Unmarshal(msg.Value, &ef); err != nil {
@@ -297,49 +312,15 @@ func (s *sink) storeRecord(ctx context.Context, logger *slog.Logger, dlq *deadLe
 	}
 	if err != nil {
 		if isDiskFull(err) {
-			s.diskFull(true, logger, err)
+			s.reportDiskFull(logger, err)
 		}
-		return fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)
+		return false, fmt.Errorf("store frame %s from %s: %w", meta.FrameID, kafkax.Where(msg), err)
 	}
-	if stored {
-		// Only a frame written shows room again: after a full disk the
-		// workload restarts from its last commit, and the frames it stored
-		// since come again as duplicates, which write nothing.
-		s.diskFull(false, logger, nil)
-		s.metrics.stored.Inc()
-		s.metrics.bytes.Add(float64(len(ef.GetFrame().GetJpeg())))
-	} else {
+	if !stored {
 		s.metrics.duplicates.Inc()
+		return false, nil
 	}
-	return nil
-}
-
-// diskFull records whether the store's disk is full. A full disk stops
-// consumption like any store error (the workload restarts from the last
-// commit, so nothing is lost) but is said once, in the log, the
-// cefiot_sink_disk_full gauge, the status and the sink's health, until a
-// frame fits again.
-func (s *sink) diskFull(full bool, logger *slog.Logger, err error) {
-	s.fullMu.Lock()
-	defer s.fullMu.Unlock()
-	if s.full == full {
-		return
-	}
-	s.full = full
-	if full {
-		logger.Error("DISK FULL: the store's disk is full; consumption stops, nothing is committed, and starts again once a frame fits", "err", err)
-		s.metrics.diskFull.Set(1)
-	} else {
-		logger.Info("the store's disk has room again; consuming")
-		s.metrics.diskFull.Set(0)
-	}
-	if s.serving != nil {
-		s.serving(!full)
-	}
-}
-
-// isDiskFull reports whether err is the store's disk being full: ENOSPC,
-// also where a library kept only its text (bbolt's file resize errors).
-func isDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), syscall.ENOSPC.Error())
+	s.metrics.stored.Inc()
+	s.metrics.bytes.Add(float64(len(ef.GetFrame().GetJpeg())))
+	return true, nil
 }

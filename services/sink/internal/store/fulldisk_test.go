@@ -3,28 +3,12 @@ package store
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// mountSmallFS mounts a tmpfs of size (e.g. "4m") on a new directory for
-// the test: a real filesystem that fills up. It needs root; elsewhere the
-// test is skipped.
-func mountSmallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small filesystem needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %s tmpfs: %v\n%s", size, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
+	"github.com/cefiot/cefiot/libs/harness/smallfs"
+)
 
 // TestFullDiskRefusesThenResumes fills a real 4 MiB filesystem under a
 // store: the put that does not fit fails with ENOSPC (so the sink can say
@@ -32,7 +16,8 @@ func mountSmallFS(t *testing.T, size string) string {
 // consistent, no temporary file is left behind, and once the filesystem
 // grows the same put succeeds and the store goes on.
 func TestFullDiskRefusesThenResumes(t *testing.T) {
-	dir := mountSmallFS(t, "4m")
+	dir := t.TempDir()
+	smallfs.Mount(t, dir, 4<<20)
 	s := openStore(t, fsBackend(), dir)
 	ctx := context.Background()
 	start := time.Unix(1732650000, 0)
@@ -64,9 +49,7 @@ func TestFullDiskRefusesThenResumes(t *testing.T) {
 	}
 	assertNoFilesExcept(t, s, len(stored))
 
-	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
-		t.Fatalf("grow the tmpfs: %v\n%s", err, out)
-	}
+	smallfs.Grow(t, dir, 64<<20)
 	if stored, err := s.Put(ctx, failed, failedJPEG); err != nil || !stored {
 		t.Fatalf("the refused put once there is space: stored %v, %v", stored, err)
 	}

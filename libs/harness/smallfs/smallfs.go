@@ -1,4 +1,7 @@
-package e2e
+// Package smallfs gives tests a real filesystem that fills up: a
+// size-limited tmpfs, mounted for one test and grown on demand, so a full
+// disk is ENOSPC from the kernel rather than a stand-in error.
+package smallfs
 
 import (
 	"fmt"
@@ -7,11 +10,11 @@ import (
 	"testing"
 )
 
-// mountSmallFS mounts a real filesystem of size bytes (a size-limited
-// tmpfs) at dir, creating dir, and unmounts it when the test ends; a test
-// that registers its processes' cleanups after this call has them stopped
-// first. It skips the test when it cannot mount (not root).
-func mountSmallFS(t *testing.T, dir string, size int64) {
+// Mount mounts a filesystem of size bytes at dir, creating dir, and
+// unmounts it when the test ends; a test that registers its processes'
+// cleanups after this call has them stopped first. It skips the test when
+// it cannot mount (not root).
+func Mount(t testing.TB, dir string, size int64) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small filesystem needs root")
@@ -25,8 +28,8 @@ func mountSmallFS(t *testing.T, dir string, size int64) {
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 }
 
-// growSmallFS resizes a filesystem of mountSmallFS to size bytes.
-func growSmallFS(t *testing.T, dir string, size int64) {
+// Grow resizes a filesystem of Mount to size bytes.
+func Grow(t testing.TB, dir string, size int64) {
 	t.Helper()
 	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%d", size), dir).CombinedOutput(); err != nil {
 		t.Fatalf("grow the filesystem at %s to %d KiB: %v\n%s", dir, size>>10, err, out)
