@@ -45,6 +45,9 @@ pkg postgresql-15
 # containers and pod network (k8s/check/internal/kubenode).
 pkg runc
 pkg containernetworking-plugins
+# nft: kube-proxy's nftables mode runs it to write the Services' rules;
+# without it a Service's cluster address reaches nothing.
+cmd nft nftables
 # The site images of the test cluster (make site-images): jlink makes the
 # Kafka image's Java runtime, busybox is its shell and tools.
 cmd jlink openjdk-17-jdk-headless

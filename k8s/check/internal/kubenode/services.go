@@ -22,6 +22,11 @@ const ServiceCIDR = "10.96.0.0/16"
 // pods.
 func (c *Cluster) startProxy(t testing.TB) {
 	t.Helper()
+	// Its nftables mode writes the rules by running nft; without it the
+	// proxy runs but a Service's cluster address reaches nothing.
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Fatalf("kube-proxy's nftables mode needs the nft command (Debian package nftables; scripts/install-deps.sh installs it): %v", err)
+	}
 	config := fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
